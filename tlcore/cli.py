@@ -1,0 +1,140 @@
+"""`python -m tlcore ...`: a thin shell over the library, one sub-command per step.
+
+Every `TLCoreError` becomes one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+
+from .errors import TLCoreError
+from .progress import Progress
+
+EXIT_REFUSED = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except TLCoreError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_REFUSED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tlcore", description="TransferLab: transfer learning made plain.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    zoo = commands.add_parser("zoo", help="list the pretrained bases and whether each works offline now")
+    zoo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    zoo.set_defaults(run=_zoo)
+
+    imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
+    imagenet.add_argument("images", nargs="+", metavar="IMAGE")
+    imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    imagenet.add_argument("--top", type=int, default=5, metavar="K", help="classes per image (default 5)")
+    imagenet.add_argument("--json", action="store_true", help="print JSON instead of text")
+    imagenet.set_defaults(run=_imagenet)
+    return parser
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from .backbones import DEFAULT_BACKBONE, REGISTRY
+
+    rows = []
+    for spec in REGISTRY.values():
+        available, reason = spec.availability()
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "input_size": spec.input_size,
+                "feature_dim": spec.feature_dim,
+                "offline": available,
+                "default": spec.name == DEFAULT_BACKBONE,
+                "detail": reason,
+            }
+        )
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<20} {'size':>4} {'dim':>5}  offline  detail")
+    for row in rows:
+        mark = "yes" if row["offline"] else "no"
+        print(f"{row['name']:<20} {row['input_size']:>4} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
+    return 0
+
+
+def _imagenet(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise _usage_error("--top must be at least 1")
+    from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+    from .images import require_files
+    from .predict_imagenet import predict_imagenet
+
+    name = args.backbone or DEFAULT_BACKBONE
+    get_spec(name)  # an unknown name or a missing file fails before anything loads
+    require_files(args.images)
+    with _quiet_native_logs():
+        backbone = load_backbone(name)
+    results = predict_imagenet(args.images, backbone, top=args.top, progress=_progress_line("images"))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        print(result["file"])
+        for entry in result["top"]:
+            print(f"  {entry['prob']:6.1%}  {entry['index']:>4}  {entry['name']}")
+    return 0
+
+
+def _usage_error(message: str) -> TLCoreError:
+    from .errors import SettingError
+
+    return SettingError(message)
+
+
+def _progress_line(unit: str) -> Callable[[Progress], None]:
+    """A one-line progress display on stderr, rewritten in place; silent when stderr is not a terminal."""
+
+    def show(progress: Progress) -> None:
+        if not sys.stderr.isatty():
+            return
+        end = "\n" if progress.done >= progress.total else ""
+        print(
+            f"\r{progress.stage}: {progress.done}/{progress.total} {unit} ({progress.fraction:.0%})",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+@contextlib.contextmanager
+def _quiet_native_logs() -> Iterator[None]:
+    """Silence TensorFlow's C++ start-up chatter (it ignores TF_CPP_MIN_LOG_LEVEL for some lines)
+    and Keras's download notices, which would otherwise corrupt `--json` output on stdout."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
