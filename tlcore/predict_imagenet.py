@@ -8,43 +8,49 @@ from collections.abc import Sequence
 import numpy as np
 
 from . import imagenet
-from .backbones import DEFAULT_BACKBONE, Backbone, load_backbone
+from .backbones import DEFAULT_BACKBONE, Backbone, get_spec, load_backbone
 from .errors import SettingError
-from .features import extract_features
-from .images import require_files
+from .features import Images, extract_features
+from .images import load_rgb, require_files
 from .progress import ProgressCallback
 
 
 def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
     """Softmax over the 1000 ImageNet logits, row by row."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
+    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
     return exp / exp.sum(axis=1, keepdims=True)
 
 
+def rank_imagenet(
+    images: Images,
+    backbone: str | Backbone = DEFAULT_BACKBONE,
+    *,
+    top: int = 5,
+    progress: ProgressCallback | None = None,
+) -> list[list[dict]]:
+    """Per image (file paths or an N x H x W x 3 array), the `top` likeliest classes as {index, name, prob}."""
+    spec = get_spec(backbone) if isinstance(backbone, str) else backbone.spec
+    if not spec.has_imagenet_head:
+        raise SettingError(f"base {spec.name!r} has no ImageNet head; choose another base")
+    model = load_backbone(backbone) if isinstance(backbone, str) else backbone
+    logits = extract_features(images, model, use_cache=False, progress=progress).logits
+    return imagenet.top_k(imagenet_probabilities(logits), top)
+
+
 def predict_imagenet(
-    images: Sequence[str | os.PathLike],
+    files: Sequence[str | os.PathLike],
     backbone: str | Backbone = DEFAULT_BACKBONE,
     *,
     top: int = 5,
     progress: ProgressCallback | None = None,
 ) -> list[dict]:
     """Top-`top` ImageNet classes per image file: [{"file", "top": [{"index", "name", "prob"}]}]."""
-    if not backbone_has_head(backbone):
-        raise SettingError(f"base {_name(backbone)!r} has no ImageNet head; choose another base")
-    files = require_files(images)
-    model = load_backbone(backbone) if isinstance(backbone, str) else backbone
-    features = extract_features(files, model, use_cache=False, progress=progress)
-    ranked = imagenet.top_k(imagenet_probabilities(features.logits), top)
-    return [{"file": str(path), "top": entries} for path, entries in zip(images, ranked, strict=True)]
+    paths = require_files(files)
+    ranked = rank_imagenet(paths, backbone, top=top, progress=progress)
+    return [{"file": str(path), "top": entries} for path, entries in zip(files, ranked, strict=True)]
 
 
-def backbone_has_head(backbone: str | Backbone) -> bool:
-    from .backbones import get_spec
-
-    spec = get_spec(backbone) if isinstance(backbone, str) else backbone.spec
-    return spec.has_imagenet_head
-
-
-def _name(backbone: str | Backbone) -> str:
-    return backbone if isinstance(backbone, str) else backbone.spec.name
+def predict_imagenet_bytes(data: bytes, backbone: str | Backbone = DEFAULT_BACKBONE, *, top: int = 5) -> list[dict]:
+    """Top classes of one uploaded image given as bytes (the app's upload widget hands over bytes)."""
+    size = (get_spec(backbone) if isinstance(backbone, str) else backbone.spec).input_size
+    return rank_imagenet(load_rgb(data, size)[None], backbone, top=top)[0]
