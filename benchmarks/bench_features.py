@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets" / "hymenoptera")
     parser.add_argument("--image-size", type=int, default=224)
     args = parser.parse_args()
-    files = sorted(args.data.rglob("*.jpg"))
+    files = sorted(p for p in args.data.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg"))
     if not files:
         sys.exit(f"no JPEG files under {args.data}; pass --data FOLDER")
     backbone = load_backbone(image_size=args.image_size)

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 
 from .errors import TLCoreError
 from .progress import Progress
@@ -39,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     zoo = commands.add_parser("zoo", help="list the pretrained bases and whether each works offline now")
     zoo.add_argument("--json", action="store_true", help="print JSON instead of a table")
     zoo.set_defaults(run=_zoo)
+
+    inspect = commands.add_parser("inspect", help="check a dataset (folder or zip) and audit it before training")
+    inspect.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME (" + _sample_names() + ")")
+    inspect.add_argument("--json", action="store_true", help="print the audit as JSON")
+    inspect.add_argument("--workspace", type=Path, default=None,
+                         help="where to unpack and store the dataset (default: $TRANSFERLAB_HOME/workspace)")
+    inspect.add_argument("--backbone", default=None, help="base whose features find near-duplicates")
+    inspect.add_argument("--no-features", action="store_true", help="skip near-duplicates (no base is run)")
+    inspect.set_defaults(run=_inspect)
 
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
@@ -74,6 +84,59 @@ def _zoo(args: argparse.Namespace) -> int:
         mark = "yes" if row["offline"] else "no"
         print(f"{row['name']:<20} {row['input_size']:>4} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
     return 0
+
+
+def _sample_names() -> str:
+    from .samples import SAMPLES
+
+    return ", ".join(SAMPLES)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from . import paths
+    from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+    from .data import import_dataset
+    from .data.audit import audit
+    from .samples import sample_path
+
+    name = args.backbone or DEFAULT_BACKBONE
+    get_spec(name)
+    source = sample_path(args.data.split(":", 1)[1]) if args.data.startswith("sample:") else Path(args.data)
+    workspace = args.workspace or paths.home() / "workspace"
+    dataset = import_dataset(source, workspace, progress=_progress_line("files"))
+    features = None
+    if not args.no_features:
+        from .features import extract_features
+
+        with _quiet_native_logs():
+            backbone = load_backbone(name)
+        features = extract_features(dataset.files(), backbone, progress=_progress_line("images")).features
+    report = audit(dataset, features).to_dict(dataset)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _print_audit(report)
+    return 0
+
+
+def _print_audit(report: dict) -> None:
+    print(f"{report['source']}: {report['n_images']} images, {report['n_classes']} classes ({report['layout']})")
+    print("splits: " + ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
+    width = max(len(c) for c in report["classes"])
+    for row in report["per_class"]:
+        print(f"  {row['class']:<{width}} {row['count']:>6}  {row['share']:6.1%}  "
+              f"train {row['train']:>5}  val {row['val']:>5}  test {row['test']:>5}  "
+              f"{row['min_width']}-{row['max_width']} x {row['min_height']}-{row['max_height']} px")
+    print("formats: " + ", ".join(f"{k} {v}" for k, v in report["formats"].items()))
+    near = report["near_duplicates"]
+    print(f"duplicates: {len(report['duplicates'])} groups; near-duplicates: "
+          f"{'not checked' if near is None else f'{len(near)} pairs'}; leakage: {len(report['leakage'])}")
+    for skipped in report["skipped"][:20]:
+        print(f"skipped {skipped['file']}: {skipped['reason']}")
+    if len(report["skipped"]) > 20:
+        print(f"... and {len(report['skipped']) - 20} more skipped (see --json)")
+    for warning in report["warnings"]:
+        print(f"warning: {warning}")
 
 
 def _imagenet(args: argparse.Namespace) -> int:

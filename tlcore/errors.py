@@ -34,3 +34,11 @@ class ImageError(TLCoreError):
 
 class SettingError(TLCoreError, ValueError):
     """A setting outside what the chosen component supports."""
+
+
+class DataError(TLCoreError):
+    """A dataset that cannot be used as it is: the message says how to fix its layout."""
+
+
+class UnsafeArchiveError(DataError):
+    """A zip that tries to write outside its folder, or is far larger unpacked than packed."""

@@ -1,0 +1,164 @@
+"""Import a labelled image dataset from a folder or a zip: validated, split, stored in a workspace.
+
+`import_dataset` is the one entry point; the audit of the result lives in `tlcore.data.audit`.
+Everything it writes goes under the workspace folder it is given.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import DataError
+from ..progress import ProgressCallback
+from .archive import remove_tree, unpack_zip
+from .dataset import Dataset
+from .layout import Skipped, discover
+from .limits import ImportLimits, SplitConfig
+from .splits import assign_splits
+from .validate import ImageInfo, check_images
+
+__all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_dataset"]
+
+MIN_IMAGES_PER_CLASS = 2
+FEW_IMAGES_PER_CLASS = 10
+IMBALANCE_RATIO = 5.0
+TINY_SIDE = 32
+LAYOUT_HELP = (
+    "Expected one folder per class, e.g. cats/1.jpg and dogs/1.jpg (optionally inside train/ and "
+    "val/ or test/ folders), or a CSV file with the columns path,label"
+)
+
+
+def import_dataset(
+    source: str | Path,
+    workspace: Path,
+    *,
+    limits: ImportLimits = ImportLimits(),
+    split: SplitConfig = SplitConfig(),
+    progress: ProgressCallback | None = None,
+) -> Dataset:
+    """Read `source` (a folder or a .zip), check every image, fix the splits and save the result.
+
+    A zip is unpacked into `workspace/datasets/<name>/files`; a folder is read where it is.
+    The dataset is saved as `workspace/datasets/<name>/dataset.{csv,json}`.
+    """
+    source = Path(source)
+    if not source.exists():
+        raise DataError(f"{source}: no such file or folder; check the path")
+    folder = Path(workspace) / "datasets" / _slug(source)
+    if source.is_dir():
+        root, name = source, source.name
+    elif zipfile.is_zipfile(source) or source.suffix.lower() == ".zip":
+        remove_tree(folder)  # a previous import of the same zip: start clean
+        try:
+            root = unpack_zip(source, folder / "files", limits, progress)
+        except DataError:
+            remove_tree(folder)
+            raise
+        name = source.stem
+    else:
+        raise DataError(f"{source.name} is neither a folder nor a .zip file. {LAYOUT_HELP}, zipped")
+    dataset = _build(root, name, limits, split, progress)
+    dataset.save(folder)
+    return dataset
+
+
+def _slug(source: Path) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem)[:40] or "dataset"
+    return f"{stem}-{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:8]}"
+
+
+def _build(root: Path, name: str, limits: ImportLimits, split: SplitConfig, progress) -> Dataset:
+    root = root.resolve()
+    layout = discover(root)
+    results = check_images([c.path for c in layout.candidates], limits.max_pixels, progress)
+    skipped = list(layout.skipped)
+    rows = []
+    for candidate, result in zip(layout.candidates, results, strict=True):
+        if isinstance(result, ImageInfo):
+            rows.append({
+                "path": candidate.relative, "label": candidate.label,
+                "split": candidate.split, "sha256": result.sha256, "width": result.width,
+                "height": result.height, "format": result.format,
+            })  # fmt: skip
+        else:
+            skipped.append(Skipped(candidate.relative, result))
+    frame = pd.DataFrame(rows, columns=["path", "label", "split", "sha256", "width", "height", "format"])
+    _refuse_unusable(name, frame, skipped)
+    frame["split"] = assign_splits(frame, split)
+    frame = frame.sort_values(["split", "label", "path"], key=_split_order).reset_index(drop=True)
+    classes = tuple(sorted(frame["label"].unique()))
+    _refuse_untrainable(frame)
+    return Dataset(
+        root=root,
+        records=frame,
+        classes=classes,
+        layout=layout.kind,
+        source=name,
+        skipped=tuple(skipped),
+        warnings=tuple(layout.notes + _warnings(frame, skipped)),
+        notes=tuple(layout.notes),
+    )
+
+
+def _split_order(column: pd.Series) -> pd.Series:
+    return column.map({"train": 0, "val": 1, "test": 2}) if column.name == "split" else column
+
+
+def _refuse_unusable(name: str, frame: pd.DataFrame, skipped: list[Skipped]) -> None:
+    if frame.empty:
+        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:3])
+        found = f" Skipped {len(skipped)} file(s), e.g. {reasons}." if skipped else ""
+        raise DataError(f"{name}: found no usable images.{found} {LAYOUT_HELP}")
+    counts = frame["label"].value_counts()
+    if len(counts) < 2:
+        raise DataError(
+            f"{name}: found 1 class ({counts.index[0]!r}, {counts.iloc[0]} images); a classifier needs at least 2. "
+            f"{LAYOUT_HELP}"
+        )
+    small = counts[counts < MIN_IMAGES_PER_CLASS]
+    if len(small):
+        listed = ", ".join(f"{label!r} ({n})" for label, n in small.items())
+        raise DataError(
+            f"{name}: each class needs at least {MIN_IMAGES_PER_CLASS} images (one to learn from, one to test on); "
+            f"too few in {listed}. Add images to these classes or remove their folders"
+        )
+
+
+def _refuse_untrainable(frame: pd.DataFrame) -> None:
+    trained = set(frame.loc[frame["split"] == "train", "label"])
+    missing = sorted(set(frame["label"]) - trained)
+    if missing:
+        raise DataError(
+            f"classes {missing} have no images in the training split, so no model can learn them; "
+            "add their images to the train folder"
+        )
+
+
+def _warnings(frame: pd.DataFrame, skipped: list[Skipped]) -> list[str]:
+    warnings = []
+    counts = frame["label"].value_counts()
+    few = counts[counts < FEW_IMAGES_PER_CLASS]
+    if len(few):
+        listed = ", ".join(f"{label!r} ({n})" for label, n in few.items())
+        warnings.append(f"few images in {listed}; {FEW_IMAGES_PER_CLASS} or more per class give steadier results")
+    if counts.max() / counts.min() > IMBALANCE_RATIO:
+        warnings.append(
+            f"classes are imbalanced: {counts.index[0]!r} has {counts.iloc[0]} images, {counts.index[-1]!r} "
+            f"{counts.iloc[-1]} ({counts.iloc[0] / counts.iloc[-1]:.0f}x); training will weight classes to compensate"
+        )
+    tiny = int((frame[["width", "height"]].min(axis=1) < TINY_SIDE).sum())
+    if tiny:
+        warnings.append(f"{tiny} images are under {TINY_SIDE} px on their shortest side; they carry little detail")
+    for split_name in ("val", "test"):
+        absent = sorted(set(frame["label"]) - set(frame.loc[frame["split"] == split_name, "label"]))
+        if absent:
+            warnings.append(f"no {split_name} images for classes {absent}: too few images to spare one")
+    if skipped:
+        warnings.append(f"{len(skipped)} files were skipped; see the list of skipped files for the reasons")
+    return warnings
