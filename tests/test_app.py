@@ -1,6 +1,9 @@
-"""The app runs headless: an upload gives the base's ImageNet classes; a bad file gives a message."""
+"""The app's pages run headless: normal paths on built-in data, error paths shown as messages."""
 
 from __future__ import annotations
+
+import io
+import zipfile
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -8,28 +11,55 @@ from streamlit.testing.v1 import AppTest
 from tests.conftest import REPO
 
 
+def page(name: str) -> AppTest:
+    return AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=120)
+
+
+def test_app_navigation_opens_on_the_data_page():
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
+    assert not at.exception
+    assert at.title[0].value == "Data"
+
+
+def test_data_page_starts_on_the_sample_dataset():
+    at = page("data").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "180" and metrics["Classes"] == "3"
+    assert "circle" in at.get("plotly_chart")[0].proto.spec
+
+
+def test_data_page_shows_a_refused_zip_as_a_message():
+    at = page("data").run()
+    at.radio[0].set_value("upload").run()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("cats/a.png", b"not really a png")
+    at.file_uploader[0].upload("one.zip", buffer.getvalue(), "application/zip")
+    at.run()
+    assert not at.exception
+    assert "found no usable images" in at.error[0].value
+
+
 @pytest.fixture
-def app(backbone):  # the shared base is built once, before the app asks for it
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120)
-    return at.run()
+def imagenet_page(backbone):  # the shared base is built once, before the page asks for it
+    return page("imagenet").run()
 
 
-def test_start_page_asks_for_an_image(app):
-    assert not app.exception
-    assert app.title[0].value == "TransferLab"
-    assert "Upload a photo" in app.info[0].value
+def test_imagenet_page_asks_for_an_image(imagenet_page):
+    assert not imagenet_page.exception
+    assert "Upload a photo" in imagenet_page.info[0].value
 
 
-def test_uploaded_photo_shows_its_imagenet_classes(app, photos):
-    app.file_uploader[0].upload("chelsea.jpg", photos["chelsea"].read_bytes(), "image/jpeg")
-    app.run()
-    assert not app.exception
-    chart = app.get("plotly_chart")[0].proto.spec
-    assert "Egyptian cat" in chart
+def test_uploaded_photo_shows_its_imagenet_classes(imagenet_page, photos):
+    imagenet_page.file_uploader[0].upload("chelsea.jpg", photos["chelsea"].read_bytes(), "image/jpeg")
+    imagenet_page.run()
+    assert not imagenet_page.exception
+    assert "Egyptian cat" in imagenet_page.get("plotly_chart")[0].proto.spec
 
 
-def test_broken_upload_shows_a_message_not_a_traceback(app):
-    app.file_uploader[0].upload("broken.png", b"this is not a png", "image/png")
-    app.run()
-    assert not app.exception
-    assert "not a readable image" in app.error[0].value
+def test_broken_upload_shows_a_message_not_a_traceback(imagenet_page):
+    imagenet_page.file_uploader[0].upload("broken.png", b"this is not a png", "image/png")
+    imagenet_page.run()
+    assert not imagenet_page.exception
+    assert "not a readable image" in imagenet_page.error[0].value
