@@ -62,7 +62,7 @@ def test_per_class_table(tmp_path):
     dataset = import_dataset(shared_dataset("hymenoptera"), tmp_path / "ws")
     table = audit(dataset).per_class.set_index("class")
     assert table.loc["ants", "count"] == 193 and table.loc["bees", "count"] == 204
-    assert table.loc["ants", "val"] == 70 and table.loc["bees", "val"] == 83
+    assert table.loc["ants", "test"] == 70 and table.loc["bees", "test"] == 83
     assert table["share"].sum() == pytest.approx(1.0, abs=1e-3)
     assert table.loc["ants", "max_width"] <= 320
 
@@ -76,7 +76,7 @@ def test_inspect_json_on_hymenoptera(tmp_path, capsys, backbone):
         assert key in report
     assert report["n_images"] == 397 and report["n_classes"] == 2
     assert report["classes"] == {"ants": 193, "bees": 204}
-    assert report["splits"]["val"] == 153
+    assert report["splits"]["test"] == 153
     assert isinstance(report["near_duplicates"], list)
 
 

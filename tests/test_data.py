@@ -320,8 +320,9 @@ def test_hymenoptera_keeps_its_train_val_split(importer):
     dataset = importer(shared_dataset("hymenoptera"))
     assert dataset.layout == "split folders" and dataset.classes == ("ants", "bees") and len(dataset) == 397
     sizes = dataset.split_sizes()
-    assert sizes["val"] == 153 and sizes["train"] + sizes["test"] == 244
-    assert all(p.startswith("val/") for p in dataset.subset("val")["path"])
+    assert sizes["test"] == 153 and sizes["train"] + sizes["val"] == 244  # val/ is the held-out set
+    assert all(p.startswith("val/") for p in dataset.subset("test")["path"])
+    assert any("val folder is the held-out test split" in w for w in dataset.warnings)
 
 
 def test_mnist100_keeps_its_train_test_split(importer):

@@ -87,6 +87,18 @@ def extract_features(
     return result
 
 
+def load_images(
+    files: Sequence[str | os.PathLike], size: int, progress: ProgressCallback | None = None
+) -> np.ndarray:
+    """Decode `files` to one N x size x size x 3 uint8 array, in background threads (for fine-tuning)."""
+    parts, done = [], 0
+    for batch in _batches(files, size, DEFAULT_BATCH_SIZE):
+        parts.append(batch)
+        done += len(batch)
+        report(progress, "load images", done, len(files))
+    return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
+
+
 def cache_key(images: Images, backbone: Backbone) -> str:
     """A digest of the images' content, the base and the image size."""
     digest = hashlib.sha256(f"v{FORMAT_VERSION}|{backbone.spec.name}|{backbone.image_size}".encode())

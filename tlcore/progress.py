@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -14,6 +14,7 @@ class Progress:
     done: int
     total: int
     message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # e.g. loss and accuracy after an epoch or trial
 
     @property
     def fraction(self) -> float:
@@ -23,7 +24,14 @@ class Progress:
 ProgressCallback = Callable[[Progress], None]
 
 
-def report(callback: ProgressCallback | None, stage: str, done: int, total: int, message: str = "") -> None:
+def report(
+    callback: ProgressCallback | None,
+    stage: str,
+    done: int,
+    total: int,
+    message: str = "",
+    metrics: dict[str, float] | None = None,
+) -> None:
     """Call `callback` if there is one, so long functions need no `if` of their own."""
     if callback is not None:
-        callback(Progress(stage, done, total, message))
+        callback(Progress(stage, done, total, message, dict(metrics or {})))

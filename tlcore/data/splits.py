@@ -4,7 +4,9 @@ Rule, per class of n images with fractions v (validation) and t (test), default 
 test = max(1, round(n * t)) and validation = max(1, round(n * v)) while at least one image is
 left for training; a class of 2 images gives 1 to training and 1 to test, none to validation.
 Where the data came with split folders, those are kept; only a missing validation or test
-split is carved out of the training split by the same rule.
+split is carved out of the training split by the same rule. The tutorial layout, `train/` and
+`val/` with no `test/`, is read as the user meant it: `val/` is the held-out set, so it becomes
+the test split, and validation is carved out of `train/`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ def assign_splits(frame: pd.DataFrame, config: SplitConfig) -> pd.Series:
     """A split per row of `frame` (columns `path`, `label`, `split`): given splits kept, missing ones carved."""
     splits = frame["split"].copy()
     given = set(splits.dropna())
+    if given == {"train", "val"}:
+        splits[splits == "val"] = "test"
+        given = {"train", "test"}
     carve = SplitConfig(
         val_fraction=0.0 if "val" in given else config.val_fraction,
         test_fraction=0.0 if "test" in given else config.test_fraction,

@@ -1,0 +1,200 @@
+"""Train every requested strategy, select on validation, measure once on test, write a run folder.
+
+`train` is the one entry point the CLI and the app share. Strategies are a registry; each gets
+a share of the time budget that is left when its turn comes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import log_softmax
+
+from .. import runs
+from ..backbones import load_backbone
+from ..data import Dataset
+from ..errors import SettingError, UnknownNameError
+from ..features import extract_features
+from ..progress import ProgressCallback, report
+from . import baselines, finetune, predict, search
+from .candidate import Candidate, Context
+from .config import STRATEGY_NAMES, FinetuneConfig, HeadSpace, SearchConfig, TrainConfig, auto_image_size
+from .evaluate import Evaluation, accuracy, evaluate, fit_temperature
+
+__all__ = ["FinetuneConfig", "HeadSpace", "RunResult", "SearchConfig", "TrainConfig", "train"]
+
+
+def _extract(ctx: Context) -> list[Candidate]:
+    stage_end = ctx.deadline
+    ctx.deadline = time.monotonic() + 0.4 * ctx.seconds_left()  # baselines first, at most 40% of the share
+    found = baselines.run(ctx)
+    ctx.deadline = stage_end
+    heads = search.run(ctx)
+    if heads:
+        ctx.shared["keras_head"] = heads[0].model
+    return found + heads
+
+
+# name -> (runner, weight: the share of the remaining budget it gets relative to the others requested)
+STRATEGIES = {"predict": (predict.run, 0.02), "extract": (_extract, 0.4), "finetune": (finetune.run, 0.58)}
+
+
+@dataclass(frozen=True, eq=False)
+class RunResult:
+    run_dir: Path
+    leaderboard: pd.DataFrame
+    selected: Candidate
+    test: Evaluation
+    per_strategy: dict[str, Evaluation]
+    report: dict
+
+
+def _strategies(requested: tuple[str, ...]) -> list[str]:
+    names = list(STRATEGY_NAMES) if "all" in requested else list(dict.fromkeys(requested))
+    for name in names:
+        if name not in STRATEGIES:
+            raise UnknownNameError("strategy", name, [*STRATEGIES, "all"])
+    return names
+
+
+def train(
+    dataset: Dataset,
+    config: TrainConfig = TrainConfig(),
+    workspace: Path | None = None,
+    *,
+    run_id: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> RunResult:
+    """Train `config.strategies` on `dataset` within `config.budget_seconds`; see the module docstring.
+
+    With `run_id` of an earlier, interrupted run, its folder is reused and the head search resumes.
+    """
+    started = time.monotonic()
+    end = started + config.budget_seconds
+    names = _strategies(config.strategies)
+    if config.budget_seconds <= 0:
+        raise SettingError(f"budget_seconds must be positive; got {config.budget_seconds}")
+    if config.image_size is None:
+        median = float(np.median(dataset.records[["width", "height"]].min(axis=1)))
+        config = dataclasses.replace(config, image_size=auto_image_size(config.backbone, median))
+    run_dir = Path(workspace or ".") / "runs" / (run_id or runs.new_run_id())
+    runs.set_status(run_dir, "running", strategies=names)
+    runs.write_json(run_dir / "config.json", dataclasses.asdict(config) | {"strategies": names})
+    dataset.save(run_dir / "dataset")
+
+    backbone = load_backbone(config.backbone, config.image_size)
+    all_features = extract_features(dataset.files(), backbone, progress=progress)
+    splits = dataset.records["split"].to_numpy(dtype=object)
+    features = {s: _rows(all_features, splits == s) for s in ("train", "val", "test")}
+    labels = {s: dataset.labels(s) for s in ("train", "val", "test")}
+    ctx = Context(dataset, config, backbone, features, labels, run_dir, end, _base_latency_ms(backbone),
+                  sum(w.nbytes for w in backbone.extractor.get_weights()), progress)  # fmt: skip
+
+    candidates: list[Candidate] = []
+    for index, name in enumerate(names):
+        runner, weight = STRATEGIES[name]
+        share = weight / sum(STRATEGIES[n][1] for n in names[index:])
+        ctx.deadline = time.monotonic() + share * max(end - time.monotonic(), 0.0)
+        report(progress, "strategies", index, len(names), f"training {name}")
+        candidates += runner(ctx)
+    ctx.deadline = end
+    result = _finish(ctx, candidates, names, time.monotonic() - started)
+    runs.set_status(run_dir, "complete", seconds=round(time.monotonic() - started, 1))
+    return result
+
+
+def _rows(features, mask: np.ndarray):
+    from ..features import Features
+
+    return Features(features.features[mask], features.logits[mask], features.key, features.from_cache)
+
+
+def _base_latency_ms(backbone) -> float:
+    """Milliseconds for one image through the frozen base (the cost every feature-based model pays)."""
+    image = np.zeros((1, backbone.image_size, backbone.image_size, 3), np.uint8)
+    backbone.forward_graph(image)  # trace and warm up
+    start = time.perf_counter()
+    for _ in range(5):
+        backbone.forward_graph(image)
+    return 1000 * (time.perf_counter() - start) / 5
+
+
+def _val_loss(candidate: Candidate, y: np.ndarray, temperature: float) -> float:
+    return -float(np.mean(log_softmax(candidate.val_logits / temperature, axis=1)[np.arange(len(y)), y]))
+
+
+def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds: float) -> RunResult:
+    if not candidates:
+        raise SettingError("no model finished within the time budget; raise budget_seconds")
+    y_val, y_test = ctx.labels["val"], ctx.labels["test"]
+    temperatures = {id(c): fit_temperature(c.val_logits, y_val) for c in candidates}
+
+    def rank(c: Candidate) -> tuple:  # validation only: accuracy, then calibrated loss, then speed
+        return (-accuracy(c.val_logits, y_val), _val_loss(c, y_val, temperatures[id(c)]), c.latency_ms)
+
+    ordered = sorted(candidates, key=rank)
+    selected = ordered[0]
+    test_files = [str(p) for p in ctx.dataset.subset("test")["path"]]
+    per_strategy = {}
+    for name in names:
+        best = next((c for c in ordered if c.strategy == name), None)
+        if best is not None:
+            per_strategy[name] = (best, evaluate(best.test_logits, y_test, ctx.dataset.classes,
+                                                 temperatures[id(best)], test_files))
+    evaluated = {id(c): e for c, e in per_strategy.values()}
+    rows = [{
+        "strategy": c.strategy, "model": c.name, "val_accuracy": accuracy(c.val_logits, y_val),
+        "test_accuracy": evaluated[id(c)].accuracy if id(c) in evaluated else None,
+        "macro_f1": evaluated[id(c)].macro_f1 if id(c) in evaluated else None,
+        "train_seconds": round(c.train_seconds, 2), "size_bytes": int(c.size_bytes),
+        "latency_ms": round(c.latency_ms, 3), "selected": c is selected,
+    } for c in ordered]  # fmt: skip
+    leaderboard = pd.DataFrame(rows)
+    test = evaluated[id(selected)]
+    _save_models(ctx, candidates)
+    report_json = {
+        "run_dir": str(ctx.run_dir),
+        "strategy": names[0] if len(names) == 1 else "all",
+        "strategies": names,
+        "backbone": ctx.backbone.spec.name,
+        "image_size": ctx.backbone.image_size,
+        "split_hash": ctx.dataset.split_hash(),
+        "classes": list(ctx.dataset.classes),
+        "seconds": round(seconds, 1),
+        "budget_seconds": ctx.config.budget_seconds,
+        "leaderboard": rows,
+        "selected": {"strategy": selected.strategy, "model": selected.name, "params": _plain(selected.params),
+                     "temperature": test.temperature},
+        "test": test.to_dict(),
+        "per_strategy": {n: {"model": c.name, "accuracy": e.accuracy, "macro_f1": e.macro_f1}
+                         for n, (c, e) in per_strategy.items()},
+        "misclassified": test.misclassified,
+    }  # fmt: skip
+    runs.write_atomic(ctx.run_dir / "leaderboard.csv", leaderboard.to_csv(index=False))
+    runs.write_json(ctx.run_dir / "report.json", report_json)
+    return RunResult(ctx.run_dir, leaderboard, selected, test, {n: e for n, (_, e) in per_strategy.items()},
+                     report_json)
+
+
+def _save_models(ctx: Context, candidates: list[Candidate]) -> None:
+    """Keras models as .keras; label maps and linear scikit-learn models as plain arrays (.npz)."""
+    import io
+
+    folder = ctx.run_dir / "models"
+    for c in candidates:
+        stem = f"{c.strategy}_{c.name}"
+        if hasattr(c.model, "save"):
+            runs.save_keras(c.model, folder / f"{stem}.keras")
+        elif isinstance(c.model, np.ndarray):
+            buffer = io.BytesIO()
+            np.savez(buffer, label_map=c.model)
+            runs.write_atomic(folder / f"{stem}.npz", buffer.getvalue())
+
+
+def _plain(params: dict) -> dict:
+    return {k: v for k, v in params.items() if k != "history"}

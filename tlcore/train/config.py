@@ -1,0 +1,69 @@
+"""Training settings: frozen dataclasses with defaults that work on a 2-core CPU."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..backbones import DEFAULT_BACKBONE, get_spec
+
+STRATEGY_NAMES = ("predict", "extract", "finetune")
+
+
+@dataclass(frozen=True)
+class HeadSpace:
+    """The head's hyperparameters: a value given here is used as is, None means "search it"."""
+
+    layers: int | None = None  # hidden Dense layers before the classifier: 0, 1 or 2
+    units: int | None = None
+    dropout: float | None = None
+    l2: float | None = None
+    learning_rate: float | None = None
+    label_smoothing: float | None = None
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """The Keras Tuner search over heads on cached features."""
+
+    max_trials: int = 12
+    max_epochs: int = 80
+    patience: int = 6
+    batch_size: int = 32
+    space: HeadSpace = field(default_factory=HeadSpace)
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Stage 2 of fine-tuning: the top of the base unfrozen at a low learning rate."""
+
+    unfreeze_blocks: int = 6  # of EfficientNet-Lite0's 16 blocks (the 1x1 head convolution always trains too)
+    learning_rate: float = 1e-4
+    epochs: int = 15
+    batch_size: int = 32
+    patience: int = 3
+    augment: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    strategies: tuple[str, ...] = ("predict", "extract")
+    backbone: str = DEFAULT_BACKBONE
+    image_size: int | None = None  # None: chosen from the images' own size, see `auto_image_size`
+    budget_seconds: float = 600.0
+    seed: int = 0
+    baselines: tuple[str, ...] = ("logistic_regression", "linear_svm", "knn", "extra_trees")
+    search: SearchConfig = field(default_factory=SearchConfig)
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+
+
+def auto_image_size(backbone: str, median_side: float) -> int:
+    """Twice the images' median shortest side, rounded up to 32 px, within 96..224.
+
+    Small sources (EuroSAT 64 px, MNIST 28 px) gain nothing from 224 px, and each halving of the
+    side makes the base about four times cheaper. Fixed-size bases keep their own size.
+    """
+    spec = get_spec(backbone)
+    if not spec.resizable:
+        return spec.input_size
+    return int(min(spec.input_size, max(96, 32 * math.ceil(2 * median_side / 32))))
