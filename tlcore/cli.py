@@ -50,6 +50,22 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--no-features", action="store_true", help="skip near-duplicates (no base is run)")
     inspect.set_defaults(run=_inspect)
 
+    train = commands.add_parser("train", help="train the strategies, select on validation, report on test")
+    train.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME")
+    train.add_argument("--strategy", default="extract", choices=["predict", "extract", "finetune", "all"])
+    train.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    train.add_argument("--image-size", type=int, default=None, metavar="PX",
+                       help="side the base sees; default: twice the images' median side, within 96..224")
+    train.add_argument("--budget-seconds", type=float, default=600.0, metavar="N", help="total time (default 600)")
+    train.add_argument("--trials", type=int, default=None, metavar="N", help="cap on Keras Tuner trials")
+    train.add_argument("--unfreeze-blocks", type=int, default=None, metavar="N",
+                       help="blocks of the base that fine-tuning unfreezes, from the top")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
+    train.add_argument("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run")
+    train.add_argument("--json", action="store_true", help="print the report as JSON")
+    train.set_defaults(run=_train)
+
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
     imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
@@ -95,15 +111,11 @@ def _sample_names() -> str:
 def _inspect(args: argparse.Namespace) -> int:
     from . import paths
     from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
-    from .data import import_dataset
     from .data.audit import audit
-    from .samples import sample_path
 
     name = args.backbone or DEFAULT_BACKBONE
     get_spec(name)
-    source = sample_path(args.data.split(":", 1)[1]) if args.data.startswith("sample:") else Path(args.data)
-    workspace = args.workspace or paths.home() / "workspace"
-    dataset = import_dataset(source, workspace, progress=_progress_line("files"))
+    dataset = _load_data(args.data, args.workspace or paths.home() / "workspace")
     features = None
     if not args.no_features:
         from .features import extract_features
@@ -116,6 +128,49 @@ def _inspect(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         _print_audit(report)
+    return 0
+
+
+def _load_data(data: str, workspace: Path):
+    from .data import import_dataset
+    from .samples import sample_path
+
+    source = sample_path(data.split(":", 1)[1]) if data.startswith("sample:") else Path(data)
+    return import_dataset(source, workspace, progress=_progress_line("files"))
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from . import paths
+    from .backbones import DEFAULT_BACKBONE, get_spec
+
+    name = args.backbone or DEFAULT_BACKBONE
+    get_spec(name)
+    workspace = args.workspace or paths.home() / "workspace"
+    dataset = _load_data(args.data, workspace)
+    with _quiet_native_logs():
+        from .backbones import load_backbone
+        from .train import FinetuneConfig, SearchConfig, TrainConfig, train
+
+        load_backbone(name, args.image_size)  # build (and convert) quietly; train() reuses it
+    search = SearchConfig() if args.trials is None else SearchConfig(max_trials=args.trials)
+    finetune = FinetuneConfig()
+    if args.unfreeze_blocks is not None:
+        finetune = dataclasses.replace(finetune, unfreeze_blocks=args.unfreeze_blocks)
+    config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
+                         budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune)
+    with contextlib.redirect_stdout(sys.stderr):  # library chatter must not mix with the report
+        result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
+    if args.json:
+        print(json.dumps(result.report, indent=2, ensure_ascii=False))
+        return 0
+    print(result.leaderboard.to_string(index=False))
+    test = result.test
+    print(f"selected: {result.selected.strategy}/{result.selected.name} (best on validation)")
+    print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
+          f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
+    print(f"run folder: {result.run_dir}")
     return 0
 
 

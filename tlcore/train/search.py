@@ -9,6 +9,7 @@ folder that already holds trials is resumed, not restarted.
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 
 import keras
@@ -143,7 +144,9 @@ def run(ctx: Context) -> list[Candidate]:
     if not trials:
         return []
     best_hp = tuner.get_best_hyperparameters(1)[0]
-    model = tuner.get_best_models(1)[0]
+    with warnings.catch_warnings():  # the checkpoint's optimizer state is not needed for prediction
+        warnings.simplefilter("ignore", UserWarning)
+        model = tuner.get_best_models(1)[0]
     predict = lambda x: model.predict(x, verbose=0, batch_size=256)  # noqa: E731
     return [Candidate(
         strategy="extract",

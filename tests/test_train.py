@@ -1,0 +1,243 @@
+"""The training engine: each strategy, the search's hooks, calibration, run folders, and no test leakage."""
+
+from __future__ import annotations
+
+import json
+
+import keras_tuner as kt
+import numpy as np
+import pytest
+from scipy.special import softmax
+
+from tlcore import runs
+from tlcore.cli import main
+from tlcore.data import import_dataset
+from tlcore.errors import SettingError, UnknownNameError
+from tlcore.samples import sample_path
+from tlcore.train import HeadSpace, SearchConfig, TrainConfig, train
+from tlcore.train import predict as predict_strategy
+from tlcore.train.baselines import BASELINES, logits_of
+from tlcore.train.candidate import Context
+from tlcore.train.evaluate import evaluate, expected_calibration_error, fit_temperature
+from tlcore.train.search import SPACE, HeadHyperModel
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    return import_dataset(sample_path("shapes"), tmp_path_factory.mktemp("ws"))
+
+
+def fast_config(**changes) -> TrainConfig:
+    """Small and quick: two baselines, a two-trial search, 96 px images."""
+    defaults = dict(strategies=("predict", "extract"), image_size=96, budget_seconds=300,
+                    baselines=("logistic_regression", "knn"), search=SearchConfig(max_trials=2, max_epochs=30))
+    return TrainConfig(**(defaults | changes))
+
+
+# --- predict ---------------------------------------------------------------------------------------
+
+
+def test_name_mapping_uses_imagenet_names_synonyms_and_plurals():
+    assert predict_strategy.name_mapping(("ants", "bees")) == {"ants": [310], "bees": [309]}
+    assert predict_strategy.name_mapping(("Espresso", "pismire")) == {"Espresso": [967], "pismire": [310]}
+    cats = predict_strategy.name_mapping(("cat", "bee"))["cat"]
+    assert {281, 282, 285} <= set(cats)  # tabby cat, tiger cat, Egyptian cat: gathered by their head noun
+    assert predict_strategy.name_mapping(("AnnualCrop", "Forest")) is None
+
+
+def _context(labels: dict, logits: dict, n_classes: int, classes: tuple[str, ...]):
+    from tlcore.features import Features
+
+    class FakeDataset:
+        pass
+
+    dataset = FakeDataset()
+    dataset.classes = classes
+    features = {s: Features(np.zeros((len(labels[s]), 4), np.float32), logits[s], "k") for s in labels}
+    return Context(dataset, TrainConfig(), None, features, labels, None, 1e18, 1.0, 100)
+
+
+def test_empirical_label_map_learns_which_imagenet_class_means_which_label():
+    rng = np.random.default_rng(0)
+
+    def logits_for(y):  # class 0 images look like ImageNet 17, class 1 like ImageNet 400, plus noise
+        out = rng.normal(0, 1, (len(y), 1000))
+        out[np.arange(len(y)), np.where(y == 0, 17, 400)] += 10
+        return out
+
+    labels = {s: rng.integers(0, 2, n) for s, n in (("train", 60), ("val", 30), ("test", 30))}
+    ctx = _context(labels, {s: logits_for(y) for s, y in labels.items()}, 2, ("circle", "square"))
+    (empirical,) = predict_strategy.run(ctx)  # "square" is no ImageNet class, so only the learned map
+    assert empirical.name == "empirical_label_map"
+    assert np.mean(empirical.val_logits.argmax(1) == labels["val"]) == 1.0
+    assert empirical.model.shape == (1000, 2)
+    np.testing.assert_allclose(empirical.model[17], [1, 0], atol=0.05)
+
+
+# --- baselines and search ----------------------------------------------------------------------------
+
+
+def test_every_baseline_gives_logits_for_all_classes():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 8))
+    y = np.repeat([0, 1, 2], 20)
+    x[np.arange(60), y] += 4
+    for baseline in BASELINES.values():
+        estimator = baseline.make(0).set_params(**{k: v[0] for k, v in baseline.grid.items()}).fit(x, y)
+        logits = logits_of(baseline, estimator, x, 4)
+        assert logits.shape == (60, 4)
+        assert np.mean(logits.argmax(1) == y) > 0.9, baseline.name
+        assert (logits[:, 3] < logits.max(1)).all()  # the class never seen is never predicted
+
+
+def test_head_uses_fixed_hyperparameters_and_searches_the_rest():
+    hypermodel = HeadHyperModel(np.zeros(6), np.ones(6), 3, SearchConfig(space=HeadSpace(layers=1, units=64)))
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    assert hp.values["layers"] == 1 and hp.values["units"] == 64
+    assert isinstance(hp._hps["dropout"][0], kt.engine.hyperparameters.Choice)
+    assert model.get_layer("hidden_0").units == 64
+    assert model.output_shape == (None, 3)
+
+
+def test_search_starts_from_defaults_and_reports_every_trial(shapes, tmp_path):
+    seen = []
+    result = train(shapes, fast_config(strategies=("extract",), baselines=()), tmp_path, progress=seen.append)
+    trial_reports = [p for p in seen if p.stage == "search"]
+    assert [p.done for p in trial_reports] == [1, 2]
+    first = json.loads(next((result.run_dir / "search" / "head_search").glob("trial_0*/trial.json")).read_text())
+    values = first["hyperparameters"]["values"]
+    assert {k: values[k] for k in SPACE if k in values} == {k: d for k, (_, d) in SPACE.items() if k in values}
+    head = result.leaderboard.set_index("model").loc["keras_head"]
+    assert head["val_accuracy"] > 0.8
+
+
+def test_search_stops_at_the_deadline(shapes, tmp_path):
+    """A budget smaller than the feature extraction leaves no time for any trial."""
+    with pytest.raises(SettingError, match="no model finished within the time budget"):
+        train(shapes, fast_config(strategies=("extract",), baselines=(), budget_seconds=0.01), tmp_path)
+
+
+# --- evaluation ----------------------------------------------------------------------------------------
+
+
+def test_temperature_scaling_does_not_worsen_validation_calibration():
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 3, 400)
+    logits = rng.normal(0, 1, (400, 3))
+    logits[np.arange(400), y] += 1.0
+    overconfident = logits * 6
+    temperature = fit_temperature(overconfident, y)
+    assert temperature > 2
+    before = expected_calibration_error(softmax(overconfident, axis=1), y)
+    after = expected_calibration_error(softmax(overconfident / temperature, axis=1), y)
+    assert after < before
+
+
+def test_evaluation_metrics_and_most_confident_mistakes_first():
+    logits = np.log(np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]))
+    y = np.array([0, 0, 1, 1])
+    result = evaluate(logits, y, ("a", "b"), 1.0, ["w.png", "x.png", "y.png", "z.png"])
+    assert result.accuracy == 0.5
+    assert result.confusion == [[1, 1], [1, 1]]
+    assert [m["file"] for m in result.misclassified] == ["x.png", "y.png"]
+    assert result.misclassified[0]["confidence"] == pytest.approx(0.8)
+    assert result.per_class[0]["support"] == 2
+
+
+# --- runs -------------------------------------------------------------------------------------------
+
+
+def test_run_folder_is_complete_and_holds_every_artefact(shapes, tmp_path):
+    result = train(shapes, fast_config(), tmp_path)
+    files = {p.name for p in result.run_dir.iterdir()}
+    assert {"status.json", "config.json", "dataset", "leaderboard.csv", "report.json", "models"} <= files
+    assert runs.status(result.run_dir)["state"] == "complete"
+    assert not list(result.run_dir.rglob("*.partial*"))
+    report = json.loads((result.run_dir / "report.json").read_text())
+    for key in ("run_dir", "strategy", "leaderboard", "selected", "test", "misclassified"):
+        assert key in report
+    for key in ("accuracy", "macro_f1", "per_class", "ece_before", "ece_after", "confusion"):
+        assert key in report["test"]
+    assert report["selected"]["model"] == result.leaderboard.iloc[0]["model"]
+    assert result.leaderboard.iloc[0]["val_accuracy"] == result.leaderboard["val_accuracy"].max()
+    assert (result.run_dir / "models" / "extract_keras_head.keras").is_file()
+
+
+def test_interrupted_run_is_not_marked_complete(shapes, tmp_path, monkeypatch):
+    from tlcore import train as train_module
+
+    def crash(ctx):
+        raise KeyboardInterrupt
+
+    monkeypatch.setitem(train_module.STRATEGIES, "extract", (crash, 0.4))
+    with pytest.raises(KeyboardInterrupt):
+        train(shapes, fast_config(), tmp_path)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert runs.status(run_dir)["state"] == "running"
+    assert not (run_dir / "report.json").exists()
+
+
+def test_resumed_search_keeps_its_finished_trials(shapes, tmp_path):
+    config = fast_config(strategies=("extract",), baselines=())
+    first = train(shapes, config, tmp_path)
+    trial_file = sorted((first.run_dir / "search" / "head_search").glob("trial_*/trial.json"))[0]
+    written = trial_file.read_text()
+    again = train(shapes, fast_config(strategies=("extract",), baselines=(),
+                                      search=SearchConfig(max_trials=3, max_epochs=30)),
+                  tmp_path, run_id=first.run_dir.name)
+    assert again.run_dir == first.run_dir
+    assert trial_file.read_text() == written  # the finished trial was read back, not run again
+    assert again.selected.params["trials"] == 3  # two read back, one new
+    assert runs.status(again.run_dir)["state"] == "complete"
+
+
+def test_test_split_never_reaches_training(shapes, tmp_path):
+    """Relabel every test image wrongly: no validation number may move."""
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    config = fast_config()
+    honest = train(shapes, config, tmp_path / "a")
+    records = shapes.records.copy()
+    test = records["split"] == "test"
+    shift = {c: shapes.classes[(i + 1) % len(shapes.classes)] for i, c in enumerate(shapes.classes)}
+    records.loc[test, "label"] = records.loc[test, "label"].map(shift)
+    from dataclasses import replace
+
+    tampered = train(replace(shapes, records=records), config, tmp_path / "b")
+    key = ["strategy", "model", "val_accuracy"]
+    assert honest.leaderboard[key].sort_values(key[:2]).values.tolist() == \
+        tampered.leaderboard[key].sort_values(key[:2]).values.tolist()
+    assert tampered.test.accuracy < 0.5 < honest.test.accuracy
+
+
+@pytest.mark.slow
+def test_finetune_end_to_end(shapes, tmp_path):
+    from tlcore.train import FinetuneConfig
+
+    seen = []
+    config = fast_config(strategies=("finetune",), finetune=FinetuneConfig(epochs=2, unfreeze_blocks=2))
+    result = train(shapes, config, tmp_path, progress=seen.append)
+    epochs = [p for p in seen if p.stage == "finetune"]
+    assert [p.done for p in epochs] == [1, 2]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epochs[-1].metrics)
+    assert result.selected.strategy == "finetune"
+    assert result.selected.params["trainable_layers"] > 0
+    assert result.test.accuracy > 0.5
+    assert (result.run_dir / "models" / "finetune_finetune_top2.keras").is_file()
+
+
+def test_train_command_json(tmp_path, capsys):
+    code = main(["train", "sample:shapes", "--strategy", "predict", "--image-size", "96", "--json",
+                 "--workspace", str(tmp_path)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["strategy"] == "predict" and report["selected"]["strategy"] == "predict"
+    assert {row["model"] for row in report["leaderboard"]} == {"empirical_label_map"}
+    assert 0 <= report["test"]["accuracy"] <= 1 and "misclassified" in report
+
+
+def test_unknown_strategy_is_refused(shapes, tmp_path):
+    with pytest.raises(UnknownNameError, match=r"unknown strategy 'transfer'.*extract"):
+        train(shapes, fast_config(strategies=("transfer",)), tmp_path)
