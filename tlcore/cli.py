@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--budget-seconds", type=float, default=600.0, metavar="N", help="total time (default 600)")
     train.add_argument("--trials", type=int, default=None, metavar="N", help="cap on Keras Tuner trials")
     train.add_argument("--unfreeze-blocks", type=int, default=None, metavar="N",
-                       help="blocks of the base that fine-tuning unfreezes, from the top")
+                       help="blocks of the base that fine-tuning unfreezes, from the top (default 12)")
+    train.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+                       help="fine-tuning's starting learning rate (default 2e-4)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
     train.add_argument("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run")
@@ -155,9 +157,8 @@ def _train(args: argparse.Namespace) -> int:
 
         load_backbone(name, args.image_size)  # build (and convert) quietly; train() reuses it
     search = SearchConfig() if args.trials is None else SearchConfig(max_trials=args.trials)
-    finetune = FinetuneConfig()
-    if args.unfreeze_blocks is not None:
-        finetune = dataclasses.replace(finetune, unfreeze_blocks=args.unfreeze_blocks)
+    chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
+    finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
     config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
                          budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune)
     with contextlib.redirect_stdout(sys.stderr):  # library chatter must not mix with the report

@@ -37,8 +37,8 @@ class SearchConfig:
 class FinetuneConfig:
     """Stage 2 of fine-tuning: the top of the base unfrozen at a low learning rate."""
 
-    unfreeze_blocks: int = 6  # of EfficientNet-Lite0's 16 blocks (the 1x1 head convolution always trains too)
-    learning_rate: float = 1e-4
+    unfreeze_blocks: int = 12  # of EfficientNet-Lite0's 16 blocks (the 1x1 head convolution always trains too)
+    learning_rate: float = 2e-4
     epochs: int = 15
     batch_size: int = 32
     patience: int = 3
