@@ -118,6 +118,22 @@ def test_search_stops_at_the_deadline(shapes, tmp_path):
         train(shapes, fast_config(strategies=("extract",), baselines=(), budget_seconds=0.01), tmp_path)
 
 
+def test_one_standard_error_rule_prefers_the_simpler_model():
+    from tlcore.train import one_standard_error_choice
+    from tlcore.train.candidate import Candidate
+
+    y = np.repeat([0, 1], 50)
+
+    def candidate(name, correct, complexity):
+        logits = np.stack([y == 0, y == 1], axis=1).astype(float)
+        logits[correct:] = logits[correct:, ::-1]  # wrong on the rest
+        return Candidate("s", name, logits, logits, 0, 0, 0, complexity=complexity)
+
+    simple, lucky, better = candidate("simple", 96, 0), candidate("lucky", 97, 5), candidate("better", 100, 5)
+    assert one_standard_error_choice([lucky, simple], y) is simple  # 1 point < one SE of 97% on 100 (1.7)
+    assert one_standard_error_choice([better, simple], y) is better  # 4 points > one SE of 100% (0.5)
+
+
 # --- evaluation ----------------------------------------------------------------------------------------
 
 
@@ -159,8 +175,10 @@ def test_run_folder_is_complete_and_holds_every_artefact(shapes, tmp_path):
         assert key in report
     for key in ("accuracy", "macro_f1", "per_class", "ece_before", "ece_after", "confusion"):
         assert key in report["test"]
-    assert report["selected"]["model"] == result.leaderboard.iloc[0]["model"]
-    assert result.leaderboard.iloc[0]["val_accuracy"] == result.leaderboard["val_accuracy"].max()
+    chosen = result.leaderboard[result.leaderboard["selected"]]
+    assert len(chosen) == 1 and report["selected"]["model"] == chosen.iloc[0]["model"]
+    best, n_val = result.leaderboard["val_accuracy"].max(), shapes.split_sizes()["val"]
+    assert chosen.iloc[0]["val_accuracy"] >= best - max(np.sqrt(best * (1 - best) / n_val), 0.5 / n_val)
     assert (result.run_dir / "models" / "extract_keras_head.keras").is_file()
 
 

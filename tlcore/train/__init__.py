@@ -138,11 +138,12 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
         return (-accuracy(c.val_logits, y_val), _val_loss(c, y_val, temperatures[id(c)]), c.latency_ms)
 
     ordered = sorted(candidates, key=rank)
-    selected = ordered[0]
+    selected = one_standard_error_choice(ordered, y_val)
     test_files = [str(p) for p in ctx.dataset.subset("test")["path"]]
     per_strategy = {}
     for name in names:
-        best = next((c for c in ordered if c.strategy == name), None)
+        of_strategy = [c for c in ordered if c.strategy == name]
+        best = one_standard_error_choice(of_strategy, y_val) if of_strategy else None
         if best is not None:
             per_strategy[name] = (best, evaluate(best.test_logits, y_test, ctx.dataset.classes,
                                                  temperatures[id(best)], test_files))
@@ -179,6 +180,19 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     runs.write_json(ctx.run_dir / "report.json", report_json)
     return RunResult(ctx.run_dir, leaderboard, selected, test, {n: e for n, (_, e) in per_strategy.items()},
                      report_json)
+
+
+def one_standard_error_choice(ordered: list[Candidate], y_val: np.ndarray) -> Candidate:
+    """The simplest model whose validation accuracy is within one standard error of the best.
+
+    Validation sets are small (37 images for hymenoptera), so a more complex model that scores a
+    point higher on them has often only been lucky; Breiman's one-standard-error rule keeps the
+    simpler one unless the difference is larger than the measurement's own noise.
+    """
+    best = accuracy(ordered[0].val_logits, y_val)
+    error = max(np.sqrt(best * (1 - best) / len(y_val)), 0.5 / len(y_val))
+    eligible = [c for c in ordered if accuracy(c.val_logits, y_val) >= best - error]
+    return min(eligible, key=lambda c: c.complexity)  # min() keeps the first (best ranked) among equals
 
 
 def _save_models(ctx: Context, candidates: list[Candidate]) -> None:

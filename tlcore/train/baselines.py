@@ -35,6 +35,7 @@ class Baseline:
     make: Callable[[int], Pipeline]  # seed -> unfitted pipeline
     grid: dict[str, list]
     scores: str  # "proba" (log-probabilities become logits) or "decision" (margins are logits)
+    complexity: int = 2
 
 
 BASELINES: dict[str, Baseline] = {
@@ -48,11 +49,11 @@ BASELINES: dict[str, Baseline] = {
                  {"clf__C": [0.0003, 0.003, 0.03]}, "decision"),
         Baseline("knn",
                  lambda seed: Pipeline([("scale", Normalizer()), ("clf", KNeighborsClassifier(weights="distance"))]),
-                 {"clf__n_neighbors": [3, 7, 15]}, "proba"),
+                 {"clf__n_neighbors": [3, 7, 15]}, "proba", 3),
         Baseline("extra_trees",
                  lambda seed: Pipeline([("scale", StandardScaler()),
                                         ("clf", ExtraTreesClassifier(n_estimators=300, random_state=seed, n_jobs=2))]),
-                 {"clf__max_features": ["sqrt", 0.05]}, "proba"),
+                 {"clf__max_features": ["sqrt", 0.05]}, "proba", 4),
     )
 }  # fmt: skip
 
@@ -108,6 +109,7 @@ def run(ctx: Context) -> list[Candidate]:
             params={k.removeprefix("clf__"): v for k, v in search.best_params_.items()} | {"cv_accuracy":
                                                                                              search.best_score_},
             model=estimator,
+            complexity=baseline.complexity,
         ))  # fmt: skip
         report(ctx.progress, "baselines", done + 1, len(names), f"{name}: CV accuracy {search.best_score_:.3f}",
                {"cv_accuracy": float(search.best_score_)})

@@ -165,4 +165,5 @@ def run(ctx: Context) -> list[Candidate]:
             "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         },
         model=model,
+        complexity=10,
     )]  # fmt: skip

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import cache
 
 import numpy as np
 from scipy.special import softmax
@@ -36,18 +37,24 @@ def _singulars(name: str) -> list[str]:
     return forms
 
 
+def match_class(name: str) -> list[int]:
+    """ImageNet classes that `name` denotes: by a name or synonym (or its singular), else by head noun."""
+    names = _normalised_synonyms()
+    forms = _singulars(_normalise(name))
+    exact = [i for i, syn in enumerate(names) if any(f in syn for f in forms)]
+    return exact or [i for i, syn in enumerate(names) if any(s.endswith(" " + f) for s in syn for f in forms)]
+
+
+@cache
+def _normalised_synonyms() -> list[list[str]]:
+    return [[_normalise(n) for n in synonyms] for synonyms in imagenet.synonyms()]
+
+
 def name_mapping(classes: tuple[str, ...]) -> dict[str, list[int]] | None:
     """ImageNet class indices for each user class by name, or None unless every class maps, disjointly."""
-    names = [[_normalise(n) for n in synonyms] for synonyms in imagenet.synonyms()]
-    mapping: dict[str, list[int]] = {}
-    for cls in classes:
-        forms = _singulars(_normalise(cls))
-        exact = [i for i, syn in enumerate(names) if any(f in syn for f in forms)]
-        heads = [i for i, syn in enumerate(names) if any(s.endswith(" " + f) for s in syn for f in forms)]
-        found = exact or heads
-        if not found:
-            return None
-        mapping[cls] = found
+    mapping = {cls: match_class(cls) for cls in classes}
+    if not all(mapping.values()):
+        return None
     used = [i for indices in mapping.values() for i in indices]
     return mapping if len(used) == len(set(used)) else None
 
@@ -89,4 +96,5 @@ def _candidate(ctx: Context, name: str, matrix: np.ndarray, probs: dict, seconds
         latency_ms=ctx.base_latency_ms,
         params=params,
         model=matrix,
+        complexity=0 if name == "imagenet_names" else 1,
     )

@@ -180,4 +180,5 @@ def run(ctx: Context) -> list[Candidate]:
         latency_ms=ctx.base_latency_ms + per_sample_ms(predict, ctx.features["val"].features),
         params=dict(best_hp.values) | {"trials": len(trials), "epochs": epochs},
         model=model,
+        complexity=2 + int(best_hp.values.get("layers", 0)),
     )]
