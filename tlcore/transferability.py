@@ -113,15 +113,15 @@ def loo_ridge_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
     x = features.astype(np.float64)
     x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
     targets = np.eye(labels.max() + 1)[labels]
-    targets = targets - targets.mean(axis=0)
     u, sigma = _svd(x)
-    z = u.T @ targets
+    z = u.T @ (targets - targets.mean(axis=0))
     best = 0.0
     for t in sigma.mean() * np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0]):
         weights = sigma / (sigma + t)
-        fitted = u @ (weights[:, None] * z)
-        leverage = np.einsum("ij,j,ij->i", u, weights, u)
-        left_out = (fitted - leverage[:, None] * targets) / (1 - leverage[:, None] + EPS)
+        # The unpenalised intercept adds 1/N to every leverage and the target mean to every fit.
+        fitted = targets.mean(axis=0) + u @ (weights[:, None] * z)
+        leverage = np.einsum("ij,j,ij->i", u, weights, u) + 1.0 / len(labels)
+        left_out = targets - (targets - fitted) / (1 - leverage[:, None] + EPS)
         best = max(best, float(np.mean(np.argmax(left_out, axis=1) == labels)))
     return best
 

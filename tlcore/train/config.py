@@ -58,7 +58,7 @@ class TrainConfig:
 
 
 def auto_image_size(backbone: str, median_side: float) -> int:
-    """Twice the images' median shortest side, rounded up to 32 px, within 96..224.
+    """Twice the images' median shortest side, rounded up to 32 px, within 128..224.
 
     Small sources (EuroSAT 64 px, MNIST 28 px) gain nothing from 224 px, and each halving of the
     side makes the base about four times cheaper. Fixed-size bases keep their own size.
@@ -66,4 +66,4 @@ def auto_image_size(backbone: str, median_side: float) -> int:
     spec = get_spec(backbone)
     if not spec.resizable:
         return spec.input_size
-    return int(min(spec.input_size, max(96, 32 * math.ceil(2 * median_side / 32))))
+    return int(min(spec.input_size, max(128, 32 * math.ceil(2 * median_side / 32))))
