@@ -11,6 +11,7 @@ import io
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -49,6 +50,14 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--backbone", default=None, help="base whose features find near-duplicates")
     inspect.add_argument("--no-features", action="store_true", help="skip near-duplicates (no base is run)")
     inspect.set_defaults(run=_inspect)
+
+    analyze = commands.add_parser("analyze", help="measure the data against the base and recommend a strategy")
+    analyze.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME")
+    analyze.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    analyze.add_argument("--image-size", type=int, default=None, metavar="PX")
+    analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
+    analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    analyze.set_defaults(run=_analyze)
 
     train = commands.add_parser("train", help="train the strategies, select on validation, report on test")
     train.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME")
@@ -141,6 +150,38 @@ def _load_data(data: str, workspace: Path):
     return import_dataset(source, workspace, progress=_progress_line("files"))
 
 
+def _analyze(args: argparse.Namespace) -> int:
+    from . import paths
+    from .backbones import DEFAULT_BACKBONE, get_spec
+
+    name = args.backbone or DEFAULT_BACKBONE
+    get_spec(name)
+    dataset = _load_data(args.data, args.workspace or paths.home() / "workspace")
+    with _quiet_native_logs():
+        from .analysis import analyze
+
+        result = analyze(dataset, name, args.image_size, progress=_progress_line(""))
+    report = result.to_dict()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    size, gap, measures = report["dataset"], report["domain_gap"], report["transferability"]
+    advice = report["recommendation"]
+    print(f"{dataset.source}: {size['n_images']} images, {size['n_classes']} classes, "
+          f"{size['per_class_known_median']:.0f} per class to learn from; base {name} at {report['image_size']} px")
+    print(f"label overlap: {report['label_overlap']['matched_classes']} class names are ImageNet classes; "
+          f"concentration {report['label_overlap']['concentration']:.2f}")
+    print(f"domain gap: ImageNet top-1 {gap['mean_top1']:.2f}, entropy {gap['mean_entropy']:.2f}, "
+          f"BatchNorm shift {gap['bn_shift']:.2f} (per block: "
+          + " ".join(f"{b['shift']:.2f}" for b in gap["per_block"]) + ")")
+    print("transferability: " + ", ".join(f"{k} {v:.3f}" for k, v in measures.items()))
+    print(f"recommended: {advice['strategy']} (confidence {advice['confidence']:.2f}), settings {advice['settings']}")
+    for reason in advice["reasons"]:
+        print(f"  - {reason}")
+    print("expected accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in advice["expected_accuracy"].items()))
+    return 0
+
+
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
@@ -151,17 +192,14 @@ def _train(args: argparse.Namespace) -> int:
     get_spec(name)
     workspace = args.workspace or paths.home() / "workspace"
     dataset = _load_data(args.data, workspace)
-    with _quiet_native_logs():
-        from .backbones import load_backbone
-        from .train import FinetuneConfig, SearchConfig, TrainConfig, train
+    from .train import FinetuneConfig, SearchConfig, TrainConfig, train
 
-        load_backbone(name, args.image_size)  # build (and convert) quietly; train() reuses it
     search = SearchConfig() if args.trials is None else SearchConfig(max_trials=args.trials)
     chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
     finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
     config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
                          budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune)
-    with contextlib.redirect_stdout(sys.stderr):  # library chatter must not mix with the report
+    with _quiet_native_logs():
         result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
     if args.json:
         print(json.dumps(result.report, indent=2, ensure_ascii=False))
@@ -243,15 +281,17 @@ def _progress_line(unit: str) -> Callable[[Progress], None]:
 
 @contextlib.contextmanager
 def _quiet_native_logs() -> Iterator[None]:
-    """Silence TensorFlow's C++ start-up chatter (it ignores TF_CPP_MIN_LOG_LEVEL for some lines)
-    and Keras's download notices, which would otherwise corrupt `--json` output on stdout."""
+    """Silence TensorFlow's C++ chatter (it ignores TF_CPP_MIN_LOG_LEVEL for some lines), Python
+    warnings, and library prints (Keras's download notices) that would corrupt `--json` on stdout.
+    Progress still reaches the terminal through `_progress_line`'s own copy of stderr."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
             yield
     finally:
         os.dup2(saved, 2)

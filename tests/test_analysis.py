@@ -1,0 +1,173 @@
+"""Analysis measures on data where the answer is known, and the recommendation's direction."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+
+from tests.conftest import shared_dataset
+from tlcore import transferability as tr
+from tlcore.backbones import get_spec
+from tlcore.cli import main
+from tlcore.features import load_images
+from tlcore.similarity import batchnorm_shift
+from tlcore.strategy import recommend
+
+
+def dense_logme(features: np.ndarray, labels: np.ndarray) -> float:
+    """LogME straight from its definition: dense D x D matrices, slogdet and solve, no SVD tricks."""
+    n, d = features.shape
+    gram = features.T @ features
+    scores = []
+    for cls in np.unique(labels):
+        y = (labels == cls).astype(float)
+        alpha, beta = 1.0, 1.0
+        for _ in range(100):
+            a_matrix = alpha * np.eye(d) + beta * gram
+            m = beta * np.linalg.solve(a_matrix, features.T @ y)
+            gamma = d - alpha * np.trace(np.linalg.inv(a_matrix))
+            new_alpha, new_beta = gamma / (m @ m), (n - gamma) / np.sum((y - features @ m) ** 2)
+            done = abs(new_alpha / new_beta - alpha / beta) <= 1e-4 * alpha / beta
+            alpha, beta = new_alpha, new_beta
+            if done:
+                break
+        a_matrix = alpha * np.eye(d) + beta * gram
+        m = beta * np.linalg.solve(a_matrix, features.T @ y)
+        value = (d / 2 * np.log(alpha) + n / 2 * np.log(beta) - np.linalg.slogdet(a_matrix)[1] / 2
+                 - beta / 2 * np.sum((y - features @ m) ** 2) - alpha / 2 * m @ m - n / 2 * np.log(2 * np.pi))
+        scores.append(value / n)
+    return float(np.mean(scores))
+
+
+@pytest.mark.parametrize(("n", "d"), [(80, 200), (300, 40)])
+def test_logme_equals_the_dense_definition(n, d):
+    rng = np.random.default_rng(n)
+    labels = rng.integers(0, 3, n)
+    features = rng.normal(size=(n, d))
+    features[np.arange(n), labels] += 2.0
+    assert tr.logme(features, labels) == pytest.approx(dense_logme(features, labels), rel=1e-4, abs=1e-4)
+
+
+def test_logme_keeps_the_term_the_reference_code_drops():
+    """With N < D, leaving out (D - k) log(alpha) changes the value a lot (DESIGN.md: 7.08 vs 0.42)."""
+    rng = np.random.default_rng(3)
+    features, y = rng.normal(size=(80, 200)), (rng.random(80) > 0.5).astype(float)
+    u, sigma = tr._svd(features)
+    alpha, beta = tr.fit_evidence(y, u, sigma)
+    full = tr.evidence(y, u, sigma, 200, alpha, beta)
+    truncated = full + (200 - len(sigma)) * np.log(alpha) / 2 / 80
+    assert len(sigma) == 80 and abs(truncated - full) > 0.1
+
+
+def test_separable_features_score_perfectly_and_beat_shuffled_labels():
+    rng = np.random.default_rng(4)
+    labels = np.repeat(np.arange(4), 30)
+    features = rng.normal(size=(120, 32))
+    features[np.arange(120), labels] += 8.0
+    assert tr.probe_accuracy(features, labels) == 1.0
+    assert tr.loo_ridge_accuracy(features, labels) == 1.0
+    shuffled = rng.permutation(labels)
+    assert tr.logme(features, labels) > tr.logme(features, shuffled) + 0.5
+    assert tr.probe_accuracy(features, shuffled) < 0.5
+
+
+def test_closed_form_leave_one_out_equals_refitting_without_each_image():
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 3, 40)
+    features = rng.normal(size=(40, 12))
+    features[np.arange(40), labels] += 1.0
+    x = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    targets = np.eye(3)[labels]
+    _, sigma = tr._svd(x)
+    brute = 0.0
+    for t in sigma.mean() * np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0]):
+        hits = [Ridge(alpha=t).fit(np.delete(x, i, 0), np.delete(targets, i, 0)).predict(x[i : i + 1]).argmax()
+                == labels[i] for i in range(40)]
+        brute = max(brute, float(np.mean(hits)))
+    assert tr.loo_ridge_accuracy(features, labels) == pytest.approx(brute)
+
+
+def test_leep_and_asis_accuracy_see_a_source_class_per_label():
+    rng = np.random.default_rng(6)
+    labels = np.repeat([0, 1, 2], 40)
+    probs = np.full((120, 1000), 1e-4)
+    probs[np.arange(120), np.array([10, 20, 30])[labels]] = 1.0  # label k looks like ImageNet class 10 (k + 1)
+    probs /= probs.sum(1, keepdims=True)
+    assert tr.asis_accuracy(probs, labels, 3) == 1.0
+    shuffled = rng.permutation(labels)
+    assert tr.leep(probs, labels, 3) > tr.leep(probs, shuffled, 3) + 0.5
+    assert tr.asis_accuracy(probs, shuffled, 3) < 0.6
+
+
+def _measures(probe=0.90, asis=0.5, slope=0.0):
+    return tr.Transferability(logme=0.0, leep=-1.0, asis_accuracy=asis, probe_accuracy=probe,
+                              loo_accuracy=probe, slope=slope)
+
+
+def _gap(shift=0.3, starts=0):
+    return SimpleNamespace(bn_shift=shift, mean_top1=0.4, shift_starts_at=starts)
+
+
+def _size(per_class=150):
+    return {"per_class_known_median": per_class}
+
+
+def test_recommendation_moves_to_finetune_as_the_gap_widens():
+    spec = get_spec("efficientnet_lite0")
+    near = recommend(_size(), None, _gap(shift=0.05), _measures(), spec, 128)
+    far = recommend(_size(), None, _gap(shift=0.4), _measures(), spec, 128)
+    assert (near.strategy, far.strategy) == ("extract", "finetune")
+    assert far.settings["unfreeze_blocks"] == 12 and far.settings["learning_rate"] == 2e-4
+    assert any("0.40" in reason for reason in far.reasons)  # the reason cites the measured shift
+
+
+def test_recommendation_moves_to_finetune_as_the_data_grows():
+    spec = get_spec("efficientnet_lite0")
+    strategies = [recommend(_size(n), None, _gap(), _measures(), spec, 128).strategy for n in (20, 60, 500)]
+    assert strategies == ["extract", "finetune", "finetune"]
+    few = recommend(_size(60), None, _gap(starts=0), _measures(), spec, 128)
+    assert few.settings["unfreeze_blocks"] == 6  # less data, fewer blocks
+    late = recommend(_size(500), None, _gap(starts=14), _measures(), spec, 128)
+    assert late.settings["unfreeze_blocks"] == 4  # the shift starts late: only the top
+
+
+def test_recommendation_prefers_predict_when_the_base_already_knows_the_classes():
+    spec = get_spec("efficientnet_lite0")
+    advice = recommend(_size(), None, _gap(shift=0.05), _measures(probe=0.94, asis=0.5), spec, 224,
+                       name_map_accuracy=0.96)
+    assert advice.strategy == "predict" and advice.expected_accuracy == {"predict": 0.96, "extract": 0.94}
+    assert "96.0%" in advice.reasons[0]
+    assert recommend(_size(), None, _gap(), _measures(probe=0.99), spec, 128).strategy == "extract"
+
+
+def test_batchnorm_shift_is_small_for_imagenet_like_photos(backbone):
+    from tlcore.samples import sample_path
+
+    photos = sorted((shared_dataset("hymenoptera") / "val" / "bees").glob("*.jpg"))[:16]
+    shapes = sorted((sample_path("shapes") / "circle").glob("*.png"))[:16]
+    near = batchnorm_shift(backbone, load_images(photos, 224))
+    far = batchnorm_shift(backbone, load_images(shapes, 224))
+    assert set(near["block"]) == set(range(18))  # stem, 16 blocks, head
+    assert near["shift"].mean() < 0.15 < far["shift"].mean()
+
+
+def test_analyze_command_json_on_the_shapes_sample(tmp_path, capsys):
+    code = main(["analyze", "sample:shapes", "--image-size", "128", "--json", "--workspace", str(tmp_path)])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    for key in ("dataset", "label_overlap", "domain_gap", "transferability", "recommendation"):
+        assert key in report
+    assert {"logme", "leep", "asis_accuracy", "probe_accuracy", "loo_accuracy", "slope"} <= set(
+        report["transferability"])
+    assert len(report["domain_gap"]["per_block"]) == 18
+    advice = report["recommendation"]
+    # drawn shapes: far from ImageNet, but the frozen features already separate them: no fine-tuning
+    assert advice["expected_accuracy"]["extract"] >= 0.97 and advice["strategy"] != "finetune"
+    predict_close = advice["expected_accuracy"]["predict"] >= advice["expected_accuracy"]["extract"] - 0.01
+    assert advice["strategy"] == ("predict" if predict_close else "extract")
+    assert {"strategy", "confidence", "reasons", "settings", "expected_accuracy"} <= set(advice)
+    assert report["dataset"]["n_images"] == 180
