@@ -77,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=_train)
 
+    predict = commands.add_parser("predict", help="classify images with a downloaded bundle (zip or folder)")
+    predict.add_argument("bundle", metavar="BUNDLE")
+    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict.add_argument("--top", type=int, default=5, metavar="K")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(run=_predict)
+
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
     imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
@@ -200,9 +207,12 @@ def _train(args: argparse.Namespace) -> int:
     config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
                          budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune)
     with _quiet_native_logs():
+        from .export import export_bundle
+
         result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
+        bundle = export_bundle(result)
     if args.json:
-        print(json.dumps(result.report, indent=2, ensure_ascii=False))
+        print(json.dumps(result.report | {"bundle": str(bundle)}, indent=2, ensure_ascii=False))
         return 0
     print(result.leaderboard.to_string(index=False))
     test = result.test
@@ -210,6 +220,24 @@ def _train(args: argparse.Namespace) -> int:
     print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
           f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
     print(f"run folder: {result.run_dir}")
+    print(f"bundle: {bundle}  (python -m tlcore predict {bundle} IMAGE...)")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .images import require_files
+
+    require_files(args.images)
+    with _quiet_native_logs():
+        from .predict import load_bundle, predict
+
+        bundle = load_bundle(args.bundle)
+        results = predict(bundle, args.images, top=args.top)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    for result in results:
+        print(f"{result['file']}\t{result['label']}\t{result['prob']:.4f}")
     return 0
 
 

@@ -52,6 +52,9 @@ class RunResult:
     test: Evaluation
     per_strategy: dict[str, Evaluation]
     report: dict
+    candidates: list[Candidate]
+    backbone: object  # the shared Backbone the features came from
+    dataset: Dataset
 
 
 def _strategies(requested: tuple[str, ...]) -> list[str]:
@@ -132,7 +135,7 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     if not candidates:
         raise SettingError("no model finished within the time budget; raise budget_seconds")
     y_val, y_test = ctx.labels["val"], ctx.labels["test"]
-    temperatures = {id(c): fit_temperature(c.val_logits, y_val) for c in candidates}
+    temperatures = {id(c): fit_temperature(c.val_logits, y_val) if c.temperature_scaling else 1.0 for c in candidates}
 
     def rank(c: Candidate) -> tuple:  # validation only: accuracy, then calibrated loss, then speed
         return (-accuracy(c.val_logits, y_val), _val_loss(c, y_val, temperatures[id(c)]), c.latency_ms)
@@ -165,6 +168,7 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
         "backbone": ctx.backbone.spec.name,
         "image_size": ctx.backbone.image_size,
         "split_hash": ctx.dataset.split_hash(),
+        "source": ctx.dataset.source,
         "classes": list(ctx.dataset.classes),
         "seconds": round(seconds, 1),
         "budget_seconds": ctx.config.budget_seconds,
@@ -179,7 +183,7 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     runs.write_atomic(ctx.run_dir / "leaderboard.csv", leaderboard.to_csv(index=False))
     runs.write_json(ctx.run_dir / "report.json", report_json)
     return RunResult(ctx.run_dir, leaderboard, selected, test, {n: e for n, (_, e) in per_strategy.items()},
-                     report_json)
+                     report_json, ordered, ctx.backbone, ctx.dataset)
 
 
 def one_standard_error_choice(ordered: list[Candidate], y_val: np.ndarray) -> Candidate:

@@ -69,8 +69,11 @@ def run(ctx: Context) -> list[Candidate]:
     mapping = name_mapping(ctx.dataset.classes)
     if mapping is not None:
         start = time.perf_counter()
-        matrix = np.zeros((imagenet.NUM_CLASSES, ctx.n_classes), np.float32)
+        # ImageNet classes outside the map spread their probability evenly: every row sums to 1, so
+        # the output is a probability distribution (and the exported model needs no logarithm).
+        matrix = np.full((imagenet.NUM_CLASSES, ctx.n_classes), 1.0 / ctx.n_classes, np.float32)
         for column, cls in enumerate(ctx.dataset.classes):
+            matrix[mapping[cls]] = 0.0
             matrix[mapping[cls], column] = 1.0
         candidates.append(_candidate(ctx, "imagenet_names", matrix, probs, time.perf_counter() - start,
                                      {"mapping": {c: [imagenet.class_names()[i] for i in v]
@@ -97,4 +100,5 @@ def _candidate(ctx: Context, name: str, matrix: np.ndarray, probs: dict, seconds
         params=params,
         model=matrix,
         complexity=0 if name == "imagenet_names" else 1,
+        temperature_scaling=False,  # the exported model outputs the mixed probabilities themselves
     )

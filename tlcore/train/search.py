@@ -149,6 +149,8 @@ def inner_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(ctx: Context) -> list[Candidate]:
+    if ctx.config.search.max_trials < 1:
+        return []
     keras.utils.set_random_seed(ctx.config.seed)
     tuner = make_tuner(ctx, ctx.run_dir / "search")
     x, y = ctx.features["train"].features, ctx.labels["train"]

@@ -1,0 +1,114 @@
+"""Load a bundle safely and predict with it: the same model file a user downloads.
+
+A bundle is checked before its model is touched: a manifest of the right format with readable
+versions, a list of labels, and a model that loads in Keras's safe mode (no Lambda layers, no
+classes Keras does not know) whose output size matches the labels. Anything else is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .data.archive import unpack_zip
+from .errors import TLCoreError
+from .images import load_rgb, require_files
+from .progress import ProgressCallback, report
+
+REQUIRED_FILES = ("manifest.json", "labels.json", "model.keras")
+
+
+class BundleError(TLCoreError):
+    """A bundle that is incomplete, altered, or not a TransferLab bundle at all."""
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    model: object  # keras.Model: raw RGB image -> probabilities
+    labels: list[str]
+    manifest: dict
+    folder: Path
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Validate and load a bundle folder or zip; see the module docstring."""
+    from .export import BUNDLE_FORMAT
+
+    path = Path(path)
+    if not path.exists():
+        raise BundleError(f"{path}: no such bundle; give the bundle's folder or its .zip")
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise BundleError(f"{path.name} is not a zip; give the bundle's folder or the bundle.zip you downloaded")
+        folder = Path(tempfile.mkdtemp(prefix="transferlab-bundle-"))
+        try:
+            unpack_zip(path, folder)
+            return load_bundle(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise BundleError(f"{path.name}: the bundle lacks {', '.join(missing)}; download the bundle again")
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        labels = json.loads((path / "labels.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BundleError(f"{path.name}: manifest.json or labels.json is not valid JSON ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path.name}: manifest.json does not describe a {BUNDLE_FORMAT}; found "
+                          f"format {manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
+    versions = {k: manifest.get(k) for k in ("transferlab", "keras", "tensorflow")}
+    if not all(isinstance(v, str) and v for v in versions.values()):
+        raise BundleError(f"{path.name}: manifest.json lacks readable versions; found {versions}")
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise BundleError(f"{path.name}: labels.json must be a list of class names; found {type(labels).__name__}")
+    model = _load_model(path / "model.keras")
+    outputs = model.output_shape[-1]
+    if outputs != len(labels):
+        raise BundleError(f"{path.name}: the model gives {outputs} probabilities but labels.json names "
+                          f"{len(labels)} classes; the files do not belong together, download the bundle again")
+    return Bundle(model, labels, manifest, path)
+
+
+def _load_model(path: Path):
+    import keras
+
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises ValueError, TypeError or its own errors for unsafe content
+        text = str(error).splitlines()[0][:300]
+        raise BundleError(f"{path.parent.name}/model.keras was refused in safe mode ({text}); TransferLab "
+                          "only loads models made of Keras's own layers") from None
+
+
+def predict(
+    bundle: Bundle | str | Path,
+    files: Sequence[str | os.PathLike],
+    *,
+    top: int = 5,
+    progress: ProgressCallback | None = None,
+) -> list[dict]:
+    """[{"file", "label", "prob", "top": [{"label", "prob"}]}] per image, from the bundle's own model."""
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    results = []
+    paths = require_files(files)
+    for done, path in enumerate(paths, start=1):
+        probs = predict_array(bundle, load_rgb(path))
+        order = np.argsort(-probs, kind="stable")[:top]
+        results.append({"file": str(path), "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
+                        "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]})
+        report(progress, "predict", done, len(paths))
+    return results
+
+
+def predict_array(bundle: Bundle, image: np.ndarray) -> np.ndarray:
+    """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
+    return bundle.model.predict(image[None].astype(np.float32), verbose=0)[0]
