@@ -14,6 +14,7 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -36,6 +37,15 @@ class Bundle:
     labels: list[str]
     manifest: dict
     folder: Path
+
+    @cached_property
+    def forward(self):
+        """The model traced once for single images of any height and width (no retracing per size)."""
+        import tensorflow as tf
+
+        model = self.model
+        return tf.function(lambda image: model(image, training=False),
+                           input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -111,4 +121,4 @@ def predict(
 
 def predict_array(bundle: Bundle, image: np.ndarray) -> np.ndarray:
     """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
-    return bundle.model.predict(image[None].astype(np.float32), verbose=0)[0]
+    return bundle.forward(image[None].astype(np.float32)).numpy()[0]
