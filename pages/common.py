@@ -18,6 +18,9 @@ from tlcore.errors import TLCoreError
 T = TypeVar("T")
 _WORKSPACE = "workspace"
 _DATASET = "dataset"
+_ANALYSIS = "analysis"
+_STRATEGY = "strategy"
+_RUN = "run"
 
 
 def workspace() -> Path:
@@ -45,3 +48,63 @@ def run_or_stop(action: Callable[[], T]) -> T:
     except TLCoreError as error:
         st.error(str(error))
         st.stop()
+
+
+def current_analysis():
+    """(dataset key, Analysis) from the Analyse page, for the dataset loaded now; else None."""
+    stored, loaded = st.session_state.get(_ANALYSIS), current_dataset()
+    return stored if stored and loaded and stored[0] == loaded[0] else None
+
+
+def set_analysis(analysis) -> None:
+    st.session_state[_ANALYSIS] = (current_dataset()[0], analysis)
+    st.session_state[_STRATEGY] = analysis.recommendation.strategy
+
+
+def chosen_strategy(default: str = "extract") -> str:
+    return st.session_state.get(_STRATEGY, default)
+
+
+def set_strategy(strategy: str) -> None:
+    st.session_state[_STRATEGY] = strategy
+
+
+def current_run() -> dict | None:
+    """The run on show: {"report", "run_dir", "root" (images), "result" (a RunResult, None for a stored run)}."""
+    return st.session_state.get(_RUN)
+
+
+def set_run(report: dict, run_dir: Path, root: Path, result=None) -> None:
+    st.session_state[_RUN] = {"report": report, "run_dir": Path(run_dir), "root": Path(root), "result": result}
+
+
+def need_dataset():
+    """The loaded (key, dataset, audit), or a pointer to the Data page and a stop."""
+    loaded = current_dataset()
+    if loaded is None:
+        st.info("Load a dataset on the Data page first.")
+        st.stop()
+    return loaded
+
+
+class ProgressPanel:
+    """A progress bar, a status line and a live chart of per-epoch or per-trial metrics."""
+
+    def __init__(self) -> None:
+        self.bar = st.progress(0.0)
+        self.status = st.empty()
+        self.chart = st.empty()
+        self.points: list[dict] = []
+
+    def __call__(self, progress) -> None:
+        self.bar.progress(min(progress.fraction, 1.0), text=f"{progress.stage}: {progress.done}/{progress.total}")
+        self.status.caption(progress.message)
+        if progress.metrics and progress.stage in ("finetune", "search"):
+            self.points += [{"step": f"{progress.stage} {progress.done}", "metric": k, "value": v}
+                            for k, v in progress.metrics.items()]
+            import pandas as pd
+            import plotly.express as px
+
+            frame = pd.DataFrame(self.points)
+            self.chart.plotly_chart(px.line(frame, x="step", y="value", color="metric", markers=True),
+                                    width="stretch")

@@ -63,3 +63,41 @@ def test_broken_upload_shows_a_message_not_a_traceback(imagenet_page):
     imagenet_page.run()
     assert not imagenet_page.exception
     assert "not a readable image" in imagenet_page.error[0].value
+
+
+def test_the_whole_path_through_the_pages(tmp_path):
+    """Data (Shapes sample) -> Analyse -> Train (predict) -> Results -> Export -> Runs, in one session."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    assert not at.exception
+
+    at.switch_page("pages/analyse.py").run()
+    assert "Press Analyse" in at.info[0].value
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.subheader[0].value.startswith("Recommended: ")
+    at.radio[0].set_value("predict").run()
+
+    at.switch_page("pages/train.py").run()
+    assert at.radio[0].value == "predict"  # the choice made on the Analyse page
+    at.button[0].click().run()
+    assert not at.exception
+    assert "test accuracy" in at.success[0].value
+
+    at.switch_page("pages/results.py").run()
+    assert not at.exception
+    assert float(at.metric[0].value.rstrip("%")) > 50
+    assert len(at.get("plotly_chart")) == 3  # confusion, per class, reliability
+
+    at.switch_page("pages/export.py").run()
+    assert not at.exception
+    assert at.get("download_button")
+
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value["bundle"].tolist() == [True]
+
+
+def test_pages_without_a_run_point_the_way():
+    for name in ("results", "export"):
+        at = page(name).run()
+        assert not at.exception and "Train a model" in at.info[0].value

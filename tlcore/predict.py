@@ -119,6 +119,14 @@ def predict(
     return results
 
 
+def predict_bytes(bundle: Bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
+    """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
+    probs = predict_array(bundle, load_rgb(data))
+    order = np.argsort(-probs, kind="stable")[:top]
+    return {"file": name, "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
+            "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]}
+
+
 def predict_array(bundle: Bundle, image: np.ndarray) -> np.ndarray:
     """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
     return bundle.forward(image[None].astype(np.float32)).numpy()[0]

@@ -52,6 +52,25 @@ def status(run_dir: Path) -> dict:
         return {"state": "unknown"}
 
 
+def list_runs(workspace: Path) -> list[dict]:
+    """Finished runs under `workspace/runs`, newest first, with their headline numbers."""
+    rows = []
+    for run_dir in sorted((Path(workspace) / "runs").glob("*/"), reverse=True):
+        if status(run_dir).get("state") != "complete":
+            continue  # running or interrupted: never shown as if it were a result
+        try:
+            report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        rows.append({
+            "run": run_dir.name, "dataset": report.get("source", ""), "strategy": report["strategy"],
+            "selected": f"{report['selected']['strategy']}/{report['selected']['model']}",
+            "test_accuracy": report["test"]["accuracy"], "seconds": report["seconds"],
+            "bundle": (run_dir / "bundle.zip").is_file(), "run_dir": run_dir,
+        })  # fmt: skip
+    return rows
+
+
 def _jsonable(value):
     import numpy as np
 

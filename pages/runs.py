@@ -1,0 +1,23 @@
+"""Runs: earlier runs of this session's workspace, with their headline numbers."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from pages.common import set_run, workspace
+from tlcore.runs import list_runs
+
+st.title("Runs")
+rows = list_runs(workspace())
+if not rows:
+    st.info("No finished runs yet: train one on the Train page.")
+    st.stop()
+st.dataframe(pd.DataFrame(rows).drop(columns=["run_dir"]), hide_index=True)
+choice = st.selectbox("Open a run", [r["run"] for r in rows])
+row = next(r for r in rows if r["run"] == choice)
+if st.button("Open", type="primary"):
+    report = json.loads((row["run_dir"] / "report.json").read_text(encoding="utf-8"))
+    root = json.loads((row["run_dir"] / "dataset" / "dataset.json").read_text(encoding="utf-8"))["root"]
+    set_run(report, row["run_dir"], root)
+    st.success(f"Run {choice} is open: see the Results and Export pages.")
