@@ -191,10 +191,14 @@ def one_standard_error_choice(ordered: list[Candidate], y_val: np.ndarray) -> Ca
 
     Validation sets are small (37 images for hymenoptera), so a more complex model that scores a
     point higher on them has often only been lucky; Breiman's one-standard-error rule keeps the
-    simpler one unless the difference is larger than the measurement's own noise.
+    simpler one unless the difference is larger than the measurement's own noise. The standard
+    error uses the Agresti-Coull estimate (two successes and two failures added), which stays
+    honest near 100%, where the plain p(1 - p) / n would claim no noise at all.
     """
+    n = len(y_val)
     best = accuracy(ordered[0].val_logits, y_val)
-    error = max(np.sqrt(best * (1 - best) / len(y_val)), 0.5 / len(y_val))
+    adjusted = (best * n + 2) / (n + 4)
+    error = float(np.sqrt(adjusted * (1 - adjusted) / n))
     eligible = [c for c in ordered if accuracy(c.val_logits, y_val) >= best - error]
     return min(eligible, key=lambda c: c.complexity)  # min() keeps the first (best ranked) among equals
 
