@@ -1,0 +1,154 @@
+"""End to end in a real headless browser: upload a zip, analyse, train, download the bundle, use it.
+
+Drives Debian's Chromium (`.ci/run` installs it with apt where missing) through Playwright,
+against `streamlit run app.py` on a free local port. Saves a screenshot of each page into the
+test's folder, and into docs/ when SAVE_SCREENSHOTS=1 (the README shows those).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+from tests.conftest import REPO
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)"),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _shapes_zip() -> bytes:
+    rng = np.random.default_rng(1)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for shape in ("round", "boxy"):
+            for i in range(14):
+                image = Image.new("RGB", (96, 96), tuple(int(c) for c in rng.integers(0, 255, 3)))
+                draw, r = ImageDraw.Draw(image), int(rng.integers(18, 34))
+                x, y = (int(v) for v in rng.integers(r, 96 - r, 2))
+                box, fill = [x - r, y - r, x + r, y + r], tuple(int(c) for c in rng.integers(0, 255, 3))
+                (draw.ellipse if shape == "round" else draw.rectangle)(box, fill=fill)
+                png = io.BytesIO()
+                image.save(png, "PNG")
+                zf.writestr(f"my shapes/{shape}/{i}.png", png.getvalue())
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def server(tmp_path):
+    port = _free_port()
+    env = os.environ | {"TRANSFERLAB_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
+         "--server.address", "127.0.0.1"],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+    else:
+        process.kill()
+        pytest.fail("streamlit did not answer on /_stcore/health within 90 s")
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    from tlcore.predict import load_bundle, predict
+
+    archive = tmp_path / "my_shapes.zip"
+    archive.write_bytes(_shapes_zip())
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+
+    def shot(page, name: str) -> None:
+        page.wait_for_timeout(1500)  # let charts finish drawing
+        page.screenshot(path=str(shots / f"{name}.png"), full_page=True)
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(server)
+        expect(page.get_by_role("heading", name="Data")).to_be_visible()
+        page.get_by_text("Upload a zip of class folders").click()
+        page.locator("input[type=file]").set_input_files(str(archive))
+        expect(page.get_by_text("Images per class")).to_be_visible()
+        expect(page.get_by_test_id("stMetricValue").first).to_have_text("28")
+        shot(page, "data")
+
+        page.get_by_role("link", name="Analyse").click()
+        page.get_by_role("button", name="Analyse").click()
+        expect(page.get_by_role("heading", name=re.compile("^Recommended: "))).to_be_visible(timeout=300_000)
+        page.locator("label").filter(has_text=re.compile("^extract$")).click()
+        shot(page, "analyse")
+
+        page.get_by_role("link", name="Train").click()
+        page.get_by_text("Advanced settings").click()
+        trials = page.get_by_label("Keras Tuner trials")
+        trials.fill("2")
+        trials.press("Enter")
+        page.get_by_role("button", name="Train").click()
+        expect(page.get_by_text("test accuracy")).to_be_visible(timeout=600_000)
+        shot(page, "train")
+
+        page.get_by_role("link", name="Results").click()
+        expect(page.get_by_text("Test accuracy")).to_be_visible()
+        shot(page, "results")
+
+        page.get_by_role("link", name="Export and try").click()
+        button = page.get_by_role("button", name="Download the trained model (bundle.zip)")
+        expect(button).to_be_visible(timeout=600_000)
+        with page.expect_download() as download:
+            button.click()
+        bundle_zip = tmp_path / "downloaded.zip"
+        download.value.save_as(bundle_zip)
+        shot(page, "export")
+
+        page.get_by_role("link", name="Runs").click()
+        expect(page.get_by_text("Open a run")).to_be_visible()
+        shot(page, "runs")
+        browser.close()
+
+    bundle = load_bundle(bundle_zip)
+    assert sorted(bundle.labels) == ["boxy", "round"]
+    sample = tmp_path / "one.png"
+    with zipfile.ZipFile(archive) as zf:
+        sample.write_bytes(zf.read("my shapes/round/0.png"))
+    (result,) = predict(bundle, [sample])
+    assert result["label"] in ("boxy", "round") and 0 <= result["prob"] <= 1
+    if os.environ.get("SAVE_SCREENSHOTS"):
+        for picture in shots.iterdir():
+            shutil.copy(picture, REPO / "docs" / picture.name)
