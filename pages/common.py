@@ -5,6 +5,7 @@ Only this module names `st.session_state` keys, so pages stay thin and consisten
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -24,9 +25,16 @@ _RUN = "run"
 
 
 def workspace() -> Path:
-    """This browser session's own folder; two sessions never share one."""
+    """This browser session's own folder; two sessions never share one.
+
+    Its random name is kept in the page's address (`?ws=...`), so a reload, or a restart of the
+    app, finds the same folder and its runs again.
+    """
     if _WORKSPACE not in st.session_state:
-        st.session_state[_WORKSPACE] = paths.home() / "sessions" / uuid.uuid4().hex[:12]
+        given = st.query_params.get("ws", "")
+        name = given if re.fullmatch(r"[0-9a-f]{12}", given) else uuid.uuid4().hex[:12]
+        st.query_params["ws"] = name
+        st.session_state[_WORKSPACE] = paths.home() / "sessions" / name
     folder = st.session_state[_WORKSPACE]
     folder.mkdir(parents=True, exist_ok=True)
     return folder

@@ -101,3 +101,56 @@ def test_pages_without_a_run_point_the_way():
     for name in ("results", "export"):
         at = page(name).run()
         assert not at.exception and "Train a model" in at.info[0].value
+
+
+def test_analyse_page_names_an_unavailable_base_instead_of_failing():
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
+    at.switch_page("pages/analyse.py").run()
+    at.selectbox[0].set_value("mobilenet_v2").run()
+    assert not at.exception
+    assert "not available offline" in at.warning[0].value and "mobilenet_v2_weights" in at.warning[0].value
+
+
+def test_pages_without_data_point_to_the_data_page():
+    for name in ("analyse", "train"):
+        at = page(name).run()
+        assert not at.exception and "Data page" in at.info[0].value
+
+
+def test_a_restarted_app_finds_the_runs_of_its_workspace(tmp_path):
+    """The workspace's name travels in the address (?ws=...): a new session with it sees the old runs."""
+    first = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
+    name = first.query_params["ws"][0] if isinstance(first.query_params["ws"], list) else first.query_params["ws"]
+    from tlcore import paths, runs
+
+    run_dir = paths.home() / "sessions" / name / "runs" / "20260101-000000-abcd"
+    runs.write_json(run_dir / "report.json", {"source": "old", "strategy": "extract", "seconds": 1,
+                                              "selected": {"strategy": "extract", "model": "knn"},
+                                              "test": {"accuracy": 0.5}})
+    runs.set_status(run_dir, "complete")
+    again = AppTest.from_file(str(REPO / "pages" / "runs.py"), default_timeout=300)
+    again.query_params["ws"] = name
+    again.run()
+    assert not again.exception
+    assert again.dataframe[0].value["run"].tolist() == ["20260101-000000-abcd"]
+    fresh = page("runs").run()  # another browser, another workspace: nothing to see
+    assert "No finished runs yet" in fresh.info[0].value
+
+
+def test_layers_stay_apart():
+    """tlcore never imports streamlit; pages and app.py never import tensorflow, keras or sklearn."""
+    import ast
+
+    def imported(path):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                yield from (alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                yield node.module.split(".")[0]
+
+    library = {m for path in (REPO / "tlcore").rglob("*.py") for m in imported(path)}
+    ui = {m for path in [REPO / "app.py", *(REPO / "pages").glob("*.py")] for m in imported(path)}
+    assert "streamlit" not in library
+    assert not ui & {"tensorflow", "keras", "sklearn", "keras_tuner"}
+    assert "tlcore" in ui and "streamlit" in ui  # the check looks at the right files
