@@ -234,11 +234,13 @@ def test_test_split_never_reaches_training(shapes, tmp_path):
 
 
 @pytest.mark.slow
-def test_finetune_end_to_end(shapes, tmp_path):
+@pytest.mark.parametrize("distribution", ["default", "mirrored"])
+def test_finetune_end_to_end(shapes, tmp_path, distribution):
     from tlcore.train import FinetuneConfig
 
     seen = []
-    config = fast_config(strategies=("finetune",), finetune=FinetuneConfig(epochs=2, unfreeze_blocks=2))
+    config = fast_config(strategies=("finetune",), finetune=FinetuneConfig(epochs=2, unfreeze_blocks=2),
+                         distribution=distribution)
     result = train(shapes, config, tmp_path, progress=seen.append)
     epochs = [p for p in seen if p.stage == "finetune"]
     assert [p.done for p in epochs] == [1, 2]
@@ -262,3 +264,8 @@ def test_train_command_json(tmp_path, capsys):
 def test_unknown_strategy_is_refused(shapes, tmp_path):
     with pytest.raises(UnknownNameError, match=r"unknown strategy 'transfer'.*extract"):
         train(shapes, fast_config(strategies=("transfer",)), tmp_path)
+
+
+def test_unknown_distribution_strategy_is_refused(shapes, tmp_path):
+    with pytest.raises(UnknownNameError, match=r"unknown distribution strategy 'tpu'.*mirrored"):
+        train(shapes, fast_config(distribution="tpu"), tmp_path)

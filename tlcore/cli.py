@@ -73,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
                        help="fine-tuning's starting learning rate (default 2e-4)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
-    train.add_argument("--resume", default=None, metavar="RUN_ID", help="continue an interrupted run")
+    train.add_argument("--resume", "--run-id", dest="resume", default=None, metavar="RUN_ID",
+                       help="continue an interrupted run, or name a new one (workers need the name)")
+    train.add_argument("--chief", default=None, metavar="HOST:PORT",
+                       help="serve the head search to `search-worker` processes at this address")
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=_train)
 
@@ -83,6 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--top", type=int, default=5, metavar="K")
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(run=_predict)
+
+    worker = commands.add_parser("search-worker", help="run head-search trials for a chief (`train --chief`)")
+    worker.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the chief's run folder (shared)")
+    worker.add_argument("--chief", required=True, metavar="HOST:PORT")
+    worker.add_argument("--id", default="tuner0", help="this worker's name: tuner0, tuner1, ... (default tuner0)")
+    worker.add_argument("--wait-seconds", type=float, default=600.0,
+                        help="how long to wait for the chief's inputs to appear (default 600)")
+    worker.set_defaults(run=_search_worker)
 
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
@@ -201,7 +212,9 @@ def _train(args: argparse.Namespace) -> int:
     dataset = _load_data(args.data, workspace)
     from .train import FinetuneConfig, SearchConfig, TrainConfig, train
 
-    search = SearchConfig() if args.trials is None else SearchConfig(max_trials=args.trials)
+    search = SearchConfig(chief_address=args.chief)
+    if args.trials is not None:
+        search = dataclasses.replace(search, max_trials=args.trials)
     chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
     finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
     config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
@@ -221,6 +234,15 @@ def _train(args: argparse.Namespace) -> int:
           f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
     print(f"run folder: {result.run_dir}")
     print(f"bundle: {bundle}  (python -m tlcore predict {bundle} IMAGE...)")
+    return 0
+
+
+def _search_worker(args: argparse.Namespace) -> int:
+    with _quiet_native_logs():
+        from .train.distributed import run_worker
+
+        ran = run_worker(args.run_dir, args.chief, args.id, args.wait_seconds, progress=_progress_line(""))
+    print(f"{args.id}: ran {len(ran)} trials ({', '.join(ran)})")
     return 0
 
 

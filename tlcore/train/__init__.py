@@ -80,6 +80,10 @@ def train(
     started = time.monotonic()
     end = started + config.budget_seconds
     names = _strategies(config.strategies)
+    from ..distribute import STRATEGIES as DISTRIBUTIONS
+
+    if config.distribution not in DISTRIBUTIONS:
+        raise UnknownNameError("distribution strategy", config.distribution, list(DISTRIBUTIONS))
     if config.budget_seconds <= 0:
         raise SettingError(f"budget_seconds must be positive; got {config.budget_seconds}")
     if config.image_size is None:

@@ -31,7 +31,9 @@ class SearchConfig:
     patience: int = 6
     batch_size: int = 32
     space: HeadSpace = field(default_factory=HeadSpace)
-
+    # "host:port" to serve the search to `python -m tlcore search-worker` processes (this one is the chief)
+    chief_address: str | None = None
+    worker_grace_seconds: float = 120.0  # how long after the deadline the chief waits for a late worker
 
 @dataclass(frozen=True)
 class FinetuneConfig:
@@ -55,7 +57,7 @@ class TrainConfig:
     baselines: tuple[str, ...] = ("logistic_regression", "linear_svm", "knn", "extra_trees")
     search: SearchConfig = field(default_factory=SearchConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-
+    distribution: str = "default"  # tf.distribute strategy for fine-tuning: default, mirrored, multi_worker
 
 def auto_image_size(backbone: str, median_side: float) -> int:
     """Twice the images' median shortest side, rounded up to 32 px, within 128..224.

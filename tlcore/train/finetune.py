@@ -18,6 +18,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from ..backbones import Backbone, build_backbone
+from ..distribute import get_strategy
 from ..features import load_images
 from ..progress import report
 from .candidate import Candidate, Context, per_sample_ms
@@ -122,19 +123,20 @@ def run(ctx: Context) -> list[Candidate]:
     config = ctx.config.finetune
     keras.utils.set_random_seed(ctx.config.seed)
     start = time.perf_counter()
-    head = stage_one_head(ctx)
-    backbone = build_backbone(ctx.backbone.spec.name, ctx.backbone.image_size)  # fresh: never touch the shared one
-    trainable = unfreeze_top(backbone, config.unfreeze_blocks)
     files = {s: ctx.dataset.files(s) for s in ("train", "val", "test")}
-    images = {s: load_images(files[s], backbone.image_size, ctx.progress) for s in files}
+    images = {s: load_images(files[s], ctx.backbone.image_size, ctx.progress) for s in files}
     onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in files}
-    model = build_model(backbone, head, config.augment, ctx.config.seed)
     steps = max(1, int(np.ceil(len(images["train"]) / config.batch_size))) * config.epochs
-    model.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
-        metrics=["accuracy"],
-    )
+    with get_strategy(ctx.config.distribution).scope():  # variables live where the strategy puts them
+        head = stage_one_head(ctx)
+        backbone = build_backbone(ctx.backbone.spec.name, ctx.backbone.image_size)  # fresh, never the shared one
+        trainable = unfreeze_top(backbone, config.unfreeze_blocks)
+        model = build_model(backbone, head, config.augment, ctx.config.seed)
+        model.compile(
+            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+            metrics=["accuracy"],
+        )
     counts = np.bincount(ctx.labels["train"], minlength=ctx.n_classes)
     weights = None
     if counts.max() / max(counts.min(), 1) > IMBALANCE_FOR_WEIGHTS:

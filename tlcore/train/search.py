@@ -109,6 +109,7 @@ class HeadTuner(kt.Tuner):
     def __init__(self, *args, progress: ProgressCallback | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.progress = progress
+        self.ran: list[str] = []  # trial ids this process ran
 
     def on_trial_begin(self, trial):
         keras.backend.clear_session()
@@ -116,6 +117,10 @@ class HeadTuner(kt.Tuner):
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        self.ran.append(trial.trial_id)
+        if not hasattr(self.oracle, "trials"):  # a worker: its oracle is the chief's, over gRPC
+            report(self.progress, "search", len(self.ran), len(self.ran), f"trial {trial.trial_id} done")
+            return
         finished = [t for t in self.oracle.trials.values() if t.score is not None]
         best = max((t.score for t in finished), default=float("nan"))
         score = trial.score if trial.score is not None else float("nan")
@@ -124,19 +129,21 @@ class HeadTuner(kt.Tuner):
                {"val_accuracy": score, "best_val_accuracy": best})
 
 
-def make_tuner(ctx: Context, directory: Path) -> HeadTuner:
-    config = ctx.config.search
-    x = ctx.features["train"].features
-    hypermodel = HeadHyperModel(x.mean(axis=0), x.var(axis=0) + 1e-6, ctx.n_classes, config)
+def make_tuner(
+    x: np.ndarray, n_classes: int, config: SearchConfig, seed: int, deadline: float, directory: Path,
+    progress: ProgressCallback | None = None,
+) -> HeadTuner:
+    """The tuner every process of a search builds alike (the chief's oracle serves the workers)."""
+    hypermodel = HeadHyperModel(x.mean(axis=0), x.var(axis=0) + 1e-6, n_classes, config)
     oracle = DeadlineOracle(
-        deadline=ctx.deadline,
+        deadline=deadline,
         objective=kt.Objective("val_accuracy", "max"),
         max_trials=config.max_trials,
-        seed=ctx.config.seed,
+        seed=seed,
         max_consecutive_failed_trials=3,
     )
     return HeadTuner(oracle, hypermodel, directory=str(directory), project_name="head_search",
-                     overwrite=False, progress=ctx.progress)
+                     overwrite=False, progress=progress)
 
 
 INNER_VALIDATION = 0.2
@@ -152,14 +159,21 @@ def run(ctx: Context) -> list[Candidate]:
     if ctx.config.search.max_trials < 1:
         return []
     keras.utils.set_random_seed(ctx.config.seed)
-    tuner = make_tuner(ctx, ctx.run_dir / "search")
     x, y = ctx.features["train"].features, ctx.labels["train"]
     onehot = keras.utils.to_categorical(y, ctx.n_classes)
     if np.bincount(y).min() < 2:
         raise SettingError("the head search needs at least 2 training images per class; use more images")
     fit, score = inner_split(y, ctx.config.seed)
     start = time.perf_counter()
-    tuner.search(x[fit], onehot[fit], validation_data=(x[score], onehot[score]), verbose=0)
+    arrays = (x[fit], onehot[fit], x[score], onehot[score])
+    if ctx.config.search.chief_address:
+        from .distributed import serve_search
+
+        tuner = serve_search(ctx, x, arrays)
+    else:
+        tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
+                           ctx.progress)
+        tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0)
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     if not trials:
         return []
@@ -180,7 +194,8 @@ def run(ctx: Context) -> list[Candidate]:
         train_seconds=seconds,
         size_bytes=ctx.base_size_bytes + model.count_params() * 4,
         latency_ms=ctx.base_latency_ms + per_sample_ms(predict, ctx.features["val"].features),
-        params=dict(best_hp.values) | {"trials": len(trials), "epochs": epochs},
+        params=dict(best_hp.values) | {"trials": len(trials), "epochs": epochs, "trial": best_trial.trial_id,
+                                       "search_score": best_trial.score},
         model=model,
         complexity=2 + int(best_hp.values.get("layers", 0)),
     )]
