@@ -77,3 +77,10 @@ def test_progress_reports_every_batch_up_to_the_total(image_files, backbone):
 def test_empty_input_gives_empty_matrices(backbone):
     result = extract_features([], backbone, use_cache=False)
     assert result.features.shape == (0, 1280) and result.logits.shape == (0, 1000)
+
+
+def test_a_distribution_strategy_gives_the_same_features(image_files, backbone):
+    plain = extract_features(image_files, backbone, use_cache=False)
+    mirrored = extract_features(image_files, backbone, use_cache=False, distribution="mirrored")
+    np.testing.assert_allclose(mirrored.features, plain.features, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(mirrored.logits, plain.logits, rtol=1e-4, atol=1e-3)

@@ -51,11 +51,14 @@ def extract_features(
     use_cache: bool = True,
     cache_dir: Path | None = None,
     progress: ProgressCallback | None = None,
+    distribution: str = "default",
 ) -> Features:
     """Run `images` (file paths, or an N x H x W x 3 uint8 array) through the frozen base.
 
     With the cache on, the result is stored under a key made of the images' bytes, the base
     and the image size, and a second call with the same images reads it back instead.
+    `distribution` names a tf.distribute strategy (`tlcore.distribute`) that spreads each batch
+    over its devices; the loader, the batches and the cache stay the same.
     """
     key = cache_key(images, backbone)
     path = (cache_dir or paths.cache_dir("features")) / f"{key}.npz"
@@ -64,14 +67,14 @@ def extract_features(
             report(progress, "features", len(images), len(images), "read from cache")
             return Features(stored["features"], stored["logits"], key, from_cache=True)
 
-    forward = _compiled_forward(backbone)
+    forward = _compiled_forward(backbone) if distribution == "default" else _distributed_forward(backbone, distribution)
     total = len(images)
     feature_parts, logit_parts, done = [], [], 0
     report(progress, "features", 0, total)
     for batch in _batches(images, backbone.image_size, batch_size):
         features, logits = forward(batch)
-        feature_parts.append(features.numpy())
-        logit_parts.append(logits.numpy())
+        feature_parts.append(np.asarray(features))
+        logit_parts.append(np.asarray(logits))
         done += len(batch)
         report(progress, "features", done, total)
     dim = backbone.feature_dim
@@ -113,6 +116,16 @@ def cache_key(images: Images, backbone: Backbone) -> str:
 
 def _compiled_forward(backbone: Backbone):
     return backbone.forward_graph
+
+
+def _distributed_forward(backbone: Backbone, distribution: str):
+    """The base rebuilt inside the strategy's scope; Keras's predict splits each batch over its replicas."""
+    from .backbones import build_backbone
+    from .distribute import get_strategy
+
+    with get_strategy(distribution).scope():
+        replicated = build_backbone(backbone.spec.name, backbone.image_size).extractor
+    return lambda batch: replicated.predict(batch.astype(np.float32), batch_size=len(batch), verbose=0)
 
 
 def _batches(images: Images, size: int, batch_size: int, prefetch: int = 2) -> Iterator[np.ndarray]:

@@ -95,7 +95,7 @@ def train(
     dataset.save(run_dir / "dataset")
 
     backbone = load_backbone(config.backbone, config.image_size)
-    all_features = extract_features(dataset.files(), backbone, progress=progress)
+    all_features = extract_features(dataset.files(), backbone, progress=progress, distribution=config.distribution)
     splits = dataset.records["split"].to_numpy(dtype=object)
     features = {s: _rows(all_features, splits == s) for s in ("train", "val", "test")}
     labels = {s: dataset.labels(s) for s in ("train", "val", "test")}

@@ -57,7 +57,7 @@ class TrainConfig:
     baselines: tuple[str, ...] = ("logistic_regression", "linear_svm", "knn", "extra_trees")
     search: SearchConfig = field(default_factory=SearchConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    distribution: str = "default"  # tf.distribute strategy for fine-tuning: default, mirrored, multi_worker
+    distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.distribute)
 
 def auto_image_size(backbone: str, median_side: float) -> int:
     """Twice the images' median shortest side, rounded up to 32 px, within 128..224.
