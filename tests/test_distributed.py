@@ -11,10 +11,8 @@ import sys
 import pytest
 
 from tests.conftest import REPO
-from tlcore.data import import_dataset
 from tlcore.errors import SettingError
-from tlcore.samples import sample_path
-from tlcore.train import SearchConfig, TrainConfig, train
+from tlcore.train import SearchConfig
 from tlcore.train.distributed import parse_address
 
 
@@ -32,39 +30,51 @@ def test_addresses_are_checked():
 
 @pytest.mark.slow
 def test_chief_and_two_workers_spread_the_trials(tmp_path):
+    """The chief (`train --chief`) and two workers, three processes on loopback, bounded in time."""
+    from tlcore.data import import_dataset
     from tlcore.features import extract_features
+    from tlcore.samples import sample_path
     from tlcore.train.search import make_tuner
 
-    dataset = import_dataset(sample_path("shapes"), tmp_path / "ws")
+    workspace = tmp_path / "ws"
     address = f"127.0.0.1:{_free_port()}"
-    run_dir = tmp_path / "ws" / "runs" / "shared-run"
+    run_dir = workspace / "runs" / "shared-run"
     env = os.environ | {"CUDA_VISIBLE_DEVICES": ""}
-    workers = [subprocess.Popen([sys.executable, "-m", "tlcore", "search-worker", str(run_dir), "--chief", address,
-                                 "--id", f"tuner{i}", "--wait-seconds", "300"],
-                                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tlcore = [sys.executable, "-m", "tlcore"]
+    workers = [subprocess.Popen([*tlcore, "search-worker", str(run_dir), "--chief", address, "--id", f"tuner{i}",
+                                 "--wait-seconds", "300"], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
                for i in range(2)]
+    chief = subprocess.Popen([*tlcore, "train", "sample:shapes", "--strategy", "extract", "--baselines", "",
+                              "--trials", "6", "--image-size", "96", "--budget-seconds", "400", "--chief", address,
+                              "--run-id", "shared-run", "--workspace", str(workspace), "--json"],
+                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        config = TrainConfig(strategies=("extract",), image_size=96, baselines=(), budget_seconds=400,
-                             search=SearchConfig(max_trials=6, max_epochs=15, chief_address=address,
-                                                 worker_grace_seconds=60))
-        result = train(dataset, config, tmp_path / "ws", run_id="shared-run")
+        chief_out, chief_err = chief.communicate(timeout=600)
         outputs = [w.communicate(timeout=300) for w in workers]
     finally:
-        for w in workers:
-            w.kill()
+        for process in (chief, *workers):
+            process.kill()
+    assert chief.returncode == 0, chief_err[-2000:]
     assert [w.returncode for w in workers] == [0, 0], [o[1][-2000:] for o in outputs]
     ran = [json.loads((run_dir / "search" / f"ran_by_tuner{i}.json").read_text()) for i in range(2)]
     assert all(ran), f"a worker ran no trial: {ran}"
     assert sorted(ran[0] + ran[1]) == sorted(f"{i}" for i in range(6))  # every trial ran exactly once
 
-    # A single process reading the same trials back picks the same best head as the chief did.
-    chosen = next(c for c in result.candidates if c.name == "keras_head").params
-    train_features = extract_features(dataset.files("train"), result.backbone).features
+    # A single process reading the same trials back agrees with the chief on the best head.
+    chosen = json.loads(chief_out)["selected"]["params"]
+    dataset = import_dataset(sample_path("shapes"), tmp_path / "other")
+    train_features = extract_features(dataset.files("train"), _backbone(96)).features
     single = make_tuner(train_features, len(dataset.classes), SearchConfig(max_trials=6), 0, float("inf"),
                         run_dir / "search")
     trials = single.oracle.trials
-    top = max(t.score for t in trials.values())
     assert chosen["trials"] == 6 and len(trials) == 6
-    assert chosen["search_score"] == top == single.oracle.get_best_trials(1)[0].score
-    assert trials[chosen["trial"]].hyperparameters.values == {k: chosen[k] for k in
-                                                              trials[chosen["trial"]].hyperparameters.values}
+    assert chosen["search_score"] == max(t.score for t in trials.values()) == single.oracle.get_best_trials(1)[0].score
+    values = trials[chosen["trial"]].hyperparameters.values
+    assert values == {k: chosen[k] for k in values}
+
+
+def _backbone(size: int):
+    from tlcore.backbones import load_backbone
+
+    return load_backbone(image_size=size)

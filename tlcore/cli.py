@@ -67,6 +67,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="side the base sees; default: twice the images' median side, within 96..224")
     train.add_argument("--budget-seconds", type=float, default=600.0, metavar="N", help="total time (default 600)")
     train.add_argument("--trials", type=int, default=None, metavar="N", help="cap on Keras Tuner trials")
+    train.add_argument("--baselines", default=None, metavar="NAMES",
+                       help="comma-separated scikit-learn baselines for extract ('' for none; default: all four)")
     train.add_argument("--unfreeze-blocks", type=int, default=None, metavar="N",
                        help="blocks of the base that fine-tuning unfreezes, from the top (default 12)")
     train.add_argument("--learning-rate", type=float, default=None, metavar="LR",
@@ -219,6 +221,8 @@ def _train(args: argparse.Namespace) -> int:
     finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
     config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
                          budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune)
+    if args.baselines is not None:
+        config = dataclasses.replace(config, baselines=tuple(n for n in args.baselines.split(",") if n))
     with _quiet_native_logs():
         from .export import export_bundle
 
