@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import softmax
 
 from . import similarity, transferability
 from .backbones import DEFAULT_BACKBONE, load_backbone
@@ -19,7 +20,7 @@ from .features import extract_features, load_images
 from .progress import ProgressCallback, report
 from .strategy import Recommendation, recommend
 from .train.config import auto_image_size
-from .train.predict import name_mapping
+from .train.predict import name_map_matrix, name_mapping
 
 BN_SAMPLE = 128  # images whose activations are compared with ImageNet's BatchNorm statistics
 
@@ -62,12 +63,15 @@ def dataset_size(dataset: Dataset) -> dict:
 
 
 def name_map_accuracy(dataset: Dataset, logits: np.ndarray, labels: np.ndarray) -> float | None:
-    """Accuracy of the ImageNet head with the class names mapped to its classes, if every name maps."""
+    """Accuracy of the ImageNet head with the class names mapped to its classes, if every name maps.
+
+    The same map the "predict" strategy trains and exports (`name_map_matrix`).
+    """
     mapping = name_mapping(dataset.classes)
     if mapping is None:
         return None
-    scores = np.stack([logits[:, mapping[c]].max(axis=1) for c in dataset.classes], axis=1)
-    return float(np.mean(np.argmax(scores, axis=1) == labels))
+    mixed = softmax(logits.astype(np.float64), axis=1) @ name_map_matrix(dataset.classes, mapping)
+    return float(np.mean(np.argmax(mixed, axis=1) == labels))
 
 
 def analyze(

@@ -111,20 +111,20 @@ def predict(
     results = []
     paths = require_files(files)
     for done, path in enumerate(paths, start=1):
-        probs = predict_array(bundle, load_rgb(path))
-        order = np.argsort(-probs, kind="stable")[:top]
-        results.append({"file": str(path), "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
-                        "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]})
+        results.append(_ranked(bundle, predict_array(bundle, load_rgb(path)), str(path), top))
         report(progress, "predict", done, len(paths))
     return results
 
 
-def predict_bytes(bundle: Bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
-    """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
-    probs = predict_array(bundle, load_rgb(data))
+def _ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
     order = np.argsort(-probs, kind="stable")[:top]
     return {"file": name, "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
             "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]}
+
+
+def predict_bytes(bundle: Bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
+    """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
+    return _ranked(bundle, predict_array(bundle, load_rgb(data)), name, top)
 
 
 def predict_array(bundle: Bundle, image: np.ndarray) -> np.ndarray:

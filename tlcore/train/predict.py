@@ -59,6 +59,19 @@ def name_mapping(classes: tuple[str, ...]) -> dict[str, list[int]] | None:
     return mapping if len(used) == len(set(used)) else None
 
 
+def name_map_matrix(classes: tuple[str, ...], mapping: dict[str, list[int]]) -> np.ndarray:
+    """1000 x C: each mapped ImageNet class gives its probability to its user class.
+
+    ImageNet classes outside the map spread their probability evenly: every row sums to 1, so
+    the output is a probability distribution (and the exported model needs no logarithm).
+    """
+    matrix = np.full((imagenet.NUM_CLASSES, len(classes)), 1.0 / len(classes), np.float32)
+    for column, cls in enumerate(classes):
+        matrix[mapping[cls]] = 0.0
+        matrix[mapping[cls], column] = 1.0
+    return matrix
+
+
 def _mapped_logits(probabilities: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return np.log(probabilities @ matrix + EPS)
 
@@ -69,12 +82,7 @@ def run(ctx: Context) -> list[Candidate]:
     mapping = name_mapping(ctx.dataset.classes)
     if mapping is not None:
         start = time.perf_counter()
-        # ImageNet classes outside the map spread their probability evenly: every row sums to 1, so
-        # the output is a probability distribution (and the exported model needs no logarithm).
-        matrix = np.full((imagenet.NUM_CLASSES, ctx.n_classes), 1.0 / ctx.n_classes, np.float32)
-        for column, cls in enumerate(ctx.dataset.classes):
-            matrix[mapping[cls]] = 0.0
-            matrix[mapping[cls], column] = 1.0
+        matrix = name_map_matrix(ctx.dataset.classes, mapping)
         candidates.append(_candidate(ctx, "imagenet_names", matrix, probs, time.perf_counter() - start,
                                      {"mapping": {c: [imagenet.class_names()[i] for i in v]
                                                   for c, v in mapping.items()}}))
