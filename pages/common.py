@@ -96,17 +96,24 @@ def need_dataset():
 
 
 class ProgressPanel:
-    """A progress bar, a status line and a live chart of per-epoch or per-trial metrics."""
+    """A progress bar, a status line, a table of models as they finish and a live chart of metrics."""
 
     def __init__(self) -> None:
         self.bar = st.progress(0.0)
         self.status = st.empty()
+        self.board = st.empty()
         self.chart = st.empty()
         self.points: list[dict] = []
+        self.finished: list[dict] = []
 
     def __call__(self, progress) -> None:
         self.bar.progress(min(progress.fraction, 1.0), text=f"{progress.stage}: {progress.done}/{progress.total}")
         self.status.caption(progress.message)
+        if progress.stage in ("baselines", "search") and progress.metrics:
+            model = ("Keras head " if progress.stage == "search" else "") + progress.message.split(":")[0]
+            score = progress.metrics.get("cv_accuracy", progress.metrics.get("val_accuracy"))
+            self.finished.append({"model": model, "score on training data (CV or inner split)": score})
+            self.board.dataframe(self.finished, hide_index=True)
         if progress.metrics and progress.stage in ("finetune", "search"):
             self.points += [{"step": f"{progress.stage} {progress.done}", "metric": k, "value": v}
                             for k, v in progress.metrics.items()]
