@@ -40,6 +40,8 @@ def _extract(ctx: Context) -> list[Candidate]:
     return found + heads
 
 
+FINISHING_SHARE = 0.05
+
 # name -> (runner, weight: the share of the remaining budget it gets relative to the others requested)
 STRATEGIES = {"predict": (predict.run, 0.02), "extract": (_extract, 0.4), "finetune": (finetune.run, 0.58)}
 
@@ -78,7 +80,9 @@ def train(
     With `run_id` of an earlier, interrupted run, its folder is reused and the head search resumes.
     """
     started = time.monotonic()
-    end = started + config.budget_seconds
+    # Strategies share 95% of the budget; the rest is kept for what cannot stop at a deadline:
+    # predicting validation and test images, evaluating and writing the run folder.
+    end = started + (1 - FINISHING_SHARE) * config.budget_seconds
     names = _strategies(config.strategies)
     from ..distribute import STRATEGIES as DISTRIBUTIONS
 
