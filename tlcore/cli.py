@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
-from .errors import TLCoreError
+from .errors import SettingError, TLCoreError
 from .progress import Progress
 
 EXIT_REFUSED = 2
@@ -289,7 +289,7 @@ def _print_audit(report: dict) -> None:
 
 def _imagenet(args: argparse.Namespace) -> int:
     if args.top < 1:
-        raise _usage_error("--top must be at least 1")
+        raise SettingError(f"--top must be at least 1; got {args.top}")
     from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
     from .images import require_files
     from .predict_imagenet import predict_imagenet
@@ -308,12 +308,6 @@ def _imagenet(args: argparse.Namespace) -> int:
         for entry in result["top"]:
             print(f"  {entry['prob']:6.1%}  {entry['index']:>4}  {entry['name']}")
     return 0
-
-
-def _usage_error(message: str) -> TLCoreError:
-    from .errors import SettingError
-
-    return SettingError(message)
 
 
 def _progress_line(unit: str) -> Callable[[Progress], None]:
