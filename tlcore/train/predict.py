@@ -17,6 +17,7 @@ import numpy as np
 from scipy.special import softmax
 
 from .. import imagenet
+from ..transferability import empirical_predictor
 from .candidate import Candidate, Context
 
 EPS = 1e-9
@@ -87,10 +88,7 @@ def run(ctx: Context) -> list[Candidate]:
                                      {"mapping": {c: [imagenet.class_names()[i] for i in v]
                                                   for c, v in mapping.items()}}))
     start = time.perf_counter()
-    onehot = np.eye(ctx.n_classes, dtype=np.float64)[ctx.labels["train"]]
-    joint = probs["train"].T.astype(np.float64) @ onehot  # 1000 x C
-    marginal = joint.sum(axis=1, keepdims=True)
-    conditional = np.where(marginal > 0, joint / np.maximum(marginal, EPS), 1.0 / ctx.n_classes)
+    conditional = empirical_predictor(probs["train"], ctx.labels["train"], ctx.n_classes)
     candidates.append(_candidate(ctx, "empirical_label_map", conditional.astype(np.float32), probs,
                                  time.perf_counter() - start, {}))
     return candidates
