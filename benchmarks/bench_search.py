@@ -94,7 +94,7 @@ def main() -> None:
         start = time.perf_counter()
         x_train = extract_features(train_files, backbone, use_cache=False).features
         x_val = extract_features(val_files, backbone, use_cache=False).features
-        head = HeadHyperModel(x_train.mean(0), x_train.var(0) + 1e-6, y_train.shape[1], config)
+        head = HeadHyperModel.for_features(x_train, y_train.shape[1], config)
         search(head, x_train, y_train, (x_val, y_val), scratch + "/tlcore")
         ours = time.perf_counter() - start
         print(f"tlcore   {ours:7.1f} s  (features once, cache off, then the search on features)")

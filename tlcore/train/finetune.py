@@ -50,7 +50,7 @@ def stage_one_head(ctx: Context) -> keras.Model:
         head.set_weights(best.get_weights())
         return head
     x = ctx.features["train"].features
-    hypermodel = HeadHyperModel(x.mean(axis=0), x.var(axis=0) + 1e-6, ctx.n_classes, ctx.config.search)
+    hypermodel = HeadHyperModel.for_features(x, ctx.n_classes, ctx.config.search)
     hp = kt.HyperParameters()
     head = hypermodel.build(hp)  # every hyperparameter at its known-good default
     onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in ("train", "val")}

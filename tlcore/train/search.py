@@ -56,6 +56,11 @@ class HeadHyperModel(kt.HyperModel):
         super().__init__(name="head")
         self.mean, self.variance, self.n_classes, self.config = mean, variance, n_classes, config
 
+    @classmethod
+    def for_features(cls, x: np.ndarray, n_classes: int, config: SearchConfig) -> HeadHyperModel:
+        """A head standardising with the statistics of the training features `x`."""
+        return cls(x.mean(axis=0), x.var(axis=0) + 1e-6, n_classes, config)
+
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         space = self.config.space
         regulariser = keras.regularizers.L2(_hp(hp, space, "l2"))
@@ -134,7 +139,7 @@ def make_tuner(
     progress: ProgressCallback | None = None,
 ) -> HeadTuner:
     """The tuner every process of a search builds alike (the chief's oracle serves the workers)."""
-    hypermodel = HeadHyperModel(x.mean(axis=0), x.var(axis=0) + 1e-6, n_classes, config)
+    hypermodel = HeadHyperModel.for_features(x, n_classes, config)
     oracle = DeadlineOracle(
         deadline=deadline,
         objective=kt.Objective("val_accuracy", "max"),
