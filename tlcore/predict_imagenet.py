@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-import numpy as np
+from scipy.special import softmax
 
 from . import imagenet
 from .backbones import DEFAULT_BACKBONE, Backbone, get_spec, load_backbone
@@ -13,12 +13,6 @@ from .errors import SettingError
 from .features import Images, extract_features
 from .images import load_rgb, require_files
 from .progress import ProgressCallback
-
-
-def imagenet_probabilities(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the 1000 ImageNet logits, row by row."""
-    exp = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 def rank_imagenet(
@@ -34,7 +28,7 @@ def rank_imagenet(
         raise SettingError(f"base {spec.name!r} has no ImageNet head; choose another base")
     model = load_backbone(backbone) if isinstance(backbone, str) else backbone
     logits = extract_features(images, model, use_cache=False, progress=progress).logits
-    return imagenet.top_k(imagenet_probabilities(logits), top)
+    return imagenet.top_k(softmax(logits, axis=1), top)
 
 
 def predict_imagenet(

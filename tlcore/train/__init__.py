@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import log_softmax
 
 from .. import runs
 from ..backbones import load_backbone
@@ -24,7 +23,7 @@ from ..progress import ProgressCallback, report
 from . import baselines, finetune, predict, search
 from .candidate import Candidate, Context
 from .config import STRATEGY_NAMES, FinetuneConfig, HeadSpace, SearchConfig, TrainConfig, auto_image_size
-from .evaluate import Evaluation, accuracy, evaluate, fit_temperature
+from .evaluate import Evaluation, accuracy, evaluate, fit_temperature, negative_log_likelihood
 
 __all__ = ["FinetuneConfig", "HeadSpace", "RunResult", "SearchConfig", "TrainConfig", "train"]
 
@@ -135,10 +134,6 @@ def _base_latency_ms(backbone) -> float:
     return 1000 * (time.perf_counter() - start) / 5
 
 
-def _val_loss(candidate: Candidate, y: np.ndarray, temperature: float) -> float:
-    return -float(np.mean(log_softmax(candidate.val_logits / temperature, axis=1)[np.arange(len(y)), y]))
-
-
 def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds: float) -> RunResult:
     if not candidates:
         raise SettingError("no model finished within the time budget; raise budget_seconds")
@@ -146,7 +141,8 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     temperatures = {id(c): fit_temperature(c.val_logits, y_val) if c.temperature_scaling else 1.0 for c in candidates}
 
     def rank(c: Candidate) -> tuple:  # validation only: accuracy, then calibrated loss, then speed
-        return (-accuracy(c.val_logits, y_val), _val_loss(c, y_val, temperatures[id(c)]), c.latency_ms)
+        loss = negative_log_likelihood(c.val_logits, y_val, temperatures[id(c)])
+        return (-accuracy(c.val_logits, y_val), loss, c.latency_ms)
 
     ordered = sorted(candidates, key=rank)
     selected = one_standard_error_choice(ordered, y_val)

@@ -35,13 +35,18 @@ def expected_calibration_error(probs: np.ndarray, y: np.ndarray, bins: int = ECE
     return float(total)
 
 
+def negative_log_likelihood(logits: np.ndarray, y: np.ndarray, temperature: float = 1.0) -> float:
+    """Mean -log softmax(logits / temperature)[y]: the loss that calibration and tie-breaks compare."""
+    return -float(np.mean(log_softmax(logits / temperature, axis=1)[np.arange(len(y)), y]))
+
+
 def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
     """The T > 0 minimising the negative log-likelihood of softmax(logits / T) on (logits, y)."""
     if len(y) == 0:
         return 1.0
 
     def nll(log_t: float) -> float:
-        return -float(np.mean(log_softmax(logits / np.exp(log_t), axis=1)[np.arange(len(y)), y]))
+        return negative_log_likelihood(logits, y, np.exp(log_t))
 
     result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
     return float(np.exp(result.x)) if nll(result.x) <= nll(0.0) else 1.0
