@@ -29,6 +29,7 @@ class Dataset:
     skipped: tuple[Skipped, ...] = ()
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    modality: str = "image"
 
     def __len__(self) -> int:
         return len(self.records)

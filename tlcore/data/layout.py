@@ -57,14 +57,18 @@ def is_system_file(relative: PurePosixPath) -> bool:
     return any(part.lower() in SYSTEM_NAMES or part.startswith(".") for part in relative.parts)
 
 
-def discover(root: Path) -> Layout:
-    """Walk `root` and return the candidate images with their labels and splits."""
+def discover(root: Path, suffixes: frozenset[str] = IMAGE_SUFFIXES, noun: str = "image") -> Layout:
+    """Walk `root` and return the candidate files (images, or texts with `suffixes`) with their labels and splits.
+
+    A CSV listing `path,label` is read only for images.
+    """
     root = root.resolve()
     files, skipped = _walk(root)
     base = _strip_top_folders(root, files)
     inside = [f for f in files if base == root or base in f.parents]
-    csv_file = _labels_csv(base, inside)
-    layout = _from_folders(root, base, inside) if csv_file is None else _from_csv(root, base, csv_file, inside)
+    csv_file = _labels_csv(base, inside) if suffixes is IMAGE_SUFFIXES else None
+    layout = (_from_folders(root, base, inside, suffixes, noun) if csv_file is None
+              else _from_csv(root, base, csv_file, inside))
     layout.skipped = skipped + layout.skipped
     _merge_label_case(layout)
     return layout
@@ -120,7 +124,7 @@ def _labels_csv(base: Path, files: list[Path]) -> Path | None:
     return None
 
 
-def _from_folders(root: Path, base: Path, files: list[Path]) -> Layout:
+def _from_folders(root: Path, base: Path, files: list[Path], suffixes: frozenset[str], noun: str) -> Layout:
     top = {f.relative_to(base).parts[0] for f in files if len(f.relative_to(base).parts) > 1}
     split_layout = bool(top) and all(t.lower() in SPLIT_NAMES for t in top) and any(
         SPLIT_NAMES[t.lower()] == "train" for t in top
@@ -130,8 +134,9 @@ def _from_folders(root: Path, base: Path, files: list[Path]) -> Layout:
     for path in files:
         parts = path.relative_to(base).parts
         relative = path.relative_to(root).as_posix()
-        if not _is_image(path):
-            layout.skipped.append(Skipped(relative, f"not an image file ({path.suffix or 'no extension'})"))
+        if path.suffix.lower() not in suffixes:
+            layout.skipped.append(Skipped(relative, f"not {'an' if noun[0] in 'aeiou' else 'a'} {noun} file "
+                                                    f"({path.suffix or 'no extension'})"))
         elif len(parts) <= depth:
             where = "a class folder inside a split folder" if split_layout else "a class folder"
             layout.skipped.append(Skipped(relative, f"not inside {where}; move it into its class folder"))

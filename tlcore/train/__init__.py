@@ -41,8 +41,73 @@ def _extract(ctx: Context) -> list[Candidate]:
 
 FINISHING_SHARE = 0.05
 
-# name -> (runner, weight: the share of the remaining budget it gets relative to the others requested)
-STRATEGIES = {"predict": (predict.run, 0.02), "extract": (_extract, 0.4), "finetune": (finetune.run, 0.58)}
+
+def _text_strategies() -> dict:
+    from ..text import finetune as text_finetune
+    from ..text import zeroshot
+
+    return {"predict": (zeroshot.run, 0.02), "extract": (_extract, 0.4), "finetune": (text_finetune.run, 0.58)}
+
+
+# kind of data -> strategy name -> (runner, weight: the share of the remaining budget it gets relative to the
+# others requested). The extract strategy is the same for both: it only sees cached features.
+STRATEGIES = {
+    "image": {"predict": (predict.run, 0.02), "extract": (_extract, 0.4), "finetune": (finetune.run, 0.58)},
+    "text": _text_strategies,  # imported when first used: the text stack loads keras-hub
+}
+
+
+def strategies_for(modality: str) -> dict:
+    found = STRATEGIES[modality]
+    return found() if callable(found) else found
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What a run computes once from the data and the base before any strategy starts."""
+
+    config: TrainConfig
+    backbone: object  # Backbone or TextEncoder
+    features: object  # Features of every record, in dataset order
+    latency_ms: float  # one input through the frozen base
+    size_bytes: int
+
+
+def _prepare_image(dataset: Dataset, config: TrainConfig, progress) -> Prepared:
+    from ..backbones import DEFAULT_BACKBONE
+
+    config = dataclasses.replace(config, backbone=config.backbone or DEFAULT_BACKBONE)
+    if config.image_size is None:
+        median = float(np.median(dataset.records[["width", "height"]].min(axis=1)))
+        config = dataclasses.replace(config, image_size=auto_image_size(config.backbone, median))
+    backbone = load_backbone(config.backbone, config.image_size)
+    features = extract_features(dataset.files(), backbone, progress=progress, distribution=config.distribution)
+    return Prepared(config, backbone, features, _base_latency_ms(backbone),
+                    sum(w.nbytes for w in backbone.extractor.get_weights()))
+
+
+def _prepare_text(dataset, config: TrainConfig, progress) -> Prepared:
+    from ..backbones.text import DEFAULT_TEXT_BACKBONE, load_text_encoder
+    from ..text.embed import embed_texts
+
+    config = dataclasses.replace(config, backbone=config.backbone or DEFAULT_TEXT_BACKBONE, image_size=None)
+    encoder = load_text_encoder(config.backbone)
+    features = embed_texts(dataset.texts(), encoder, progress=progress)
+    sample = dataset.texts("val")[:32] or dataset.texts()[:32]
+    encoder.forward_graph(*_padded_sample(encoder, sample))  # trace once before timing
+    start = time.perf_counter()
+    encoder.forward_graph(*_padded_sample(encoder, sample))
+    latency = 1000 * (time.perf_counter() - start) / len(sample)
+    return Prepared(config, encoder, features, latency, sum(w.nbytes for w in encoder.model.get_weights()))
+
+
+def _padded_sample(encoder, texts: list[str]):
+    from ..text.embed import padded
+
+    return padded(encoder.token_ids(texts))
+
+
+PREPARE = {"image": _prepare_image, "text": _prepare_text}
 
 
 @dataclass(frozen=True, eq=False)
@@ -58,11 +123,11 @@ class RunResult:
     dataset: Dataset
 
 
-def _strategies(requested: tuple[str, ...]) -> list[str]:
+def _strategies(requested: tuple[str, ...], modality: str) -> list[str]:
     names = list(STRATEGY_NAMES) if "all" in requested else list(dict.fromkeys(requested))
     for name in names:
-        if name not in STRATEGIES:
-            raise UnknownNameError("strategy", name, [*STRATEGIES, "all"])
+        if name not in STRATEGY_NAMES:
+            raise UnknownNameError("strategy", name, [*STRATEGY_NAMES, "all"])
     return names
 
 
@@ -82,33 +147,31 @@ def train(
     # Strategies share 95% of the budget; the rest is kept for what cannot stop at a deadline:
     # predicting validation and test images, evaluating and writing the run folder.
     end = started + (1 - FINISHING_SHARE) * config.budget_seconds
-    names = _strategies(config.strategies)
+    names = _strategies(config.strategies, dataset.modality)
     from ..distribute import STRATEGIES as DISTRIBUTIONS
 
     if config.distribution not in DISTRIBUTIONS:
         raise UnknownNameError("distribution strategy", config.distribution, list(DISTRIBUTIONS))
     if config.budget_seconds <= 0:
         raise SettingError(f"budget_seconds must be positive; got {config.budget_seconds}")
-    if config.image_size is None:
-        median = float(np.median(dataset.records[["width", "height"]].min(axis=1)))
-        config = dataclasses.replace(config, image_size=auto_image_size(config.backbone, median))
     run_dir = Path(workspace or ".") / "runs" / (run_id or runs.new_run_id())
     runs.set_status(run_dir, "running", strategies=names)
-    runs.write_json(run_dir / "config.json", dataclasses.asdict(config) | {"strategies": names})
     dataset.save(run_dir / "dataset")
 
-    backbone = load_backbone(config.backbone, config.image_size)
-    all_features = extract_features(dataset.files(), backbone, progress=progress, distribution=config.distribution)
+    prepared = PREPARE[dataset.modality](dataset, config, progress)
+    config = prepared.config
+    runs.write_json(run_dir / "config.json", dataclasses.asdict(config) | {"strategies": names})
     splits = dataset.records["split"].to_numpy(dtype=object)
-    features = {s: _rows(all_features, splits == s) for s in ("train", "val", "test")}
+    features = {s: _rows(prepared.features, splits == s) for s in ("train", "val", "test")}
     labels = {s: dataset.labels(s) for s in ("train", "val", "test")}
-    ctx = Context(dataset, config, backbone, features, labels, run_dir, end, _base_latency_ms(backbone),
-                  sum(w.nbytes for w in backbone.extractor.get_weights()), progress)  # fmt: skip
+    ctx = Context(dataset, config, prepared.backbone, features, labels, run_dir, end, prepared.latency_ms,
+                  prepared.size_bytes, progress)  # fmt: skip
 
+    registry = strategies_for(dataset.modality)
     candidates: list[Candidate] = []
     for index, name in enumerate(names):
-        runner, weight = STRATEGIES[name]
-        share = weight / sum(STRATEGIES[n][1] for n in names[index:])
+        runner, weight = registry[name]
+        share = weight / sum(registry[n][1] for n in names[index:])
         ctx.deadline = time.monotonic() + share * max(end - time.monotonic(), 0.0)
         report(progress, "strategies", index, len(names), f"training {name}")
         candidates += runner(ctx)
@@ -146,7 +209,7 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
 
     ordered = sorted(candidates, key=rank)
     selected = one_standard_error_choice(ordered, y_val)
-    test_files = [str(p) for p in ctx.dataset.subset("test")["path"]]
+    test_files = [str(p) for p in ctx.dataset.subset("test")["text" if ctx.dataset.modality == "text" else "path"]]
     per_strategy = {}
     for name in names:
         of_strategy = [c for c in ordered if c.strategy == name]
@@ -169,8 +232,9 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
         "run_dir": str(ctx.run_dir),
         "strategy": names[0] if len(names) == 1 else "all",
         "strategies": names,
+        "modality": ctx.dataset.modality,
         "backbone": ctx.backbone.spec.name,
-        "image_size": ctx.backbone.image_size,
+        "image_size": ctx.config.image_size,
         "split_hash": ctx.dataset.split_hash(),
         "source": ctx.dataset.source,
         "classes": list(ctx.dataset.classes),

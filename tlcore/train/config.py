@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from ..backbones import DEFAULT_BACKBONE, get_spec
+from ..backbones import get_spec
 
 STRATEGY_NAMES = ("predict", "extract", "finetune")
 
@@ -39,8 +39,10 @@ class SearchConfig:
 class FinetuneConfig:
     """Stage 2 of fine-tuning: the top of the base unfrozen at a low learning rate."""
 
-    unfreeze_blocks: int = 12  # of EfficientNet-Lite0's 16 blocks (the 1x1 head convolution always trains too)
-    learning_rate: float = 2e-4
+    # None: the base's own default (EfficientNet-Lite0: top 12 of 16 blocks at 2e-4; MiniLM: top 3 of 6
+    # transformer layers at 5e-5), from the measurements in the README.
+    unfreeze_blocks: int | None = None
+    learning_rate: float | None = None
     epochs: int = 15
     batch_size: int = 32
     patience: int = 3
@@ -50,7 +52,7 @@ class FinetuneConfig:
 @dataclass(frozen=True)
 class TrainConfig:
     strategies: tuple[str, ...] = ("predict", "extract")
-    backbone: str = DEFAULT_BACKBONE
+    backbone: str | None = None  # None: the default base of the data's kind (image or text)
     image_size: int | None = None  # None: chosen from the images' own size, see `auto_image_size`
     budget_seconds: float = 600.0
     seed: int = 0
@@ -58,6 +60,7 @@ class TrainConfig:
     search: SearchConfig = field(default_factory=SearchConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.distribute)
+    class_descriptions: dict[str, str] = field(default_factory=dict)  # text: what each class means, for zero-shot
 
 def auto_image_size(backbone: str, median_side: float) -> int:
     """Twice the images' median shortest side, rounded up to 32 px, within 128..224.

@@ -25,6 +25,7 @@ from .candidate import Candidate, Context, per_sample_ms
 from .search import HeadHyperModel
 
 IMBALANCE_FOR_WEIGHTS = 1.5
+DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4  # measured: see the README's fine-tuning table
 
 
 def unfreeze_top(backbone: Backbone, n_blocks: int) -> int:
@@ -121,6 +122,8 @@ def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int)
 
 def run(ctx: Context) -> list[Candidate]:
     config = ctx.config.finetune
+    blocks = config.unfreeze_blocks or DEFAULT_UNFREEZE
+    rate = config.learning_rate or DEFAULT_LEARNING_RATE
     keras.utils.set_random_seed(ctx.config.seed)
     start = time.perf_counter()
     files = {s: ctx.dataset.files(s) for s in ("train", "val", "test")}
@@ -130,10 +133,10 @@ def run(ctx: Context) -> list[Candidate]:
     with get_strategy(ctx.config.distribution).scope():  # variables live where the strategy puts them
         head = stage_one_head(ctx)
         backbone = build_backbone(ctx.backbone.spec.name, ctx.backbone.image_size)  # fresh, never the shared one
-        trainable = unfreeze_top(backbone, config.unfreeze_blocks)
+        trainable = unfreeze_top(backbone, blocks)
         model = build_model(backbone, head, config.augment, ctx.config.seed)
         model.compile(
-            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(config.learning_rate, steps)),
+            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(rate, steps)),
             loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
             metrics=["accuracy"],
         )
@@ -154,15 +157,15 @@ def run(ctx: Context) -> list[Candidate]:
     predict = lambda x: model.predict(x, verbose=0, batch_size=64)  # noqa: E731
     return [Candidate(
         strategy="finetune",
-        name=f"finetune_top{config.unfreeze_blocks}",
+        name=f"finetune_top{blocks}",
         val_logits=predict(images["val"]).astype(np.float64),
         test_logits=predict(images["test"]).astype(np.float64),
         train_seconds=seconds,
         size_bytes=model.count_params() * 4,
         latency_ms=per_sample_ms(predict, images["val"]),
         params={
-            "unfreeze_blocks": config.unfreeze_blocks, "trainable_layers": trainable,
-            "learning_rate": config.learning_rate, "epochs_run": len(history.history.get("loss", [])),
+            "unfreeze_blocks": blocks, "trainable_layers": trainable,
+            "learning_rate": rate, "epochs_run": len(history.history.get("loss", [])),
             "best_epoch": keep.best_epoch, "class_weights": weights is not None,
             "history": {k: [float(v) for v in values] for k, values in history.history.items()},
         },
