@@ -28,19 +28,24 @@ BN_SAMPLE = 128  # images whose activations are compared with ImageNet's BatchNo
 @dataclass(frozen=True, eq=False)
 class Analysis:
     dataset: dict
-    label_overlap: similarity.LabelOverlap
-    domain_gap: similarity.DomainGap
+    label_overlap: similarity.LabelOverlap | None  # images only: class names against ImageNet's
+    domain_gap: object  # similarity.DomainGap (images) or text.measures.TextGap
     transferability: transferability.Transferability
     recommendation: Recommendation
     backbone: str
-    image_size: int
+    image_size: int | None  # images only
+
+    @property
+    def modality(self) -> str:
+        return "image" if self.image_size else "text"
 
     def to_dict(self) -> dict:
         return {
+            "modality": self.modality,
             "backbone": self.backbone,
             "image_size": self.image_size,
             "dataset": self.dataset,
-            "label_overlap": self.label_overlap.to_dict(),
+            "label_overlap": self.label_overlap.to_dict() if self.label_overlap else None,
             "domain_gap": self.domain_gap.to_dict(),
             "transferability": self.transferability.to_dict(),
             "recommendation": self.recommendation.to_dict(),
@@ -76,13 +81,23 @@ def name_map_accuracy(dataset: Dataset, logits: np.ndarray, labels: np.ndarray) 
 
 def analyze(
     dataset: Dataset,
-    backbone: str = DEFAULT_BACKBONE,
+    backbone: str | None = None,
     image_size: int | None = None,
     *,
     seed: int = 0,
+    descriptions: dict[str, str] | None = None,
     progress: ProgressCallback | None = None,
 ) -> Analysis:
-    """Measure `dataset` against `backbone` and recommend a strategy; see the module docstring."""
+    """Measure `dataset` against `backbone` (default: the kind's offline base) and recommend a strategy.
+
+    Text datasets go to `tlcore.text.analysis.analyze_text` (`descriptions` of the classes help its
+    zero-shot measure); images are measured as the module docstring says.
+    """
+    if dataset.modality == "text":
+        from .text.analysis import analyze_text
+
+        return analyze_text(dataset, backbone, seed=seed, descriptions=descriptions, progress=progress)
+    backbone = backbone or DEFAULT_BACKBONE
     size = dataset_size(dataset)
     image_size = image_size or auto_image_size(backbone, size["median_side"])
     base = load_backbone(backbone, image_size)

