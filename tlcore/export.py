@@ -172,11 +172,19 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
     candidate, note = choose(result)
     classes = result.report["classes"]
     temperature = result.test.temperature if candidate is result.selected else 1.0
-    model = build_model(candidate, result.backbone, len(classes), temperature)
+    text = result.dataset.modality == "text"
+    if text:
+        from .text import export as text_export
+
+        model = text_export.build_text_model(candidate, result.backbone, len(classes), temperature, _linear_layer)
+    else:
+        model = build_model(candidate, result.backbone, len(classes), temperature)
     folder = destination or result.run_dir / "bundle"
     if folder.exists():
         shutil.rmtree(folder)
     runs.save_keras(model, folder / "model.keras")
+    if text:
+        text_export.save_tokenizer(result.backbone, folder)
     metrics = result.per_strategy.get(candidate.strategy) if candidate is not result.selected else result.test
     manifest = {
         "format": BUNDLE_FORMAT,
@@ -185,13 +193,12 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
         "python": platform.python_version(),
+        "modality": result.dataset.modality,
         "base": result.backbone.spec.name,
-        "image_size": result.backbone.image_size,
         "strategy": candidate.strategy,
         "model": candidate.name,
         "temperature": temperature,
         "classes": len(classes),
-        "input": "one RGB image, uint8 (or float 0-255), any size: the model resizes and normalises it",
         "output": "class probabilities, in the order of labels.json",
         "metrics": {"test_accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1,
                     "ece_before": metrics.ece_before, "ece_after": metrics.ece_after} if metrics else {},
@@ -199,7 +206,13 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
         "note": note,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if tflite:
+    if text:
+        manifest |= {"sequence_length": result.backbone.spec.sequence_length, "tokenizer": text_export.TOKENIZER_FOLDER,
+                     "input": "token_ids and padding_mask from the tokenizer in tokenizer/ (see predict.py)"}
+    else:
+        manifest |= {"image_size": result.backbone.image_size,
+                     "input": "one RGB image, uint8 (or float 0-255), any size: the model resizes and normalises it"}
+    if tflite and not text:
         import tempfile
 
         with tempfile.TemporaryDirectory() as scratch:
@@ -210,34 +223,47 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
     runs.write_json(folder / "labels.json", classes)
     runs.write_json(folder / "manifest.json", manifest)
     runs.write_atomic(folder / "README.md", model_card(result, manifest, metrics))
-    runs.write_atomic(folder / "predict.py", predict_script())
+    runs.write_atomic(folder / "predict.py", text_export.predict_script() if text else predict_script())
     archive = folder.with_suffix(".zip")
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(folder.iterdir()):
-            zf.write(path, path.name)
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            zf.write(path, path.relative_to(folder).as_posix())
     runs.write_atomic(archive, buffer.getvalue())
     return archive
 
 
+CARD_USE = {
+    "image": [
+        "```sh", "pip install keras tensorflow pillow", "python predict.py photo.jpg [more.jpg ...] [--json]", "```",
+        "", "Or in Python: `keras.saving.load_model('model.keras', safe_mode=True)` takes one RGB image as",
+        "an array (height x width x 3, values 0-255, any size) and returns the probabilities of the",
+        "classes in `labels.json`.",
+    ],
+    "text": [
+        "```sh", "pip install keras tensorflow keras-hub", 'python predict.py "a text" ["another text" ...] [--json]',
+        "```", "", "Or in Python: `keras_hub.models.BertTokenizer.from_preset('tokenizer')` turns texts into",
+        "word-piece ids; framed by [CLS] and [SEP] and padded (`encode` in predict.py), they go into",
+        "`keras.saving.load_model('model.keras', safe_mode=True)`, which returns the probabilities of the",
+        "classes in `labels.json`.",
+    ],
+}  # fmt: skip
+
+
 def model_card(result: RunResult, manifest: dict, metrics) -> str:
     classes = result.report["classes"]
+    modality = manifest["modality"]
+    where = f"at {manifest['image_size']} px" if modality == "image" else \
+        f"reading up to {manifest['sequence_length']} word pieces per text"
     lines = [
-        f"# Image classifier: {', '.join(classes[:8])}{' ...' if len(classes) > 8 else ''}",
+        f"# {modality.capitalize()} classifier: {', '.join(classes[:8])}{' ...' if len(classes) > 8 else ''}",
         "",
         f"Made with TransferLab {manifest['transferlab']} from the base {manifest['base']} "
-        f"({manifest['strategy']}: {manifest['model']}), at {manifest['image_size']} px.",
+        f"({manifest['strategy']}: {manifest['model']}), {where}.",
         "",
         "## Use",
         "",
-        "```sh",
-        "pip install keras tensorflow pillow",
-        "python predict.py photo.jpg [more.jpg ...] [--json]",
-        "```",
-        "",
-        "Or in Python: `keras.saving.load_model('model.keras', safe_mode=True)` takes one RGB image as",
-        "an array (height x width x 3, values 0-255, any size) and returns the probabilities of the",
-        "classes in `labels.json`.",
+        *CARD_USE[modality],
         "",
         "## Data",
         "",
@@ -252,8 +278,8 @@ def model_card(result: RunResult, manifest: dict, metrics) -> str:
         lines += [f"| {r['class']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | {r['support']} |"
                   for r in metrics.per_class]
     lines += ["", "## Known limits", "",
-              "- It only knows the classes above: any image gets one of them, however unrelated.",
-              "- It was tested on images like the training images; other cameras, lighting or subjects may "
+              f"- It only knows the classes above: any {modality} gets one of them, however unrelated.",
+              f"- It was tested on {modality}s like the training {modality}s; other sources, subjects or wording may "
               "lower its accuracy."]
     if manifest["note"]:
         lines += [f"- {manifest['note']}"]

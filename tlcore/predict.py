@@ -33,10 +33,15 @@ class BundleError(TLCoreError):
 
 @dataclass(frozen=True, eq=False)
 class Bundle:
-    model: object  # keras.Model: raw RGB image -> probabilities
+    model: object  # keras.Model: raw RGB image (or, for text, token ids) -> probabilities
     labels: list[str]
     manifest: dict
     folder: Path
+    tokenizer: object = None  # text bundles: the keras-hub tokenizer stored beside the model
+
+    @property
+    def modality(self) -> str:
+        return self.manifest.get("modality", "image")
 
     @cached_property
     def forward(self):
@@ -85,7 +90,18 @@ def load_bundle(path: str | Path) -> Bundle:
     if outputs != len(labels):
         raise BundleError(f"{path.name}: the model gives {outputs} probabilities but labels.json names "
                           f"{len(labels)} classes; the files do not belong together, download the bundle again")
-    return Bundle(model, labels, manifest, path)
+    tokenizer = None
+    if manifest.get("modality") == "text":
+        from .text.export import TOKENIZER_FOLDER, load_tokenizer
+
+        if not isinstance(manifest.get("sequence_length"), int):
+            raise BundleError(f"{path.name}: manifest.json lacks the text model's sequence_length; download it again")
+        try:
+            tokenizer = load_tokenizer(path)
+        except Exception as error:  # keras-hub raises several kinds for a missing or altered preset
+            raise BundleError(f"{path.name}/{TOKENIZER_FOLDER} could not be loaded as a keras-hub tokenizer "
+                              f"({str(error).splitlines()[0][:200]}); download the bundle again") from None
+    return Bundle(model, labels, manifest, path, tokenizer)
 
 
 def _load_model(path: Path):
@@ -120,6 +136,21 @@ def _ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
     order = np.argsort(-probs, kind="stable")[:top]
     return {"file": name, "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
             "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]}
+
+
+def predict_texts(bundle: Bundle | str | Path, texts: Sequence[str], *, top: int = 5) -> list[dict]:
+    """[{"file": text, "label", "prob", "top"}] per text, from a text bundle's own tokenizer and model."""
+    from .text.export import encode
+
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    if bundle.modality != "text":
+        raise BundleError(f"{bundle.folder.name} is an image bundle; give it images, not texts")
+    results = []
+    for text in texts:  # one at a time, as predict.py does: padding then matches to the last bit
+        probs = np.asarray(bundle.model.predict(encode(bundle.tokenizer, [text], bundle.manifest["sequence_length"]),
+                                                verbose=0))[0]
+        results.append(_ranked(bundle, probs, text, top))
+    return results
 
 
 def predict_bytes(bundle: Bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:

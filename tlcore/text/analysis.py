@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
 from .. import transferability
 from ..backbones.text import DEFAULT_TEXT_BACKBONE, load_text_encoder
 from ..progress import ProgressCallback, report
