@@ -43,7 +43,8 @@ def _parser() -> argparse.ArgumentParser:
     zoo.set_defaults(run=_zoo)
 
     inspect = commands.add_parser("inspect", help="check a dataset (folder or zip) and audit it before training")
-    inspect.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME (" + _sample_names() + ")")
+    inspect.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME ("
+                         + _sample_names() + ")")
     inspect.add_argument("--json", action="store_true", help="print the audit as JSON")
     inspect.add_argument("--workspace", type=Path, default=None,
                          help="where to unpack and store the dataset (default: $TRANSFERLAB_HOME/workspace)")
@@ -70,9 +71,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--baselines", default=None, metavar="NAMES",
                        help="comma-separated scikit-learn baselines for extract ('' for none; default: all four)")
     train.add_argument("--unfreeze-blocks", type=int, default=None, metavar="N",
-                       help="blocks of the base that fine-tuning unfreezes, from the top (default 12)")
+                       help="blocks (text: transformer layers) fine-tuning unfreezes, from the top "
+                            "(default: images 12, texts 3)")
     train.add_argument("--learning-rate", type=float, default=None, metavar="LR",
-                       help="fine-tuning's starting learning rate (default 2e-4)")
+                       help="fine-tuning's starting learning rate (default: images 2e-4, texts 5e-5)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
     train.add_argument("--resume", "--run-id", dest="resume", default=None, metavar="RUN_ID",
@@ -82,9 +84,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=_train)
 
-    predict = commands.add_parser("predict", help="classify images with a downloaded bundle (zip or folder)")
-    predict.add_argument("bundle", metavar="BUNDLE")
-    predict.add_argument("images", nargs="+", metavar="IMAGE")
+    predict = commands.add_parser("predict", help="classify images (or texts) with a downloaded bundle")
+    predict.add_argument("bundle", metavar="BUNDLE", help="the bundle's zip or folder")
+    predict.add_argument("images", nargs="+", metavar="INPUT", help="image files; for a text bundle, the texts")
     predict.add_argument("--top", type=int, default=5, metavar="K")
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(run=_predict)
@@ -103,6 +105,14 @@ def _parser() -> argparse.ArgumentParser:
     imagenet.add_argument("--top", type=int, default=5, metavar="K", help="classes per image (default 5)")
     imagenet.add_argument("--json", action="store_true", help="print JSON instead of text")
     imagenet.set_defaults(run=_imagenet)
+    for command in (inspect, analyze, train):
+        command.add_argument("--text-column", default=None, metavar="NAME",
+                             help="texts: the table's text column (default: found by name, e.g. text, sentence)")
+        command.add_argument("--label-column", default=None, metavar="NAME",
+                             help="texts: the table's label column (default: found by name, e.g. label, class)")
+    for command in (analyze, train):
+        command.add_argument("--describe", action="append", metavar="CLASS=TEXT",
+                             help="texts: what a class means, for zero-shot 'predict' (repeatable)")
     return parser
 
 
@@ -116,6 +126,7 @@ def _zoo(args: argparse.Namespace) -> int:
             {
                 "name": spec.name,
                 "title": spec.title,
+                "modality": "image",
                 "input_size": spec.input_size,
                 "feature_dim": spec.feature_dim,
                 "offline": available,
@@ -123,13 +134,22 @@ def _zoo(args: argparse.Namespace) -> int:
                 "detail": reason,
             }
         )
+    from .backbones.text import DEFAULT_TEXT_BACKBONE, TEXT_REGISTRY
+
+    for spec in TEXT_REGISTRY.values():
+        available, reason = spec.availability()
+        rows.append({"name": spec.name, "title": spec.title, "modality": "text",
+                     "sequence_length": spec.sequence_length, "feature_dim": spec.feature_dim, "offline": available,
+                     "default": spec.name == DEFAULT_TEXT_BACKBONE, "detail": reason})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'name':<20} {'size':>4} {'dim':>5}  offline  detail")
+    print(f"{'name':<20} {'kind':<5} {'input':>10} {'dim':>5}  offline  detail")
     for row in rows:
         mark = "yes" if row["offline"] else "no"
-        print(f"{row['name']:<20} {row['input_size']:>4} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
+        size = f"{row['input_size']} px" if "input_size" in row else f"{row['sequence_length']} tok"
+        kind = row.get("modality", "image")
+        print(f"{row['name']:<20} {kind:<5} {size:>10} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
     return 0
 
 
@@ -141,19 +161,31 @@ def _sample_names() -> str:
 
 def _inspect(args: argparse.Namespace) -> int:
     from . import paths
-    from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
-    from .data.audit import audit
 
-    name = args.backbone or DEFAULT_BACKBONE
-    get_spec(name)
-    dataset = _load_data(args.data, args.workspace or paths.home() / "workspace")
+    dataset = _load_data(args, args.workspace or paths.home() / "workspace")
     features = None
-    if not args.no_features:
-        from .features import extract_features
+    if dataset.modality == "text":
+        from .text.audit import audit_text as audit
 
-        with _quiet_native_logs():
-            backbone = load_backbone(name)
-        features = extract_features(dataset.files(), backbone, progress=_progress_line("images")).features
+        if not args.no_features:
+            from .backbones.text import DEFAULT_TEXT_BACKBONE, load_text_encoder
+            from .text.embed import embed_texts
+
+            with _quiet_native_logs():
+                encoder = load_text_encoder(args.backbone or DEFAULT_TEXT_BACKBONE)
+            features = embed_texts(dataset.texts(), encoder, progress=_progress_line("texts")).features
+    else:
+        from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+        from .data.audit import audit
+
+        name = args.backbone or DEFAULT_BACKBONE
+        get_spec(name)
+        if not args.no_features:
+            from .features import extract_features
+
+            with _quiet_native_logs():
+                backbone = load_backbone(name)
+            features = extract_features(dataset.files(), backbone, progress=_progress_line("images")).features
     report = audit(dataset, features).to_dict(dataset)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -162,38 +194,47 @@ def _inspect(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_data(data: str, workspace: Path):
-    from .data import import_dataset
+def _load_data(args: argparse.Namespace, workspace: Path):
+    """The dataset named by args.data: images or texts, by what the source holds."""
+    from .data import import_data
     from .samples import sample_path
 
+    data = args.data
     source = sample_path(data.split(":", 1)[1]) if data.startswith("sample:") else Path(data)
-    return import_dataset(source, workspace, progress=_progress_line("files"))
+    return import_data(source, workspace, text_column=getattr(args, "text_column", None),
+                       label_column=getattr(args, "label_column", None), progress=_progress_line("files"))
 
 
 def _analyze(args: argparse.Namespace) -> int:
     from . import paths
-    from .backbones import DEFAULT_BACKBONE, get_spec
 
-    name = args.backbone or DEFAULT_BACKBONE
-    get_spec(name)
-    dataset = _load_data(args.data, args.workspace or paths.home() / "workspace")
+    dataset = _load_data(args, args.workspace or paths.home() / "workspace")
     with _quiet_native_logs():
         from .analysis import analyze
 
-        result = analyze(dataset, name, args.image_size, progress=_progress_line(""))
+        result = analyze(dataset, args.backbone, args.image_size, descriptions=_descriptions(args.describe),
+                         progress=_progress_line(""))
     report = result.to_dict()
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
     size, gap, measures = report["dataset"], report["domain_gap"], report["transferability"]
     advice = report["recommendation"]
-    print(f"{dataset.source}: {size['n_images']} images, {size['n_classes']} classes, "
-          f"{size['per_class_known_median']:.0f} per class to learn from; base {name} at {report['image_size']} px")
-    print(f"label overlap: {report['label_overlap']['matched_classes']} class names are ImageNet classes; "
-          f"concentration {report['label_overlap']['concentration']:.2f}")
-    print(f"domain gap: ImageNet top-1 {gap['mean_top1']:.2f}, entropy {gap['mean_entropy']:.2f}, "
-          f"BatchNorm shift {gap['bn_shift']:.2f} (per block: "
-          + " ".join(f"{b['shift']:.2f}" for b in gap["per_block"]) + ")")
+    if dataset.modality == "text":
+        print(f"{dataset.source}: {size['n_texts']} texts, {size['n_classes']} classes, "
+              f"{size['per_class_known_median']:.0f} per class to learn from; base {result.backbone}")
+        print(f"domain gap: {gap['non_english_share']:.0%} not English {gap['languages']}, "
+              f"{gap['pieces_per_word']:.2f} word pieces per word, {gap['unknown_share']:.1%} unknown pieces, "
+              f"{gap['cut_share']:.1%} of texts cut at the window, median {gap['median_tokens']:.0f} tokens")
+    else:
+        print(f"{dataset.source}: {size['n_images']} images, {size['n_classes']} classes, "
+              f"{size['per_class_known_median']:.0f} per class to learn from; base {result.backbone} at "
+              f"{report['image_size']} px")
+        print(f"label overlap: {report['label_overlap']['matched_classes']} class names are ImageNet classes; "
+              f"concentration {report['label_overlap']['concentration']:.2f}")
+        print(f"domain gap: ImageNet top-1 {gap['mean_top1']:.2f}, entropy {gap['mean_entropy']:.2f}, "
+              f"BatchNorm shift {gap['bn_shift']:.2f} (per block: "
+              + " ".join(f"{b['shift']:.2f}" for b in gap["per_block"]) + ")")
     print("transferability: " + ", ".join(f"{k} {v:.3f}" for k, v in measures.items()))
     print(f"recommended: {advice['strategy']} (confidence {advice['confidence']:.2f}), settings {advice['settings']}")
     for reason in advice["reasons"]:
@@ -206,12 +247,9 @@ def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from . import paths
-    from .backbones import DEFAULT_BACKBONE, get_spec
 
-    name = args.backbone or DEFAULT_BACKBONE
-    get_spec(name)
     workspace = args.workspace or paths.home() / "workspace"
-    dataset = _load_data(args.data, workspace)
+    dataset = _load_data(args, workspace)
     from .train import FinetuneConfig, SearchConfig, TrainConfig, train
 
     search = SearchConfig(chief_address=args.chief)
@@ -219,8 +257,9 @@ def _train(args: argparse.Namespace) -> int:
         search = dataclasses.replace(search, max_trials=args.trials)
     chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
     finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
-    config = TrainConfig(strategies=(args.strategy,), backbone=name, image_size=args.image_size,
-                         budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune)
+    config = TrainConfig(strategies=(args.strategy,), backbone=args.backbone, image_size=args.image_size,
+                         budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune,
+                         class_descriptions=_descriptions(args.describe))
     if args.baselines is not None:
         config = dataclasses.replace(config, baselines=tuple(n for n in args.baselines.split(",") if n))
     with _quiet_native_logs():
@@ -237,7 +276,8 @@ def _train(args: argparse.Namespace) -> int:
     print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
           f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
     print(f"run folder: {result.run_dir}")
-    print(f"bundle: {bundle}  (python -m tlcore predict {bundle} IMAGE...)")
+    inputs = "TEXT" if dataset.modality == "text" else "IMAGE"
+    print(f"bundle: {bundle}  (python -m tlcore predict {bundle} {inputs}...)")
     return 0
 
 
@@ -253,12 +293,15 @@ def _search_worker(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .images import require_files
 
-    require_files(args.images)
     with _quiet_native_logs():
-        from .predict import load_bundle, predict
+        from .predict import load_bundle, predict, predict_texts
 
         bundle = load_bundle(args.bundle)
-        results = predict(bundle, args.images, top=args.top)
+        if bundle.modality == "text":
+            results = predict_texts(bundle, args.images, top=args.top)
+        else:
+            require_files(args.images)
+            results = predict(bundle, args.images, top=args.top)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return 0
@@ -267,14 +310,30 @@ def _predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _descriptions(given: list[str] | None) -> dict[str, str]:
+    """CLASS=DESCRIPTION pairs from --describe."""
+    from .errors import SettingError
+
+    pairs = {}
+    for item in given or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise SettingError(f"--describe takes CLASS=DESCRIPTION, e.g. --describe 'spam=an advert or a scam'; "
+                               f"got {item!r}")
+        pairs[name.strip()] = text.strip()
+    return pairs
+
+
 def _print_audit(report: dict) -> None:
-    print(f"{report['source']}: {report['n_images']} images, {report['n_classes']} classes ({report['layout']})")
+    kind = report["modality"]
+    print(f"{report['source']}: {report[f'n_{kind}s']} {kind}s, {report['n_classes']} classes ({report['layout']})")
     print("splits: " + ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
     width = max(len(c) for c in report["classes"])
     for row in report["per_class"]:
+        size = (f"{row['min_width']}-{row['max_width']} x {row['min_height']}-{row['max_height']} px"
+                if kind == "image" else f"median {row['median_chars']} characters, longest {row['max_chars']}")
         print(f"  {row['class']:<{width}} {row['count']:>6}  {row['share']:6.1%}  "
-              f"train {row['train']:>5}  val {row['val']:>5}  test {row['test']:>5}  "
-              f"{row['min_width']}-{row['max_width']} x {row['min_height']}-{row['max_height']} px")
+              f"train {row['train']:>5}  val {row['val']:>5}  test {row['test']:>5}  {size}")
     print("formats: " + ", ".join(f"{k} {v}" for k, v in report["formats"].items()))
     near = report["near_duplicates"]
     print(f"duplicates: {len(report['duplicates'])} groups; near-duplicates: "

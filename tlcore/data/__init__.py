@@ -22,7 +22,7 @@ from .limits import ImportLimits, SplitConfig
 from .splits import assign_splits
 from .validate import ImageInfo, check_images
 
-__all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_dataset"]
+__all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_data", "import_dataset"]
 
 MIN_IMAGES_PER_CLASS = 2
 FEW_IMAGES_PER_CLASS = 10
@@ -66,6 +66,26 @@ def import_dataset(
     dataset = _build(root, name, limits, split, progress)
     dataset.save(folder)
     return dataset
+
+
+def import_data(
+    source: str | Path,
+    workspace: Path,
+    *,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    limits: ImportLimits = ImportLimits(),
+    split: SplitConfig = SplitConfig(),
+    progress: ProgressCallback | None = None,
+):
+    """Images or texts, by what `source` holds: a table file or .txt files are texts (`tlcore.text.data`)."""
+    from ..text.data import TextColumns, import_text_dataset, is_text_source
+
+    source = Path(source)
+    if source.exists() and (text_column or label_column or is_text_source(source)):
+        return import_text_dataset(source, workspace, columns=TextColumns(text_column, label_column), limits=limits,
+                                   split=split, progress=progress)
+    return import_dataset(source, workspace, limits=limits, split=split, progress=progress)
 
 
 def _slug(source: Path) -> str:

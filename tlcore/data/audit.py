@@ -38,7 +38,8 @@ class Audit:
         return {
             "source": dataset.source,
             "layout": dataset.layout,
-            "n_images": len(dataset),
+            "modality": getattr(dataset, "modality", "image"),
+            f"n_{getattr(dataset, 'modality', 'image')}s": len(dataset),
             "n_classes": len(dataset.classes),
             "classes": {row["class"]: int(row["count"]) for row in self.per_class.to_dict("records")},
             "splits": dataset.split_sizes(),
