@@ -22,6 +22,7 @@ _DATASET = "dataset"
 _ANALYSIS = "analysis"
 _STRATEGY = "strategy"
 _RUN = "run"
+_DESCRIPTIONS = "descriptions"
 
 
 def workspace() -> Path:
@@ -77,13 +78,23 @@ def set_strategy(strategy: str) -> None:
     st.session_state[_STRATEGY] = strategy
 
 
+def descriptions() -> dict[str, str]:
+    """What the user typed for each class (texts): the words zero-shot "predict" compares texts with."""
+    return st.session_state.get(_DESCRIPTIONS, {})
+
+
+def set_descriptions(typed: dict[str, str]) -> None:
+    st.session_state[_DESCRIPTIONS] = typed
+
+
 def current_run() -> dict | None:
-    """The run on show: {"report", "run_dir", "root" (images), "result" (a RunResult, None for a stored run)}."""
+    """The run on show: {"report", "run_dir", "root" (images; None for texts), "result" (a RunResult, or None)}."""
     return st.session_state.get(_RUN)
 
 
-def set_run(report: dict, run_dir: Path, root: Path, result=None) -> None:
-    st.session_state[_RUN] = {"report": report, "run_dir": Path(run_dir), "root": Path(root), "result": result}
+def set_run(report: dict, run_dir: Path, root: Path | None, result=None) -> None:
+    st.session_state[_RUN] = {"report": report, "run_dir": Path(run_dir), "root": Path(root) if root else None,
+                              "result": result}
 
 
 def need_dataset():

@@ -1,62 +1,79 @@
-"""Data: pick a built-in sample or upload a zip, and see what is in it before training."""
+"""Data: a built-in sample, or an upload of images (a zip) or texts (a CSV/TSV, or a zip of .txt); what is in it."""
 
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from pages.common import current_dataset, run_or_stop, set_dataset, workspace
-from tlcore.data import import_dataset
-from tlcore.data.audit import audit
+from tlcore.data import import_data
 from tlcore.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
+from tlcore.text.data import TABLE_SUFFIXES, table_columns
 
 st.title("Data")
 limit_mb = st.get_option("server.maxUploadSize")
 choices = [f"sample:{name}" for name in SAMPLES] + ["upload"]
 labels = {f"sample:{s.name}": f"Built-in: {s.title} ({s.description})" for s in SAMPLES.values()}
-labels["upload"] = "Upload a zip of class folders"
+labels["upload"] = "Upload images (a zip of class folders) or texts (a CSV/TSV file, or a zip of .txt folders)"
 choice = st.radio("Dataset", choices, index=choices.index(f"sample:{DEFAULT_SAMPLE}"), format_func=labels.get)
 
+columns = {}
 if choice == "upload":
     st.caption(
-        f"A zip (up to {limit_mb} MB) with one folder per class: `cats/1.jpg`, `dogs/1.jpg`; optionally inside "
-        "`train/` and `val/` or `test/` folders, or with a `labels.csv` (`path,label`)."
+        f"Up to {limit_mb} MB. Images: a zip with one folder per class (`cats/1.jpg`, `dogs/1.jpg`), optionally "
+        "inside `train/` and `val/` or `test/` folders, or with a `labels.csv` (`path,label`). Texts: a CSV or TSV "
+        "with a text column and a label column, or a zip of class folders of `.txt` files."
     )
-    upload = st.file_uploader("Zip file", type=["zip"])
+    upload = st.file_uploader("Dataset file", type=["zip", "csv", "tsv"])
     if upload is None:
         st.stop()
-    key = f"upload:{upload.name}:{upload.size}:{upload.file_id}"
     source = workspace() / "uploads" / upload.name
+    if not source.is_file() or source.stat().st_size != upload.size:
+        source.parent.mkdir(parents=True, exist_ok=True)
+        source.write_bytes(upload.getvalue())
+    if source.suffix.lower() in TABLE_SUFFIXES:
+        found, text, label = run_or_stop(lambda: table_columns(source))
+        left, right = st.columns(2)
+        columns["text_column"] = left.selectbox("Text column", found, index=found.index(text) if text else 0)
+        columns["label_column"] = right.selectbox("Label column", found,
+                                                  index=found.index(label) if label else min(1, len(found) - 1))
+    key = f"upload:{upload.name}:{upload.size}:{upload.file_id}:{sorted(columns.items())}"
 else:
-    key, upload, source = choice, None, None
+    key, source = choice, sample_path(choice.split(":", 1)[1])
 
 loaded = current_dataset()
 if loaded is None or loaded[0] != key:
-    with st.spinner("Checking every image..."):
-        if upload is not None:
-            source.parent.mkdir(parents=True, exist_ok=True)
-            source.write_bytes(upload.getvalue())
+    with st.spinner("Checking every file..."):
+        dataset = run_or_stop(lambda: import_data(source, workspace(), **columns))
+        if dataset.modality == "text":
+            from tlcore.text.audit import audit_text as audit
         else:
-            source = sample_path(choice.split(":", 1)[1])
-        dataset = run_or_stop(lambda: import_dataset(source, workspace()))
+            from tlcore.data.audit import audit
         set_dataset(key, dataset, audit(dataset))
 _, dataset, report = current_dataset()
+noun = "Texts" if dataset.modality == "text" else "Images"
 
 cols = st.columns(4)
-cols[0].metric("Images", len(dataset))
+cols[0].metric(noun, len(dataset))
 cols[1].metric("Classes", len(dataset.classes))
 sizes = dataset.split_sizes()
 cols[2].metric("Train / val / test", f"{sizes['train']} / {sizes['val']} / {sizes['test']}")
-cols[3].metric("Skipped files", len(dataset.skipped))
+cols[3].metric("Skipped", len(dataset.skipped))
 for warning in report.warnings:
     st.warning(warning)
 
 per_class = report.per_class.melt(id_vars="class", value_vars=["train", "val", "test"], var_name="split",
-                                  value_name="images")
-st.plotly_chart(px.bar(per_class, x="class", y="images", color="split", title="Images per class"), width="stretch")
+                                  value_name=noun.lower())
+st.plotly_chart(px.bar(per_class, x="class", y=noun.lower(), color="split", title=f"{noun} per class"),
+                width="stretch")
 
 st.subheader("Samples")
 for name in dataset.classes:
-    files = dataset.records.loc[dataset.records["label"] == name, "path"].head(6)
+    rows = dataset.records.loc[dataset.records["label"] == name]
+    if dataset.modality == "text":
+        st.caption(name)
+        st.dataframe(rows[["text"]].head(4), hide_index=True, width="stretch")
+        continue
+    files = rows["path"].head(6)
     st.image([str(dataset.root / f) for f in files], caption=list(files.map(lambda p: p.rsplit("/", 1)[-1])),
              width=96)
     st.caption(name)
@@ -66,5 +83,5 @@ with st.expander(f"Per-class details, formats ({', '.join(report.formats)}), dup
     if report.duplicates:
         st.dataframe(pd.DataFrame(report.duplicates), hide_index=True)
 if dataset.skipped:
-    with st.expander(f"Skipped files ({len(dataset.skipped)})"):
+    with st.expander(f"Skipped ({len(dataset.skipped)})"):
         st.dataframe(pd.DataFrame([s.__dict__ for s in dataset.skipped]), hide_index=True)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pages.common import current_run, run_or_stop
 from tlcore.export import export_bundle
-from tlcore.predict import load_bundle, predict_bytes
+from tlcore.predict import load_bundle, predict_bytes, predict_texts
 
 st.title("Export and try")
 run = current_run()
@@ -19,20 +19,35 @@ if not archive.is_file():
     if run["result"] is None:
         st.warning("This run has no bundle on disk and its models are not loaded; train again to export.")
         st.stop()
-    with st.spinner("Building the bundle (Keras model, TFLite float and int8, model card)..."):
+    with st.spinner("Building the bundle (Keras model, model card, and for images TFLite float and int8)..."):
         archive = run_or_stop(lambda: export_bundle(run["result"]))
 st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
                    mime="application/zip", type="primary")
+bundle = run_or_stop(lambda: load_bundle(archive))
+
+
+def show(result: dict, where) -> None:
+    chart = px.bar(pd.DataFrame(result["top"])[::-1], x="prob", y="label", orientation="h", range_x=[0, 1])
+    where.plotly_chart(chart, width="stretch")
+
+
+if bundle.modality == "text":
+    st.caption("Inside: model.keras (takes the tokenizer's word-piece ids), tokenizer/ (its vocabulary), "
+               "labels.json, manifest.json, a model card and predict.py, which needs only Keras and keras-hub.")
+    typed = st.text_area("Try it on a text", placeholder="Type or paste a text, then press Ctrl+Enter")
+    if typed.strip():
+        (result,) = run_or_stop(lambda: predict_texts(bundle, [typed]))
+        st.markdown(f"**{result['label']}** ({result['prob']:.0%})")
+        show(result, st)
+    st.stop()
 st.caption("Inside: model.keras (takes raw images), model.tflite, labels.json, manifest.json, a model card and "
            "predict.py, which needs only Keras and Pillow.")
 
 uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
                            accept_multiple_files=True)
-bundle = run_or_stop(lambda: load_bundle(archive))
 for upload in uploads or []:
     result = run_or_stop(lambda upload=upload: predict_bytes(bundle, upload.getvalue(), upload.name))
     left, right = st.columns([1, 2])
     left.image(upload.getvalue(), caption=f"{upload.name}: {result['label']} ({result['prob']:.0%})", width=200)
-    chart = px.bar(pd.DataFrame(result["top"])[::-1], x="prob", y="label", orientation="h", range_x=[0, 1])
-    right.plotly_chart(chart, width="stretch")
+    show(result, right)
 st.caption("The base's own ImageNet classes for any image: see the Try the base page.")

@@ -15,7 +15,7 @@ if run is None:
 report = run["report"]
 test, classes, selected = report["test"], report["classes"], report["selected"]
 st.caption(f"Run {run['run_dir'].name}. Selected on validation: {selected['strategy']}/{selected['model']}. "
-           "Test images were used once, for these numbers only.")
+           "The test split was used once, for these numbers only.")
 cols = st.columns(4)
 cols[0].metric("Test accuracy", f"{test['accuracy']:.1%}")
 cols[1].metric("Macro-F1", f"{test['macro_f1']:.3f}")
@@ -42,5 +42,9 @@ mistakes = test["misclassified"][:12]
 if not mistakes:
     st.write("No mistakes on the test split.")
     st.stop()
-st.image([str(run["root"] / m["file"]) for m in mistakes], width=120,
-         caption=[f"{m['true']} → {m['predicted']} ({m['confidence']:.0%})" for m in mistakes])
+captions = [f"{m['true']} → {m['predicted']} ({m['confidence']:.0%})" for m in mistakes]
+if report.get("modality") == "text":
+    st.dataframe(pd.DataFrame({"text": [m["file"] for m in mistakes], "true → predicted": captions}),
+                 hide_index=True, width="stretch")
+else:
+    st.image([str(run["root"] / m["file"]) for m in mistakes], width=120, caption=captions)

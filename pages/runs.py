@@ -18,6 +18,6 @@ choice = st.selectbox("Open a run", [r["run"] for r in rows])
 row = next(r for r in rows if r["run"] == choice)
 if st.button("Open", type="primary"):
     report = json.loads((row["run_dir"] / "report.json").read_text(encoding="utf-8"))
-    root = json.loads((row["run_dir"] / "dataset" / "dataset.json").read_text(encoding="utf-8"))["root"]
+    root = json.loads((row["run_dir"] / "dataset" / "dataset.json").read_text(encoding="utf-8")).get("root")
     set_run(report, row["run_dir"], root)
     st.success(f"Run {choice} is open: see the Results and Export pages.")

@@ -103,7 +103,7 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
         page.set_default_timeout(120_000)
         page.goto(server)
         expect(page.get_by_role("heading", name="Data")).to_be_visible()
-        page.get_by_text("Upload a zip of class folders").click()
+        page.get_by_text("Upload images (a zip of class folders)").click()
         page.locator("input[type=file]").set_input_files(str(archive))
         expect(page.get_by_text("Images per class")).to_be_visible()
         expect(page.get_by_test_id("stMetricValue").first).to_have_text("28")

@@ -201,14 +201,31 @@ def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimit
     return frame, skipped, notes
 
 
+def table_columns(path: str | Path) -> tuple[list[str], str | None, str | None]:
+    """(columns, the text column found by name, the label column found by name) of a table file's header."""
+    path = Path(path)
+    content, _ = _decode(path.read_bytes()[: 1024**2])
+    separator = TABLE_SUFFIXES.get(path.suffix.lower(), ",")
+    header = next(csv.reader(io.StringIO(content), delimiter=separator), [])
+    columns = [c.strip() for c in header]
+    return columns, *_by_name(columns)
+
+
+def _by_name(columns: list[str]) -> tuple[str | None, str | None]:
+    """The first column named like a text, and the first other one named like a label."""
+    lower = {c.lower(): c for c in columns}
+    text = next((lower[n] for n in TEXT_NAMES if n in lower), None)
+    label = next((lower[n] for n in LABEL_NAMES if n in lower and lower[n] != text), None)
+    return text, label
+
+
 def _choose_columns(table: pd.DataFrame, name: str, columns: TextColumns) -> tuple[str, str]:
     found = list(table.columns)
     for given in (columns.text, columns.label):
         if given is not None and given not in found:
             raise DataError(f"{name} has no column {given!r}; its columns are {found}")
-    lower = {c.lower(): c for c in found}
-    text = columns.text or next((lower[n] for n in TEXT_NAMES if n in lower), None)
-    label = columns.label or next((lower[n] for n in LABEL_NAMES if n in lower and lower[n] != text), None)
+    named_text, named_label = _by_name(found)
+    text, label = columns.text or named_text, columns.label or named_label
     if (text is None or label is None) and len(found) == 2:  # two unnamed columns: the longer texts are the text
         lengths = {c: table[c].str.len().mean() for c in found}
         text = text or max(found, key=lambda c: lengths[c])

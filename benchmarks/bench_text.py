@@ -1,0 +1,118 @@
+"""The text path, measured: embedding speed, accuracy per strategy, and the recommendation's regret.
+
+1. Speed on sms_spam: texts/s of `embed_texts` (length-sorted batches, each padded to its own
+   longest text) against the plain way (every text padded to the full 128 tokens), in the same
+   process, on the same texts, no cache.
+2. For each text dataset in ../shared/datasets/text: `analyze` recommends a strategy, then
+   `train` runs all three (the recommended fine-tuning settings) and reports each strategy's
+   test accuracy. The plain baseline, in the same run: a logistic regression on the same
+   embeddings, on the same splits (the README's reference recipe). Regret = best test accuracy
+   minus the recommended strategy's, in points.
+
+    .venv/bin/python benchmarks/bench_text.py [DATASET ...] [--budget-seconds N] [--speed-texts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+
+from tlcore.analysis import analyze  # noqa: E402
+from tlcore.backbones.text import load_text_encoder  # noqa: E402
+from tlcore.text.data import import_text_dataset  # noqa: E402
+from tlcore.text.embed import embed_texts  # noqa: E402
+from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
+
+STRATEGIES = ("predict", "extract", "finetune")
+DATASETS = ("sms_spam", "trec6", "sst2", "germeval2018")
+
+
+def speed(root: Path, n_texts: int) -> None:
+    with tempfile.TemporaryDirectory() as workspace:
+        texts = import_text_dataset(root / "sms_spam.csv", Path(workspace)).texts()[:n_texts]
+    encoder = load_text_encoder()
+    embed_texts(texts[:64], encoder, use_cache=False)  # trace the graph once
+    rates = {}
+    for name, sort in (("fixed 128 tokens (baseline)", False), ("length-sorted, padded per batch", True)):
+        start = time.perf_counter()
+        embed_texts(texts, encoder, sort_by_length=sort, use_cache=False)
+        rates[name] = len(texts) / (time.perf_counter() - start)
+        print(f"  {name:<34} {rates[name]:7.1f} texts/s", flush=True)
+    values = list(rates.values())
+    print(f"  ratio {values[1] / values[0]:.2f} (target >= 3) on {len(texts)} SMS texts")
+
+
+def plain_baseline(dataset, encoder) -> float:
+    """Logistic regression on the embeddings: fitted on train + validation, scored on test."""
+    x = embed_texts(dataset.texts(), encoder).features
+    split = dataset.records["split"].to_numpy(dtype=object)
+    y = dataset.labels()
+    known = split != "test"
+    model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    model.fit(x[known], y[known])
+    return float(model.score(x[~known], y[~known]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("datasets", nargs="*", default=list(DATASETS))
+    parser.add_argument("--budget-seconds", type=float, default=1500)
+    parser.add_argument("--speed-texts", type=int, default=1000)
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "text")
+    args = parser.parse_args()
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; budget {args.budget_seconds:.0f} s per dataset")
+    print("embedding speed:")
+    speed(args.root, args.speed_texts)
+    encoder = load_text_encoder()
+    rows = []
+    with tempfile.TemporaryDirectory() as workspace:
+        for name in args.datasets:
+            dataset = import_text_dataset(args.root / f"{name}.csv", Path(workspace))
+            start = time.perf_counter()
+            advice = analyze(dataset).recommendation
+            analysis_seconds = time.perf_counter() - start
+            plain = plain_baseline(dataset, encoder)
+            chosen = {k: advice.settings[k] for k in ("unfreeze_blocks", "learning_rate") if k in advice.settings}
+            config = TrainConfig(strategies=STRATEGIES, budget_seconds=args.budget_seconds,
+                                 finetune=dataclasses.replace(FinetuneConfig(), **chosen))
+            start = time.perf_counter()
+            result = train(dataset, config, Path(workspace))
+            scores = {s: result.report["per_strategy"].get(s, {}).get("accuracy", float("nan")) for s in STRATEGIES}
+            models = {s: result.report["per_strategy"].get(s, {}).get("model", "-") for s in STRATEGIES}
+            best = max(scores, key=lambda s: scores[s])
+            rows.append((name, advice.strategy, scores, best, plain))
+            print(f"{name}: {len(dataset)} texts, analysis {analysis_seconds:.0f} s, training "
+                  f"{time.perf_counter() - start:.0f} s; recommended {advice.strategy} (confidence "
+                  f"{advice.confidence}), settings {advice.settings}; models {models}", flush=True)
+    print(f"{'dataset':<13} {'recommended':<11} " + " ".join(f"{s:>9}" for s in STRATEGIES)
+          + f" {'plain LR':>9} {'extract/LR':>10} {'best':<9} {'regret':>6}")
+    regrets = {"recommended": [], "always extract": [], "always finetune": []}
+    for name, recommended, scores, best, plain in rows:
+        regret = 100 * (scores[best] - scores[recommended])
+        print(f"{name:<13} {recommended:<11} " + " ".join(f"{scores[s]:>9.1%}" for s in STRATEGIES)
+              + f" {plain:>9.1%} {scores['extract'] / plain:>10.3f} {best:<9} {regret:>6.1f}")
+        regrets["recommended"].append(regret)
+        regrets["always extract"].append(100 * (scores[best] - scores["extract"]))
+        regrets["always finetune"].append(100 * (scores[best] - scores["finetune"]))
+    means = {k: sum(v) / len(v) for k, v in regrets.items()}
+    print(f"baselines: always extract {means['always extract']:.1f} points, "
+          f"always fine-tune {means['always finetune']:.1f} points of mean regret")
+    print(f"mean regret: {means['recommended']:.1f} points")
+
+
+if __name__ == "__main__":
+    main()
