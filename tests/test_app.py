@@ -154,3 +154,43 @@ def test_layers_stay_apart():
     assert "streamlit" not in library
     assert not ui & {"tensorflow", "keras", "sklearn", "keras_tuner"}
     assert "tlcore" in ui and "streamlit" in ui  # the check looks at the right files
+
+
+def test_the_text_path_through_the_pages(tmp_path):
+    """Upload a CSV -> Analyse -> Train (extract) -> Results -> Export and try a typed text."""
+    from tests.test_text import texts_csv
+
+    source = texts_csv(tmp_path)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    at.radio[0].set_value("upload").run()
+    at.file_uploader[0].upload("messages.csv", source.read_bytes(), "text/csv")
+    at.run()
+    assert not at.exception
+    assert [s.value for s in at.selectbox] == ["text", "label"]  # the columns found by name
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Texts"] == "80" and metrics["Classes"] == "2"
+
+    at.switch_page("pages/analyse.py").run()
+    at.text_input[1].input("an advert or a scam that asks you to call or reply").run()  # describe "spam"
+    at.button[0].click().run()
+    assert not at.exception
+    assert at.subheader[0].value.startswith("Recommended: ")
+    assert {m.label for m in at.metric} >= {"Not English", "Word pieces per word"}
+    at.radio[0].set_value("extract").run()
+
+    at.switch_page("pages/train.py").run()
+    assert at.radio[0].value == "extract"
+    at.number_input[0].set_value(1).run()  # one Keras Tuner trial
+    at.button[0].click().run()
+    assert not at.exception
+    assert "test accuracy" in at.success[0].value
+
+    at.switch_page("pages/results.py").run()
+    assert not at.exception
+    assert float(at.metric[0].value.rstrip("%")) > 80
+
+    at.switch_page("pages/export.py").run()
+    assert not at.exception and at.get("download_button")
+    at.text_area[0].input("You have won a free laptop! Call now to claim").run()
+    assert not at.exception
+    assert "**spam**" in at.markdown[-1].value

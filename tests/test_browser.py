@@ -152,3 +152,56 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
     if os.environ.get("SAVE_SCREENSHOTS"):
         for picture in shots.iterdir():
             shutil.copy(picture, REPO / "docs" / picture.name)
+
+
+def test_text_csv_upload_train_download_and_predict_in_a_browser(server, tmp_path):
+    """The text run: a small CSV made here, extract, the bundle downloaded and asked about a sentence."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_text import texts_csv
+    from tlcore.predict import load_bundle, predict_texts
+
+    source = texts_csv(tmp_path)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(120_000)
+        page.goto(server)
+        page.get_by_text("Upload images (a zip of class folders)").click()
+        page.locator("input[type=file]").set_input_files(str(source))
+        expect(page.get_by_test_id("stMetricValue").first).to_have_text("80", timeout=60_000)
+        expect(page.get_by_text("Texts per class")).to_be_visible(timeout=60_000)
+
+        page.get_by_role("link", name="Analyse").click()
+        page.get_by_role("button", name="Analyse").click()
+        expect(page.get_by_role("heading", name=re.compile("^Recommended: "))).to_be_visible(timeout=300_000)
+        expect(page.get_by_text("Word pieces per word")).to_be_visible()
+        page.locator("label").filter(has_text=re.compile("^extract$")).click()
+
+        page.get_by_role("link", name="Train").click()
+        page.get_by_text("Advanced settings").click()
+        trials = page.get_by_label("Keras Tuner trials")
+        trials.fill("1")
+        trials.press("Enter")
+        page.get_by_role("button", name="Train").click()
+        expect(page.get_by_text("test accuracy")).to_be_visible(timeout=600_000)
+
+        page.get_by_role("link", name="Export and try").click()
+        button = page.get_by_role("button", name="Download the trained model (bundle.zip)")
+        expect(button).to_be_visible(timeout=600_000)
+        with page.expect_download() as download:
+            button.click()
+        bundle_zip = tmp_path / "downloaded.zip"
+        download.value.save_as(bundle_zip)
+        box = page.get_by_label("Try it on a text")
+        box.fill("Congratulations, you won a free camera! Reply YES to claim")
+        box.press("Control+Enter")
+        expect(page.get_by_text(re.compile(r"^spam \(\d+%\)$"))).to_be_visible(timeout=120_000)
+        page.wait_for_timeout(1500)
+        page.screenshot(path=str(tmp_path / "export_text.png"), full_page=True)
+        browser.close()
+
+    (result,) = predict_texts(load_bundle(bundle_zip), ["Shall we get a pizza after work?"])
+    assert result["label"] == "ham" and 0.5 < result["prob"] <= 1
+    if os.environ.get("SAVE_SCREENSHOTS"):
+        shutil.copy(tmp_path / "export_text.png", REPO / "docs" / "export_text.png")
