@@ -191,7 +191,7 @@ def test_interrupted_run_is_not_marked_complete(shapes, tmp_path, monkeypatch):
     def crash(ctx):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(train_module.STRATEGIES, "extract", (crash, 0.4))
+    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (crash, 0.4))
     with pytest.raises(KeyboardInterrupt):
         train(shapes, fast_config(), tmp_path)
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -112,10 +112,10 @@ def run(ctx: Context) -> list[Candidate]:
             loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
             metrics=["accuracy"],
         )
-    val_x = dict(zip(("token_ids", "padding_mask"), padded(ids["val"]), strict=True))
-    keep = KeepBest((val_x, onehot["val"]))
+    validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
+    keep = KeepBest((validation,))
     history = model.fit(
-        train_batches, epochs=config.epochs, validation_data=(val_x, onehot["val"]), verbose=0,
+        train_batches, epochs=config.epochs, validation_data=validation, verbose=0,
         callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
                    Deadline(ctx.deadline), EpochReport(ctx, config.epochs)],
     )  # fmt: skip

@@ -62,12 +62,13 @@ def stage_one_head(ctx: Context) -> keras.Model:
 class KeepBest(keras.callbacks.Callback):
     """Remember the weights with the lowest validation loss, starting from before the first epoch."""
 
-    def __init__(self, validation: tuple[np.ndarray, np.ndarray]) -> None:
+    def __init__(self, validation: tuple) -> None:
         super().__init__()
-        self.validation = validation
+        self.validation = validation  # (x, y) arrays, or (a dataset of batches,)
 
     def on_train_begin(self, logs=None):
-        self.best_loss = self.model.evaluate(*self.validation, verbose=0, batch_size=64, return_dict=True)["loss"]
+        batch = {"batch_size": 64} if len(self.validation) > 1 else {}
+        self.best_loss = self.model.evaluate(*self.validation, verbose=0, return_dict=True, **batch)["loss"]
         self.best_weights, self.best_epoch = self.model.get_weights(), 0
 
     def on_epoch_end(self, epoch, logs=None):
