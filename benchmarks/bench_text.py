@@ -10,12 +10,18 @@
    minus the recommended strategy's, in points.
 
     .venv/bin/python benchmarks/bench_text.py [DATASET ...] [--budget-seconds N] [--speed-texts N]
+        [--save SCORES.json] [--scores SCORES.json]
+
+`--save` writes each dataset's test accuracy per strategy; `--scores` reads such a file and
+skips training for the datasets it holds, so a change to the recommendation rule can be
+scored again in minutes (analysis only) against the strategies' measured accuracies.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import os
 import platform
 import sys
@@ -73,10 +79,15 @@ def main() -> None:
     parser.add_argument("--budget-seconds", type=float, default=1500)
     parser.add_argument("--speed-texts", type=int, default=1000)
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets" / "text")
+    parser.add_argument("--save", type=Path, default=None, help="write the test accuracies per strategy here")
+    parser.add_argument("--scores", type=Path, default=None, help="reuse the test accuracies stored in this file")
+    parser.add_argument("--skip-speed", action="store_true")
     args = parser.parse_args()
+    stored = json.loads(args.scores.read_text()) if args.scores else {}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; budget {args.budget_seconds:.0f} s per dataset")
-    print("embedding speed:")
-    speed(args.root, args.speed_texts)
+    if not args.skip_speed:
+        print("embedding speed:")
+        speed(args.root, args.speed_texts)
     encoder = load_text_encoder()
     rows = []
     with tempfile.TemporaryDirectory() as workspace:
@@ -87,17 +98,23 @@ def main() -> None:
             analysis_seconds = time.perf_counter() - start
             plain = plain_baseline(dataset, encoder)
             chosen = {k: advice.settings[k] for k in ("unfreeze_blocks", "learning_rate") if k in advice.settings}
-            config = TrainConfig(strategies=STRATEGIES, budget_seconds=args.budget_seconds,
-                                 finetune=dataclasses.replace(FinetuneConfig(), **chosen))
             start = time.perf_counter()
-            result = train(dataset, config, Path(workspace))
-            scores = {s: result.report["per_strategy"].get(s, {}).get("accuracy", float("nan")) for s in STRATEGIES}
-            models = {s: result.report["per_strategy"].get(s, {}).get("model", "-") for s in STRATEGIES}
+            reused = name in stored
+            if reused:
+                scores, models = stored[name]["accuracy"], stored[name]["model"]
+            else:
+                config = TrainConfig(strategies=STRATEGIES, budget_seconds=args.budget_seconds,
+                                     finetune=dataclasses.replace(FinetuneConfig(), **chosen))
+                per_strategy = train(dataset, config, Path(workspace)).report["per_strategy"]
+                scores = {s: per_strategy.get(s, {}).get("accuracy", float("nan")) for s in STRATEGIES}
+                models = {s: per_strategy.get(s, {}).get("model", "-") for s in STRATEGIES}
+                stored[name] = {"accuracy": scores, "model": models}
             best = max(scores, key=lambda s: scores[s])
             rows.append((name, advice.strategy, scores, best, plain))
             print(f"{name}: {len(dataset)} texts, analysis {analysis_seconds:.0f} s, training "
-                  f"{time.perf_counter() - start:.0f} s; recommended {advice.strategy} (confidence "
-                  f"{advice.confidence}), settings {advice.settings}; models {models}", flush=True)
+                  f"{time.perf_counter() - start:.0f} s{' (stored scores)' if reused else ''}; recommended "
+                  f"{advice.strategy} (confidence {advice.confidence}), settings {advice.settings}; models {models}",
+                  flush=True)
     print(f"{'dataset':<13} {'recommended':<11} " + " ".join(f"{s:>9}" for s in STRATEGIES)
           + f" {'plain LR':>9} {'extract/LR':>10} {'best':<9} {'regret':>6}")
     regrets = {"recommended": [], "always extract": [], "always finetune": []}
@@ -112,6 +129,8 @@ def main() -> None:
     print(f"baselines: always extract {means['always extract']:.1f} points, "
           f"always fine-tune {means['always finetune']:.1f} points of mean regret")
     print(f"mean regret: {means['recommended']:.1f} points")
+    if args.save:
+        args.save.write_text(json.dumps(stored, indent=2))
 
 
 if __name__ == "__main__":

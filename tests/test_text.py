@@ -110,9 +110,15 @@ def test_shared_recommendation_reacts_to_the_text_gap():
     size = {"per_class_known_median": 500}
     english = SimpleNamespace(non_english_share=0.01, pieces_per_word=1.1, unknown_share=0.0, languages={"en": 0.99})
     german = SimpleNamespace(non_english_share=0.99, pieces_per_word=1.87, unknown_share=0.03, languages={"de": 0.99})
-    assert recommend(size, None, english, _measures(), spec, None).strategy == "extract"
-    far = recommend(size, None, german, _measures(), spec, None)
+    assert recommend(size, None, english, _measures(probe=0.95), spec, None).strategy == "extract"
+    far = recommend(size, None, german, _measures(probe=0.95), spec, None)
     assert far.strategy == "finetune" and "99% of your texts are not English (de 99%)" in far.reasons[1]
+    assert far.settings["unfreeze_blocks"] == 6  # another language: the whole encoder
+    task = recommend(size, None, english, _measures(probe=0.8), spec, None)  # English, but the labels are not
+    assert task.strategy == "finetune" and "carry your labels only to 80.0%" in task.reasons[1]  # in the embedding
+    assert task.settings["unfreeze_blocks"] == 3
+    few = recommend({"per_class_known_median": 20}, None, german, _measures(probe=0.8), spec, None)
+    assert few.strategy == "extract"  # too few texts to adapt an encoder
     assert recommend(size, None, english, _measures(probe=0.8), spec, None, 0.85).strategy == "predict"
 
 

@@ -15,6 +15,11 @@ The decision rests on calibrated quantities, measured on the training and valida
    and at most 6 with fewer than 100 images per class.
 3. **extract** otherwise: a new head on the frozen base's cached features.
 
+For texts the rule is the same; only "far" is read differently (`tlcore.text.measures.read_text_gap`):
+the language is not the encoder's (non-English share, word pieces per word, unknown pieces), or its
+embeddings carry the labels poorly (probe under 90%). Each kind of base registers its reader in
+`GAP_READERS`.
+
 Calibration (EfficientNet-Lite0; see the README's table): hymenoptera's BatchNorm shift is 0.07
 and its name map matches the probe (predict); EuroSAT's shift is 0.23 and MNIST's 0.54 with
 probes near 91% (finetune); the drawn shapes sample is far (0.54) but its probe is already at
@@ -68,7 +73,7 @@ class GapReading:
     margin: float = 0.0  # how far past the "far" threshold the measures are (for the confidence)
 
 
-def read_image_gap(gap, spec, per_class: float, name_map_used: bool) -> GapReading:
+def read_image_gap(gap, spec, per_class: float, name_map_used: bool, measures=None) -> GapReading:
     """The BatchNorm shift: far from ImageNet at FAR_SHIFT; unfreeze from where the shift starts."""
     blocks = unfreeze_blocks(gap.shift_starts_at, spec.n_blocks or 16, per_class)
     return GapReading(
@@ -84,10 +89,10 @@ def read_image_gap(gap, spec, per_class: float, name_map_used: bool) -> GapReadi
     )
 
 
-def _read_text_gap(gap, spec, per_class: float, name_map_used: bool) -> GapReading:
+def _read_text_gap(gap, spec, per_class: float, name_map_used: bool, measures=None) -> GapReading:
     from .text.measures import read_text_gap
 
-    return read_text_gap(gap, spec, per_class, name_map_used)
+    return read_text_gap(gap, spec, per_class, name_map_used, measures)
 
 
 # kind of base -> how its domain gap reads
@@ -101,7 +106,7 @@ def recommend(size: dict, overlap, gap, measures, spec, image_size: int | None,
     asis = max(measures.asis_accuracy, name_map_accuracy or 0.0)
     per_class = size["per_class_known_median"]
     name_map_used = name_map_accuracy is not None and name_map_accuracy >= measures.asis_accuracy
-    reading = GAP_READERS[getattr(spec, "modality", "image")](gap, spec, per_class, name_map_used)
+    reading = GAP_READERS[getattr(spec, "modality", "image")](gap, spec, per_class, name_map_used, measures)
     expected = {"predict": round(asis, 4), "extract": round(probe, 4)}
     settings: dict = {"image_size": image_size} if image_size else {}
     reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
