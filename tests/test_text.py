@@ -247,15 +247,45 @@ def test_text_finetune_round_trips_through_its_bundle(messages, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("name", "reference"), [("sms_spam", 0.985), ("trec6", 0.859)])
-def test_extract_reaches_the_reference_accuracy(name, reference, tmp_path):
-    """The README's reference recipe (logistic regression on the embeddings) is reached by extract."""
+def test_extract_reaches_the_reference_accuracy_on_sms_spam(tmp_path):
+    """The reference recipe (logistic regression on the embeddings: 98.5%) is reached by extract's own baseline.
+
+    The other datasets reach theirs through the head search (benchmarks/bench_text.py), too slow for here.
+    """
     from tlcore.text.data import import_text_dataset
     from tlcore.train import SearchConfig, TrainConfig, train
 
-    source = shared_dataset("text") / f"{name}.csv"
-    dataset = import_text_dataset(source, tmp_path)
+    dataset = import_text_dataset(shared_dataset("text") / "sms_spam.csv", tmp_path)
     config = TrainConfig(strategies=("extract",), budget_seconds=600, baselines=("logistic_regression",),
                          search=SearchConfig(max_trials=0))
-    result = train(dataset, config, tmp_path)
-    assert result.test.accuracy >= reference - 0.005  # within half a point: a few test texts either way
+    assert train(dataset, config, tmp_path).test.accuracy >= 0.985
+
+
+def test_measures_flag_german_tweets(encoder):
+    """germeval2018 is far from an English encoder, and the measures say so (tokenizer only: fast)."""
+    import pandas as pd
+
+    texts = pd.read_csv(shared_dataset("text") / "germeval2018.csv")["text"].astype(str).tolist()
+    gap = text_gap(encoder, texts)
+    assert gap.non_english_share > 0.9 and max(gap.languages, key=gap.languages.get) == "de"
+    assert gap.pieces_per_word > 1.6 and gap.unknown_share > 0.01
+    assert read_text_gap(gap, encoder.spec, 2000, False).far
+
+
+def test_audit_finds_near_duplicate_texts_across_splits(encoder, tmp_path):
+    from tlcore.text.audit import audit_text
+    from tlcore.text.data import import_text_dataset
+
+    source = texts_csv(tmp_path)
+    with source.open("a", encoding="utf-8") as f:  # two copies that differ in a number, and an exact duplicate
+        f.write('"Congrats! 2 mobile 3G Videophones R yours. call 09063458130 now!",spam\n'
+                '"Congrats! 2 mobile 3G Videophones R yours. call 09061744553 now!",spam\n'
+                '"URGENT: claim your free holiday today",spam\n')
+    dataset = import_text_dataset(source, tmp_path / "ws")
+    assert any(s.reason.startswith("duplicate of") for s in dataset.skipped)  # the exact copy was dropped
+    features = embed_texts(dataset.texts(), encoder).features
+    report = audit_text(dataset, features).to_dict(dataset)
+    pairs = [p for p in report["near_duplicates"] if any("Videophones" in t for t in p["files"])]
+    assert len(pairs) == 1 and pairs[0]["similarity"] >= 0.95
+    assert report["n_texts"] == len(dataset) and report["modality"] == "text"
+    assert (len(report["leakage"]) > 0) == any(p["leakage"] for p in report["near_duplicates"])

@@ -80,9 +80,10 @@ def audit(dataset: Dataset, features: np.ndarray | None = None, threshold: float
     return Audit(_per_class(dataset), _formats(records), duplicates, near, leakage, warnings)
 
 
-def near_pairs(features: np.ndarray, threshold: float, chunk: int = 1024) -> list[tuple[int, int, float]]:
-    """Index pairs (i < j) whose centred cosine similarity is >= threshold, most similar first."""
-    centred = features - features.mean(axis=0, keepdims=True)
+def near_pairs(features: np.ndarray, threshold: float, chunk: int = 1024,
+               centre: bool = True) -> list[tuple[int, int, float]]:
+    """Index pairs (i < j) whose (by default centred) cosine similarity is >= threshold, most similar first."""
+    centred = features - features.mean(axis=0, keepdims=True) if centre else features
     unit = centred / np.maximum(np.linalg.norm(centred, axis=1, keepdims=True), 1e-12)
     pairs = []
     for start in range(0, len(unit), chunk):

@@ -1,9 +1,13 @@
 """What is wrong with a text dataset before anyone trains on it: counts, lengths, near-duplicates, leakage.
 
 Exact duplicates never get this far: the import drops them (and lists them) before splitting.
-Near-duplicates are pairs of sentence embeddings with a cosine of at least 0.95 (MiniLM puts
-paraphrases near 0.9 and a text with one word changed or a typo above 0.95); a pair that joins
-a training text with a validation or test text is leakage.
+Near-duplicates are pairs of sentence embeddings (already unit length, not centred) with a
+cosine of at least 0.95. Measured on sms_spam after exact duplicates are dropped: copies of a
+spam message that differ in a phone number or a word score 0.95-1.0 (243 pairs), a reworded text
+("Sorry,in meeting I'll call later" / "Sorry, I'll call later in meeting.") 0.94, paraphrases
+("one of the worst movies of the year" / "the worst film of the year", SST-2) 0.90-0.94; a typo
+that splits a word into pieces can fall far lower. A pair that joins a training text with a
+validation or test text is leakage.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ def audit_text(dataset, features: np.ndarray | None = None, threshold: float = N
     if features is not None:
         if len(features) != len(records):
             raise ValueError(f"features has {len(features)} rows for {len(records)} texts")
-        near = [_describe(records.iloc[[i, j]], s) for i, j, s in near_pairs(features, threshold)]
+        near = [_describe(records.iloc[[i, j]], s) for i, j, s in near_pairs(features, threshold, centre=False)]
     leakage = [group for group in near or [] if group["leakage"]]
     warnings = list(dataset.warnings)
     if leakage:
