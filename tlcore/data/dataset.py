@@ -17,8 +17,35 @@ RECORDS_FILE = "dataset.csv"
 META_FILE = "dataset.json"
 
 
+class SplitRecords:
+    """What images and texts share: `records` with `label`, `split` and `sha256` columns, and `classes`."""
+
+    records: pd.DataFrame
+    classes: tuple[str, ...]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def subset(self, split: str | None = None) -> pd.DataFrame:
+        return self.records if split is None else self.records[self.records["split"] == split]
+
+    def labels(self, split: str | None = None) -> np.ndarray:
+        """Class indices (into `classes`) of the records of `split`, in record order."""
+        index = {name: i for i, name in enumerate(self.classes)}
+        return np.array([index[label] for label in self.subset(split)["label"]], dtype=np.int64)
+
+    def split_sizes(self) -> dict[str, int]:
+        counts = self.records["split"].value_counts()
+        return {split: int(counts.get(split, 0)) for split in SPLITS}
+
+    def split_hash(self) -> str:
+        """A digest of which record (by content) is in which split with which label."""
+        rows = sorted(zip(self.records["sha256"], self.records["label"], self.records["split"], strict=True))
+        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True, eq=False)
-class Dataset:
+class Dataset(SplitRecords):
     """Images (`records`: one row per image, paths relative to `root`) with labels and splits."""
 
     root: Path
@@ -31,29 +58,9 @@ class Dataset:
     notes: tuple[str, ...] = field(default=())
     modality: str = "image"
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def subset(self, split: str | None = None) -> pd.DataFrame:
-        return self.records if split is None else self.records[self.records["split"] == split]
-
     def files(self, split: str | None = None) -> list[Path]:
         """Absolute paths of the images of `split` (all images when None), in record order."""
         return [self.root / p for p in self.subset(split)["path"]]
-
-    def labels(self, split: str | None = None) -> np.ndarray:
-        """Class indices (into `classes`) of the images of `split`, in record order."""
-        index = {name: i for i, name in enumerate(self.classes)}
-        return np.array([index[label] for label in self.subset(split)["label"]], dtype=np.int64)
-
-    def split_sizes(self) -> dict[str, int]:
-        counts = self.records["split"].value_counts()
-        return {split: int(counts.get(split, 0)) for split in SPLITS}
-
-    def split_hash(self) -> str:
-        """A digest of which image (by content) is in which split with which label."""
-        rows = sorted(zip(self.records["sha256"], self.records["label"], self.records["split"], strict=True))
-        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
     def save(self, folder: Path) -> Path:
         """Write `dataset.csv` and `dataset.json` into `folder`; `Dataset.load(folder)` reads them back."""

@@ -18,12 +18,12 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from ..data import _refuse_untrainable, _slug
 from ..data.archive import remove_tree, unpack_zip
-from ..data.layout import SPLIT_NAMES, SPLITS, Skipped, discover
+from ..data.dataset import SplitRecords
+from ..data.layout import SPLIT_NAMES, Skipped, discover
 from ..data.limits import ImportLimits, SplitConfig
 from ..data.splits import assign_splits
 from ..errors import DataError
@@ -47,7 +47,7 @@ HELP = ("Expected a CSV or TSV file with a text column and a label column (e.g. 
 
 
 @dataclass(frozen=True, eq=False)
-class TextDataset:
+class TextDataset(SplitRecords):
     """Labelled texts (`records`: one row per text) with fixed splits; the text twin of `Dataset`."""
 
     records: pd.DataFrame
@@ -59,26 +59,8 @@ class TextDataset:
     notes: tuple[str, ...] = field(default=())
     modality: str = "text"
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def subset(self, split: str | None = None) -> pd.DataFrame:
-        return self.records if split is None else self.records[self.records["split"] == split]
-
     def texts(self, split: str | None = None) -> list[str]:
         return self.subset(split)["text"].tolist()
-
-    def labels(self, split: str | None = None) -> np.ndarray:
-        index = {name: i for i, name in enumerate(self.classes)}
-        return np.array([index[label] for label in self.subset(split)["label"]], dtype=np.int64)
-
-    def split_sizes(self) -> dict[str, int]:
-        counts = self.records["split"].value_counts()
-        return {split: int(counts.get(split, 0)) for split in SPLITS}
-
-    def split_hash(self) -> str:
-        rows = sorted(zip(self.records["sha256"], self.records["label"], self.records["split"], strict=True))
-        return hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
 
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
