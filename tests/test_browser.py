@@ -105,8 +105,8 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
         expect(page.get_by_role("heading", name="Data")).to_be_visible()
         page.get_by_text("Upload images (a zip of class folders)").click()
         page.locator("input[type=file]").set_input_files(str(archive))
-        expect(page.get_by_text("Images per class")).to_be_visible()
-        expect(page.get_by_test_id("stMetricValue").first).to_have_text("28")
+        expect(page.get_by_test_id("stMetricValue").first).to_have_text("28", timeout=60_000)
+        expect(page.get_by_text("Images per class")).to_be_visible(timeout=60_000)
         shot(page, "data")
 
         page.get_by_role("link", name="Analyse").click()
@@ -138,7 +138,7 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
         shot(page, "export")
 
         page.get_by_role("link", name="Runs").click()
-        expect(page.get_by_text("Open a run")).to_be_visible()
+        expect(page.get_by_text("Open a run")).to_be_visible(timeout=60_000)
         shot(page, "runs")
         browser.close()
 
