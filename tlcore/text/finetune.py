@@ -15,12 +15,18 @@ import time
 
 import keras
 import numpy as np
-from sklearn.utils.class_weight import compute_class_weight
 
 from ..backbones.text import TextEncoder, build_text_encoder
 from ..distribute import get_strategy
 from ..train.candidate import Candidate, Context
-from ..train.finetune import IMBALANCE_FOR_WEIGHTS, Deadline, EpochReport, KeepBest, stage_one_head
+from ..train.finetune import (
+    Deadline,
+    EpochReport,
+    KeepBest,
+    class_weights,
+    compile_for_finetuning,
+    stage_one_head,
+)
 from .embed import padded
 
 DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
@@ -94,12 +100,7 @@ def run(ctx: Context) -> list[Candidate]:
     splits = ("train", "val", "test")
     ids = {s: ctx.backbone.token_ids(ctx.dataset.texts(s)) for s in splits}
     onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in splits}
-    counts = np.bincount(ctx.labels["train"], minlength=ctx.n_classes)
-    weights = None
-    if counts.max() / max(counts.min(), 1) > IMBALANCE_FOR_WEIGHTS:
-        present = np.flatnonzero(counts)
-        weights = dict(zip(present.tolist(), compute_class_weight("balanced", classes=present,
-                                                                  y=ctx.labels["train"]).tolist(), strict=True))
+    weights = class_weights(ctx.labels["train"], ctx.n_classes)
     train_batches = LengthBatches(ids["train"], onehot["train"], config.batch_size, True, ctx.config.seed, weights)
     steps = len(train_batches) * config.epochs
     with get_strategy(ctx.config.distribution).scope():
@@ -107,11 +108,7 @@ def run(ctx: Context) -> list[Candidate]:
         encoder = build_text_encoder(ctx.backbone.spec.name)  # fresh, never the shared one
         trainable = unfreeze_top(encoder, blocks)
         model = build_model(encoder, head)
-        model.compile(
-            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(rate, steps)),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
-            metrics=["accuracy"],
-        )
+        compile_for_finetuning(model, rate, steps)
     validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
     keep = KeepBest((validation,))
     history = model.fit(

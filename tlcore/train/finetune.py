@@ -112,6 +112,25 @@ def _augmentation(seed: int) -> keras.Sequential:
     ], name="augment")  # fmt: skip
 
 
+def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float] | None:
+    """Balanced weights per class present, when the training classes are imbalanced; else None."""
+    counts = np.bincount(labels, minlength=n_classes)
+    if counts.max() / max(counts.min(), 1) <= IMBALANCE_FOR_WEIGHTS:
+        return None
+    present = np.flatnonzero(counts)
+    balanced = compute_class_weight("balanced", classes=present, y=labels)
+    return dict(zip(present.tolist(), balanced.tolist(), strict=True))
+
+
+def compile_for_finetuning(model: keras.Model, learning_rate: float, steps: int) -> None:
+    """Adam with cosine decay over `steps`, label-smoothed cross-entropy on logits: both stage-2 recipes."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        metrics=["accuracy"],
+    )
+
+
 def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int) -> keras.Model:
     """Raw images -> [augmentation] -> the base's preprocessing and body -> head logits."""
     size = backbone.image_size
@@ -136,17 +155,8 @@ def run(ctx: Context) -> list[Candidate]:
         backbone = build_backbone(ctx.backbone.spec.name, ctx.backbone.image_size)  # fresh, never the shared one
         trainable = unfreeze_top(backbone, blocks)
         model = build_model(backbone, head, config.augment, ctx.config.seed)
-        model.compile(
-            optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(rate, steps)),
-            loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
-            metrics=["accuracy"],
-        )
-    counts = np.bincount(ctx.labels["train"], minlength=ctx.n_classes)
-    weights = None
-    if counts.max() / max(counts.min(), 1) > IMBALANCE_FOR_WEIGHTS:
-        present = np.flatnonzero(counts)
-        weights = dict(zip(present.tolist(), compute_class_weight("balanced", classes=present,
-                                                                  y=ctx.labels["train"]).tolist(), strict=True))
+        compile_for_finetuning(model, rate, steps)
+    weights = class_weights(ctx.labels["train"], ctx.n_classes)
     keep = KeepBest((images["val"], onehot["val"]))
     history = model.fit(
         images["train"], onehot["train"], batch_size=config.batch_size, epochs=config.epochs,
