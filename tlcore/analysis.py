@@ -52,19 +52,23 @@ class Analysis:
         }
 
 
-def dataset_size(dataset: Dataset) -> dict:
+def class_sizes(dataset) -> dict:
+    """Counts per class that images and texts share: what the recommendation's data-size rule reads."""
     counts = dataset.records["label"].value_counts()
     known = dataset.records.loc[dataset.records["split"] != "test", "label"].value_counts()
     return {
-        "n_images": len(dataset),
         "n_classes": len(dataset.classes),
         "per_class_median": float(counts.median()),
         "per_class_min": int(counts.min()),
-        "per_class_known_median": float(known.median()),  # training + validation images: what a model can learn from
+        "per_class_known_median": float(known.median()),  # training + validation: what a model can learn from
         "imbalance": float(counts.max() / counts.min()),
         "splits": dataset.split_sizes(),
-        "median_side": float(np.median(dataset.records[["width", "height"]].min(axis=1))),
     }
+
+
+def dataset_size(dataset: Dataset) -> dict:
+    return {"n_images": len(dataset), **class_sizes(dataset),
+            "median_side": float(np.median(dataset.records[["width", "height"]].min(axis=1)))}
 
 
 def name_map_accuracy(dataset: Dataset, logits: np.ndarray, labels: np.ndarray) -> float | None:

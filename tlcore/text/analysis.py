@@ -21,18 +21,9 @@ RAW_SCALE = 20.0  # cosines -> logits for LEEP (the calibrated scale is fitted p
 
 
 def dataset_size(dataset) -> dict:
-    counts = dataset.records["label"].value_counts()
-    known = dataset.records.loc[dataset.records["split"] != "test", "label"].value_counts()
-    return {
-        "n_texts": len(dataset),
-        "n_classes": len(dataset.classes),
-        "per_class_median": float(counts.median()),
-        "per_class_min": int(counts.min()),
-        "per_class_known_median": float(known.median()),
-        "imbalance": float(counts.max() / counts.min()),
-        "splits": dataset.split_sizes(),
-        "median_chars": float(dataset.records["n_chars"].median()),
-    }
+    from ..analysis import class_sizes
+
+    return {"n_texts": len(dataset), **class_sizes(dataset), "median_chars": float(dataset.records["n_chars"].median())}
 
 
 def analyze_text(
