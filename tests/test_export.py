@@ -27,6 +27,8 @@ CONFIGS = {
                               search=SearchConfig(max_trials=1, max_epochs=20)),
     "logistic_regression": TrainConfig(strategies=("extract",), image_size=96, baselines=("logistic_regression",),
                                        search=SearchConfig(max_trials=0)),
+    "rbf_svm": TrainConfig(strategies=("extract",), image_size=96, baselines=("rbf_svm",),
+                           search=SearchConfig(max_trials=0)),
     "finetune": TrainConfig(strategies=("finetune",), image_size=96, finetune=FinetuneConfig(epochs=1,
                                                                                               unfreeze_blocks=2)),
 }
@@ -49,7 +51,7 @@ def _round_trip(shapes, tmp_path, kind):
     return result, bundle, got, expected
 
 
-@pytest.mark.parametrize("kind", ["predict", "keras_head", "logistic_regression",
+@pytest.mark.parametrize("kind", ["predict", "keras_head", "logistic_regression", "rbf_svm",
                                   pytest.param("finetune", marks=pytest.mark.slow)])
 def test_every_strategy_round_trips_through_its_bundle(shapes, tmp_path, kind):
     """The downloaded model gives the probabilities the run measured (96 px images at 96 px: no resize)."""

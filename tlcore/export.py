@@ -25,18 +25,17 @@ from . import runs
 from .backbones import Backbone
 from .errors import SettingError
 from .train import RunResult
-from .train.baselines import BASELINES
+from .train.as_keras import KERAS_FORMS
 from .train.candidate import Candidate
 
 BUNDLE_FORMAT = "transferlab-bundle"
 BUNDLE_VERSION = 1
-LINEAR_BASELINES = ("logistic_regression", "linear_svm")
 
 
 def exportable(candidate: Candidate) -> bool:
-    """Whether the candidate becomes one Keras model: label maps, Keras heads, linear baselines, fine-tuned."""
+    """Whether the candidate becomes one Keras model: label maps, Keras heads, fine-tuned, most baselines."""
     return candidate.strategy in ("predict", "finetune") or candidate.name == "keras_head" or \
-        candidate.name in LINEAR_BASELINES
+        candidate.name in KERAS_FORMS
 
 
 def _preprocessed(backbone: Backbone, images):
@@ -49,28 +48,6 @@ def _preprocessed(backbone: Backbone, images):
                                    name="normalize")(x)
     body = backbone.extractor.layers[-2]  # the folded body when the base has one: same features, faster
     return body(x, training=False)
-
-
-def _linear_layer(candidate: Candidate, n_classes: int):
-    """A Dense layer equal to a fitted StandardScaler + linear classifier, in the run's logit convention."""
-    import keras
-
-    scaler, classifier = candidate.model.named_steps["scale"], candidate.model.named_steps["clf"]
-    weights = classifier.coef_ / scaler.scale_  # undo the scaling inside the weights
-    bias = classifier.intercept_ - weights @ scaler.mean_
-    if weights.shape[0] == 1:  # binary: one margin m for class 1; the run used (-m/2, m/2) or log-softmax(0, m)
-        half = 0.5 if BASELINES[candidate.name].scores == "decision" else None
-        weights = np.vstack([-weights[0] * half, weights[0] * half]) if half else np.vstack([0 * weights[0],
-                                                                                              weights[0]])
-        bias = np.array([-bias[0] * half, bias[0] * half]) if half else np.array([0.0, bias[0]])
-    kernel = np.zeros((weights.shape[1], n_classes), np.float32)
-    full_bias = np.full(n_classes, np.log(1e-9), np.float32)  # classes the classifier never saw
-    kernel[:, classifier.classes_] = weights.T
-    full_bias[classifier.classes_] = bias
-    layer = keras.layers.Dense(n_classes, name="linear_head")
-    layer.build((None, weights.shape[1]))
-    layer.set_weights([kernel, full_bias])
-    return layer
 
 
 def build_model(candidate: Candidate, backbone: Backbone, n_classes: int, temperature: float):
@@ -92,7 +69,7 @@ def build_model(candidate: Candidate, backbone: Backbone, n_classes: int, temper
     elif candidate.name == "keras_head":
         logits = candidate.model(_preprocessed(backbone, images), training=False)
     else:
-        logits = _linear_layer(candidate, n_classes)(_preprocessed(backbone, images))
+        logits = KERAS_FORMS[candidate.name](candidate, n_classes)(_preprocessed(backbone, images))
     scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     return keras.Model(images, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab")
 
@@ -176,7 +153,7 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
     if text:
         from .text import export as text_export
 
-        model = text_export.build_text_model(candidate, result.backbone, len(classes), temperature, _linear_layer)
+        model = text_export.build_text_model(candidate, result.backbone, len(classes), temperature)
     else:
         model = build_model(candidate, result.backbone, len(classes), temperature)
     folder = destination or result.run_dir / "bundle"

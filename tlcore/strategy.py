@@ -128,7 +128,8 @@ def recommend(size: dict, overlap, gap, measures, spec, image_size: int | None,
         confidence = _confidence(min(PROBE_CEILING - probe, reading.margin), 0.1)
     else:
         strategy = "extract"
-        settings |= {"heads": ["logistic_regression", "linear_svm", "knn", "extra_trees", "keras_head"]}
+        settings |= {"heads": ["logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees",
+                                "keras_head"]}
         if probe >= PROBE_CEILING:
             reasons.append(f"The frozen base's features already separate your classes ({probe:.1%}); "
                            "fine-tuning has little left to gain.")

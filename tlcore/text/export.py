@@ -21,16 +21,19 @@ from .embed import padded
 TOKENIZER_FOLDER = "tokenizer"
 
 
-def build_text_model(candidate, encoder, n_classes: int, temperature: float, linear_layer):
+def build_text_model(candidate, encoder, n_classes: int, temperature: float):
     """{token_ids, padding_mask} -> class probabilities, for any exportable text candidate."""
     import keras
+
+    from ..train.as_keras import KERAS_FORMS
 
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ("token_ids", "padding_mask")}
     if candidate.strategy == "finetune":
         logits = candidate.model(inputs, training=False)
     else:
         embedding = encoder.model(inputs, training=False)
-        head = candidate.model if hasattr(candidate.model, "layers") else linear_layer(candidate, n_classes)
+        keras_head = hasattr(candidate.model, "layers")
+        head = candidate.model if keras_head else KERAS_FORMS[candidate.name](candidate, n_classes)
         logits = head(embedding)
     scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     return keras.Model(inputs, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab_text")
