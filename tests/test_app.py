@@ -29,6 +29,19 @@ def test_data_page_starts_on_the_sample_dataset():
     assert "circle" in at.get("plotly_chart")[0].proto.spec
 
 
+def test_data_page_offers_a_text_sample():
+    at = page("data").run()
+    at.radio[0].set_value("sample:support").run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Texts"] == "120" and metrics["Classes"] == "3"
+    from tlcore.samples import SAMPLE_TEXTS
+
+    lines = {f.stem: set(f.read_text(encoding="utf-8").splitlines()) for f in SAMPLE_TEXTS.glob("*.txt")}
+    shown = {t for frame in at.dataframe if "text" in frame.value for t in frame.value["text"]}
+    assert shown & lines["billing"] and shown <= set().union(*lines.values())  # the sample's own messages
+
+
 def test_data_page_shows_a_refused_zip_as_a_message():
     at = page("data").run()
     at.radio[0].set_value("upload").run()

@@ -99,9 +99,18 @@ def test_inspect_refusal_is_one_line(tmp_path, capsys):
 
 
 def test_sample_datasets_import_cleanly(tmp_path):
+    from tlcore.data import import_data
     from tlcore.samples import SAMPLES, sample_path
+    from tlcore.text.audit import audit_text
 
     for name in SAMPLES:
-        dataset = import_dataset(sample_path(name), tmp_path / "ws")
+        dataset = import_data(sample_path(name), tmp_path / "ws")
         assert len(dataset.classes) >= 3 and not dataset.skipped
-        assert not audit(dataset).duplicates
+        checked = audit_text(dataset) if dataset.modality == "text" else audit(dataset)
+        assert not checked.duplicates
+    texts = import_data(sample_path("support"), tmp_path / "ws")
+    assert texts.modality == "text" and len(texts) == 120
+    from tlcore.backbones.text import load_text_encoder
+    from tlcore.text.embed import embed_texts
+
+    assert not audit_text(texts, embed_texts(texts.texts(), load_text_encoder()).features).near_duplicates

@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     inspect.set_defaults(run=_inspect)
 
     analyze = commands.add_parser("analyze", help="measure the data against the base and recommend a strategy")
-    analyze.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME")
+    analyze.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
     analyze.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
     analyze.add_argument("--image-size", type=int, default=None, metavar="PX")
     analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
@@ -61,7 +61,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.set_defaults(run=_analyze)
 
     train = commands.add_parser("train", help="train the strategies, select on validation, report on test")
-    train.add_argument("data", metavar="DATA", help="a folder, a .zip, or sample:NAME")
+    train.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
     train.add_argument("--strategy", default="extract", choices=["predict", "extract", "finetune", "all"])
     train.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
     train.add_argument("--image-size", type=int, default=None, metavar="PX",
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--budget-seconds", type=float, default=600.0, metavar="N", help="total time (default 600)")
     train.add_argument("--trials", type=int, default=None, metavar="N", help="cap on Keras Tuner trials")
     train.add_argument("--baselines", default=None, metavar="NAMES",
-                       help="comma-separated scikit-learn baselines for extract ('' for none; default: all four)")
+                       help="comma-separated scikit-learn baselines for extract ('' for none; default: all five)")
     train.add_argument("--unfreeze-blocks", type=int, default=None, metavar="N",
                        help="blocks (text: transformer layers) fine-tuning unfreezes, from the top "
                             "(default: images 12, texts 3)")

@@ -67,12 +67,25 @@ def _write_shapes(folder: Path, per_class: int = 60, size: int = 96, seed: int =
             image.save(folder / shape / f"{shape}_{n:03d}.png")
 
 
+SAMPLE_TEXTS = Path(__file__).parent / "sample_texts"  # one file per class, one message per line
+
+
+def _write_support(folder: Path) -> None:
+    """Customer messages on billing, delivery and account problems (written for TransferLab), one .txt each."""
+    for source in sorted(SAMPLE_TEXTS.glob("*.txt")):
+        (folder / source.stem).mkdir(parents=True)
+        for n, line in enumerate(source.read_text(encoding="utf-8").splitlines()):
+            (folder / source.stem / f"{source.stem}_{n:03d}.txt").write_text(line + "\n", encoding="utf-8")
+
+
 SAMPLES: dict[str, Sample] = {
     s.name: s
     for s in (
         Sample("shapes", "Shapes", "180 drawn circles, squares and triangles (3 classes, 96 px)", _write_shapes),
         Sample("digits", "Digits", "500 handwritten digits from scikit-learn (10 classes, upscaled to 64 px)",
                _write_digits),
+        Sample("support", "Support messages", "120 customer messages about billing, delivery or an account "
+               "(3 classes, English texts)", _write_support),
     )
 }
 
