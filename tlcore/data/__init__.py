@@ -16,6 +16,7 @@ import pandas as pd
 from ..errors import DataError
 from ..progress import ProgressCallback
 from .archive import remove_tree, unpack_zip
+from .checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
 from .dataset import Dataset
 from .layout import Skipped, discover
 from .limits import ImportLimits, SplitConfig
@@ -24,14 +25,12 @@ from .validate import ImageInfo, check_images
 
 __all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_data", "import_dataset"]
 
-MIN_IMAGES_PER_CLASS = 2
-FEW_IMAGES_PER_CLASS = 10
-IMBALANCE_RATIO = 5.0
 TINY_SIDE = 32
 LAYOUT_HELP = (
     "Expected one folder per class, e.g. cats/1.jpg and dogs/1.jpg (optionally inside train/ and "
     "val/ or test/ folders), or a CSV file with the columns path,label"
 )
+IMAGES = Items("images", "files", LAYOUT_HELP, "remove their folders", "the train folder")
 
 
 def import_dataset(
@@ -109,13 +108,13 @@ def _build(root: Path, name: str, limits: ImportLimits, split: SplitConfig, prog
         else:
             skipped.append(Skipped(candidate.relative, result))
     frame = pd.DataFrame(rows, columns=["path", "label", "split", "sha256", "width", "height", "format"])
-    _refuse_unusable(name, frame, skipped)
+    refuse_unusable(name, frame, skipped, IMAGES)
     if set(frame["split"].dropna()) == {"train", "val"}:
         layout.notes.append("no test folder: the val folder is the held-out test split; validation comes from train")
     frame["split"] = assign_splits(frame, split)
     frame = frame.sort_values(["split", "label", "path"], key=_split_order).reset_index(drop=True)
     classes = tuple(sorted(frame["label"].unique()))
-    _refuse_untrainable(frame)
+    refuse_untrainable(frame, IMAGES)
     return Dataset(
         root=root,
         records=frame,
@@ -132,48 +131,8 @@ def _split_order(column: pd.Series) -> pd.Series:
     return column.map({"train": 0, "val": 1, "test": 2}) if column.name == "split" else column
 
 
-def _refuse_unusable(name: str, frame: pd.DataFrame, skipped: list[Skipped]) -> None:
-    if frame.empty:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:3])
-        found = f" Skipped {len(skipped)} file(s), e.g. {reasons}." if skipped else ""
-        raise DataError(f"{name}: found no usable images.{found} {LAYOUT_HELP}")
-    counts = frame["label"].value_counts()
-    if len(counts) < 2:
-        raise DataError(
-            f"{name}: found 1 class ({counts.index[0]!r}, {counts.iloc[0]} images); a classifier needs at least 2. "
-            f"{LAYOUT_HELP}"
-        )
-    small = counts[counts < MIN_IMAGES_PER_CLASS]
-    if len(small):
-        listed = ", ".join(f"{label!r} ({n})" for label, n in small.items())
-        raise DataError(
-            f"{name}: each class needs at least {MIN_IMAGES_PER_CLASS} images (one to learn from, one to test on); "
-            f"too few in {listed}. Add images to these classes or remove their folders"
-        )
-
-
-def _refuse_untrainable(frame: pd.DataFrame) -> None:
-    trained = set(frame.loc[frame["split"] == "train", "label"])
-    missing = sorted(set(frame["label"]) - trained)
-    if missing:
-        raise DataError(
-            f"classes {missing} have no images in the training split, so no model can learn them; "
-            "add their images to the train folder"
-        )
-
-
 def _warnings(frame: pd.DataFrame, skipped: list[Skipped]) -> list[str]:
-    warnings = []
-    counts = frame["label"].value_counts()
-    few = counts[counts < FEW_IMAGES_PER_CLASS]
-    if len(few):
-        listed = ", ".join(f"{label!r} ({n})" for label, n in few.items())
-        warnings.append(f"few images in {listed}; {FEW_IMAGES_PER_CLASS} or more per class give steadier results")
-    if counts.max() / counts.min() > IMBALANCE_RATIO:
-        warnings.append(
-            f"classes are imbalanced: {counts.index[0]!r} has {counts.iloc[0]} images, {counts.index[-1]!r} "
-            f"{counts.iloc[-1]} ({counts.iloc[0] / counts.iloc[-1]:.0f}x); training will weight classes to compensate"
-        )
+    warnings = class_warnings(frame, IMAGES)
     tiny = int((frame[["width", "height"]].min(axis=1) < TINY_SIDE).sum())
     if tiny:
         warnings.append(f"{tiny} images are under {TINY_SIDE} px on their shortest side; they carry little detail")
@@ -181,6 +140,4 @@ def _warnings(frame: pd.DataFrame, skipped: list[Skipped]) -> list[str]:
         absent = sorted(set(frame["label"]) - set(frame.loc[frame["split"] == split_name, "label"]))
         if absent:
             warnings.append(f"no {split_name} images for classes {absent}: too few images to spare one")
-    if skipped:
-        warnings.append(f"{len(skipped)} files were skipped; see the list of skipped files for the reasons")
-    return warnings
+    return warnings + skipped_warning(skipped, IMAGES)

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import _refuse_untrainable, _slug
+from ..data import _slug
 from ..data.archive import remove_tree, unpack_zip
+from ..data.checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
 from ..data.dataset import SplitRecords
 from ..data.layout import SPLIT_NAMES, Skipped, discover
 from ..data.limits import ImportLimits, SplitConfig
@@ -34,9 +35,6 @@ TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
 TEXT_NAMES = ("text", "sentence", "message", "sms", "review", "content", "document", "body", "tweet", "question",
               "comment", "utterance", "title")
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "tag", "topic")
-MIN_TEXTS_PER_CLASS = 2
-FEW_TEXTS_PER_CLASS = 10
-IMBALANCE_RATIO = 5.0
 MAX_TEXT_CHARS = 100_000
 MAX_TABLE_BYTES = 512 * 1024**2
 COLUMNS = ["text", "label", "split", "sha256", "n_chars", "source_row"]
@@ -44,6 +42,7 @@ RECORDS_FILE = "dataset.csv"
 META_FILE = "dataset.json"
 HELP = ("Expected a CSV or TSV file with a text column and a label column (e.g. text,label), or a zip of "
         "class folders holding .txt files (e.g. spam/1.txt, ham/1.txt)")
+TEXTS = Items("texts", "rows or files", HELP, "remove their rows", "the train split (or train folder)")
 
 
 @dataclass(frozen=True, eq=False)
@@ -281,7 +280,7 @@ def _build(frame: pd.DataFrame, name: str, layout: str, skipped: list, notes: li
         notes.append(f"{len(repeated)} repeated text(s) dropped before splitting, so no copy of a training text "
                      f"is tested on" + (f"; {conflicting} of them carried another label" if conflicting else ""))
     frame = first.reset_index(drop=True)
-    _refuse_unusable(name, frame, skipped)
+    refuse_unusable(name, frame, skipped, TEXTS)
     frame["n_chars"] = frame["text"].str.len()
     frame["path"] = frame["sha256"]  # the splitter orders rows by this column: content, not file order
     if frame["split"].notna().any() and frame["split"].isna().any():
@@ -290,38 +289,8 @@ def _build(frame: pd.DataFrame, name: str, layout: str, skipped: list, notes: li
     order = frame["split"].map({"train": 0, "val": 1, "test": 2})
     frame = frame.assign(_order=order).sort_values(["_order", "label", "source_row"]).drop(columns=["_order", "path"])
     frame = frame.reset_index(drop=True)
-    _refuse_untrainable(frame)
+    refuse_untrainable(frame, TEXTS)
     return TextDataset(frame[COLUMNS], tuple(sorted(frame["label"].unique())), layout, name, tuple(skipped),
-                       tuple(notes + _warnings(frame, skipped)), tuple(notes))
+                       tuple(notes + class_warnings(frame, TEXTS) + skipped_warning(skipped, TEXTS)), tuple(notes))
 
 
-def _refuse_unusable(name: str, frame: pd.DataFrame, skipped: list[Skipped]) -> None:
-    if frame.empty:
-        reasons = "; ".join(f"{s.file}: {s.reason}" for s in skipped[:3])
-        found = f" Skipped {len(skipped)}, e.g. {reasons}." if skipped else ""
-        raise DataError(f"{name}: found no usable texts.{found} {HELP}")
-    counts = frame["label"].value_counts()
-    if len(counts) < 2:
-        raise DataError(f"{name}: found 1 class ({counts.index[0]!r}, {counts.iloc[0]} texts); a classifier needs "
-                        f"at least 2. {HELP}")
-    small = counts[counts < MIN_TEXTS_PER_CLASS]
-    if len(small):
-        listed = ", ".join(f"{label!r} ({n})" for label, n in small.items())
-        raise DataError(f"{name}: each class needs at least {MIN_TEXTS_PER_CLASS} texts (one to learn from, one to "
-                        f"test on); too few in {listed}. Add texts to these classes or remove their rows")
-
-
-def _warnings(frame: pd.DataFrame, skipped: list[Skipped]) -> list[str]:
-    warnings = []
-    counts = frame["label"].value_counts()
-    few = counts[counts < FEW_TEXTS_PER_CLASS]
-    if len(few):
-        listed = ", ".join(f"{label!r} ({n})" for label, n in few.items())
-        warnings.append(f"few texts in {listed}; {FEW_TEXTS_PER_CLASS} or more per class give steadier results")
-    if counts.max() / counts.min() > IMBALANCE_RATIO:
-        warnings.append(f"classes are imbalanced: {counts.index[0]!r} has {counts.iloc[0]} texts, "
-                        f"{counts.index[-1]!r} {counts.iloc[-1]} ({counts.iloc[0] / counts.iloc[-1]:.0f}x); "
-                        "training will weight classes to compensate")
-    if skipped:
-        warnings.append(f"{len(skipped)} rows or files were skipped; see the list of skipped rows for the reasons")
-    return warnings
