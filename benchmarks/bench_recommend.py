@@ -24,11 +24,11 @@ sys.path.insert(0, str(REPO))
 
 import dataclasses  # noqa: E402
 
+from regret import STRATEGIES, best, regret, summarise  # noqa: E402  (benchmarks/regret.py)
+
 from tlcore.analysis import analyze  # noqa: E402
 from tlcore.data import import_dataset  # noqa: E402
 from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
-
-STRATEGIES = ("predict", "extract", "finetune")
 
 
 def main() -> None:
@@ -55,24 +55,14 @@ def main() -> None:
                                  budget_seconds=args.budget_seconds, finetune=finetune)
             result = train(dataset, config, Path(workspace))
             scores = {s: result.report["per_strategy"][s]["accuracy"] for s in STRATEGIES}
-            best = max(scores, key=scores.get)
-            rows.append((name, advice.strategy, scores, best))
+            rows.append((name, advice.strategy, scores, best(scores)))
             print(f"{name}: analysis {analysis_seconds:.0f} s, recommended {advice.strategy} "
                   f"(confidence {advice.confidence}), settings {settings}", flush=True)
     print(header)
-    regrets = {"recommended": [], "always extract": [], "always finetune": []}
-    for name, recommended, scores, best in rows:
-        regret = 100 * (scores[best] - scores[recommended])
+    for name, recommended, scores, chosen in rows:
         print(f"{name:<12} {recommended:<11} " + " ".join(f"{scores[s]:>9.1%}" for s in STRATEGIES) +
-              f" {best:<9} {regret:>6.1f}")
-        regrets["recommended"].append(regret)
-        regrets["always extract"].append(100 * (scores[best] - scores["extract"]))
-        regrets["always finetune"].append(100 * (scores[best] - scores["finetune"]))
-    means = {k: sum(v) / len(v) for k, v in regrets.items()}
-    print(f"baselines: always extract {means['always extract']:.1f} points, "
-          f"always fine-tune {means['always finetune']:.1f} points of mean regret")
-    print(f"mean regret: {means['recommended']:.1f} points")
-
+              f" {chosen:<9} {regret(scores, recommended):>6.1f}")
+    summarise([(scores, recommended) for _, recommended, scores, _ in rows])
 
 if __name__ == "__main__":
     main()

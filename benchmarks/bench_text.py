@@ -37,6 +37,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from regret import STRATEGIES, best, regret, summarise  # noqa: E402  (benchmarks/regret.py)
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -48,7 +49,6 @@ from tlcore.text.data import import_text_dataset  # noqa: E402
 from tlcore.text.embed import embed_texts  # noqa: E402
 from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
 
-STRATEGIES = ("predict", "extract", "finetune")
 DATASETS = ("sms_spam", "trec6", "sst2", "germeval2018")
 # ../shared/datasets/text/README.md: logistic regression on the embeddings, 25% stratified test, one split
 REFERENCES = {"sms_spam": 0.985, "trec6": 0.859, "sst2": 0.815, "germeval2018": 0.712}
@@ -120,27 +120,18 @@ def main() -> None:
                 scores = {s: per_strategy.get(s, {}).get("accuracy", float("nan")) for s in STRATEGIES}
                 models = {s: per_strategy.get(s, {}).get("model", "-") for s in STRATEGIES}
                 stored[name] = {"accuracy": scores, "model": models}
-            best = max(scores, key=lambda s: scores[s])
-            rows.append((name, advice.strategy, scores, best, plain))
+            rows.append((name, advice.strategy, scores, best(scores), plain))
             print(f"{name}: {len(dataset)} texts, analysis {analysis_seconds:.0f} s, training "
                   f"{time.perf_counter() - start:.0f} s{' (stored scores)' if reused else ''}; recommended "
                   f"{advice.strategy} (confidence {advice.confidence}), settings {advice.settings}; models {models}",
                   flush=True)
     print(f"{'dataset':<13} {'recommended':<11} " + " ".join(f"{s:>9}" for s in STRATEGIES)
           + f" {'plain LR':>9} {'extract/LR':>10} {'reference':>9} {'best':<9} {'regret':>6}")
-    regrets = {"recommended": [], "always extract": [], "always finetune": []}
-    for name, recommended, scores, best, plain in rows:
-        regret = 100 * (scores[best] - scores[recommended])
+    for name, recommended, scores, chosen, plain in rows:
         print(f"{name:<13} {recommended:<11} " + " ".join(f"{scores[s]:>9.1%}" for s in STRATEGIES)
               + f" {plain:>9.1%} {scores['extract'] / plain:>10.3f} {REFERENCES.get(name, float('nan')):>9.1%}"
-              + f" {best:<9} {regret:>6.1f}")
-        regrets["recommended"].append(regret)
-        regrets["always extract"].append(100 * (scores[best] - scores["extract"]))
-        regrets["always finetune"].append(100 * (scores[best] - scores["finetune"]))
-    means = {k: sum(v) / len(v) for k, v in regrets.items()}
-    print(f"baselines: always extract {means['always extract']:.1f} points, "
-          f"always fine-tune {means['always finetune']:.1f} points of mean regret")
-    print(f"mean regret: {means['recommended']:.1f} points")
+              + f" {chosen:<9} {regret(scores, recommended):>6.1f}")
+    summarise([(scores, recommended) for _, recommended, scores, _, _ in rows])
     reached = [name for name, _, scores, _, _ in rows if scores["extract"] >= REFERENCES.get(name, 1.0)]
     print(f"extract reaches the reference on {len(reached)} of {len(rows)}: {', '.join(reached) or 'none'}")
     if args.save:
