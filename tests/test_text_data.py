@@ -102,6 +102,12 @@ def test_given_split_column_is_kept(tmp_path):
         assert split == given[text] or (given[text] == "train" and split == "val")
 
 
+def test_class_with_no_training_text_is_refused_in_texts_words(tmp_path):
+    rows = [(t, label, "test" if label == "spam" else "train") for t, label in _rows()]
+    with pytest.raises(DataError, match=r"classes \['spam'\] have no texts in the training split.*train split"):
+        import_text_dataset(_csv(tmp_path / "split.csv", rows, header="text,label,split"), tmp_path / "ws")
+
+
 def _zip(entries: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
