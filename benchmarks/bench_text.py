@@ -120,6 +120,8 @@ def main() -> None:
                 scores = {s: per_strategy.get(s, {}).get("accuracy", float("nan")) for s in STRATEGIES}
                 models = {s: per_strategy.get(s, {}).get("model", "-") for s in STRATEGIES}
                 stored[name] = {"accuracy": scores, "model": models}
+                if args.save:  # after each dataset: a failure later keeps the runs that finished
+                    args.save.write_text(json.dumps(stored, indent=2))
             rows.append((name, advice.strategy, scores, best(scores), plain))
             print(f"{name}: {len(dataset)} texts, analysis {analysis_seconds:.0f} s, training "
                   f"{time.perf_counter() - start:.0f} s{' (stored scores)' if reused else ''}; recommended "
@@ -134,8 +136,6 @@ def main() -> None:
     summarise([(scores, recommended) for _, recommended, scores, _, _ in rows])
     reached = [name for name, _, scores, _, _ in rows if scores["extract"] >= REFERENCES.get(name, 1.0)]
     print(f"extract reaches the reference on {len(reached)} of {len(rows)}: {', '.join(reached) or 'none'}")
-    if args.save:
-        args.save.write_text(json.dumps(stored, indent=2))
 
 
 if __name__ == "__main__":

@@ -136,6 +136,30 @@ def test_one_standard_error_rule_prefers_the_simpler_model():
     assert one_standard_error_choice([better, perfect_simple], y) is perfect_simple  # 100% is noisy too
 
 
+def test_each_strategy_is_reported_by_the_model_the_run_selected():
+    """A strategy's own threshold is looser when its best is below the run's: its report must still be the pick."""
+    from dataclasses import replace
+
+    from tlcore.train import strategy_choices
+    from tlcore.train.candidate import Candidate
+
+    y = np.repeat([0, 1], 500)
+
+    def candidate(strategy, name, correct, complexity):
+        logits = np.stack([y == 0, y == 1], axis=1).astype(float)
+        logits[correct:] = logits[correct:, ::-1]
+        return Candidate(strategy, name, logits, logits, 0, 0, 0, complexity=complexity)
+
+    # run's best 90.0% (SE 0.95 points): the SVM at 89.2% is within it, the linear model at 88.5% is not;
+    # within extract (best 89.2%, SE 0.98) the linear model would be.
+    tuned = candidate("finetune", "finetune", 900, 10)
+    svm, linear = candidate("extract", "rbf_svm", 892, 3), candidate("extract", "logistic_regression", 885, 2)
+    selected, chosen = strategy_choices([tuned, svm, linear], y)
+    assert selected is svm and chosen == {"finetune": tuned, "extract": svm}
+    other = replace(svm, strategy="other")  # when the pick is another strategy's, extract keeps its own choice
+    assert strategy_choices([tuned, other, linear], y)[1]["extract"] is linear
+
+
 # --- evaluation ----------------------------------------------------------------------------------------
 
 

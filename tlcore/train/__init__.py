@@ -208,13 +208,12 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
         return (-accuracy(c.val_logits, y_val), loss, c.latency_ms)
 
     ordered = sorted(candidates, key=rank)
-    selected = one_standard_error_choice(ordered, y_val)
+    selected, chosen = strategy_choices(ordered, y_val)
     test_files = [str(p) for p in ctx.dataset.subset("test")["text" if ctx.dataset.modality == "text" else "path"]]
     per_strategy = {}
     for name in names:
-        of_strategy = [c for c in ordered if c.strategy == name]
-        best = one_standard_error_choice(of_strategy, y_val) if of_strategy else None
-        if best is not None:
+        if name in chosen:
+            best = chosen[name]
             per_strategy[name] = (best, evaluate(best.test_logits, y_test, ctx.dataset.classes,
                                                  temperatures[id(best)], test_files))
     evaluated = {id(c): e for c, e in per_strategy.values()}
@@ -252,6 +251,21 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     runs.write_json(ctx.run_dir / "report.json", report_json)
     return RunResult(ctx.run_dir, leaderboard, selected, test, {n: e for n, (_, e) in per_strategy.items()},
                      report_json, ordered, ctx.backbone, ctx.dataset)
+
+
+def strategy_choices(ordered: list[Candidate], y_val: np.ndarray) -> tuple[Candidate, dict[str, Candidate]]:
+    """The run's selected model, and one model per strategy to report, the selected one among them.
+
+    Each strategy is represented by its own one-standard-error choice, except the selected model's
+    strategy, which the selected model represents: a strategy whose best is below the run's best
+    has a looser threshold, so its own choice could be a simpler model the run did not select.
+    """
+    selected = one_standard_error_choice(ordered, y_val)
+    chosen = {}
+    for name in dict.fromkeys(c.strategy for c in ordered):
+        of_strategy = [c for c in ordered if c.strategy == name]
+        chosen[name] = selected if name == selected.strategy else one_standard_error_choice(of_strategy, y_val)
+    return selected, chosen
 
 
 def one_standard_error_choice(ordered: list[Candidate], y_val: np.ndarray) -> Candidate:
