@@ -34,8 +34,7 @@ BUNDLE_VERSION = 1
 
 def exportable(candidate: Candidate) -> bool:
     """Whether the candidate becomes one Keras model: label maps, Keras heads, fine-tuned, most baselines."""
-    return candidate.strategy in ("predict", "finetune") or candidate.name == "keras_head" or \
-        candidate.name in KERAS_FORMS
+    return candidate.strategy in ("predict", "finetune") or candidate.name in KERAS_FORMS
 
 
 def _preprocessed(backbone: Backbone, images):
@@ -66,8 +65,6 @@ def build_model(candidate: Candidate, backbone: Backbone, n_classes: int, temper
         mix.build((None, source.shape[-1]))
         mix.set_weights([candidate.model.astype(np.float32)])
         return keras.Model(images, mix(source), name="transferlab")
-    elif candidate.name == "keras_head":
-        logits = candidate.model(_preprocessed(backbone, images), training=False)
     else:
         logits = KERAS_FORMS[candidate.name](candidate, n_classes)(_preprocessed(backbone, images))
     scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)

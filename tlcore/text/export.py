@@ -32,9 +32,8 @@ def build_text_model(candidate, encoder, n_classes: int, temperature: float):
         logits = candidate.model(inputs, training=False)
     else:
         embedding = encoder.model(inputs, training=False)
-        keras_head = hasattr(candidate.model, "layers")
-        head = candidate.model if keras_head else KERAS_FORMS[candidate.name](candidate, n_classes)
-        logits = head(embedding)
+        form = KERAS_FORMS.get(candidate.name)  # zero-shot's calibrated head is a Keras layer already
+        logits = (form(candidate, n_classes) if form else candidate.model)(embedding)
     scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     return keras.Model(inputs, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab_text")
 

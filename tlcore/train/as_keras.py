@@ -1,10 +1,11 @@
-"""Fitted scikit-learn baselines as Keras layers, exactly, so a winning baseline can be downloaded.
+"""Extract's models as Keras layers on features, exactly, so whichever wins can be downloaded.
 
-Each form maps features to the run's logits (`baselines.logits_of`) with Keras's own layers
-only, so the bundle loads in safe mode. The linear baselines become one Dense layer; the RBF
-SVM becomes a kernel block: squared distances to its support vectors from a Dense layer and a
-Dot product (|x - c|^2 = |x|^2 - 2 x.c + |c|^2), `exp`, then one Dense layer of dual
-coefficients. A baseline without an exact form (k-nearest neighbours, extra trees) is not here.
+Each form maps features to the run's logits (`baselines.logits_of` for the baselines) with
+Keras's own layers only, so the bundle loads in safe mode. The searched head is Keras already.
+The linear baselines become one Dense layer; the RBF SVM becomes a kernel block: squared
+distances to its support vectors from a Dense layer and a Dot product
+(|x - c|^2 = |x|^2 - 2 x.c + |c|^2), `exp`, then one Dense layer of dual coefficients. A
+baseline without an exact form (k-nearest neighbours, extra trees) is not here.
 """
 
 from __future__ import annotations
@@ -85,8 +86,14 @@ def rbf_svm(candidate: Candidate, n_classes: int) -> Callable:
     return head
 
 
-# baseline name -> fitted candidate, number of classes -> features-to-logits callable (a layer or a function)
+def keras_head(candidate: Candidate, n_classes: int) -> Callable:
+    """The searched head as it is, in inference mode."""
+    return lambda features: candidate.model(features, training=False)
+
+
+# extract model name -> fitted candidate, number of classes -> features-to-logits callable (a layer or a function)
 KERAS_FORMS: dict[str, Callable[[Candidate, int], Callable]] = {
+    "keras_head": keras_head,
     "logistic_regression": linear,
     "linear_svm": linear,
     "rbf_svm": rbf_svm,
