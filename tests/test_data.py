@@ -297,7 +297,8 @@ def test_split_is_stratified_seeded_and_stored(tmp_path, importer, workspace):
     other_seed = importer(source, split=SplitConfig(seed=1))
     assert other_seed.split_hash() != first.split_hash()
 
-    stored = Dataset.load(next((workspace / "datasets").iterdir()))
+    assert len(list((workspace / "datasets").iterdir())) == 2  # each split of the data is stored on its own
+    stored = Dataset.load(other_seed.root.parent)
     assert stored.split_hash() == other_seed.split_hash()
     assert stored.classes == first.classes and list(stored.records.columns) == list(first.records.columns)
     assert all(p.is_file() for p in stored.files("test"))

@@ -6,8 +6,7 @@ Everything it writes goes under the workspace folder it is given.
 
 from __future__ import annotations
 
-import hashlib
-import re
+import dataclasses
 import zipfile
 from pathlib import Path
 
@@ -15,12 +14,13 @@ import pandas as pd
 
 from ..errors import DataError
 from ..progress import ProgressCallback
-from .archive import remove_tree, unpack_zip
+from .archive import unpack_zip
 from .checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
 from .dataset import Dataset
 from .layout import Skipped, discover
 from .limits import ImportLimits, SplitConfig
 from .splits import assign_splits
+from .store import check_source, source_digest, stored
 from .validate import ImageInfo, check_images
 
 __all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_data", "import_dataset"]
@@ -37,40 +37,40 @@ def import_dataset(
     source: str | Path,
     workspace: Path,
     *,
+    name: str | None = None,
     limits: ImportLimits = ImportLimits(),
     split: SplitConfig = SplitConfig(),
     progress: ProgressCallback | None = None,
 ) -> Dataset:
     """Read `source` (a folder or a .zip), check every image, fix the splits and save the result.
 
-    A zip is unpacked into `workspace/datasets/<name>/files`; a folder is read where it is.
-    The dataset is saved as `workspace/datasets/<name>/dataset.{csv,json}`.
+    A zip is unpacked into `workspace/datasets/<name>-<digest>/files`; a folder is read where it is.
+    The dataset is saved beside as `dataset.{csv,json}` (see `tlcore.data.store`: atomic, and an
+    import of the same data again reads what is stored). `name` is what the user calls the data
+    (an upload's own file name); by default the source's.
     """
-    source = Path(source)
-    if not source.exists():
-        raise DataError(f"{source}: no such file or folder; check the path")
-    folder = Path(workspace) / "datasets" / _slug(source)
-    if source.is_dir():
-        root, name = source, source.name
-    elif zipfile.is_zipfile(source) or source.suffix.lower() == ".zip":
-        remove_tree(folder)  # a previous import of the same zip: start clean
-        try:
-            root = unpack_zip(source, folder / "files", limits, progress)
-        except DataError:
-            remove_tree(folder)
-            raise
-        name = source.stem
-    else:
+    source = check_source(source)
+    is_zip = source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source))
+    if not (source.is_dir() or is_zip):
         raise DataError(f"{source.name} is neither a folder nor a .zip file. {LAYOUT_HELP}, zipped")
-    dataset = _build(root, name, limits, split, progress)
-    dataset.save(folder)
-    return dataset
+    name = name or (source.name if source.is_dir() else source.stem)
+
+    def build(private: Path, final: Path) -> Dataset:
+        root = source
+        if is_zip:
+            root = unpack_zip(source, private / "files", limits, progress)
+        dataset = _build(root, name, limits, split, progress)
+        return dataclasses.replace(dataset, root=final / "files") if is_zip else dataset
+
+    digest = source_digest(source, f"image {limits} {split}")
+    return stored(workspace, name, digest, build, Dataset.load)
 
 
 def import_data(
     source: str | Path,
     workspace: Path,
     *,
+    name: str | None = None,
     text_column: str | None = None,
     label_column: str | None = None,
     limits: ImportLimits = ImportLimits(),
@@ -80,16 +80,11 @@ def import_data(
     """Images or texts, by what `source` holds: a table file or .txt files are texts (`tlcore.text.data`)."""
     from ..text.data import TextColumns, import_text_dataset, is_text_source
 
-    source = Path(source)
-    if source.exists() and (text_column or label_column or is_text_source(source)):
-        return import_text_dataset(source, workspace, columns=TextColumns(text_column, label_column), limits=limits,
-                                   split=split, progress=progress)
-    return import_dataset(source, workspace, limits=limits, split=split, progress=progress)
-
-
-def _slug(source: Path) -> str:
-    stem = re.sub(r"[^A-Za-z0-9_.-]+", "_", source.stem)[:40] or "dataset"
-    return f"{stem}-{hashlib.sha256(str(source.resolve()).encode()).hexdigest()[:8]}"
+    source = check_source(source)
+    if text_column or label_column or is_text_source(source):
+        return import_text_dataset(source, workspace, name=name, columns=TextColumns(text_column, label_column),
+                                   limits=limits, split=split, progress=progress)
+    return import_dataset(source, workspace, name=name, limits=limits, split=split, progress=progress)
 
 
 def _build(root: Path, name: str, limits: ImportLimits, split: SplitConfig, progress) -> Dataset:

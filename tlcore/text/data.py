@@ -9,6 +9,7 @@ so no copy of a training text can sit in the test split.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
@@ -20,13 +21,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..data import _slug
-from ..data.archive import remove_tree, unpack_zip
+from ..data.archive import unpack_zip
 from ..data.checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
 from ..data.dataset import SplitRecords
 from ..data.layout import SPLIT_NAMES, Skipped, discover
 from ..data.limits import ImportLimits, SplitConfig
 from ..data.splits import assign_splits
+from ..data.store import check_source, source_digest, stored
 from ..errors import DataError
 from ..progress import ProgressCallback, report
 
@@ -114,50 +115,60 @@ def import_text_dataset(
     source: str | Path,
     workspace: Path,
     *,
+    name: str | None = None,
     columns: TextColumns = TextColumns(),
     limits: ImportLimits = ImportLimits(),
     split: SplitConfig = SplitConfig(),
     progress: ProgressCallback | None = None,
 ) -> TextDataset:
-    """Read `source` (a table file, a folder or a zip), check it, fix the splits, save it in `workspace`."""
-    source = Path(source)
-    if not source.exists():
-        raise DataError(f"{source}: no such file or folder; check the path")
-    folder = Path(workspace) / "datasets" / _slug(source)
-    remove_tree(folder)
-    if source.suffix.lower() in TABLE_SUFFIXES:
-        frame, skipped, notes, layout = *_read_table(source, source.name, columns, limits), "table"
-    elif source.is_dir() or zipfile.is_zipfile(source):
-        root = source
-        if not source.is_dir():
-            try:
-                root = unpack_zip(source, folder / "files", limits, progress)
-            except DataError:
-                remove_tree(folder)
-                raise
-        frame, skipped, notes, layout = _read_tree(root, columns, limits)
-    else:
+    """Read `source` (a table file, a folder or a zip), check it, fix the splits, save it in `workspace`.
+
+    Stored like an image dataset (`tlcore.data.store`): atomically, once per content and columns.
+    `name` is what the user calls the data (an upload's own file name); by default the source's.
+    """
+    source = check_source(source)
+    is_table = source.is_file() and source.suffix.lower() in TABLE_SUFFIXES
+    if not (is_table or source.is_dir() or zipfile.is_zipfile(source)):
         raise DataError(f"{source.name} is neither a table file, a folder nor a zip. {HELP}")
-    dataset = _build(frame, source.stem, layout, skipped, notes, split, progress)
-    dataset.save(folder)
-    return dataset
+    file_name = name or source.name
+    stem = Path(file_name).stem if source.is_file() else file_name
+
+    def build(private: Path, final: Path) -> TextDataset:
+        if is_table:
+            frame, skipped, notes, layout = *_read_table(source, file_name, columns, limits), "table"
+        else:
+            root = source if source.is_dir() else unpack_zip(source, private / "files", limits, progress)
+            frame, skipped, notes, layout = _read_tree(root, columns, limits)
+        return _build(frame, stem, layout, skipped, notes, split, progress)
+
+    digest = source_digest(source, f"text {columns} {limits} {split} {file_name if is_table else ''}")
+    return stored(workspace, stem, digest, build, TextDataset.load)
 
 
 def _decode(raw: bytes) -> tuple[str, int]:
-    """Text from bytes as UTF-8 (a BOM dropped), undecodable bytes replaced; with the count of bad lines."""
-    text = raw.decode("utf-8-sig", errors="replace")
+    """Text from bytes as UTF-8 (a BOM dropped), or UTF-16 where a UTF-16 BOM says so; undecodable bytes
+    replaced, with the count of lines that held them."""
+    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+    text = raw.decode(encoding, errors="replace")
     return text, sum("\ufffd" in line for line in text.splitlines()) if "\ufffd" in text else 0
 
 
+def _read_bounded(path: Path, limit: int, name: str) -> bytes:
+    """At most `limit` bytes of `path`, counted while reading (a size on disk can change or lie)."""
+    with path.open("rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise DataError(f"{name} is larger than the limit of {limit / 1024**2:.0f} MB (text.data.MAX_TABLE_BYTES); "
+                        "split it, or keep a sample of its rows")
+    return raw
+
+
 def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimits):
-    if path.stat().st_size > MAX_TABLE_BYTES:
-        raise DataError(f"{name} is {path.stat().st_size / 1024**2:.0f} MB; the limit is "
-                        f"{MAX_TABLE_BYTES / 1024**2:.0f} MB. Split it, or keep a sample of its rows")
-    content, bad_lines = _decode(path.read_bytes())
+    content, bad_lines = _decode(_read_bounded(path, MAX_TABLE_BYTES, name))
     separator = TABLE_SUFFIXES[path.suffix.lower()]
     try:
         table = pd.read_csv(io.StringIO(content), sep=separator, dtype=str, keep_default_na=False,
-                            quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="python")
+                            quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise DataError(f"{name} could not be read as a {'TSV' if separator == chr(9) else 'CSV'} file ({error}). "
                         f"{HELP}; check the quoting of texts that contain the separator") from None
@@ -185,7 +196,8 @@ def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimit
 def table_columns(path: str | Path) -> tuple[list[str], str | None, str | None]:
     """(columns, the text column found by name, the label column found by name) of a table file's header."""
     path = Path(path)
-    content, _ = _decode(path.read_bytes()[: 1024**2])
+    with check_source(path).open("rb") as handle:
+        content, _ = _decode(handle.read(1024**2))
     separator = TABLE_SUFFIXES.get(path.suffix.lower(), ",")
     header = next(csv.reader(io.StringIO(content), delimiter=separator), [])
     columns = [c.strip() for c in header]
@@ -231,12 +243,8 @@ def _read_tree(root: Path, columns: TextColumns, limits: ImportLimits):
     layout = discover(root, TEXT_SUFFIXES, "text")
     rows, skipped = [], list(layout.skipped)
     for candidate in layout.candidates:
-        size = candidate.path.stat().st_size
-        if size > MAX_TEXT_CHARS * 4:
-            skipped.append(Skipped(candidate.relative, f"{size / 1024:.0f} KB is too long for one text; "
-                                                       f"split it into files under {MAX_TEXT_CHARS:,} characters"))
-            continue
-        text, bad = _decode(candidate.path.read_bytes())
+        with candidate.path.open("rb") as handle:  # a longer text is cut at MAX_TEXT_CHARS by _build anyway
+            text, bad = _decode(handle.read(MAX_TEXT_CHARS * 4))
         rows.append({"text": text, "label": candidate.label, "split": candidate.split,
                      "source_row": candidate.relative, "bad_encoding": bool(bad)})
     frame = pd.DataFrame(rows, columns=["text", "label", "split", "source_row", "bad_encoding"])
