@@ -5,15 +5,13 @@ Only this module names `st.session_state` keys, so pages stay thin and consisten
 
 from __future__ import annotations
 
-import re
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
 
-from tlcore import paths
+from tlcore import workspaces
 from tlcore.errors import TLCoreError
 
 T = TypeVar("T")
@@ -23,22 +21,39 @@ _ANALYSIS = "analysis"
 _STRATEGY = "strategy"
 _RUN = "run"
 _DESCRIPTIONS = "descriptions"
+_UPLOAD = "upload"
 
 
 def workspace() -> Path:
     """This browser session's own folder; two sessions never share one.
 
-    Its random name is kept in the page's address (`?ws=...`), so a reload, or a restart of the
-    app, finds the same folder and its runs again.
+    Its id, made by the server (`tlcore.workspaces`), is kept in the page's address (`?ws=...`),
+    so a reload, or a restart of the app, finds the same folder and its runs again. An id the
+    server did not make is refused with a note, and a new workspace opened.
     """
     if _WORKSPACE not in st.session_state:
-        given = st.query_params.get("ws", "")
-        name = given if re.fullmatch(r"[0-9a-f]{12}", given) else uuid.uuid4().hex[:12]
-        st.query_params["ws"] = name
-        st.session_state[_WORKSPACE] = paths.home() / "sessions" / name
-    folder = st.session_state[_WORKSPACE]
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+        folder, given = None, st.query_params.get("ws", "")
+        if given:
+            try:
+                folder = workspaces.open_workspace(given)
+            except TLCoreError as error:
+                st.warning(str(error))
+        if folder is None:
+            ws_id, folder = workspaces.create()
+            st.query_params["ws"] = ws_id
+        st.session_state[_WORKSPACE] = folder
+    return st.session_state[_WORKSPACE]
+
+
+def stored_upload(upload):
+    """The upload saved under a server-made name (`tlcore.uploads`), once per uploaded file, not per rerun."""
+    from tlcore.uploads import store_upload
+
+    saved = st.session_state.get(_UPLOAD)
+    if saved is None or saved[0] != upload.file_id or not saved[1].path.is_file():
+        saved = (upload.file_id, run_or_stop(lambda: store_upload(workspace(), upload.name, upload.getvalue())))
+        st.session_state[_UPLOAD] = saved
+    return saved[1]
 
 
 def current_dataset():

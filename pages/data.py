@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_dataset, run_or_stop, set_dataset, workspace
+from pages.common import current_dataset, run_or_stop, set_dataset, stored_upload, workspace
 from tlcore.data import import_data
 from tlcore.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from tlcore.text.data import TABLE_SUFFIXES, table_columns
@@ -16,7 +16,7 @@ labels = {f"sample:{s.name}": f"Built-in: {s.title} ({s.description})" for s in 
 labels["upload"] = "Upload images (a zip of class folders) or texts (a CSV/TSV file, or a zip of .txt folders)"
 choice = st.radio("Dataset", choices, index=choices.index(f"sample:{DEFAULT_SAMPLE}"), format_func=labels.get)
 
-columns = {}
+options = {}  # import_data keywords: the upload's own name, the table's columns
 if choice == "upload":
     st.caption(
         f"Up to {limit_mb} MB. Images: a zip with one folder per class (`cats/1.jpg`, `dogs/1.jpg`), optionally "
@@ -26,24 +26,22 @@ if choice == "upload":
     upload = st.file_uploader("Dataset file", type=["zip", "csv", "tsv"])
     if upload is None:
         st.stop()
-    source = workspace() / "uploads" / upload.name
-    if not source.is_file() or source.stat().st_size != upload.size:
-        source.parent.mkdir(parents=True, exist_ok=True)
-        source.write_bytes(upload.getvalue())
+    stored = stored_upload(upload)
+    source, options["name"] = stored.path, stored.name
     if source.suffix.lower() in TABLE_SUFFIXES:
         found, text, label = run_or_stop(lambda: table_columns(source))
         left, right = st.columns(2)
-        columns["text_column"] = left.selectbox("Text column", found, index=found.index(text) if text else 0)
-        columns["label_column"] = right.selectbox("Label column", found,
+        options["text_column"] = left.selectbox("Text column", found, index=found.index(text) if text else 0)
+        options["label_column"] = right.selectbox("Label column", found,
                                                   index=found.index(label) if label else min(1, len(found) - 1))
-    key = f"upload:{upload.name}:{upload.size}:{upload.file_id}:{sorted(columns.items())}"
+    key = f"upload:{upload.name}:{upload.size}:{upload.file_id}:{sorted(options.items())}"
 else:
     key, source = choice, sample_path(choice.split(":", 1)[1])
 
 loaded = current_dataset()
 if loaded is None or loaded[0] != key:
     with st.spinner("Checking every file..."):
-        dataset = run_or_stop(lambda: import_data(source, workspace(), **columns))
+        dataset = run_or_stop(lambda: import_data(source, workspace(), **options))
         if dataset.modality == "text":
             from tlcore.text.audit import audit_text as audit
         else:
