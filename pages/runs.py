@@ -1,4 +1,4 @@
-"""Runs: earlier runs of this session's workspace, with their headline numbers."""
+"""Runs: every run of this session's workspace, newest first, with its state and headline numbers."""
 
 import json
 
@@ -6,9 +6,15 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import set_run, workspace
-from tlcore.runs import list_runs
+from tlcore.runs import all_runs, list_runs
 
 st.title("Runs")
+every = all_runs(workspace())
+unfinished = [r for r in every if r["state"] != "complete"]
+if unfinished:
+    st.caption("Runs that did not complete: interrupted ones can be continued with "
+               "`python -m tlcore train DATA --resume RUN_ID` and the same settings.")
+    st.dataframe(pd.DataFrame(unfinished).drop(columns=["run_dir"]), hide_index=True)
 rows = list_runs(workspace())
 if not rows:
     st.info("No finished runs yet: train one on the Train page.")

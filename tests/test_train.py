@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import keras_tuner as kt
 import numpy as np
@@ -209,7 +210,7 @@ def test_run_folder_is_complete_and_holds_every_artefact(shapes, tmp_path):
     assert (result.run_dir / "models" / "extract_keras_head.keras").is_file()
 
 
-def test_interrupted_run_is_not_marked_complete(shapes, tmp_path, monkeypatch):
+def test_interrupted_run_is_marked_interrupted_at_once(shapes, tmp_path, monkeypatch):
     from tlcore import train as train_module
 
     def crash(ctx):
@@ -219,22 +220,73 @@ def test_interrupted_run_is_not_marked_complete(shapes, tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         train(shapes, fast_config(), tmp_path)
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert runs.status(run_dir)["state"] == "running"
+    assert runs.status(run_dir)["state"] == "interrupted"
+    assert runs.state(run_dir) == "interrupted"
     assert not (run_dir / "report.json").exists()
 
 
+def test_a_failing_run_reads_failed_with_its_message(shapes, tmp_path, monkeypatch):
+    from tlcore import train as train_module
+
+    def fail(ctx):
+        raise SettingError("the head needs more images; add some")
+
+    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (fail, 0.4))
+    with pytest.raises(SettingError):
+        train(shapes, fast_config(), tmp_path)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert runs.status(run_dir) | {"updated": ""} == {"state": "failed", "updated": "",
+                                                     "error": "the head needs more images; add some",
+                                                     "strategies": ["predict", "extract"]}
+
+
 def test_resumed_search_keeps_its_finished_trials(shapes, tmp_path):
-    config = fast_config(strategies=("extract",), baselines=())
-    first = train(shapes, config, tmp_path)
-    trial_file = sorted((first.run_dir / "search" / "head_search").glob("trial_*/trial.json"))[0]
+    """Ctrl-C after two trials; --resume with the same settings reads them back and runs only the third."""
+    config = fast_config(strategies=("extract",), baselines=(), search=SearchConfig(max_trials=3, max_epochs=30))
+
+    def stop_after_two(progress):
+        if progress.stage == "search" and progress.done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(shapes, config, tmp_path, progress=stop_after_two)
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert runs.state(run_dir) == "interrupted"
+    trial_file = sorted((run_dir / "search" / "head_search").glob("trial_*/trial.json"))[0]
     written = trial_file.read_text()
-    again = train(shapes, fast_config(strategies=("extract",), baselines=(),
-                                      search=SearchConfig(max_trials=3, max_epochs=30)),
-                  tmp_path, run_id=first.run_dir.name)
-    assert again.run_dir == first.run_dir
+    again = train(shapes, config, tmp_path, run_id=run_dir.name)
+    assert again.run_dir == run_dir
     assert trial_file.read_text() == written  # the finished trial was read back, not run again
     assert again.selected.params["trials"] == 3  # two read back, one new
     assert runs.status(again.run_dir)["state"] == "complete"
+    with pytest.raises(runs.RunError, match="is complete; only an unfinished run can be resumed"):
+        train(shapes, config, tmp_path, run_id=run_dir.name)
+    assert runs.status(run_dir)["state"] == "complete"
+
+
+def test_resume_refuses_other_settings_and_unsafe_ids(shapes, tmp_path):
+    run_dir = tmp_path / "runs" / "mine"
+    runs.open_run(tmp_path, "mine", {"split_hash": "a", "config": {"budget_seconds": 60}})
+    runs.set_status(run_dir, "interrupted")
+    with pytest.raises(runs.RunError, match="other data or settings"):
+        runs.open_run(tmp_path, "mine", {"split_hash": "b", "config": {"budget_seconds": 60}})
+    assert runs.open_run(tmp_path, "mine", {"split_hash": "a", "config": {"budget_seconds": 60}}) == run_dir
+    for bad in ("../../x", "/tmp/x", "..", "a/b", "", "x" * 65, "a\\b", ".hidden"):
+        with pytest.raises(runs.RunError, match="plain name"):
+            train(shapes, fast_config(), tmp_path / "ws", run_id=bad)
+    assert not (tmp_path / "x").exists() and not (tmp_path / "ws" / "runs").exists()
+
+
+def test_a_run_whose_heartbeat_stops_reads_interrupted(tmp_path):
+    run_dir = tmp_path / "runs" / "r1"
+    runs.set_status(run_dir, "running", strategies=["extract"])
+    with runs.Heartbeat(run_dir, every=0.05):
+        assert runs.state(run_dir, stale_seconds=5) == "running"
+    old = (run_dir / runs.HEARTBEAT_FILE).stat().st_mtime - 60
+    os.utime(run_dir / runs.HEARTBEAT_FILE, (old, old))  # as after kill -9: nothing beats any more
+    assert runs.state(run_dir, stale_seconds=30) == "interrupted"
+    assert runs.status(run_dir)["state"] == "interrupted" and "no heartbeat" in runs.status(run_dir)["reason"]
+    assert [r["state"] for r in runs.all_runs(tmp_path)] == ["interrupted"]
 
 
 def test_test_split_never_reaches_training(shapes, tmp_path):

@@ -7,6 +7,7 @@ a share of the time budget that is left when its turn comes.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,7 @@ import pandas as pd
 from .. import runs
 from ..backbones import load_backbone
 from ..data import Dataset
-from ..errors import SettingError, UnknownNameError
+from ..errors import SettingError, TLCoreError, UnknownNameError
 from ..features import extract_features
 from ..progress import ProgressCallback, report
 from . import baselines, finetune, predict, search
@@ -152,12 +153,30 @@ def train(
 
     if config.distribution not in DISTRIBUTIONS:
         raise UnknownNameError("distribution strategy", config.distribution, list(DISTRIBUTIONS))
-    if config.budget_seconds <= 0:
-        raise SettingError(f"budget_seconds must be positive; got {config.budget_seconds}")
-    run_dir = Path(workspace or ".") / "runs" / (run_id or runs.new_run_id())
+    if not (math.isfinite(config.budget_seconds) and config.budget_seconds > 0):
+        raise SettingError(f"budget_seconds must be a positive number of seconds; got {config.budget_seconds}")
+    request = {"split_hash": dataset.split_hash(), "config": dataclasses.asdict(config), "strategies": names}
+    run_dir = runs.open_run(Path(workspace or "."), run_id, request)
     runs.set_status(run_dir, "running", strategies=names)
-    dataset.save(run_dir / "dataset")
+    with runs.Heartbeat(run_dir):
+        try:
+            result = _run(dataset, config, run_dir, names, started, end, progress)
+        except Exception as error:
+            message = str(error) if isinstance(error, TLCoreError) else f"{type(error).__name__}: {error}"
+            runs.set_status(run_dir, "failed", error=message.splitlines()[0][:500] if message else "", strategies=names)
+            raise
+        except BaseException as stop:  # Ctrl-C, a process exit, or the app stopping the script that trained
+            reason = "stopped by the user (Ctrl-C)" if isinstance(stop, KeyboardInterrupt) else \
+                f"stopped before it finished ({type(stop).__name__})"
+            runs.set_status(run_dir, "interrupted", reason=reason, strategies=names)
+            raise
+    runs.set_status(run_dir, "complete", seconds=round(time.monotonic() - started, 1))
+    return result
 
+
+def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started: float, end: float,
+         progress) -> RunResult:
+    dataset.save(run_dir / "dataset")
     prepared = PREPARE[dataset.modality](dataset, config, progress)
     config = prepared.config
     runs.write_json(run_dir / "config.json", dataclasses.asdict(config) | {"strategies": names})
@@ -176,9 +195,7 @@ def train(
         report(progress, "strategies", index, len(names), f"training {name}")
         candidates += runner(ctx)
     ctx.deadline = end
-    result = _finish(ctx, candidates, names, time.monotonic() - started)
-    runs.set_status(run_dir, "complete", seconds=round(time.monotonic() - started, 1))
-    return result
+    return _finish(ctx, candidates, names, time.monotonic() - started)
 
 
 def _rows(features, mask: np.ndarray):
