@@ -20,6 +20,7 @@ import numpy as np
 
 from . import paths
 from .backbones import Backbone
+from .cache import read_arrays, write_arrays
 from .images import load_rgb
 from .progress import ProgressCallback, report
 
@@ -62,10 +63,13 @@ def extract_features(
     """
     key = cache_key(images, backbone)
     path = (cache_dir or paths.cache_dir("features")) / f"{key}.npz"
-    if use_cache and path.is_file():
-        with np.load(path) as stored:
+    if use_cache:
+        stored, note = read_arrays(path, ("features", "logits"), len(images))
+        if stored is not None:
             report(progress, "features", len(images), len(images), "read from cache")
             return Features(stored["features"], stored["logits"], key, from_cache=True)
+        if note:
+            report(progress, "features", 0, len(images), note)
 
     forward = _compiled_forward(backbone) if distribution == "default" else _distributed_forward(backbone, distribution)
     total = len(images)
@@ -84,9 +88,7 @@ def extract_features(
         key,
     )
     if use_cache:
-        partial = path.with_name(f"{key}.{os.getpid()}.partial.npz")
-        np.savez(partial, features=result.features, logits=result.logits)
-        partial.replace(path)
+        write_arrays(path, features=result.features, logits=result.logits)
     return result
 
 

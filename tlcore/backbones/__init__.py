@@ -9,6 +9,7 @@ that fails.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from ..errors import SettingError, UnknownNameError, WeightsUnavailableError
 if TYPE_CHECKING:
     import keras
 
+log = logging.getLogger(__name__)
 DEFAULT_BACKBONE = "efficientnet_lite0"
 
 # (body: preprocessed pixels -> pooled features, head: features -> ImageNet logits)
@@ -120,8 +122,13 @@ def _build_efficientnet_lite(spec: BackboneSpec, image_size: int):
     wrapper = keras.Model(body.input, head(body.output))
     cached = paths.cache_dir("weights") / f"{Path(spec.weights_file).stem}.weights.h5"
     if cached.is_file():
-        wrapper.load_weights(cached)
-        return body, head
+        try:
+            wrapper.load_weights(cached)
+            return body, head
+        except Exception as error:  # h5py and Keras raise several kinds for a damaged or cut file
+            log.warning("the converted weights %s were damaged (%s); converting them again", cached,
+                        type(error).__name__)
+            cached.unlink(missing_ok=True)
     source = spec.weights_path()
     if source is None or not source.is_file():
         raise WeightsUnavailableError(f"{spec.title}: weights not found; {spec.availability()[1]}")

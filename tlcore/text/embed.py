@@ -8,7 +8,6 @@ padded only to its own longest text, and the embeddings are put back in the call
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import numpy as np
 
 from .. import paths
 from ..backbones.text import TextEncoder
+from ..cache import read_arrays, write_arrays
 from ..features import Features
 from ..progress import ProgressCallback, report
 
@@ -54,10 +54,13 @@ def embed_texts(
     texts = list(texts)
     key = cache_key(texts, encoder)
     path = (cache_dir or paths.cache_dir("features")) / f"{key}.npz"
-    if use_cache and path.is_file():
-        with np.load(path) as stored:
+    if use_cache:
+        stored, note = read_arrays(path, ("features",), len(texts))
+        if stored is not None:
             report(progress, "embeddings", len(texts), len(texts), "read from cache")
             return Features(stored["features"], np.zeros((len(texts), 0), np.float32), key, from_cache=True)
+        if note:
+            report(progress, "embeddings", 0, len(texts), note)
 
     ids = encoder.token_ids(texts)
     order = np.argsort([len(i) for i in ids], kind="stable") if sort_by_length else np.arange(len(ids))
@@ -70,9 +73,7 @@ def embed_texts(
         result[rows] = encoder.forward_graph(tokens, mask).numpy()
         report(progress, "embeddings", min(start + batch_size, len(texts)), len(texts))
     if use_cache:
-        partial = path.with_name(f"{key}.{os.getpid()}.partial.npz")
-        np.savez(partial, features=result)
-        partial.replace(path)
+        write_arrays(path, features=result)
     return Features(result, np.zeros((len(texts), 0), np.float32), key)
 
 
