@@ -207,3 +207,19 @@ def test_the_text_path_through_the_pages(tmp_path):
     at.text_area[0].input("You have won a free laptop! Call now to claim").run()
     assert not at.exception
     assert "**spam**" in at.markdown[-1].value
+
+
+def test_a_workspace_id_the_server_did_not_make_is_refused():
+    """A link that names a workspace (?ws=...) the server never made must not create or open it."""
+    from tlcore import workspaces
+
+    planted = "00000000000000000000000000c0ffee"
+    at = AppTest.from_file(str(REPO / "pages" / "runs.py"), default_timeout=300)
+    at.query_params["ws"] = planted
+    at.run()
+    assert not at.exception
+    assert "no workspace with the id in the address" in at.warning[0].value
+    given = at.query_params["ws"]
+    given = given[0] if isinstance(given, list) else given
+    assert given != planted and workspaces.open_workspace(given).is_dir()
+    assert not (workspaces.root() / planted).exists()

@@ -205,3 +205,41 @@ def test_text_csv_upload_train_download_and_predict_in_a_browser(server, tmp_pat
     assert result["label"] == "ham" and 0.5 < result["prob"] <= 1
     if os.environ.get("SAVE_SCREENSHOTS"):
         shutil.copy(tmp_path / "export_text.png", REPO / "docs" / "export_text.png")
+
+
+def test_upload_names_from_the_browser_never_choose_a_server_path(server, tmp_path):
+    """The browser names the file `/abs/.../victim.csv`, then `../../../victim.csv`; each time a server file
+    of the same size sits at that path. The app must store the upload's own bytes under its own name,
+    import them, and leave the planted files alone."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tests.test_text import texts_csv
+
+    data = texts_csv(tmp_path).read_bytes()
+    planted = data.replace(b",spam", b",junk")  # same size, other classes: importing it would show "junk"
+    home = tmp_path / "home"  # the server's TRANSFERLAB_HOME; uploads went to home/sessions/<id>/uploads/<name>
+    victims = [tmp_path / "outside" / "victim.csv", home / "victim.csv"]
+    for victim in victims:
+        victim.parent.mkdir(parents=True, exist_ok=True)
+        victim.write_bytes(planted)
+    names = [str(victims[0]), "../../../victim.csv"]  # absolute; and climbing from uploads/ up to home/
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        for name in names:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(120_000)
+            page.goto(server)
+            page.get_by_text("Upload images (a zip of class folders)").click()
+            page.locator("input[type=file]").set_input_files({"name": name, "mimeType": "text/csv", "buffer": data})
+            expect(page.get_by_test_id("stMetricValue").first).to_have_text("80", timeout=60_000)
+            expect(page.get_by_text("Texts per class")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("junk")).to_have_count(0)
+            expect(page.get_by_text("spam", exact=True).first).to_be_visible()
+            page.close()
+        browser.close()
+    for victim in victims:
+        assert victim.read_bytes() == planted
+    stored = sorted(home.glob("sessions/*/uploads/*.csv"))
+    assert len(stored) == 2 and all(p.read_bytes() == data and len(p.stem) == 32 for p in stored)
+    outside_uploads = {p for p in tmp_path.rglob("*.csv") if not p.match("sessions/*/uploads/*.csv")}
+    assert outside_uploads == set(victims) | {tmp_path / "messages.csv"}

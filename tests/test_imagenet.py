@@ -47,7 +47,7 @@ def test_imagenet_command_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "notes.jpg").write_text("hello")
     cases = {
         "notes.jpg: not a readable image": ["imagenet", str(tmp_path / "notes.jpg")],
-        "missing.png: file not found": ["imagenet", str(tmp_path / "missing.png")],
+        "missing.png: not a file": ["imagenet", str(tmp_path / "missing.png")],
         "unknown base 'vgg99'": ["imagenet", str(tmp_path / "notes.jpg"), "--backbone", "vgg99"],
     }
     for expected, argv in cases.items():

@@ -9,6 +9,7 @@ import argparse
 import contextlib
 import io
 import json
+import math
 import os
 import sys
 import warnings
@@ -27,15 +28,70 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.run(args)
     except TLCoreError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_REFUSED
+        return _refuse(str(error))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except OSError as error:  # a file that cannot be read or written: say which and why
+        where = f" ({error.filename})" if error.filename else ""
+        return _refuse(f"{error.strerror or error}{where}; check the path, its permissions and the free disk space")
+    except (MemoryError, RecursionError) as error:
+        return _refuse(f"the input is too large or too deeply nested to handle ({type(error).__name__}); "
+                       "give a smaller one, or raise the machine's memory")
+    except Exception as error:  # a bug: one line here, the traceback in a log file
+        log = _log_traceback()
+        print(f"error: unexpected {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''} "
+              f"(a bug in TransferLab; details in {log})", file=sys.stderr)
+        return 1
+
+
+def _refuse(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _log_traceback() -> Path:
+    import time
+    import traceback
+
+    from . import paths
+
+    folder = paths.cache_dir("logs")
+    log = folder / f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    log.write_text(traceback.format_exc(), encoding="utf-8")
+    return log
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in TransferLab's form: `error: ...` and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_REFUSED, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(kind: type, low: float, high: float = math.inf, what: str = "a number"):
+    """An argparse type: a finite `kind` within [low, high], or a one-line refusal naming the range."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            upper = "" if high == math.inf else f" and at most {high:g}"
+            raise argparse.ArgumentTypeError(f"expected {what} of at least {low:g}{upper}; got {text!r}")
+        return value
+
+    return parse
+
+
+_COUNT = _number(int, 1, what="a whole number")
+_SECONDS = _number(float, 0.001, what="a number of seconds")
+_PIXELS = _number(int, 32, 1024, what="an image side in pixels")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m tlcore", description="TransferLab: transfer learning made plain.")
+    parser = _Parser(prog="python -m tlcore", description="TransferLab: transfer learning made plain.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     zoo = commands.add_parser("zoo", help="list the pretrained bases and whether each works offline now")
@@ -55,7 +111,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze = commands.add_parser("analyze", help="measure the data against the base and recommend a strategy")
     analyze.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
     analyze.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
-    analyze.add_argument("--image-size", type=int, default=None, metavar="PX")
+    analyze.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX")
     analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
     analyze.set_defaults(run=_analyze)
@@ -64,18 +120,18 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
     train.add_argument("--strategy", default="extract", choices=["predict", "extract", "finetune", "all"])
     train.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
-    train.add_argument("--image-size", type=int, default=None, metavar="PX",
+    train.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX",
                        help="side the base sees; default: twice the images' median side, within 96..224")
-    train.add_argument("--budget-seconds", type=float, default=600.0, metavar="N", help="total time (default 600)")
-    train.add_argument("--trials", type=int, default=None, metavar="N", help="cap on Keras Tuner trials")
+    train.add_argument("--budget-seconds", type=_SECONDS, default=600.0, metavar="N", help="total time (default 600)")
+    train.add_argument("--trials", type=_COUNT, default=None, metavar="N", help="cap on Keras Tuner trials")
     train.add_argument("--baselines", default=None, metavar="NAMES",
                        help="comma-separated scikit-learn baselines for extract ('' for none; default: all five)")
-    train.add_argument("--unfreeze-blocks", type=int, default=None, metavar="N",
+    train.add_argument("--unfreeze-blocks", type=_COUNT, default=None, metavar="N",
                        help="blocks (text: transformer layers) fine-tuning unfreezes, from the top "
                             "(default: images 12, texts 3)")
-    train.add_argument("--learning-rate", type=float, default=None, metavar="LR",
+    train.add_argument("--learning-rate", type=_number(float, 1e-9, 1.0, "a learning rate"), default=None, metavar="LR",
                        help="fine-tuning's starting learning rate (default: images 2e-4, texts 5e-5)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_number(int, 0, 2**32 - 1, "a whole number"), default=0)
     train.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
     train.add_argument("--resume", "--run-id", dest="resume", default=None, metavar="RUN_ID",
                        help="continue an interrupted run, or name a new one (workers need the name)")
@@ -87,7 +143,7 @@ def _parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify images (or texts) with a downloaded bundle")
     predict.add_argument("bundle", metavar="BUNDLE", help="the bundle's zip or folder")
     predict.add_argument("images", nargs="+", metavar="INPUT", help="image files; for a text bundle, the texts")
-    predict.add_argument("--top", type=int, default=5, metavar="K")
+    predict.add_argument("--top", type=_COUNT, default=5, metavar="K")
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(run=_predict)
 
@@ -95,14 +151,14 @@ def _parser() -> argparse.ArgumentParser:
     worker.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the chief's run folder (shared)")
     worker.add_argument("--chief", required=True, metavar="HOST:PORT")
     worker.add_argument("--id", default="tuner0", help="this worker's name: tuner0, tuner1, ... (default tuner0)")
-    worker.add_argument("--wait-seconds", type=float, default=600.0,
+    worker.add_argument("--wait-seconds", type=_SECONDS, default=600.0,
                         help="how long to wait for the chief's inputs to appear (default 600)")
     worker.set_defaults(run=_search_worker)
 
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
     imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
-    imagenet.add_argument("--top", type=int, default=5, metavar="K", help="classes per image (default 5)")
+    imagenet.add_argument("--top", type=_COUNT, default=5, metavar="K", help="classes per image (default 5)")
     imagenet.add_argument("--json", action="store_true", help="print JSON instead of text")
     imagenet.set_defaults(run=_imagenet)
     for command in (inspect, analyze, train):

@@ -62,7 +62,7 @@ def require_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
     missing = [str(p) for p in result if not p.is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise ImageError(f"{missing[0]}: file not found{more}; check the path")
+        raise ImageError(f"{missing[0]}: not a file (missing, a folder or a device){more}; check the path")
     return result
 
 

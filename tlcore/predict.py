@@ -20,11 +20,17 @@ from pathlib import Path
 import numpy as np
 
 from .data.archive import unpack_zip
-from .errors import TLCoreError
+from .data.limits import ImportLimits
+from .data.store import check_source
+from .errors import DataError, SettingError, TLCoreError
 from .images import load_rgb, require_files
 from .progress import ProgressCallback, report
 
 REQUIRED_FILES = ("manifest.json", "labels.json", "model.keras")
+# A bundle is a model and a few small files: these caps refuse a zip bomb, or a model.keras whose
+# weights inflate far past their packed size, before anything is unpacked or loaded.
+BUNDLE_LIMITS = ImportLimits(max_files=10_000, max_total_bytes=2 * 1024**3, max_ratio=50.0)
+MAX_JSON_BYTES = 16 * 1024**2
 
 
 class BundleError(TLCoreError):
@@ -58,25 +64,24 @@ def load_bundle(path: str | Path) -> Bundle:
     from .export import BUNDLE_FORMAT
 
     path = Path(path)
-    if not path.exists():
-        raise BundleError(f"{path}: no such bundle; give the bundle's folder or its .zip")
+    try:
+        check_source(path)
+    except DataError:
+        raise BundleError(f"{path}: no such bundle (or not a regular file); give the bundle's folder or its .zip") \
+            from None
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise BundleError(f"{path.name} is not a zip; give the bundle's folder or the bundle.zip you downloaded")
         folder = Path(tempfile.mkdtemp(prefix="transferlab-bundle-"))
         try:
-            unpack_zip(path, folder)
+            unpack_zip(path, folder, BUNDLE_LIMITS)
             return load_bundle(folder)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
     if missing:
         raise BundleError(f"{path.name}: the bundle lacks {', '.join(missing)}; download the bundle again")
-    try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        labels = json.loads((path / "labels.json").read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BundleError(f"{path.name}: manifest.json or labels.json is not valid JSON ({error})") from None
+    manifest, labels = _read_json(path / "manifest.json"), _read_json(path / "labels.json")
     if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
         raise BundleError(f"{path.name}: manifest.json does not describe a {BUNDLE_FORMAT}; found "
                           f"format {manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
@@ -104,9 +109,39 @@ def load_bundle(path: str | Path) -> Bundle:
     return Bundle(model, labels, manifest, path, tokenizer)
 
 
+def _read_json(path: Path):
+    """A small JSON file of the bundle; anything too large, too deep or not JSON is a `BundleError`."""
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise BundleError(f"{path.parent.name}/{path.name} is {path.stat().st_size / 1e6:.0f} MB, far larger than a "
+                          "bundle's own files; download the bundle again")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise BundleError(f"{path.parent.name}/{path.name} is not valid JSON ({type(error).__name__}: "
+                          f"{str(error)[:120]}); download the bundle again") from None
+
+
+def check_model_archive(path: Path, limits: ImportLimits = BUNDLE_LIMITS) -> None:
+    """Refuse a .keras file (itself a zip) whose entries would unpack past `limits`, before Keras reads it."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BundleError(f"{path.parent.name}/{path.name} is not a readable Keras model file ({error}); "
+                          "download the bundle again") from None
+    total = sum(info.file_size for info in infos)
+    inflated = [i.filename for i in infos if not limits.ratio_allows(i.file_size, i.compress_size)]
+    if total > limits.max_total_bytes or inflated or not limits.ratio_allows(total, path.stat().st_size):
+        where = ", ".join(inflated[:3]) or "in all"
+        raise BundleError(f"{path.parent.name}/{path.name} declares {total / 1e6:,.0f} MB of content in a "
+                          f"{path.stat().st_size / 1e6:,.1f} MB file ({where}); a model's weights barely compress, "
+                          "so it was refused unread. Download the bundle again")
+
+
 def _load_model(path: Path):
     import keras
 
+    check_model_archive(path)
     try:
         return keras.saving.load_model(path, safe_mode=True, compile=False)
     except Exception as error:  # Keras raises ValueError, TypeError or its own errors for unsafe content
@@ -133,6 +168,8 @@ def predict(
 
 
 def _ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
+    if not isinstance(top, int) or top < 1:
+        raise SettingError(f"top (how many classes to list) must be a whole number of at least 1; got {top!r}")
     order = np.argsort(-probs, kind="stable")[:top]
     return {"file": name, "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
             "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]}
