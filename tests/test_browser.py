@@ -241,5 +241,5 @@ def test_upload_names_from_the_browser_never_choose_a_server_path(server, tmp_pa
         assert victim.read_bytes() == planted
     stored = sorted(home.glob("sessions/*/uploads/*.csv"))
     assert len(stored) == 2 and all(p.read_bytes() == data and len(p.stem) == 32 for p in stored)
-    outside_uploads = {p for p in tmp_path.rglob("*.csv") if not p.match("sessions/*/uploads/*.csv")}
-    assert outside_uploads == set(victims) | {tmp_path / "messages.csv"}
+    outside_workspaces = {p for p in tmp_path.rglob("*.csv") if home / "sessions" not in p.parents}
+    assert outside_workspaces == set(victims) | {tmp_path / "messages.csv"}
