@@ -331,3 +331,17 @@ def test_mnist100_keeps_its_train_test_split(importer):
     assert len(dataset.classes) == 10 and len(dataset) == 2000
     assert dataset.split_sizes()["test"] == 1000
     assert all(p.startswith("test/") for p in dataset.subset("test")["path"])
+
+
+@pytest.mark.parametrize("chunk", [3, 10_000])
+def test_split_hash_is_the_digest_of_the_sorted_rows(tmp_path, importer, monkeypatch, chunk):
+    """Fed in chunks for large tables, it must stay the digest of json.dumps(sorted rows): runs store it."""
+    import hashlib
+    import json
+
+    from tlcore.data import dataset as dataset_module
+
+    monkeypatch.setattr(dataset_module, "HASH_CHUNK", chunk)
+    dataset = importer(make_zip(tmp_path / "u.zip", classes(("Äpfel", "cats", "Zebra", "éclair"), per_class=5)))
+    rows = sorted(zip(dataset.records["sha256"], dataset.records["label"], dataset.records["split"], strict=True))
+    assert dataset.split_hash() == hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]

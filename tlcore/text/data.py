@@ -148,9 +148,12 @@ def import_text_dataset(
 def _decode(raw: bytes) -> tuple[str, int]:
     """Text from bytes as UTF-8 (a BOM dropped), or UTF-16 where a UTF-16 BOM says so; undecodable bytes
     replaced, with the count of lines that held them."""
-    encoding = "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
-    text = raw.decode(encoding, errors="replace")
+    text = raw.decode(_encoding(raw), errors="replace")
     return text, sum("\ufffd" in line for line in text.splitlines()) if "\ufffd" in text else 0
+
+
+def _encoding(raw: bytes) -> str:
+    return "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
 
 
 def _read_bounded(path: Path, limit: int, name: str) -> bytes:
@@ -164,17 +167,20 @@ def _read_bounded(path: Path, limit: int, name: str) -> bytes:
 
 
 def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimits):
-    content, bad_lines = _decode(_read_bounded(path, MAX_TABLE_BYTES, name))
+    raw = _read_bounded(path, MAX_TABLE_BYTES, name)
     separator = TABLE_SUFFIXES[path.suffix.lower()]
-    try:
-        table = pd.read_csv(io.StringIO(content), sep=separator, dtype=str, keep_default_na=False,
-                            quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="c")
+    try:  # pandas decodes the bytes itself: a str copy of a large table would cost four bytes a character
+        table = pd.read_csv(io.BytesIO(raw), sep=separator, dtype=str, keep_default_na=False, encoding=_encoding(raw),
+                            encoding_errors="replace", quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise DataError(f"{name} could not be read as a {'TSV' if separator == chr(9) else 'CSV'} file ({error}). "
                         f"{HELP}; check the quoting of texts that contain the separator") from None
     table.columns = [str(c).strip() for c in table.columns]
     text_col, label_col = _choose_columns(table, name, columns)
     notes = [f"texts from column {text_col!r}, labels from column {label_col!r}"]
+    del raw
+    bad_lines = int((table[text_col].str.contains("\ufffd", regex=False)
+                     | table[label_col].str.contains("\ufffd", regex=False)).sum())
     if bad_lines:
         notes.append(f"{bad_lines} line(s) of {name} held bytes that are not UTF-8 (now shown as \ufffd); "
                      "save the file as UTF-8 to keep those characters")
@@ -277,8 +283,9 @@ def _build(frame: pd.DataFrame, name: str, layout: str, skipped: list, notes: li
     report(progress, "texts", len(frame), len(frame), "checked")
     first = frame.drop_duplicates("sha256")
     repeated = frame[frame.duplicated("sha256")]
-    first_row = dict(zip(first["sha256"], first["source_row"], strict=True))
-    first_label = dict(zip(first["sha256"], first["label"], strict=True))
+    originals = first[first["sha256"].isin(set(repeated["sha256"]))]  # only these are named; a table can be large
+    first_row = dict(zip(originals["sha256"], originals["source_row"], strict=True))
+    first_label = dict(zip(originals["sha256"], originals["label"], strict=True))
     for row, digest, label in zip(repeated["source_row"], repeated["sha256"], repeated["label"], strict=True):
         kept = first_label[digest]
         other = "" if label == kept else f" with another label ({label!r}, kept {kept!r})"
