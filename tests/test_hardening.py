@@ -320,3 +320,29 @@ def test_the_stored_csv_of_an_upload_keeps_its_display_name(tmp_path):
     upload = store_upload(tmp_path, "../../My Reviews.csv", io.BytesIO(b"x").getvalue())
     assert upload.name == "My Reviews.csv"
     assert json.loads(upload.path.with_suffix(".json").read_text())["name"] == "My Reviews.csv"
+
+
+@pytest.mark.slow
+def test_kill_9_during_train_leaves_a_run_that_reads_interrupted(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tlcore import runs
+
+    process = subprocess.Popen([sys.executable, "-m", "tlcore", "train", "sample:shapes", "--workspace", str(tmp_path),
+                                "--run-id", "doomed", "--budget-seconds", "300", "--image-size", "64"],
+                               cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run_dir = tmp_path / "runs" / "doomed"
+    deadline = time.monotonic() + 120
+    while not (run_dir / runs.HEARTBEAT_FILE).is_file() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert runs.state(run_dir) == "running"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    time.sleep(1.5)
+    assert runs.status(run_dir)["state"] == "running"  # nobody could write anything at the kill
+    assert runs.state(run_dir, stale_seconds=1) == "interrupted"
+    assert runs.all_runs(tmp_path)[0]["state"] == "interrupted"
