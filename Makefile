@@ -1,4 +1,4 @@
-# Two commands on a fresh machine: `make run` starts the app, `make test` runs the checks.
+# Two commands on a fresh machine: `make run` starts the app and its job worker, `make test` runs the checks.
 # Each sets up .venv from the requirement files, and skips the install when they have not changed.
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +11,7 @@ PYTEST_ARGS ?=
 .PHONY: run test lint bench clean
 
 run: $(RUN_STAMP)
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m tlcore serve --port $(PORT)
 
 test: $(TEST_STAMP)
 	$(PY) -m ruff check .

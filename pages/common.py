@@ -1,35 +1,35 @@
-"""The one Streamlit-side helper module: session workspace, session-state keys, error display.
+"""The one Streamlit-side helper module: the session's workspace and state, jobs followed live, errors shown.
 
-Only this module names `st.session_state` keys, so pages stay thin and consistent.
+A session's state lives in its workspace (`tlcore.session`), not in `st.session_state`, so a
+reload, a page switch or a restart of the app finds it again; only the workspace's id is kept in
+the browser session (and in the address, `?ws=...`).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
 import streamlit as st
 
-from tlcore import workspaces
+from tlcore import jobs, runs, session, workspaces
 from tlcore.errors import TLCoreError
 
 T = TypeVar("T")
 _WORKSPACE = "workspace"
-_DATASET = "dataset"
-_ANALYSIS = "analysis"
-_STRATEGY = "strategy"
-_RUN = "run"
-_DESCRIPTIONS = "descriptions"
 _UPLOAD = "upload"
+POLL_SECONDS = 1.0
 
 
 def workspace() -> Path:
     """This browser session's own folder; two sessions never share one.
 
-    Its id, made by the server (`tlcore.workspaces`), is kept in the page's address (`?ws=...`),
-    so a reload, or a restart of the app, finds the same folder and its runs again. An id the
-    server did not make is refused with a note, and a new workspace opened.
+    Its id, made by the server (`tlcore.workspaces`), is kept in the page's address (`?ws=...`)
+    on every page (a sidebar link drops it; each page puts it back), so a reload, or a restart of
+    the app, finds the same folder and its runs again. An id the server did not make is refused
+    with a note, and a new workspace opened.
     """
     if _WORKSPACE not in st.session_state:
         folder, given = None, st.query_params.get("ws", "")
@@ -39,10 +39,30 @@ def workspace() -> Path:
             except TLCoreError as error:
                 st.warning(str(error))
         if folder is None:
-            ws_id, folder = workspaces.create()
-            st.query_params["ws"] = ws_id
+            _, folder = workspaces.create()
         st.session_state[_WORKSPACE] = folder
-    return st.session_state[_WORKSPACE]
+    folder = st.session_state[_WORKSPACE]
+    if st.query_params.get("ws") != folder.name:
+        st.query_params["ws"] = folder.name
+    return folder
+
+
+def state() -> session.Session:
+    return session.load(workspace())
+
+
+def remember(**changes) -> session.Session:
+    """Save choices of this session in its workspace."""
+    return session.update(workspace(), **changes)
+
+
+def run_or_stop(action: Callable[[], T]) -> T:
+    """Run a tlcore call; a `TLCoreError` becomes a readable message on the page instead of a traceback."""
+    try:
+        return action()
+    except TLCoreError as error:
+        st.error(str(error))
+        st.stop()
 
 
 def stored_upload(upload):
@@ -56,60 +76,28 @@ def stored_upload(upload):
     return saved[1]
 
 
+@st.cache_resource(max_entries=16, show_spinner=False)
+def _load_dataset(folder: str, stamp: float):
+    """A stored dataset and its audit (without features), read once per folder version for every session."""
+    from tlcore.data.audit import audit
+    from tlcore.data.store import load_stored
+    from tlcore.text.audit import audit_text
+
+    dataset = load_stored(Path(folder))
+    return dataset, (audit_text if dataset.modality == "text" else audit)(dataset)
+
+
 def current_dataset():
-    """The dataset the Data page loaded, as (key, Dataset, Audit), or None."""
-    return st.session_state.get(_DATASET)
+    """The loaded (key, Dataset, Audit) of this session, or None."""
+    folder = state().folder(workspace(), "datasets")
+    if folder is None or not (folder / "dataset.json").is_file():
+        return None
+    dataset, audit = _load_dataset(str(folder), (folder / "dataset.json").stat().st_mtime)
+    return state().dataset_key, dataset, audit
 
 
-def set_dataset(key: str, dataset, report) -> None:
-    st.session_state[_DATASET] = (key, dataset, report)
-
-
-def run_or_stop(action: Callable[[], T]) -> T:
-    """Run a tlcore call; a `TLCoreError` becomes a readable message on the page instead of a traceback."""
-    try:
-        return action()
-    except TLCoreError as error:
-        st.error(str(error))
-        st.stop()
-
-
-def current_analysis():
-    """(dataset key, Analysis) from the Analyse page, for the dataset loaded now; else None."""
-    stored, loaded = st.session_state.get(_ANALYSIS), current_dataset()
-    return stored if stored and loaded and stored[0] == loaded[0] else None
-
-
-def set_analysis(analysis) -> None:
-    st.session_state[_ANALYSIS] = (current_dataset()[0], analysis)
-    st.session_state[_STRATEGY] = analysis.recommendation.strategy
-
-
-def chosen_strategy(default: str = "extract") -> str:
-    return st.session_state.get(_STRATEGY, default)
-
-
-def set_strategy(strategy: str) -> None:
-    st.session_state[_STRATEGY] = strategy
-
-
-def descriptions() -> dict[str, str]:
-    """What the user typed for each class (texts): the words zero-shot "predict" compares texts with."""
-    return st.session_state.get(_DESCRIPTIONS, {})
-
-
-def set_descriptions(typed: dict[str, str]) -> None:
-    st.session_state[_DESCRIPTIONS] = typed
-
-
-def current_run() -> dict | None:
-    """The run on show: {"report", "run_dir", "root" (images; None for texts), "result" (a RunResult, or None)}."""
-    return st.session_state.get(_RUN)
-
-
-def set_run(report: dict, run_dir: Path, root: Path | None, result=None) -> None:
-    st.session_state[_RUN] = {"report": report, "run_dir": Path(run_dir), "root": Path(root) if root else None,
-                              "result": result}
+def dataset_folder() -> Path | None:
+    return state().folder(workspace(), "datasets")
 
 
 def need_dataset():
@@ -118,34 +106,110 @@ def need_dataset():
     if loaded is None:
         st.info("Load a dataset on the Data page first.")
         st.stop()
+    noun = "texts" if loaded[1].modality == "text" else "images"
+    st.caption(f"Dataset: **{loaded[1].source}** ({len(loaded[1])} {noun}, {len(loaded[1].classes)} classes)")
     return loaded
 
 
-class ProgressPanel:
-    """A progress bar, a status line, a table of models as they finish and a live chart of metrics."""
+def current_analysis() -> tuple[Path, dict | None] | None:
+    """(the analysis job's folder, its result or None while it works) for the loaded dataset; else None."""
+    now = state()
+    folder = now.folder(workspace(), "analyses")
+    if folder is None or not folder.is_dir() or jobs.job_info(folder).get("dataset") != str(dataset_folder()):
+        return None
+    return folder, jobs.read_analysis(folder)
 
-    def __init__(self) -> None:
-        self.bar = st.progress(0.0)
-        self.status = st.empty()
-        self.board = st.empty()
-        self.chart = st.empty()
-        self.points: list[dict] = []
-        self.finished: list[dict] = []
 
-    def __call__(self, progress) -> None:
-        self.bar.progress(min(progress.fraction, 1.0), text=f"{progress.stage}: {progress.done}/{progress.total}")
-        self.status.caption(progress.message)
-        if progress.stage in ("baselines", "search") and progress.metrics:
-            model = ("Keras head " if progress.stage == "search" else "") + progress.message.split(":")[0]
-            score = progress.metrics.get("cv_accuracy", progress.metrics.get("val_accuracy"))
-            self.finished.append({"model": model, "score on training data (CV or inner split)": score})
-            self.board.dataframe(self.finished, hide_index=True)
-        if progress.metrics and progress.stage in ("finetune", "search"):
-            self.points += [{"step": f"{progress.stage} {progress.done}", "metric": k, "value": v}
-                            for k, v in progress.metrics.items()]
-            import pandas as pd
-            import plotly.express as px
+def chosen_strategy(default: str = "extract") -> str:
+    return state().strategy or default
 
-            frame = pd.DataFrame(self.points)
-            self.chart.plotly_chart(px.line(frame, x="step", y="value", color="metric", markers=True),
-                                    width="stretch")
+
+def descriptions() -> dict[str, str]:
+    """What the user typed for each class (texts): the words zero-shot "predict" compares texts with."""
+    return dict(state().descriptions)
+
+
+def current_run() -> dict | None:
+    """The run on show, once complete: {"report", "run_dir", "root" (images; None for texts)}; else None."""
+    run_dir = state().folder(workspace(), "runs")
+    if run_dir is None or runs.state(run_dir) != "complete":
+        return None
+    try:
+        report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
+        root = json.loads((run_dir / "dataset" / "dataset.json").read_text(encoding="utf-8")).get("root")
+    except (OSError, ValueError):
+        return None
+    return {"report": report, "run_dir": run_dir, "root": Path(root) if root else None}
+
+
+def no_worker_warning() -> None:
+    """Say so, with the command, when jobs would wait forever because no worker is alive."""
+    if not jobs.alive_workers():
+        st.warning("No job worker is running, so submitted work waits. Start one with "
+                   "`python -m tlcore worker` (`make run` starts one with the app).")
+
+
+def follow(folder: Path, title: str) -> str:
+    """Show a job's live progress (polled from what the job writes) until it ends; returns its state.
+
+    A fragment reruns every second while the job is queued or running; when it ends, the whole
+    page reruns once so the page can show the result.
+    """
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def panel() -> None:
+        found = jobs.job_state(folder)
+        if found not in jobs.UNFINISHED:
+            if st.session_state.get(f"followed:{folder}") != found:
+                st.session_state[f"followed:{folder}"] = found
+                st.rerun()
+            return
+        show_progress(folder, title, found)
+        if st.button("Cancel", key=f"cancel:{folder}"):
+            run_or_stop(lambda: jobs.cancel(folder))
+            st.rerun()
+
+    panel()
+    return jobs.job_state(folder)
+
+
+def show_progress(folder: Path, title: str, found: str) -> None:
+    """The bar (100% when the job ends), elapsed and remaining time, the status line, the models so far, the chart."""
+    progress = jobs.read_progress(folder)
+    if found == "queued":
+        ahead = run_or_stop(lambda: jobs.ahead_of(folder))
+        st.info(f"{title}: waiting in the queue" + (f", {ahead} job(s) ahead of it." if ahead else ".") +
+                " It runs when a worker is free; you can leave this page.")
+        no_worker_warning()
+        return
+    fraction = 1.0 if progress.get("finished") else float(progress.get("fraction", 0.0))
+    remaining = progress.get("remaining")
+    timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + (
+        f", about {_clock(remaining)} left" if remaining is not None else "")
+    st.progress(min(fraction, 1.0), text=f"{title}: {progress.get('stage', 'starting')} "
+                                         f"{progress.get('count', '')} ({fraction:.0%}; {timing})")
+    st.caption(progress.get("message", ""))
+    if progress.get("board"):
+        st.dataframe(progress["board"], hide_index=True)
+    if progress.get("points"):
+        import pandas as pd
+        import plotly.express as px
+
+        frame = pd.DataFrame(progress["points"])
+        st.plotly_chart(px.line(frame, x="step", y="value", color="metric", markers=True), width="stretch",
+                        key=f"chart:{folder}")
+
+
+def _clock(seconds: float | None) -> str:
+    seconds = max(int(seconds or 0), 0)
+    return f"{seconds // 60}:{seconds % 60:02d}"
+
+
+def job_failed(folder: Path) -> None:
+    """Show how a job that did not complete ended: its error in words, or that it was cancelled or interrupted."""
+    found, detail = runs.state(folder), runs.status(folder)
+    words = detail.get("error") or detail.get("reason") or ""
+    if found == "failed":
+        st.error(f"It failed: {words}")
+    elif found in ("cancelled", "interrupted"):
+        st.warning(f"It was {found}" + (f": {words}" if words else "."))

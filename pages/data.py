@@ -4,19 +4,21 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_dataset, run_or_stop, set_dataset, stored_upload, workspace
+from pages.common import current_dataset, remember, run_or_stop, state, stored_upload, workspace
 from tlcore.data import import_data
 from tlcore.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from tlcore.text.data import TABLE_SUFFIXES, table_columns
 
 st.title("Data")
 limit_mb = st.get_option("server.maxUploadSize")
+now = state()
 choices = [f"sample:{name}" for name in SAMPLES] + ["upload"]
 labels = {f"sample:{s.name}": f"Built-in: {s.title} ({s.description})" for s in SAMPLES.values()}
 labels["upload"] = "Upload images (a zip of class folders) or texts (a CSV/TSV file, or a zip of .txt folders)"
-choice = st.radio("Dataset", choices, index=choices.index(f"sample:{DEFAULT_SAMPLE}"), format_func=labels.get)
+default = now.choice if now.choice in choices else f"sample:{DEFAULT_SAMPLE}"
+choice = st.radio("Dataset", choices, index=choices.index(default), format_func=labels.get)
 
-options = {}  # import_data keywords: the upload's own name, the table's columns
+key, source, options = None, None, {}  # options: import_data keywords (the upload's own name, the table's columns)
 if choice == "upload":
     st.caption(
         f"Up to {limit_mb} MB. Images: a zip with one folder per class (`cats/1.jpg`, `dogs/1.jpg`), optionally "
@@ -24,31 +26,29 @@ if choice == "upload":
         "with a text column and a label column, or a zip of class folders of `.txt` files."
     )
     upload = st.file_uploader("Dataset file", type=["zip", "csv", "tsv"])
-    if upload is None:
-        st.stop()
-    stored = stored_upload(upload)
-    source, options["name"] = stored.path, stored.name
-    if source.suffix.lower() in TABLE_SUFFIXES:
-        found, text, label = run_or_stop(lambda: table_columns(source))
-        left, right = st.columns(2)
-        options["text_column"] = left.selectbox("Text column", found, index=found.index(text) if text else 0)
-        options["label_column"] = right.selectbox("Label column", found,
-                                                  index=found.index(label) if label else min(1, len(found) - 1))
-    key = f"upload:{upload.name}:{upload.size}:{upload.file_id}:{sorted(options.items())}"
+    if upload is not None:
+        stored = stored_upload(upload)
+        source, options["name"] = stored.path, stored.name
+        if source.suffix.lower() in TABLE_SUFFIXES:
+            found, text, label = run_or_stop(lambda: table_columns(source))
+            left, right = st.columns(2)
+            options["text_column"] = left.selectbox("Text column", found, index=found.index(text) if text else 0)
+            options["label_column"] = right.selectbox("Label column", found,
+                                                      index=found.index(label) if label else min(1, len(found) - 1))
+        key = f"upload:{stored.path.name}:{sorted(options.items())}"
+    elif now.choice != "upload" or current_dataset() is None:
+        st.stop()  # nothing uploaded yet; an upload loaded earlier stays on show below
 else:
     key, source = choice, sample_path(choice.split(":", 1)[1])
 
 loaded = current_dataset()
-if loaded is None or loaded[0] != key:
+if source is not None and (loaded is None or loaded[0] != key):
     with st.spinner("Checking every file..."):
-        dataset = run_or_stop(lambda: import_data(source, workspace(), **options))
-        if dataset.modality == "text":
-            from tlcore.text.audit import audit_text as audit
-        else:
-            from tlcore.data.audit import audit
-        set_dataset(key, dataset, audit(dataset))
+        imported = run_or_stop(lambda: import_data(source, workspace(), **options))
+    remember(choice=choice, dataset=imported.stored_in.name, dataset_key=key, analysis="", strategy="", run="")
 _, dataset, report = current_dataset()
 noun = "Texts" if dataset.modality == "text" else "Images"
+st.success(f"Loaded: **{dataset.source}**. The next step is Analyse (in the sidebar); it stays loaded while you go.")
 
 cols = st.columns(4)
 cols[0].metric(noun, len(dataset))

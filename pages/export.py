@@ -4,8 +4,8 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, run_or_stop
-from tlcore.export import export_bundle
+from pages.common import current_run, follow, run_or_stop
+from tlcore import runs
 from tlcore.predict import load_bundle, predict_bytes, predict_texts
 
 st.title("Export and try")
@@ -15,12 +15,12 @@ if run is None:
     st.stop()
 
 archive = run["run_dir"] / "bundle.zip"
+building = not archive.is_file() and follow(run["run_dir"], "Building the bundle") != "complete"
 if not archive.is_file():
-    if run["result"] is None:
-        st.warning("This run has no bundle on disk and its models are not loaded; train again to export.")
-        st.stop()
-    with st.spinner("Building the bundle (Keras model, model card, and for images TFLite float and int8)..."):
-        archive = run_or_stop(lambda: export_bundle(run["result"]))
+    problem = runs.status(run["run_dir"]).get("bundle_error")
+    st.warning(f"This run has no bundle: {problem}" if problem else "The bundle is being built." if building else
+               "This run has no bundle on disk; train again to export.")
+    st.stop()
 st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
                    mime="application/zip", type="primary")
 bundle = run_or_stop(lambda: load_bundle(archive))

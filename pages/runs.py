@@ -1,29 +1,48 @@
-"""Runs: every run of this session's workspace, newest first, with its state and headline numbers."""
+"""Runs: every run of this session's workspace, newest first, with its state; follow, cancel, resume or open one."""
 
 import json
 
 import pandas as pd
 import streamlit as st
 
-from pages.common import set_run, workspace
+from pages.common import follow, job_failed, no_worker_warning, remember, run_or_stop, workspace
+from tlcore import jobs
 from tlcore.runs import all_runs, list_runs
 
 st.title("Runs")
 every = all_runs(workspace())
-unfinished = [r for r in every if r["state"] != "complete"]
-if unfinished:
-    st.caption("Runs that did not complete: interrupted ones can be continued with "
-               "`python -m tlcore train DATA --resume RUN_ID` and the same settings.")
-    st.dataframe(pd.DataFrame(unfinished).drop(columns=["run_dir"]), hide_index=True)
-rows = list_runs(workspace())
-if not rows:
+if not every:
     st.info("No finished runs yet: train one on the Train page.")
     st.stop()
-st.dataframe(pd.DataFrame(rows).drop(columns=["run_dir"]), hide_index=True)
-choice = st.selectbox("Open a run", [r["run"] for r in rows])
-row = next(r for r in rows if r["run"] == choice)
+headline = {r["run"]: r for r in list_runs(workspace())}
+table = pd.DataFrame([{
+    "run": r["run"], "state": jobs.job_state(r["run_dir"]), "dataset": headline.get(r["run"], {}).get("dataset", ""),
+    "selected": headline.get(r["run"], {}).get("selected", ""),
+    "test_accuracy": headline.get(r["run"], {}).get("test_accuracy"), "detail": r["detail"],
+    "bundle": (r["run_dir"] / "bundle.zip").is_file(),
+} for r in every])  # fmt: skip
+st.dataframe(table, hide_index=True)
+if (table["state"] == "queued").any():
+    no_worker_warning()
+
+choice = st.selectbox("Run", table["run"].tolist())
+row = next(r for r in every if r["run"] == choice)
+found = jobs.job_state(row["run_dir"])
+if found in jobs.UNFINISHED:
+    follow(row["run_dir"], f"Run {choice}")
+    st.stop()
+if found in ("failed", "cancelled", "interrupted"):
+    job_failed(row["run_dir"])
+    if found != "failed" and st.button("Resume", help="Continue with the same data and settings; finished search "
+                                                      "trials are read back."):
+        request = json.loads((row["run_dir"] / "request.json").read_text(encoding="utf-8"))
+        from tlcore.train.config import TrainConfig
+
+        config = run_or_stop(lambda: TrainConfig.from_dict(request["request"]["config"]))
+        dataset = jobs.job_info(row["run_dir"]).get("dataset")
+        run_or_stop(lambda: jobs.submit_training(workspace(), dataset, config, run_id=choice))
+        st.rerun()
+    st.stop()
 if st.button("Open", type="primary"):
-    report = json.loads((row["run_dir"] / "report.json").read_text(encoding="utf-8"))
-    root = json.loads((row["run_dir"] / "dataset" / "dataset.json").read_text(encoding="utf-8")).get("root")
-    set_run(report, row["run_dir"], root)
+    remember(run=choice)
     st.success(f"Run {choice} is open: see the Results and Export pages.")

@@ -15,6 +15,8 @@ _SANDBOX = Path(tempfile.mkdtemp(prefix="transferlab-tests-"))
 os.environ["TRANSFERLAB_HOME"] = str(_SANDBOX / "home")
 os.environ["KERAS_HOME"] = str(_SANDBOX / "keras")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Jobs run at once in the submitting process unless a test starts real workers (tests/test_jobs.py).
+os.environ["TRANSFERLAB_QUEUE"] = "immediate"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATASETS = REPO.parent / "shared" / "datasets"

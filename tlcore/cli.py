@@ -155,6 +155,20 @@ def _parser() -> argparse.ArgumentParser:
                         help="how long to wait for the chief's inputs to appear (default 600)")
     worker.set_defaults(run=_search_worker)
 
+    worker = commands.add_parser("worker", help="run background jobs (analysis, training, bundles) for the app")
+    worker.add_argument("--workers", type=_COUNT, default=1, metavar="N",
+                        help="jobs at once, each in its own process (default 1: one training fits a small machine)")
+    worker.set_defaults(run=_worker)
+
+    jobs = commands.add_parser("jobs", help="list the queue and every run with its state")
+    jobs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    jobs.set_defaults(run=_jobs)
+
+    serve = commands.add_parser("serve", help="start the app and a job worker together; Ctrl+C stops both")
+    serve.add_argument("--port", type=_number(int, 1, 65535, "a port"), default=8501)
+    serve.add_argument("--workers", type=_COUNT, default=1, metavar="N")
+    serve.set_defaults(run=_serve)
+
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
     imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
@@ -363,6 +377,68 @@ def _predict(args: argparse.Namespace) -> int:
         return 0
     for result in results:
         print(f"{result['file']}\t{result['label']}\t{result['prob']:.4f}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    print(f"worker: {args.workers} process(es) on the {jobs.queue().__class__.__name__} queue; Ctrl+C stops",
+          file=sys.stderr)
+    jobs.run_worker(args.workers)
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from . import jobs, paths, runs
+
+    home = paths.home()
+    rows = []
+    for workspace in sorted([home / "workspace", *(home / "sessions").glob("*/")]):
+        for row in runs.all_runs(workspace):
+            ahead = jobs.ahead_of(row["run_dir"]) if row["state"] == "queued" else None
+            rows.append({"run": row["run"], "state": jobs.job_state(row["run_dir"]), "ahead": ahead,
+                         "workspace": workspace.name, "detail": row["detail"], "updated": row["updated"]})
+    queue = {"waiting": len(jobs.queued_ids()), "workers_alive": len(jobs.alive_workers())}
+    if args.json:
+        print(json.dumps({"queue": queue, "runs": rows}, indent=2))
+        return 0
+    print(f"queue: {queue['waiting']} job(s) waiting; {queue['workers_alive']} worker(s) alive")
+    for row in rows:
+        ahead = f" ({row['ahead']} ahead)" if row["ahead"] else ""
+        detail = f"  {row['detail']}" if row["detail"] else ""
+        print(f"{row['run']:<24} {row['state'] + ahead:<16} {row['workspace'][:12]:<12}{detail}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The app and a worker as two child processes; both stop when either ends or on Ctrl+C."""
+    import signal
+    import subprocess
+    import time
+
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.is_file():
+        raise SettingError(f"serve runs the app from a checkout of TransferLab; {app} is missing")
+    children = [
+        subprocess.Popen([sys.executable, "-m", "tlcore", "worker", "--workers", str(args.workers)]),
+        subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)],
+                         cwd=app.parent),
+    ]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
     return 0
 
 

@@ -9,6 +9,7 @@ Run ids are data: only plain names are accepted, and the server makes every run 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -84,7 +85,8 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while True:
-            write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
+            with contextlib.suppress(OSError):  # a full disk or a vanished folder must not end the beat for good
+                write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
             if self._stop.wait(self.every):
                 return
 
@@ -117,7 +119,7 @@ def state(run_dir: Path, stale_seconds: float = STALE_SECONDS) -> str:
 def write_atomic(path: Path, data: bytes | str) -> Path:
     """Write `data` to `path` so that no reader ever sees a partial file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # unique per writer
     partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     os.replace(partial, path)
     return path

@@ -67,6 +67,7 @@ class Dataset(SplitRecords):
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     modality: str = "image"
+    stored_in: Path | None = None  # the workspace folder it was saved in (`tlcore.data.store`), once saved
 
     def files(self, split: str | None = None) -> list[Path]:
         """Absolute paths of the images of `split` (all images when None), in record order."""
@@ -102,4 +103,5 @@ class Dataset(SplitRecords):
             skipped=tuple(Skipped(**s) for s in meta["skipped"]),
             warnings=tuple(meta["warnings"]),
             notes=tuple(meta["notes"]),
+            stored_in=Path(folder),
         )

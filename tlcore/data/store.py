@@ -8,6 +8,7 @@ Importing the same data again reads the stored result instead of checking every 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import re
@@ -92,9 +93,26 @@ def stored(
                 raise
     finally:
         remove_tree(private)
-    return dataset
+    return dataclasses.replace(dataset, stored_in=final)
 
 
 def slug(name: str) -> str:
     """A short, safe folder-name form of a display name (the name itself stays data)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:40].strip("._") or "dataset"
+
+
+def load_stored(folder: Path):
+    """The dataset stored in `folder` (by `stored`): a `Dataset` of images or a `TextDataset`."""
+    import json
+
+    from .dataset import Dataset
+
+    try:
+        meta = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise DataError(f"no stored dataset in {Path(folder).name}; load the data again on the Data page") from None
+    if meta.get("modality") == "text":
+        from ..text.data import TextDataset
+
+        return TextDataset.load(Path(folder))
+    return Dataset.load(Path(folder))

@@ -58,6 +58,7 @@ class TextDataset(SplitRecords):
     warnings: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default=())
     modality: str = "text"
+    stored_in: Path | None = None  # the workspace folder it was saved in (`tlcore.data.store`), once saved
 
     def texts(self, split: str | None = None) -> list[str]:
         return self.subset(split)["text"].tolist()
@@ -78,7 +79,8 @@ class TextDataset(SplitRecords):
         records = pd.read_csv(folder / RECORDS_FILE, dtype={"text": str, "label": str, "split": str, "sha256": str},
                               keep_default_na=False)
         return cls(records, tuple(meta["classes"]), meta["layout"], meta["source"],
-                   tuple(Skipped(**s) for s in meta["skipped"]), tuple(meta["warnings"]), tuple(meta["notes"]))
+                   tuple(Skipped(**s) for s in meta["skipped"]), tuple(meta["warnings"]), tuple(meta["notes"]),
+                   stored_in=Path(folder))
 
 
 @dataclass(frozen=True)

@@ -155,15 +155,18 @@ def train(
         raise UnknownNameError("distribution strategy", config.distribution, list(DISTRIBUTIONS))
     if not (math.isfinite(config.budget_seconds) and config.budget_seconds > 0):
         raise SettingError(f"budget_seconds must be a positive number of seconds; got {config.budget_seconds}")
-    request = {"split_hash": dataset.split_hash(), "config": dataclasses.asdict(config), "strategies": names}
-    run_dir = runs.open_run(Path(workspace or "."), run_id, request)
+    run_dir = runs.open_run(Path(workspace or "."), run_id, run_request(dataset, config))
     runs.set_status(run_dir, "running", strategies=names)
     with runs.Heartbeat(run_dir):
         try:
             result = _run(dataset, config, run_dir, names, started, end, progress)
         except Exception as error:
             message = str(error) if isinstance(error, TLCoreError) else f"{type(error).__name__}: {error}"
-            runs.set_status(run_dir, "failed", error=message.splitlines()[0][:500] if message else "", strategies=names)
+            message = message.splitlines()[0][:500] if message else ""
+            if getattr(error, "run_state", "failed") == "cancelled":  # jobs.JobCancelled: stopped on request
+                runs.set_status(run_dir, "cancelled", reason=message, strategies=names)
+            else:
+                runs.set_status(run_dir, "failed", error=message, strategies=names)
             raise
         except BaseException as stop:  # Ctrl-C, a process exit, or the app stopping the script that trained
             reason = "stopped by the user (Ctrl-C)" if isinstance(stop, KeyboardInterrupt) else \
@@ -172,6 +175,12 @@ def train(
             raise
     runs.set_status(run_dir, "complete", seconds=round(time.monotonic() - started, 1))
     return result
+
+
+def run_request(dataset, config: TrainConfig) -> dict:
+    """What a run is asked to do: the data (by its split digest) and the settings; a resume must ask the same."""
+    names = _strategies(config.strategies, dataset.modality)
+    return {"split_hash": dataset.split_hash(), "config": dataclasses.asdict(config), "strategies": names}
 
 
 def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started: float, end: float,

@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass, field
 
 from ..backbones import get_spec
+from ..errors import SettingError
 
 STRATEGY_NAMES = ("predict", "extract", "finetune")
 
@@ -61,6 +62,19 @@ class TrainConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.distribute)
     class_descriptions: dict[str, str] = field(default_factory=dict)  # text: what each class means, for zero-shot
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """The config `dataclasses.asdict` wrote (a run's request.json), to resume a run as it was asked."""
+        try:
+            search = dict(values["search"]) | {"space": HeadSpace(**values["search"]["space"])}
+            return cls(**dict(values) | {
+                "strategies": tuple(values["strategies"]), "baselines": tuple(values["baselines"]),
+                "search": SearchConfig(**search), "finetune": FinetuneConfig(**values["finetune"]),
+            })  # fmt: skip
+        except (KeyError, TypeError) as error:
+            raise SettingError(f"the stored settings could not be read back ({type(error).__name__}: {error}); "
+                               "start a new run instead") from None
 
 def auto_image_size(backbone: str, median_side: float) -> int:
     """Twice the images' median shortest side, rounded up to 32 px, within 128..224.

@@ -1,0 +1,276 @@
+"""Background jobs: in huey's immediate mode (fast), and with real worker processes on the SQLite
+queue and on Redis (slow): jobs complete in order, a killed worker's run reads interrupted, a new
+worker takes the queued jobs, and with two workers on Redis every job runs exactly once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import REPO
+from tlcore import jobs, runs
+from tlcore.data import import_data
+from tlcore.errors import SettingError
+from tlcore.samples import sample_path
+from tlcore.train import SearchConfig, TrainConfig
+
+TINY = TrainConfig(strategies=("extract",), image_size=64, budget_seconds=60, baselines=("logistic_regression",),
+                   search=SearchConfig(max_trials=1, max_epochs=5))
+
+
+@pytest.fixture
+def shapes(tmp_path):
+    return import_data(sample_path("shapes"), tmp_path / "ws")
+
+
+@pytest.fixture
+def queue_at(monkeypatch, tmp_path):
+    """Point this process at another queue (and home), as the app would be; back to immediate afterwards."""
+    def use(where: str) -> dict:
+        env = {"TRANSFERLAB_QUEUE": where, "TRANSFERLAB_HOME": str(tmp_path / "home")}
+        for key, value in env.items():
+            monkeypatch.setenv(key, value)
+        jobs.queue.cache_clear()
+        return os.environ | env
+
+    yield use
+    jobs.queue.cache_clear()
+
+
+def wait_for(condition, seconds: float, every: float = 0.5) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(every)
+    return condition()
+
+
+def start_worker(env: dict, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tlcore", "worker", *extra], cwd=REPO, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop(process: subprocess.Popen, sig: int = signal.SIGINT) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+# --- immediate mode -----------------------------------------------------------------------------------------
+
+
+def test_an_analysis_job_writes_its_result_and_ends_at_100_percent(shapes, tmp_path):
+    folder = jobs.submit_analysis(tmp_path / "ws", shapes.stored_in, None)
+    assert runs.state(folder) == "complete"
+    assert jobs.read_analysis(folder)["recommendation"]["strategy"] in ("predict", "extract", "finetune")
+    progress = jobs.read_progress(folder)
+    assert progress["finished"] and progress["fraction"] == 1.0 and progress["remaining"] == 0.0
+    assert jobs.job_info(folder)["dataset"] == str(shapes.stored_in)
+
+
+def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, tmp_path):
+    seen = []
+    real_write = jobs.ProgressFile.write
+
+    def spy(self, stage, stage_fraction, *args, **kwargs):
+        real_write(self, stage, stage_fraction, *args, **kwargs)
+        seen.append(jobs.read_progress(self.folder))
+
+    jobs.ProgressFile.write = spy
+    try:
+        run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+    finally:
+        jobs.ProgressFile.write = real_write
+    assert runs.state(run_dir) == "complete" and jobs.job_state(run_dir) == "complete"
+    assert (run_dir / "bundle.zip").is_file() and (run_dir / "report.json").is_file()
+    fractions = [p["fraction"] for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0 and max(fractions[:-1]) < 1.0
+    assert {"features", "baselines", "bundle", "done"} <= {p["stage"] for p in seen}
+    assert all(p["remaining"] is not None and p["remaining"] <= TINY.budget_seconds for p in seen)
+    assert seen[-1]["board"][0]["model"] == "logistic_regression"
+
+
+def test_a_failing_job_reads_failed_with_its_message_in_words(shapes, tmp_path, monkeypatch):
+    from tlcore import train as train_module
+
+    def refuse(ctx):
+        raise SettingError("the budget is too small for this data; raise it")
+
+    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (refuse, 0.4))
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+    assert runs.state(run_dir) == "failed"
+    assert runs.status(run_dir)["error"] == "the budget is too small for this data; raise it"
+    assert jobs.read_progress(run_dir)["finished"] and not (run_dir / "bundle.zip").exists()
+
+
+def test_an_unexpected_error_is_one_line_with_the_path_of_its_log(shapes, tmp_path, monkeypatch):
+    from tlcore import train as train_module
+
+    def crash(ctx):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (crash, 0.4))
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+    error = runs.status(run_dir)["error"]
+    assert error.startswith("unexpected ZeroDivisionError: division by zero") and "\n" not in error
+    assert "ZeroDivisionError" in (run_dir / "error.log").read_text()
+
+
+def test_a_cancelled_job_stops_at_its_next_step_and_keeps_what_finished(shapes, tmp_path):
+    ws = tmp_path / "ws"
+    real_call = jobs.ProgressFile.__call__
+
+    def cancel_after_features(self, progress):
+        if progress.stage == "baselines":
+            runs.write_atomic(self.folder / jobs.CANCEL_FILE, "by the test")
+        real_call(self, progress)
+
+    jobs.ProgressFile.__call__ = cancel_after_features
+    try:
+        run_dir = jobs.submit_training(ws, shapes.stored_in, TINY)
+    finally:
+        jobs.ProgressFile.__call__ = real_call
+    assert runs.state(run_dir) == "cancelled" and "cancelled during baselines" in runs.status(run_dir)["reason"]
+    assert (run_dir / "dataset" / "dataset.json").is_file() and not (run_dir / "report.json").exists()
+    with pytest.raises(jobs.JobError, match="only a queued or running job can be cancelled"):
+        jobs.cancel(run_dir)
+
+
+def test_submitting_refuses_a_bad_run_id_and_a_complete_run_before_queueing(shapes, tmp_path):
+    ws = tmp_path / "ws"
+    with pytest.raises(runs.RunError, match="plain name"):
+        jobs.submit_training(ws, shapes.stored_in, TINY, run_id="../x")
+    done = jobs.submit_training(ws, shapes.stored_in, TINY)
+    with pytest.raises(runs.RunError, match="is complete"):
+        jobs.submit_training(ws, shapes.stored_in, TINY, run_id=done.name)
+    assert runs.state(done) == "complete"
+
+
+def test_the_config_of_a_run_reads_back_as_it_was_asked():
+    import dataclasses
+
+    config = dataclasses.replace(TINY, class_descriptions={"a": "an a"})
+    assert TrainConfig.from_dict(dataclasses.asdict(config)) == config
+    with pytest.raises(SettingError, match="could not be read back"):
+        TrainConfig.from_dict({"search": {}})
+
+
+# --- real workers ----------------------------------------------------------------------------------------
+
+
+def test_a_queued_job_can_be_cancelled_before_it_starts(shapes, tmp_path, queue_at):
+    queue_at("sqlite")
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+    assert runs.state(run_dir) == "queued" and jobs.ahead_of(run_dir) == 0
+    assert jobs.alive_workers() == []
+    assert jobs.cancel(run_dir) == "cancelled"
+    jobs._train(str(tmp_path / "ws"), str(shapes.stored_in), TINY, run_dir.name)  # a worker that got it anyway
+    assert runs.state(run_dir) == "cancelled" and not (run_dir / "report.json").exists()
+
+
+@pytest.mark.slow
+def test_a_worker_runs_jobs_in_order_and_a_killed_one_leaves_an_interrupted_run(shapes, tmp_path, queue_at):
+    env = queue_at("sqlite")
+    ws = tmp_path / "ws"
+    long = TrainConfig(strategies=("extract",), image_size=64, budget_seconds=300, baselines=(),
+                       search=SearchConfig(max_trials=50, max_epochs=80))
+    first = jobs.submit_training(ws, shapes.stored_in, long)
+    second = jobs.submit_training(ws, shapes.stored_in, TINY)
+    assert (jobs.ahead_of(first), jobs.ahead_of(second)) == (0, 1)
+    worker = start_worker(env)
+    try:
+        assert wait_for(lambda: jobs.read_progress(first).get("stage") == "search", 120)
+        assert runs.state(second) == "queued" and jobs.alive_workers()
+        stop(worker, signal.SIGKILL)  # the consumer and its worker process, mid-search
+        assert wait_for(lambda: runs.state(first) == "interrupted", runs.STALE_SECONDS + 10)
+        assert runs.state(second) == "queued"
+        worker = start_worker(env)
+        assert wait_for(lambda: jobs.job_state(second) == "complete", 240)
+        assert (second / "bundle.zip").is_file() and runs.state(first) == "interrupted"
+    finally:
+        stop(worker)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("redis-server") is None, reason="redis-server is absent (.ci/run installs it)")
+def test_two_workers_on_redis_run_every_job_exactly_once(tmp_path, queue_at):
+    port = _free_port()
+    redis = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers = []
+    try:
+        env = queue_at(f"redis://127.0.0.1:{port}/0")
+        assert wait_for(lambda: _answers(port), 20, 0.2)
+        marks = tmp_path / "marks"
+        ids = [jobs.submit_ping(marks) for _ in range(40)]
+        workers = [start_worker(env), start_worker(env)]
+        assert wait_for(lambda: len(list(marks.glob("*.json"))) >= len(ids), 120)
+        time.sleep(2)  # a duplicate would show up now
+        ran = sorted(p.stem for p in marks.glob("*.json"))
+        assert ran == sorted(ids)
+        assert wait_for(lambda: len(jobs.alive_workers()) == 2, 15)
+    finally:
+        for worker in workers:
+            stop(worker)
+        redis.terminate()
+        redis.wait(timeout=10)
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return conn.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+def test_the_queue_setting_is_checked(monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_QUEUE", "postgres://x")
+    jobs.queue.cache_clear()
+    try:
+        with pytest.raises(jobs.JobError, match="not a queue TransferLab knows"):
+            jobs.queue()
+    finally:
+        monkeypatch.setenv("TRANSFERLAB_QUEUE", "immediate")
+        jobs.queue.cache_clear()
+
+
+def test_worker_command_refuses_the_immediate_queue(capsys):
+    from tlcore.cli import main
+
+    assert main(["worker"]) == 2
+    assert "a worker has nothing to do" in capsys.readouterr().err
+
+
+def test_jobs_command_lists_runs_with_their_states(shapes, tmp_path, monkeypatch, capsys):
+    import json
+
+    from tlcore import paths
+    from tlcore.cli import main
+
+    ws = paths.home() / "workspace"
+    run_dir = jobs.submit_training(ws, shapes.stored_in, TINY)
+    assert main(["jobs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {"run": run_dir.name, "state": "complete"}.items() <= next(
+        r for r in listed["runs"] if r["run"] == run_dir.name).items()
+    assert listed["queue"]["waiting"] == 0
