@@ -43,6 +43,6 @@ if found in ("failed", "cancelled", "interrupted"):
         run_or_stop(lambda: jobs.submit_training(workspace(), dataset, config, run_id=choice))
         st.rerun()
     st.stop()
-if st.button("Open", type="primary"):
+if st.button("Open this run", type="primary"):
     remember(run=choice)
     st.success(f"Run {choice} is open: see the Results and Export pages.")

@@ -11,6 +11,7 @@ import io
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -60,8 +61,11 @@ def _shapes_zip() -> bytes:
 
 @pytest.fixture
 def server(tmp_path):
+    """The app and one job worker on the SQLite queue, sharing a fresh TRANSFERLAB_HOME (what `make run` starts)."""
     port = _free_port()
-    env = os.environ | {"TRANSFERLAB_HOME": str(tmp_path / "home")}
+    env = os.environ | {"TRANSFERLAB_HOME": str(tmp_path / "home"), "TRANSFERLAB_QUEUE": "sqlite"}
+    worker = subprocess.Popen([sys.executable, "-m", "tlcore", "worker"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port),
          "--server.address", "127.0.0.1"],
@@ -77,10 +81,16 @@ def server(tmp_path):
             time.sleep(0.5)
     else:
         process.kill()
+        worker.kill()
         pytest.fail("streamlit did not answer on /_stcore/health within 90 s")
     yield url
-    process.terminate()
-    process.wait(timeout=30)
+    for child in (process, worker):
+        child.send_signal(signal.SIGINT)
+    for child in (process, worker):
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
 
 
 def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
@@ -138,7 +148,7 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
         shot(page, "export")
 
         page.get_by_role("link", name="Runs").click()
-        expect(page.get_by_text("Open a run")).to_be_visible(timeout=60_000)
+        expect(page.get_by_role("button", name="Open this run")).to_be_visible(timeout=600_000)
         shot(page, "runs")
         browser.close()
 
@@ -243,3 +253,94 @@ def test_upload_names_from_the_browser_never_choose_a_server_path(server, tmp_pa
     assert len(stored) == 2 and all(p.read_bytes() == data and len(p.stem) == 32 for p in stored)
     outside_workspaces = {p for p in tmp_path.rglob("*.csv") if home / "sessions" not in p.parents}
     assert outside_workspaces == set(victims) | {tmp_path / "messages.csv"}
+
+
+def _ws(page) -> str:
+    """The workspace id in the page's address (each page puts it back within moments of a sidebar click)."""
+    page.wait_for_url(re.compile(r"[?&]ws=[0-9a-f]{32}"), timeout=30_000)
+    return re.search(r"[?&]ws=([0-9a-f]{32})", page.url).group(1)
+
+
+def _go(page, name: str, heading: str | None = None) -> None:
+    """Click a sidebar link and wait until that page is on show (a reload before then would reload the old one)."""
+    from playwright.sync_api import expect
+
+    try:
+        page.get_by_role("link", name=name).click(timeout=30_000)
+    except Exception:
+        page.screenshot(path="/tmp/fail.png", full_page=True)
+        raise
+    expect(page.get_by_role("heading", name=heading or name, exact=True)).to_be_visible(timeout=120_000)
+
+
+def _runs_offered(page) -> list[str]:
+    """The run ids the Runs page offers to open (its table is drawn on a canvas; its chooser is text)."""
+    page.get_by_test_id("stSelectbox").click()
+    names = page.get_by_role("option").all_inner_texts()
+    page.keyboard.press("Escape")
+    return names
+
+
+def _train_predict(page) -> None:
+    """On the Train page: the quick 'predict' strategy, then Train."""
+    _go(page, "Train")
+    page.locator("label").filter(has_text=re.compile("^predict$")).click()
+    page.get_by_role("button", name="Train").click()
+
+
+def test_work_survives_page_switches_reloads_and_other_sessions(server, tmp_path):
+    """Upload, leave and come back: still loaded. Train, go to Runs, reload: the run completes and opens.
+    Two sessions train at once: both complete, in submission order, each seeing only its own runs."""
+    from playwright.sync_api import expect, sync_playwright
+
+    from tlcore import runs
+
+    archive = tmp_path / "my_shapes.zip"
+    archive.write_bytes(_shapes_zip())
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        first, second = (browser.new_context(viewport={"width": 1280, "height": 900}).new_page() for _ in range(2))
+        for page in (first, second):
+            page.set_default_timeout(120_000)
+            page.goto(server)
+        first.get_by_text("Upload images (a zip of class folders)").click()
+        first.locator("input[type=file]").set_input_files(str(archive))
+        expect(first.get_by_test_id("stMetricValue").first).to_have_text("28", timeout=60_000)
+        ws = _ws(first)
+        _go(first, "Analyse")
+        expect(first.get_by_text("Dataset: my_shapes")).to_be_visible()
+        assert _ws(first) == ws
+        _go(first, "Data")
+        expect(first.get_by_text("Loaded: my_shapes")).to_be_visible()
+        expect(first.get_by_test_id("stMetricValue").first).to_have_text("28")
+        assert _ws(first) == ws
+
+        _train_predict(first)  # submitted first
+        expect(first.get_by_text(re.compile("^Run .*: "))).to_be_visible(timeout=60_000)
+        _train_predict(second)  # the Shapes sample, submitted second
+        expect(second.get_by_text(re.compile("^Run .*: "))).to_be_visible(timeout=60_000)
+        _go(first, "Runs")
+        assert _ws(first) == ws
+        first.reload()
+        expect(first.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+        assert _ws(first) == ws
+        expect(first.get_by_role("button", name="Open this run")).to_be_visible(timeout=600_000)
+        listed = {"first": _runs_offered(first)}
+        first.get_by_role("button", name="Open this run").click()
+        _go(first, "Results")
+        expect(first.get_by_text("Test accuracy")).to_be_visible(timeout=60_000)
+
+        _go(second, "Runs")
+        expect(second.get_by_role("button", name="Open this run")).to_be_visible(timeout=600_000)
+        listed["second"] = _runs_offered(second)
+        browser.close()
+
+    home = tmp_path / "home" / "sessions"
+    (mine,) = (home / ws / "runs").iterdir()
+    (theirs,) = [d for w in home.iterdir() if w.name != ws for d in (w / "runs").glob("*") if d.is_dir()]
+    assert runs.state(mine) == runs.state(theirs) == "complete"
+    assert (mine / "bundle.zip").is_file() and (theirs / "bundle.zip").is_file()
+    # one worker, in submission order: the second run was written after the first had finished
+    assert (mine / "report.json").stat().st_mtime <= (theirs / "request.json").stat().st_mtime or \
+        (mine / "report.json").stat().st_mtime <= (theirs / "dataset" / "dataset.json").stat().st_mtime
+    assert listed == {"first": [mine.name], "second": [theirs.name]}

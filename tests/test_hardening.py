@@ -346,3 +346,16 @@ def test_kill_9_during_train_leaves_a_run_that_reads_interrupted(tmp_path):
     assert runs.status(run_dir)["state"] == "running"  # nobody could write anything at the kill
     assert runs.state(run_dir, stale_seconds=1) == "interrupted"
     assert runs.all_runs(tmp_path)[0]["state"] == "interrupted"
+
+
+def test_sessions_writing_a_sample_at_once_all_get_it_whole(tmp_path, monkeypatch):
+    """Two browser sessions of one server process wrote the sample into one partial folder and one lost."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tlcore.samples import sample_path
+
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path / "home"))
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        folders = list(pool.map(lambda _: sample_path("shapes"), range(4)))
+    assert len(set(folders)) == 1 and len(list(folders[0].rglob("*.png"))) == 180
+    assert not list((tmp_path / "home" / "samples").glob("*.partial"))

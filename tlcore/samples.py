@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import secrets
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,8 +99,8 @@ def sample_path(name: str = DEFAULT_SAMPLE) -> Path:
         raise UnknownNameError("sample dataset", name, list(SAMPLES)) from None
     folder = paths.cache_dir("samples") / name
     if not folder.is_dir():
-        partial = folder.with_name(f"{name}.{os.getpid()}.partial")
-        shutil.rmtree(partial, ignore_errors=True)
+        # own partial folder per writer: two sessions of one server process may write the sample at once
+        partial = folder.with_name(f"{name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
         sample.write(partial)
         try:
             partial.rename(folder)

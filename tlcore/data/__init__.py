@@ -53,7 +53,7 @@ def import_dataset(
     is_zip = source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source))
     if not (source.is_dir() or is_zip):
         raise DataError(f"{source.name} is neither a folder nor a .zip file. {LAYOUT_HELP}, zipped")
-    name = name or (source.name if source.is_dir() else source.stem)
+    name = (Path(name).stem if is_zip else name) if name else (source.stem if is_zip else source.name)
 
     def build(private: Path, final: Path) -> Dataset:
         root = source
