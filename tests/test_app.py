@@ -223,3 +223,67 @@ def test_a_workspace_id_the_server_did_not_make_is_refused():
     given = given[0] if isinstance(given, list) else given
     assert given != planted and workspaces.open_workspace(given).is_dir()
     assert not (workspaces.root() / planted).exists()
+
+
+def _ws_of(at: AppTest) -> str:
+    given = at.query_params["ws"]
+    return given[0] if isinstance(given, list) else given
+
+
+def test_a_new_session_with_the_link_finds_the_loaded_dataset_and_analysis():
+    """What a session chose lives in its workspace: a reload (a new session with ?ws=) restores it."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    at.radio[0].set_value("sample:support").run()
+    at.switch_page("pages/analyse.py").run()
+    at.button[0].click().run()
+    assert at.subheader[0].value.startswith("Recommended: ")
+    ws = _ws_of(at)
+
+    again = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
+    again.query_params["ws"] = ws
+    again.run()
+    assert not again.exception and _ws_of(again) == ws
+    metrics = {m.label: m.value for m in again.metric}
+    assert metrics["Texts"] == "120"  # the loaded dataset, not the default sample
+    assert again.radio[0].value == "sample:support"
+    again.switch_page("pages/analyse.py").run()
+    assert again.subheader[0].value.startswith("Recommended: ")  # the analysis, not a new button
+    assert "Dataset: **support**" in again.caption[0].value
+
+
+def test_a_failed_job_shows_its_message_on_the_train_and_runs_pages(monkeypatch):
+    from tlcore import train as train_module
+    from tlcore.errors import SettingError
+
+    def refuse(ctx):
+        raise SettingError("the classes need more images; add some")
+
+    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (refuse, 0.4))
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    at.switch_page("pages/train.py").run()
+    at.radio[0].set_value("extract").run()
+    at.button[0].click().run()
+    assert not at.exception
+    assert "It failed: the classes need more images; add some" in at.error[0].value
+    at.switch_page("pages/runs.py").run()
+    assert not at.exception
+    assert at.dataframe[0].value["state"].tolist() == ["failed"]
+    assert "the classes need more images" in at.error[0].value
+
+
+def test_pages_say_when_no_worker_would_run_the_job(monkeypatch, tmp_path):
+    from tlcore import jobs
+
+    monkeypatch.setenv("TRANSFERLAB_QUEUE", "sqlite")
+    jobs.queue.cache_clear()
+    try:
+        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
+        at.switch_page("pages/train.py").run()
+        assert not at.exception
+        assert any("No job worker is running" in w.value and "python -m tlcore worker" in w.value for w in at.warning)
+        at.radio[0].set_value("predict").run()
+        at.button[0].click().run()
+        assert not at.exception
+        assert "waiting in the queue" in at.info[0].value
+    finally:
+        jobs.queue.cache_clear()
