@@ -88,7 +88,8 @@ with st.expander("All measures"):
     if analysis["label_overlap"]:
         st.dataframe(pd.DataFrame(analysis["label_overlap"]["per_class"]), hide_index=True)
 options = ["predict", "extract", "finetune"]
-choice = st.radio("Strategy to train", options, index=options.index(chosen_strategy(advice["strategy"])),
-                  horizontal=True)
-if choice != chosen_strategy(advice["strategy"]):
+chosen = chosen_strategy(advice["strategy"])
+choice = st.radio("Strategy to train", options, index=options.index(chosen) if chosen in options else
+                  options.index(advice["strategy"]), horizontal=True)
+if choice != chosen:
     remember(strategy=choice)

@@ -63,7 +63,7 @@ if st.button("Train", type="primary"):
         class_descriptions=descriptions(),
     )
     run_dir = run_or_stop(lambda: jobs.submit_training(workspace(), dataset_folder(), config))
-    remember(run=run_dir.name)
+    remember(run=run_dir.name, strategy=strategy)
     st.rerun()
 if run_dir is None:
     st.info("Press Train: the work runs in the background, so you can leave this page, reload it or close the tab; "

@@ -274,3 +274,22 @@ def test_jobs_command_lists_runs_with_their_states(shapes, tmp_path, monkeypatch
     assert {"run": run_dir.name, "state": "complete"}.items() <= next(
         r for r in listed["runs"] if r["run"] == run_dir.name).items()
     assert listed["queue"]["waiting"] == 0
+
+
+def test_an_interrupted_run_resumes_as_a_job_with_its_stored_settings(shapes, tmp_path):
+    import json
+
+    from tlcore.train import train
+
+    def stop_at_search(progress):
+        if progress.stage == "search":
+            raise KeyboardInterrupt
+
+    ws = tmp_path / "ws"
+    with pytest.raises(KeyboardInterrupt):
+        train(shapes, TINY, ws, progress=stop_at_search)
+    (run_dir,) = (ws / "runs").iterdir()
+    assert runs.state(run_dir) == "interrupted"
+    asked = json.loads((run_dir / "request.json").read_text())["request"]["config"]
+    resumed = jobs.submit_training(ws, shapes.stored_in, TrainConfig.from_dict(asked), run_id=run_dir.name)
+    assert resumed == run_dir and runs.state(run_dir) == "complete" and (run_dir / "bundle.zip").is_file()
