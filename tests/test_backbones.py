@@ -102,3 +102,18 @@ def test_folded_extractor_matches_the_trainable_model(backbone, photos):
     features, logits = backbone.model.predict(images, verbose=0)
     np.testing.assert_allclose(folded_features, features, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(folded_logits, logits, rtol=1e-4, atol=1e-3)
+
+
+def test_a_weights_file_with_foreign_entries_is_refused_in_words():
+    import numpy as np
+
+    from tlcore.backbones import efficientnet_lite, get_spec, torch_legacy
+    from tlcore.errors import TLCoreError, WeightsUnavailableError
+
+    state = dict(torch_legacy.load_state_dict(get_spec("efficientnet_lite0").weights_path()))
+    state["_extra.weight"] = np.zeros(3, np.float32)
+    with pytest.raises(WeightsUnavailableError, match=r"does not match EfficientNet-Lite0.*reinstall") as refused:
+        body, head = efficientnet_lite.build_body(96), efficientnet_lite.build_head()
+        head(body.output)  # builds the head, as the base's own builder does
+        efficientnet_lite.assign_weights(body, head, state)
+    assert isinstance(refused.value, TLCoreError)

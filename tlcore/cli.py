@@ -91,7 +91,8 @@ _PIXELS = _number(int, 32, 1024, what="an image side in pixels")
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m tlcore", description="TransferLab: transfer learning made plain.")
+    prog = "transferlab" if Path(sys.argv[0]).name == "transferlab" else "python -m tlcore"
+    parser = _Parser(prog=prog, description="TransferLab: transfer learning made plain.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     zoo = commands.add_parser("zoo", help="list the pretrained bases and whether each works offline now")

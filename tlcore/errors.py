@@ -42,3 +42,7 @@ class DataError(TLCoreError):
 
 class UnsafeArchiveError(DataError):
     """A zip that tries to write outside its folder, or is far larger unpacked than packed."""
+
+
+class BundleError(TLCoreError):
+    """A bundle that is incomplete, altered, or not a TransferLab bundle at all."""

@@ -22,7 +22,7 @@ import numpy as np
 from .data.archive import unpack_zip
 from .data.limits import ImportLimits
 from .data.store import check_source
-from .errors import DataError, SettingError, TLCoreError
+from .errors import BundleError, DataError, SettingError
 from .images import load_rgb, require_files
 from .progress import ProgressCallback, report
 
@@ -31,10 +31,6 @@ REQUIRED_FILES = ("manifest.json", "labels.json", "model.keras")
 # weights inflate far past their packed size, before anything is unpacked or loaded.
 BUNDLE_LIMITS = ImportLimits(max_files=10_000, max_total_bytes=2 * 1024**3, max_ratio=50.0)
 MAX_JSON_BYTES = 16 * 1024**2
-
-
-class BundleError(TLCoreError):
-    """A bundle that is incomplete, altered, or not a TransferLab bundle at all."""
 
 
 @dataclass(frozen=True, eq=False)

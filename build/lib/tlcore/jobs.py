@@ -1,0 +1,375 @@
+"""Background jobs on huey: analysis, and training with its bundle, run by worker processes.
+
+The app submits a job and follows what the job writes into its folder; it never does the work
+in a page's own script run, so leaving the page, reloading or restarting the app stops nothing.
+A job's folder (a run's folder, or `analyses/<id>` for an analysis) holds `status.json`
+(queued, running, complete, failed, cancelled, interrupted: see `tlcore.runs`), `progress.json`
+(what `follow` reads: the bar, elapsed and remaining time, the models so far), a heartbeat, and
+its result.
+
+The queue is huey's: its SQLite storage in `$TRANSFERLAB_HOME/queue.db` by default (nothing to
+start), its Redis storage with `TRANSFERLAB_QUEUE=redis://HOST:PORT/0` for workers on several
+machines that share `$TRANSFERLAB_HOME`, and `TRANSFERLAB_QUEUE=immediate` to run each job at
+once in the submitting process (tests, or a single-user script).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+
+from . import paths, runs
+from .errors import TLCoreError
+from .progress import Progress
+
+QUEUE_ENV = "TRANSFERLAB_QUEUE"
+PROGRESS_FILE = "progress.json"
+JOB_FILE = "job.json"
+CANCEL_FILE = "cancel"
+RESULT_FILE = "analysis.json"
+WORKER_STALE_SECONDS = 20.0
+UNFINISHED = ("queued", "running")
+
+
+class JobCancelled(TLCoreError):
+    """The user cancelled the job; what had finished is kept."""
+
+    run_state = "cancelled"
+
+
+class JobError(TLCoreError):
+    """A job that cannot be submitted, followed or cancelled as asked."""
+
+
+# --- the queue ------------------------------------------------------------------------------------------
+
+
+@cache
+def queue():
+    """The huey instance for this process, chosen by `TRANSFERLAB_QUEUE`, with TransferLab's tasks on it."""
+    from huey import MemoryHuey, RedisHuey, SqliteHuey
+
+    where = os.environ.get(QUEUE_ENV, "").strip()
+    if where == "immediate":
+        huey = MemoryHuey("transferlab", immediate=True, results=False)
+    elif where.startswith(("redis://", "rediss://", "unix://")):
+        huey = RedisHuey("transferlab", url=where, results=False)
+    elif where in ("", "sqlite"):
+        paths.home().mkdir(parents=True, exist_ok=True)
+        huey = SqliteHuey("transferlab", filename=str(paths.home() / "queue.db"), results=False)
+    else:
+        raise JobError(f"{QUEUE_ENV}={where!r} is not a queue TransferLab knows; use redis://HOST:PORT/0, "
+                       "'immediate', or leave it unset for the SQLite queue")
+    huey.transferlab_tasks = {name: huey.task(context=True, name=name)(function) for name, function in TASKS.items()}
+    return huey
+
+
+def _enqueue(name: str, *args) -> str:
+    huey = queue()
+    task = huey.transferlab_tasks[name].s(*args)
+    huey.enqueue(task)
+    return task.id
+
+
+def queued_ids() -> list[str]:
+    """Ids of the jobs waiting in the queue, first to run first."""
+    try:
+        return [task.id for task in queue().pending()]
+    except Exception as error:  # a Redis that went away, a locked database
+        raise JobError(f"the job queue cannot be read ({type(error).__name__}: {error}); check {QUEUE_ENV}") from None
+
+
+def ahead_of(folder: Path) -> int | None:
+    """How many jobs wait before the queued job of `folder` (None when it is not waiting)."""
+    task_id = job_info(folder).get("task_id")
+    ids = queued_ids()
+    return ids.index(task_id) if task_id in ids else None
+
+
+# --- submitting ----------------------------------------------------------------------------------------------
+
+
+def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
+                    descriptions: dict[str, str] | None = None) -> Path:
+    """Queue an analysis of the stored dataset; returns the job's folder (`analyses/<id>`)."""
+    folder = Path(workspace) / "analyses" / runs.new_run_id()
+    _write_job(folder, "analysis", dataset_folder, backbone=backbone)
+    task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone, dict(descriptions or {}))
+    _record_task(folder, task_id)
+    return folder
+
+
+def submit_training(workspace: Path, dataset_folder: Path, config, run_id: str | None = None) -> Path:
+    """Queue a training run (and its bundle) of the stored dataset; returns the run's folder.
+
+    The run is checked and named now (`tlcore.runs.open_run`): a bad run id or a run that cannot
+    be resumed is refused here, in words, before anything waits in the queue.
+    """
+    from .data.store import load_stored
+    from .train import run_request
+
+    dataset = load_stored(dataset_folder)
+    run_dir = runs.open_run(Path(workspace), run_id, run_request(dataset, config))
+    (run_dir / CANCEL_FILE).unlink(missing_ok=True)
+    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
+    _write_job(run_dir, "training", dataset_folder, budget_seconds=config.budget_seconds)
+    task_id = _enqueue("train", str(workspace), str(dataset_folder), config, run_dir.name)
+    _record_task(run_dir, task_id)
+    return run_dir
+
+
+def _write_job(folder: Path, kind: str, dataset_folder: Path, **details) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    runs.write_json(folder / JOB_FILE, {"kind": kind, "dataset": str(dataset_folder), "submitted": time.time(),
+                                        **details})
+    runs.set_status(folder, "queued")
+
+
+def _record_task(folder: Path, task_id: str) -> None:
+    info = job_info(folder)
+    runs.write_json(folder / JOB_FILE, info | {"task_id": task_id})
+
+
+def job_info(folder: Path) -> dict:
+    try:
+        return json.loads((Path(folder) / JOB_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def cancel(folder: Path) -> str:
+    """Cancel a queued or running job: a queued one never starts, a running one stops at its next step."""
+    found = runs.state(folder)
+    if found not in UNFINISHED:
+        raise JobError(f"{Path(folder).name} is {found}; only a queued or running job can be cancelled")
+    runs.write_atomic(Path(folder) / CANCEL_FILE, "cancelled by the user\n")
+    if found == "queued":
+        task_id = job_info(folder).get("task_id")
+        if task_id:
+            queue().revoke_by_id(task_id, revoke_once=True)
+        runs.set_status(folder, "cancelled", reason="cancelled before it started")
+    return runs.state(folder)
+
+
+# --- what the jobs write -------------------------------------------------------------------------------
+
+
+@dataclass
+class ProgressFile:
+    """A progress callback that writes `progress.json` (throttled) and stops the job if it was cancelled.
+
+    With a time budget (training), the bar is the share of the budget used, which a run keeps to;
+    without one (analysis), the share of the current stage. Remaining time follows from either.
+    """
+
+    folder: Path
+    budget_seconds: float | None = None
+    every: float = 0.5
+    started: float = field(default_factory=time.time)
+    board: list = field(default_factory=list)
+    points: list = field(default_factory=list)
+    _last: float = 0.0
+    _stage: str = ""
+
+    def __call__(self, progress: Progress) -> None:
+        if (self.folder / CANCEL_FILE).exists():
+            raise JobCancelled(f"{self.folder.name} was cancelled during {progress.stage}; what had finished is kept")
+        if progress.stage in ("baselines", "search") and progress.metrics:
+            model = ("Keras head " if progress.stage == "search" else "") + progress.message.split(":")[0]
+            score = progress.metrics.get("cv_accuracy", progress.metrics.get("val_accuracy"))
+            self.board.append({"model": model, "score on training data (CV or inner split)": score})
+        if progress.metrics and progress.stage in ("finetune", "search"):
+            self.points += [{"step": f"{progress.stage} {progress.done}", "metric": k, "value": v}
+                            for k, v in progress.metrics.items()]
+        now = time.time()
+        if now - self._last < self.every and progress.stage == self._stage and not progress.metrics \
+                and progress.done < progress.total:
+            return
+        self._last, self._stage = now, progress.stage
+        self.write(progress.stage, progress.fraction, progress.message, f"{progress.done}/{progress.total}")
+
+    def write(self, stage: str, stage_fraction: float, message: str = "", count: str = "", finished: bool = False,
+              error: str = "") -> None:
+        elapsed = time.time() - self.started
+        if finished:
+            fraction, remaining = 1.0, 0.0
+        elif self.budget_seconds:
+            fraction = min(max(elapsed / self.budget_seconds, 0.0), 0.99)
+            remaining = max(self.budget_seconds - elapsed, 0.0)
+        else:
+            fraction = min(max(stage_fraction, 0.0), 0.99)
+            remaining = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
+        runs.write_json(self.folder / PROGRESS_FILE, {
+            "stage": stage, "count": count, "message": message, "fraction": fraction, "elapsed": elapsed,
+            "remaining": remaining, "finished": finished, "error": error, "board": self.board,
+            "points": self.points[-400:], "updated": time.time(),
+        })  # fmt: skip
+
+    def finish(self, message: str = "done", error: str = "") -> None:
+        self.write("done", 1.0, message, finished=True, error=error)
+
+
+def job_state(folder: Path) -> str:
+    """The state of the job of `folder`: the run's own state, except that a complete run whose job is
+    still building its bundle (its heartbeat fresh) reads "running" until the job has finished."""
+    found = runs.state(folder)
+    if found == "complete" and not read_progress(folder).get("finished", True):
+        beat = Path(folder) / runs.HEARTBEAT_FILE
+        if beat.is_file() and time.time() - beat.stat().st_mtime <= runs.STALE_SECONDS:
+            return "running"
+    return found
+
+
+def read_progress(folder: Path) -> dict:
+    try:
+        return json.loads((Path(folder) / PROGRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def read_analysis(folder: Path) -> dict | None:
+    """The analysis a finished analysis job wrote (`Analysis.to_dict()`), or None."""
+    try:
+        return json.loads((Path(folder) / RESULT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+# --- the tasks (run in a worker) -----------------------------------------------------------------------
+
+
+def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True) -> None:
+    """Run `work()` as the job of `folder`: statuses, heartbeat, cancellation, one-line errors.
+
+    `sets_running=False` for work that marks its folder running itself (`train` checks the run first).
+    """
+    if runs.status(folder).get("state") == "cancelled" or (folder / CANCEL_FILE).exists():
+        return
+    tracker.write("starting", 0.0, "a worker took the job")
+    if sets_running:
+        runs.set_status(folder, "running", worker=f"{socket.gethostname()}:{os.getpid()}")
+    with runs.Heartbeat(folder):
+        try:
+            work()
+        except JobCancelled as error:
+            runs.set_status(folder, "cancelled", reason=str(error))
+            tracker.finish("cancelled", str(error))
+            return
+        except TLCoreError as error:
+            runs.set_status(folder, "failed", error=str(error))
+            tracker.finish("failed", str(error))
+            return
+        except Exception as error:  # a bug: one line for the user, the traceback in the job's folder
+            log = folder / "error.log"
+            runs.write_atomic(log, traceback.format_exc())
+            message = f"unexpected {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}" \
+                      f" (details in {log})"
+            runs.set_status(folder, "failed", error=message)
+            tracker.finish("failed", message)
+            return
+    if runs.status(folder).get("state") != "complete":
+        runs.set_status(folder, "complete")
+    tracker.finish()
+
+
+def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | None, descriptions: dict,
+             task=None) -> None:
+    folder_path = Path(folder)
+    tracker = ProgressFile(folder_path)
+
+    def work() -> None:
+        from .analysis import analyze
+        from .data.store import load_stored
+
+        analysis = analyze(load_stored(Path(dataset_folder)), backbone, descriptions=descriptions, progress=tracker)
+        runs.write_json(folder_path / RESULT_FILE, analysis.to_dict())
+
+    _job(folder_path, tracker, work)
+
+
+def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) -> None:
+    run_dir = Path(workspace) / "runs" / run_id
+    tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds)
+
+    def work() -> None:
+        from .data.store import load_stored
+        from .export import export_bundle
+        from .train import train
+
+        result = train(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id, progress=tracker)
+        tracker.write("bundle", 0.0, "building the bundle (model, model card, TFLite for images)")
+        try:
+            export_bundle(result)
+        except TLCoreError as error:  # the run stays complete; only its download is missing
+            runs.set_status(run_dir, "complete", seconds=result.report["seconds"], bundle_error=str(error))
+
+    _job(run_dir, tracker, work, sets_running=False)
+
+
+def _ping(folder: str, task=None) -> None:
+    """Record which worker ran this job (checks that workers take each job exactly once)."""
+    marker = Path(folder) / f"{task.id if task else secrets.token_hex(8)}.json"
+    runs.write_json(marker, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
+
+
+TASKS = {"analyse": _analyse, "train": _train, "ping": _ping}
+
+
+def submit_ping(folder: Path) -> str:
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return _enqueue("ping", str(folder))
+
+
+# --- workers ---------------------------------------------------------------------------------------------------
+
+
+def workers_dir() -> Path:
+    return paths.home() / "workers"
+
+
+def alive_workers(stale_seconds: float = WORKER_STALE_SECONDS) -> list[dict]:
+    """The workers whose heartbeat is fresh: [{"host", "pid", "workers", "time"}]."""
+    if os.environ.get(QUEUE_ENV, "").strip() == "immediate":
+        return [{"host": socket.gethostname(), "pid": os.getpid(), "workers": 1, "time": time.time()}]
+    found = []
+    for beat in workers_dir().glob("*.json"):
+        try:
+            info = json.loads(beat.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if time.time() - float(info.get("time", 0)) <= stale_seconds:
+            found.append(info)
+    return found
+
+
+def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
+    """Run huey's consumer with `workers` worker processes until Ctrl+C (or SIGTERM), beating a heartbeat."""
+    huey = queue()
+    if huey.immediate:
+        raise JobError(f"{QUEUE_ENV}=immediate runs jobs in the submitting process; a worker has nothing to do")
+    beat = workers_dir() / f"{socket.gethostname()}-{os.getpid()}.json"
+    stop = threading.Event()
+
+    def heartbeat() -> None:
+        while not stop.is_set():
+            runs.write_json(beat, {"host": socket.gethostname(), "pid": os.getpid(), "workers": workers,
+                                   "time": time.time()})
+            stop.wait(5.0)
+
+    thread = threading.Thread(target=heartbeat, daemon=True, name="transferlab-worker-heartbeat")
+    thread.start()
+    try:
+        consumer = huey.create_consumer(workers=workers, worker_type="process", periodic=False,
+                                        check_worker_health=True, health_check_interval=5, max_tasks=max_tasks)
+        consumer.run()
+    finally:
+        stop.set()
+        beat.unlink(missing_ok=True)

@@ -1,0 +1,200 @@
+"""Load a bundle safely and predict with it: the same model file a user downloads.
+
+A bundle is checked before its model is touched: a manifest of the right format with readable
+versions, a list of labels, and a model that loads in Keras's safe mode (no Lambda layers, no
+classes Keras does not know) whose output size matches the labels. Anything else is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from .data.archive import unpack_zip
+from .data.limits import ImportLimits
+from .data.store import check_source
+from .errors import DataError, SettingError, TLCoreError
+from .images import load_rgb, require_files
+from .progress import ProgressCallback, report
+
+REQUIRED_FILES = ("manifest.json", "labels.json", "model.keras")
+# A bundle is a model and a few small files: these caps refuse a zip bomb, or a model.keras whose
+# weights inflate far past their packed size, before anything is unpacked or loaded.
+BUNDLE_LIMITS = ImportLimits(max_files=10_000, max_total_bytes=2 * 1024**3, max_ratio=50.0)
+MAX_JSON_BYTES = 16 * 1024**2
+
+
+class BundleError(TLCoreError):
+    """A bundle that is incomplete, altered, or not a TransferLab bundle at all."""
+
+
+@dataclass(frozen=True, eq=False)
+class Bundle:
+    model: object  # keras.Model: raw RGB image (or, for text, token ids) -> probabilities
+    labels: list[str]
+    manifest: dict
+    folder: Path
+    tokenizer: object = None  # text bundles: the keras-hub tokenizer stored beside the model
+
+    @property
+    def modality(self) -> str:
+        return self.manifest.get("modality", "image")
+
+    @cached_property
+    def forward(self):
+        """The model traced once for single images of any height and width (no retracing per size)."""
+        import tensorflow as tf
+
+        model = self.model
+        return tf.function(lambda image: model(image, training=False),
+                           input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+
+
+def load_bundle(path: str | Path) -> Bundle:
+    """Validate and load a bundle folder or zip; see the module docstring."""
+    from .export import BUNDLE_FORMAT
+
+    path = Path(path)
+    try:
+        check_source(path)
+    except DataError:
+        raise BundleError(f"{path}: no such bundle (or not a regular file); give the bundle's folder or its .zip") \
+            from None
+    if path.is_file():
+        if not zipfile.is_zipfile(path):
+            raise BundleError(f"{path.name} is not a zip; give the bundle's folder or the bundle.zip you downloaded")
+        folder = Path(tempfile.mkdtemp(prefix="transferlab-bundle-"))
+        try:
+            unpack_zip(path, folder, BUNDLE_LIMITS)
+            return load_bundle(folder)
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    missing = [name for name in REQUIRED_FILES if not (path / name).is_file()]
+    if missing:
+        raise BundleError(f"{path.name}: the bundle lacks {', '.join(missing)}; download the bundle again")
+    manifest, labels = _read_json(path / "manifest.json"), _read_json(path / "labels.json")
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path.name}: manifest.json does not describe a {BUNDLE_FORMAT}; found "
+                          f"format {manifest.get('format') if isinstance(manifest, dict) else manifest!r}")
+    versions = {k: manifest.get(k) for k in ("transferlab", "keras", "tensorflow")}
+    if not all(isinstance(v, str) and v for v in versions.values()):
+        raise BundleError(f"{path.name}: manifest.json lacks readable versions; found {versions}")
+    if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
+        raise BundleError(f"{path.name}: labels.json must be a list of class names; found {type(labels).__name__}")
+    model = _load_model(path / "model.keras")
+    outputs = model.output_shape[-1]
+    if outputs != len(labels):
+        raise BundleError(f"{path.name}: the model gives {outputs} probabilities but labels.json names "
+                          f"{len(labels)} classes; the files do not belong together, download the bundle again")
+    tokenizer = None
+    if manifest.get("modality") == "text":
+        from .text.export import TOKENIZER_FOLDER, load_tokenizer
+
+        if not isinstance(manifest.get("sequence_length"), int):
+            raise BundleError(f"{path.name}: manifest.json lacks the text model's sequence_length; download it again")
+        try:
+            tokenizer = load_tokenizer(path)
+        except Exception as error:  # keras-hub raises several kinds for a missing or altered preset
+            raise BundleError(f"{path.name}/{TOKENIZER_FOLDER} could not be loaded as a keras-hub tokenizer "
+                              f"({str(error).splitlines()[0][:200]}); download the bundle again") from None
+    return Bundle(model, labels, manifest, path, tokenizer)
+
+
+def _read_json(path: Path):
+    """A small JSON file of the bundle; anything too large, too deep or not JSON is a `BundleError`."""
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise BundleError(f"{path.parent.name}/{path.name} is {path.stat().st_size / 1e6:.0f} MB, far larger than a "
+                          "bundle's own files; download the bundle again")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError) as error:
+        raise BundleError(f"{path.parent.name}/{path.name} is not valid JSON ({type(error).__name__}: "
+                          f"{str(error)[:120]}); download the bundle again") from None
+
+
+def check_model_archive(path: Path, limits: ImportLimits = BUNDLE_LIMITS) -> None:
+    """Refuse a .keras file (itself a zip) whose entries would unpack past `limits`, before Keras reads it."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, OSError) as error:
+        raise BundleError(f"{path.parent.name}/{path.name} is not a readable Keras model file ({error}); "
+                          "download the bundle again") from None
+    total = sum(info.file_size for info in infos)
+    inflated = [i.filename for i in infos if not limits.ratio_allows(i.file_size, i.compress_size)]
+    if total > limits.max_total_bytes or inflated or not limits.ratio_allows(total, path.stat().st_size):
+        where = ", ".join(inflated[:3]) or "in all"
+        raise BundleError(f"{path.parent.name}/{path.name} declares {total / 1e6:,.0f} MB of content in a "
+                          f"{path.stat().st_size / 1e6:,.1f} MB file ({where}); a model's weights barely compress, "
+                          "so it was refused unread. Download the bundle again")
+
+
+def _load_model(path: Path):
+    import keras
+
+    check_model_archive(path)
+    try:
+        return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as error:  # Keras raises ValueError, TypeError or its own errors for unsafe content
+        text = str(error).splitlines()[0][:300]
+        raise BundleError(f"{path.parent.name}/model.keras was refused in safe mode ({text}); TransferLab "
+                          "only loads models made of Keras's own layers") from None
+
+
+def predict(
+    bundle: Bundle | str | Path,
+    files: Sequence[str | os.PathLike],
+    *,
+    top: int = 5,
+    progress: ProgressCallback | None = None,
+) -> list[dict]:
+    """[{"file", "label", "prob", "top": [{"label", "prob"}]}] per image, from the bundle's own model."""
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    results = []
+    paths = require_files(files)
+    for done, path in enumerate(paths, start=1):
+        results.append(_ranked(bundle, predict_array(bundle, load_rgb(path)), str(path), top))
+        report(progress, "predict", done, len(paths))
+    return results
+
+
+def _ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
+    if not isinstance(top, int) or top < 1:
+        raise SettingError(f"top (how many classes to list) must be a whole number of at least 1; got {top!r}")
+    order = np.argsort(-probs, kind="stable")[:top]
+    return {"file": name, "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
+            "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]}
+
+
+def predict_texts(bundle: Bundle | str | Path, texts: Sequence[str], *, top: int = 5) -> list[dict]:
+    """[{"file": text, "label", "prob", "top"}] per text, from a text bundle's own tokenizer and model."""
+    from .text.export import encode
+
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    if bundle.modality != "text":
+        raise BundleError(f"{bundle.folder.name} is an image bundle; give it images, not texts")
+    results = []
+    for text in texts:  # one at a time, as predict.py does: padding then matches to the last bit
+        probs = np.asarray(bundle.model.predict(encode(bundle.tokenizer, [text], bundle.manifest["sequence_length"]),
+                                                verbose=0))[0]
+        results.append(_ranked(bundle, probs, text, top))
+    return results
+
+
+def predict_bytes(bundle: Bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
+    """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
+    return _ranked(bundle, predict_array(bundle, load_rgb(data)), name, top)
+
+
+def predict_array(bundle: Bundle, image: np.ndarray) -> np.ndarray:
+    """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
+    return bundle.forward(image[None].astype(np.float32)).numpy()[0]

@@ -1,0 +1,37 @@
+"""Progress reporting shared by every long function: a plain callback, no UI assumed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step of a long task: `done` of `total` units of `stage` finished."""
+
+    stage: str
+    done: int
+    total: int
+    message: str = ""
+    metrics: dict[str, float] = field(default_factory=dict)  # e.g. loss and accuracy after an epoch or trial
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+def report(
+    callback: ProgressCallback | None,
+    stage: str,
+    done: int,
+    total: int,
+    message: str = "",
+    metrics: dict[str, float] | None = None,
+) -> None:
+    """Call `callback` if there is one, so long functions need no `if` of their own."""
+    if callback is not None:
+        callback(Progress(stage, done, total, message, dict(metrics or {})))

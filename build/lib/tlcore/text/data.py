@@ -1,0 +1,313 @@
+"""Import a labelled text dataset: a CSV/TSV with a text and a label column, or a zip of class folders of .txt.
+
+The same rules as for images: a clear refusal when the data cannot train a classifier, every
+dropped row listed with its reason, splits fixed once and stored. Encoding problems are reported,
+not fatal: undecodable bytes become U+FFFD and the rows that hold them are counted.
+Exact duplicates (same text once case and spacing are normalised) are dropped before splitting,
+so no copy of a training text can sit in the test split.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..data.archive import unpack_zip
+from ..data.checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
+from ..data.dataset import SplitRecords
+from ..data.layout import SPLIT_NAMES, Skipped, discover
+from ..data.limits import ImportLimits, SplitConfig
+from ..data.splits import assign_splits
+from ..data.store import check_source, source_digest, stored
+from ..errors import DataError
+from ..progress import ProgressCallback, report
+
+TEXT_SUFFIXES = frozenset({".txt"})
+TABLE_SUFFIXES = {".csv": ",", ".tsv": "\t", ".tab": "\t"}
+TEXT_NAMES = ("text", "sentence", "message", "sms", "review", "content", "document", "body", "tweet", "question",
+              "comment", "utterance", "title")
+LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "tag", "topic")
+MAX_TEXT_CHARS = 100_000
+MAX_TABLE_BYTES = 512 * 1024**2
+COLUMNS = ["text", "label", "split", "sha256", "n_chars", "source_row"]
+RECORDS_FILE = "dataset.csv"
+META_FILE = "dataset.json"
+HELP = ("Expected a CSV or TSV file with a text column and a label column (e.g. text,label), or a zip of "
+        "class folders holding .txt files (e.g. spam/1.txt, ham/1.txt)")
+TEXTS = Items("texts", "rows or files", HELP, "remove their rows", "the train split (or train folder)")
+
+
+@dataclass(frozen=True, eq=False)
+class TextDataset(SplitRecords):
+    """Labelled texts (`records`: one row per text) with fixed splits; the text twin of `Dataset`."""
+
+    records: pd.DataFrame
+    classes: tuple[str, ...]
+    layout: str
+    source: str
+    skipped: tuple[Skipped, ...] = ()
+    warnings: tuple[str, ...] = ()
+    notes: tuple[str, ...] = field(default=())
+    modality: str = "text"
+    stored_in: Path | None = None  # the workspace folder it was saved in (`tlcore.data.store`), once saved
+
+    def texts(self, split: str | None = None) -> list[str]:
+        return self.subset(split)["text"].tolist()
+
+    def save(self, folder: Path) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.records[COLUMNS].to_csv(folder / RECORDS_FILE, index=False)
+        skipped = [{"file": s.file, "reason": s.reason} for s in self.skipped]
+        meta = {"modality": "text", "classes": list(self.classes), "layout": self.layout, "source": self.source,
+                "split_hash": self.split_hash(), "skipped": skipped, "warnings": list(self.warnings),
+                "notes": list(self.notes)}  # fmt: skip
+        (folder / META_FILE).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        return folder
+
+    @classmethod
+    def load(cls, folder: Path) -> TextDataset:
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        records = pd.read_csv(folder / RECORDS_FILE, dtype={"text": str, "label": str, "split": str, "sha256": str},
+                              keep_default_na=False)
+        return cls(records, tuple(meta["classes"]), meta["layout"], meta["source"],
+                   tuple(Skipped(**s) for s in meta["skipped"]), tuple(meta["warnings"]), tuple(meta["notes"]),
+                   stored_in=Path(folder))
+
+
+@dataclass(frozen=True)
+class TextColumns:
+    """Which columns hold the text and the label; None means "find it by name"."""
+
+    text: str | None = None
+    label: str | None = None
+
+
+def is_text_source(source: Path) -> bool:
+    """Whether `source` holds texts: a table file, or a folder or zip whose data files are .txt or a table."""
+    suffix = source.suffix.lower()
+    if suffix in TABLE_SUFFIXES or suffix in TEXT_SUFFIXES:
+        return True
+    if source.is_dir():
+        names = [p.name for p in source.rglob("*") if p.is_file()]
+    elif zipfile.is_zipfile(source):
+        with zipfile.ZipFile(source) as zf:
+            names = [n for n in zf.namelist() if not n.endswith("/")]
+    else:
+        return False
+    names = [n for n in names if "__MACOSX" not in n and not Path(n).name.startswith(".")]
+    kinds = [Path(n).suffix.lower() for n in names]
+    texts = sum(k in TEXT_SUFFIXES for k in kinds)
+    tables = sum(k in TABLE_SUFFIXES for k in kinds)
+    from ..data.layout import IMAGE_SUFFIXES
+
+    images = sum(k in IMAGE_SUFFIXES for k in kinds)
+    return texts > images or (tables == 1 and images == 0)
+
+
+def import_text_dataset(
+    source: str | Path,
+    workspace: Path,
+    *,
+    name: str | None = None,
+    columns: TextColumns = TextColumns(),
+    limits: ImportLimits = ImportLimits(),
+    split: SplitConfig = SplitConfig(),
+    progress: ProgressCallback | None = None,
+) -> TextDataset:
+    """Read `source` (a table file, a folder or a zip), check it, fix the splits, save it in `workspace`.
+
+    Stored like an image dataset (`tlcore.data.store`): atomically, once per content and columns.
+    `name` is what the user calls the data (an upload's own file name); by default the source's.
+    """
+    source = check_source(source)
+    is_table = source.is_file() and source.suffix.lower() in TABLE_SUFFIXES
+    if not (is_table or source.is_dir() or zipfile.is_zipfile(source)):
+        raise DataError(f"{source.name} is neither a table file, a folder nor a zip. {HELP}")
+    file_name = name or source.name
+    stem = Path(file_name).stem if source.is_file() else file_name
+
+    def build(private: Path, final: Path) -> TextDataset:
+        if is_table:
+            frame, skipped, notes, layout = *_read_table(source, file_name, columns, limits), "table"
+        else:
+            root = source if source.is_dir() else unpack_zip(source, private / "files", limits, progress)
+            frame, skipped, notes, layout = _read_tree(root, columns, limits)
+        return _build(frame, stem, layout, skipped, notes, split, progress)
+
+    digest = source_digest(source, f"text {columns} {limits} {split} {file_name if is_table else ''}")
+    return stored(workspace, stem, digest, build, TextDataset.load)
+
+
+def _decode(raw: bytes) -> tuple[str, int]:
+    """Text from bytes as UTF-8 (a BOM dropped), or UTF-16 where a UTF-16 BOM says so; undecodable bytes
+    replaced, with the count of lines that held them."""
+    text = raw.decode(_encoding(raw), errors="replace")
+    return text, sum("\ufffd" in line for line in text.splitlines()) if "\ufffd" in text else 0
+
+
+def _encoding(raw: bytes) -> str:
+    return "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+
+
+def _read_bounded(path: Path, limit: int, name: str) -> bytes:
+    """At most `limit` bytes of `path`, counted while reading (a size on disk can change or lie)."""
+    with path.open("rb") as handle:
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise DataError(f"{name} is larger than the limit of {limit / 1024**2:.0f} MB (text.data.MAX_TABLE_BYTES); "
+                        "split it, or keep a sample of its rows")
+    return raw
+
+
+def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimits):
+    raw = _read_bounded(path, MAX_TABLE_BYTES, name)
+    separator = TABLE_SUFFIXES[path.suffix.lower()]
+    try:  # pandas decodes the bytes itself: a str copy of a large table would cost four bytes a character
+        table = pd.read_csv(io.BytesIO(raw), sep=separator, dtype=str, keep_default_na=False, encoding=_encoding(raw),
+                            encoding_errors="replace", quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="c")
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
+        raise DataError(f"{name} could not be read as a {'TSV' if separator == chr(9) else 'CSV'} file ({error}). "
+                        f"{HELP}; check the quoting of texts that contain the separator") from None
+    table.columns = [str(c).strip() for c in table.columns]
+    text_col, label_col = _choose_columns(table, name, columns)
+    notes = [f"texts from column {text_col!r}, labels from column {label_col!r}"]
+    del raw
+    bad_lines = int((table[text_col].str.contains("\ufffd", regex=False)
+                     | table[label_col].str.contains("\ufffd", regex=False)).sum())
+    if bad_lines:
+        notes.append(f"{bad_lines} line(s) of {name} held bytes that are not UTF-8 (now shown as \ufffd); "
+                     "save the file as UTF-8 to keep those characters")
+    split_col = next((c for c in table.columns if c.lower() == "split"), None)
+    frame = pd.DataFrame({
+        "text": table[text_col], "label": table[label_col].str.strip(),
+        "split": table[split_col].str.strip().str.lower().map(SPLIT_NAMES) if split_col else None,
+        "source_row": [f"{name} row {i + 2}" for i in range(len(table))],
+    })  # fmt: skip
+    skipped = []
+    if split_col:
+        unknown = frame["split"].isna() & (table[split_col].str.strip() != "")
+        skipped += [Skipped(r, f"unknown split {s!r}") for r, s in zip(frame["source_row"][unknown],
+                                                                      table[split_col][unknown], strict=True)]
+        frame = frame[~unknown]
+    return frame, skipped, notes
+
+
+def table_columns(path: str | Path) -> tuple[list[str], str | None, str | None]:
+    """(columns, the text column found by name, the label column found by name) of a table file's header."""
+    path = Path(path)
+    with check_source(path).open("rb") as handle:
+        content, _ = _decode(handle.read(1024**2))
+    separator = TABLE_SUFFIXES.get(path.suffix.lower(), ",")
+    header = next(csv.reader(io.StringIO(content), delimiter=separator), [])
+    columns = [c.strip() for c in header]
+    return columns, *_by_name(columns)
+
+
+def _by_name(columns: list[str]) -> tuple[str | None, str | None]:
+    """The first column named like a text, and the first other one named like a label."""
+    lower = {c.lower(): c for c in columns}
+    text = next((lower[n] for n in TEXT_NAMES if n in lower), None)
+    label = next((lower[n] for n in LABEL_NAMES if n in lower and lower[n] != text), None)
+    return text, label
+
+
+def _choose_columns(table: pd.DataFrame, name: str, columns: TextColumns) -> tuple[str, str]:
+    found = list(table.columns)
+    for given in (columns.text, columns.label):
+        if given is not None and given not in found:
+            raise DataError(f"{name} has no column {given!r}; its columns are {found}")
+    named_text, named_label = _by_name(found)
+    text, label = columns.text or named_text, columns.label or named_label
+    if (text is None or label is None) and len(found) == 2:  # two unnamed columns: the longer texts are the text
+        lengths = {c: table[c].str.len().mean() for c in found}
+        text = text or max(found, key=lambda c: lengths[c])
+        label = label or next(c for c in found if c != text)
+    if text is None or label is None:
+        raise DataError(f"{name}: could not tell which column holds the text and which the label; found columns "
+                        f"{found}. Name them text and label, or choose them (text_column=, label_column=; "
+                        "--text-column/--label-column in the CLI)")
+    if text == label:
+        raise DataError(f"{name}: the text and label columns must differ; both are {text!r}")
+    return text, label
+
+
+def _read_tree(root: Path, columns: TextColumns, limits: ImportLimits):
+    root = Path(root).resolve()
+    tables = [p for p in root.rglob("*") if p.suffix.lower() in TABLE_SUFFIXES and p.is_file()
+              and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts)]
+    has_texts = any(p.suffix.lower() in TEXT_SUFFIXES for p in root.rglob("*"))
+    if len(tables) == 1 and not has_texts:
+        frame, skipped, notes = _read_table(tables[0], tables[0].relative_to(root).as_posix(), columns, limits)
+        return frame, skipped, notes, "table"
+    layout = discover(root, TEXT_SUFFIXES, "text")
+    rows, skipped = [], list(layout.skipped)
+    for candidate in layout.candidates:
+        with candidate.path.open("rb") as handle:  # a longer text is cut at MAX_TEXT_CHARS by _build anyway
+            text, bad = _decode(handle.read(MAX_TEXT_CHARS * 4))
+        rows.append({"text": text, "label": candidate.label, "split": candidate.split,
+                     "source_row": candidate.relative, "bad_encoding": bool(bad)})
+    frame = pd.DataFrame(rows, columns=["text", "label", "split", "source_row", "bad_encoding"])
+    notes = list(layout.notes)
+    if frame["bad_encoding"].any():
+        notes.append(f"{int(frame['bad_encoding'].sum())} file(s) held bytes that are not UTF-8 (now shown as "
+                     "\ufffd); save them as UTF-8 to keep those characters")
+    return frame.drop(columns="bad_encoding"), skipped, notes, layout.kind
+
+
+def normalise(text: str) -> str:
+    """The form two texts share when they are "the same": case-folded, spacing collapsed."""
+    return re.sub(r"\s+", " ", text).strip().casefold()
+
+
+def _build(frame: pd.DataFrame, name: str, layout: str, skipped: list, notes: list, split: SplitConfig,
+           progress) -> TextDataset:
+    frame = frame.copy()
+    frame["text"] = frame["text"].fillna("").astype(str).str.strip()
+    frame["label"] = frame["label"].fillna("").astype(str).str.strip()
+    empty = (frame["text"] == "") | (frame["label"] == "")
+    skipped += [Skipped(row, "empty text" if not text else "empty label")
+                for row, text in zip(frame["source_row"][empty], frame["text"][empty], strict=True)]
+    frame = frame[~empty]
+    long = frame["text"].str.len() > MAX_TEXT_CHARS
+    if long.any():
+        notes.append(f"{int(long.sum())} text(s) longer than {MAX_TEXT_CHARS:,} characters were cut there")
+        frame.loc[long, "text"] = frame.loc[long, "text"].str[:MAX_TEXT_CHARS]
+    frame["sha256"] = [hashlib.sha256(normalise(t).encode()).hexdigest() for t in frame["text"]]
+    report(progress, "texts", len(frame), len(frame), "checked")
+    first = frame.drop_duplicates("sha256")
+    repeated = frame[frame.duplicated("sha256")]
+    originals = first[first["sha256"].isin(set(repeated["sha256"]))]  # only these are named; a table can be large
+    first_row = dict(zip(originals["sha256"], originals["source_row"], strict=True))
+    first_label = dict(zip(originals["sha256"], originals["label"], strict=True))
+    for row, digest, label in zip(repeated["source_row"], repeated["sha256"], repeated["label"], strict=True):
+        kept = first_label[digest]
+        other = "" if label == kept else f" with another label ({label!r}, kept {kept!r})"
+        skipped.append(Skipped(row, f"duplicate of {first_row[digest]}{other}"))
+    conflicting = int((repeated["label"] != repeated["sha256"].map(first_label)).sum())
+    if len(repeated):
+        notes.append(f"{len(repeated)} repeated text(s) dropped before splitting, so no copy of a training text "
+                     f"is tested on" + (f"; {conflicting} of them carried another label" if conflicting else ""))
+    frame = first.reset_index(drop=True)
+    refuse_unusable(name, frame, skipped, TEXTS)
+    frame["n_chars"] = frame["text"].str.len()
+    frame["path"] = frame["sha256"]  # the splitter orders rows by this column: content, not file order
+    if frame["split"].notna().any() and frame["split"].isna().any():
+        raise DataError(f"{name}: some rows name a split and some do not; fill the split column for every row")
+    frame["split"] = assign_splits(frame, split)
+    order = frame["split"].map({"train": 0, "val": 1, "test": 2})
+    frame = frame.assign(_order=order).sort_values(["_order", "label", "source_row"]).drop(columns=["_order", "path"])
+    frame = frame.reset_index(drop=True)
+    refuse_untrainable(frame, TEXTS)
+    return TextDataset(frame[COLUMNS], tuple(sorted(frame["label"].unique())), layout, name, tuple(skipped),
+                       tuple(notes + class_warnings(frame, TEXTS) + skipped_warning(skipped, TEXTS)), tuple(notes))
+
+

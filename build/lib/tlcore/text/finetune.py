@@ -1,0 +1,139 @@
+"""Strategy "finetune" for text, in the same two stages as for images.
+
+1. A head trained on the cached sentence embeddings (the search's best head when the run has one).
+2. Head on top of a fresh copy of the encoder with its top transformer layers unfrozen, a low
+   learning rate with cosine decay, class weights for imbalanced classes, early stopping, and the
+   weights with the lowest validation loss kept (stage 1's included).
+
+Batches hold texts of similar length, each padded only to its own longest text (as for the
+embeddings), in a new random order of batches every epoch.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from ..backbones.text import TextEncoder, build_text_encoder
+from ..distribute import get_strategy
+from ..train.candidate import Candidate, Context
+from ..train.finetune import (
+    Deadline,
+    EpochReport,
+    KeepBest,
+    class_weights,
+    compile_for_finetuning,
+    stage_one_head,
+)
+from .embed import padded
+
+DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
+
+
+def unfreeze_top(encoder: TextEncoder, n_layers: int) -> int:
+    """Make the top `n_layers` transformer layers trainable; returns how many layers train."""
+    encoder.backbone.trainable = True
+    total = encoder.spec.n_blocks
+    first = total - min(n_layers, total)
+    for layer in encoder.backbone.layers:
+        index = int(layer.name.rsplit("_", 1)[1]) if layer.name.startswith("transformer_layer_") else -1
+        layer.trainable = index >= first
+    return sum(layer.trainable for layer in encoder.backbone.layers if layer.weights)
+
+
+class LengthBatches(keras.utils.PyDataset):
+    """Batches of texts of similar length, padded per batch; the batch order is reshuffled every epoch."""
+
+    def __init__(self, ids: list[np.ndarray], y: np.ndarray | None, batch_size: int, shuffle: bool, seed: int = 0,
+                 weights: dict | None = None) -> None:
+        super().__init__()
+        order = np.argsort([len(i) for i in ids], kind="stable")
+        self.batches = [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+        self.ids, self.y, self.shuffle, self.weights = ids, y, shuffle, weights
+        self.rng = np.random.default_rng(seed)
+        self.on_epoch_end()
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, index: int):
+        rows = self.batches[self.order[index]]
+        tokens, mask = padded([self.ids[i] for i in rows])
+        x = {"token_ids": tokens, "padding_mask": mask}
+        if self.y is None:
+            return (x,)
+        if self.weights is None:
+            return x, self.y[rows]
+        return x, self.y[rows], np.array([self.weights[int(np.argmax(t))] for t in self.y[rows]], np.float32)
+
+    def on_epoch_end(self) -> None:
+        self.order = self.rng.permutation(len(self.batches)) if self.shuffle else np.arange(len(self.batches))
+
+    def rows(self) -> np.ndarray:
+        """Row indices in the order the batches yield them (for putting predictions back in order)."""
+        return np.concatenate([self.batches[i] for i in self.order]) if self.batches else np.zeros(0, int)
+
+
+def predict_logits(model: keras.Model, ids: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
+    """The model's outputs for `ids`, in their given order, computed in length-sorted batches."""
+    data = LengthBatches(ids, None, batch_size, shuffle=False)
+    out = np.zeros((len(ids), model.output_shape[-1]), np.float64)
+    for index in range(len(data)):
+        out[data.batches[index]] = model.predict_on_batch(data[index][0])
+    return out
+
+
+def build_model(encoder: TextEncoder, head: keras.Model) -> keras.Model:
+    """token ids -> encoder -> sentence embedding -> head logits."""
+    inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ("token_ids", "padding_mask")}
+    return keras.Model(inputs, head(encoder.model(inputs)), name="finetuned_text")
+
+
+def run(ctx: Context) -> list[Candidate]:
+    config = ctx.config.finetune
+    blocks = config.unfreeze_blocks or DEFAULT_UNFREEZE
+    rate = config.learning_rate or DEFAULT_LEARNING_RATE
+    keras.utils.set_random_seed(ctx.config.seed)
+    start = time.perf_counter()
+    splits = ("train", "val", "test")
+    ids = {s: ctx.backbone.token_ids(ctx.dataset.texts(s)) for s in splits}
+    onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in splits}
+    weights = class_weights(ctx.labels["train"], ctx.n_classes)
+    train_batches = LengthBatches(ids["train"], onehot["train"], config.batch_size, True, ctx.config.seed, weights)
+    steps = len(train_batches) * config.epochs
+    with get_strategy(ctx.config.distribution).scope():
+        head = stage_one_head(ctx)
+        encoder = build_text_encoder(ctx.backbone.spec.name)  # fresh, never the shared one
+        trainable = unfreeze_top(encoder, blocks)
+        model = build_model(encoder, head)
+        compile_for_finetuning(model, rate, steps)
+    validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
+    keep = KeepBest((validation,))
+    history = model.fit(
+        train_batches, epochs=config.epochs, validation_data=validation, verbose=0,
+        callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
+                   Deadline(ctx.deadline), EpochReport(ctx, config.epochs)],
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    latency_start = time.perf_counter()
+    val_logits = predict_logits(model, ids["val"])
+    latency = 1000 * (time.perf_counter() - latency_start) / max(len(ids["val"]), 1)
+    return [Candidate(
+        strategy="finetune",
+        name=f"finetune_top{blocks}",
+        val_logits=val_logits,
+        test_logits=predict_logits(model, ids["test"]),
+        train_seconds=seconds,
+        size_bytes=model.count_params() * 4,
+        latency_ms=latency,
+        params={
+            "unfreeze_blocks": blocks, "trainable_layers": trainable, "learning_rate": rate,
+            "epochs_run": len(history.history.get("loss", [])), "best_epoch": keep.best_epoch,
+            "class_weights": weights is not None,
+            "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        },
+        model=model,
+        complexity=10,
+    )]  # fmt: skip

@@ -1,0 +1,68 @@
+"""What every strategy hands back: a trained model with its logits on validation and test."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..backbones import Backbone
+from ..data import Dataset
+from ..features import Features
+from ..progress import ProgressCallback
+from .config import TrainConfig
+
+
+@dataclass(eq=False)
+class Candidate:
+    """One trained model. Logits cover the validation and test images in dataset order."""
+
+    strategy: str
+    name: str
+    val_logits: np.ndarray
+    test_logits: np.ndarray
+    train_seconds: float
+    size_bytes: int
+    latency_ms: float
+    params: dict = field(default_factory=dict)
+    model: object = None  # a Keras model, a scikit-learn estimator or a label map, for saving and export
+    complexity: int = 0  # how much the model fitted: 0 nothing (a name map) ... 10 (a fine-tuned base)
+    temperature_scaling: bool = True  # False where the exported model cannot apply a temperature
+
+
+@dataclass(eq=False)
+class Context:
+    """Everything a strategy needs, computed once per run."""
+
+    dataset: Dataset
+    config: TrainConfig
+    backbone: Backbone
+    features: dict[str, Features]  # "train", "val", "test"
+    labels: dict[str, np.ndarray]
+    run_dir: Path
+    deadline: float  # time.monotonic() by which this strategy must be done
+    base_latency_ms: float
+    base_size_bytes: int
+    progress: ProgressCallback | None = None
+    shared: dict = field(default_factory=dict)  # results one strategy leaves for a later one
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.dataset.classes)
+
+    def seconds_left(self) -> float:
+        return self.deadline - time.monotonic()
+
+
+Strategy = Callable[[Context], list[Candidate]]
+
+
+def per_sample_ms(predict: Callable[[np.ndarray], object], x: np.ndarray) -> float:
+    """Milliseconds per sample of `predict` on a batch of up to 64 rows of `x`."""
+    batch = x[:64]
+    start = time.perf_counter()
+    predict(batch)
+    return 1000 * (time.perf_counter() - start) / max(len(batch), 1)
