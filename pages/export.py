@@ -26,9 +26,9 @@ st.download_button("Download the trained model (bundle.zip)", archive.read_bytes
 bundle = run_or_stop(lambda: load_bundle(archive))
 
 
-def show(result: dict, where) -> None:
+def show(result: dict, where, key: str) -> None:
     chart = px.bar(pd.DataFrame(result["top"])[::-1], x="prob", y="label", orientation="h", range_x=[0, 1])
-    where.plotly_chart(chart, width="stretch")
+    where.plotly_chart(chart, width="stretch", key=key)  # keyed: the same photo twice draws the same chart twice
 
 
 if bundle.modality == "text":
@@ -38,16 +38,16 @@ if bundle.modality == "text":
     if typed.strip():
         (result,) = run_or_stop(lambda: predict_texts(bundle, [typed]))
         st.markdown(f"**{result['label']}** ({result['prob']:.0%})")
-        show(result, st)
+        show(result, st, "typed")
     st.stop()
 st.caption("Inside: model.keras (takes raw images), model.tflite, labels.json, manifest.json, a model card and "
            "predict.py, which needs only Keras and Pillow.")
 
 uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
                            accept_multiple_files=True)
-for upload in uploads or []:
+for index, upload in enumerate(uploads or []):
     result = run_or_stop(lambda upload=upload: predict_bytes(bundle, upload.getvalue(), upload.name))
     left, right = st.columns([1, 2])
     left.image(upload.getvalue(), caption=f"{upload.name}: {result['label']} ({result['prob']:.0%})", width=200)
-    show(result, right)
+    show(result, right, f"upload:{index}")
 st.caption("The base's own ImageNet classes for any image: see the Try the base page.")

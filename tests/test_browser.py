@@ -145,6 +145,11 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
             button.click()
         bundle_zip = tmp_path / "downloaded.zip"
         download.value.save_as(bundle_zip)
+        with zipfile.ZipFile(archive) as zf:
+            photo = {"name": "same.png", "mimeType": "image/png", "buffer": zf.read("my shapes/round/1.png")}
+        page.locator("input[type=file]").set_input_files([photo, photo])  # the same photo twice
+        expect(page.get_by_text(re.compile(r"^same\.png: (round|boxy) \(\d+%\)$"))).to_have_count(2, timeout=60_000)
+        expect(page.get_by_test_id("stException")).to_have_count(0)
         shot(page, "export")
 
         page.get_by_role("link", name="Runs").click()
