@@ -124,7 +124,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX",
                        help="side the base sees; default: twice the images' median side, within 96..224")
     train.add_argument("--budget-seconds", type=_SECONDS, default=600.0, metavar="N", help="total time (default 600)")
-    train.add_argument("--trials", type=_COUNT, default=None, metavar="N", help="cap on Keras Tuner trials")
+    train.add_argument("--trials", type=_number(int, 0, what="a whole number"), default=None, metavar="N",
+                       help="cap on Keras Tuner trials (0: no search)")
     train.add_argument("--baselines", default=None, metavar="NAMES",
                        help="comma-separated scikit-learn baselines for extract ('' for none; default: all five)")
     train.add_argument("--unfreeze-blocks", type=_COUNT, default=None, metavar="N",
