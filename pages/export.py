@@ -14,6 +14,7 @@ if run is None:
     st.info("Train a model on the Train page first (or open an earlier run on the Runs page).")
     st.stop()
 
+st.caption(f"Dataset: **{run['report'].get('source', '')}**. Run {run['run_dir'].name}.")
 archive = run["run_dir"] / "bundle.zip"
 building = not archive.is_file() and follow(run["run_dir"], "Building the bundle") != "complete"
 if not archive.is_file():

@@ -14,8 +14,8 @@ if run is None:
 
 report = run["report"]
 test, classes, selected = report["test"], report["classes"], report["selected"]
-st.caption(f"Run {run['run_dir'].name}. Selected on validation: {selected['strategy']}/{selected['model']}. "
-           "The test split was used once, for these numbers only.")
+st.caption(f"Dataset: **{report.get('source', '')}**. Run {run['run_dir'].name}. Selected on validation: "
+           f"{selected['strategy']}/{selected['model']}. The test split was used once, for these numbers only.")
 cols = st.columns(4)
 cols[0].metric("Test accuracy", f"{test['accuracy']:.1%}")
 cols[1].metric("Macro-F1", f"{test['macro_f1']:.3f}")
