@@ -77,7 +77,7 @@ if text:
     languages = pd.DataFrame([{"language": k, "share of texts": v} for k, v in gap["languages"].items()])
     if not languages.empty:
         st.plotly_chart(px.bar(languages, x="language", y="share of texts", title="Languages of your texts "
-                               "(by their function words)"), width="stretch")
+                               "(py3langid, over 20 common languages)"), width="stretch")
 else:
     shift = pd.DataFrame(gap["per_block"])
     st.plotly_chart(px.line(shift, x="block", y="shift", markers=True,

@@ -289,3 +289,15 @@ def test_audit_finds_near_duplicate_texts_across_splits(encoder, tmp_path):
     assert len(pairs) == 1 and pairs[0]["similarity"] >= 0.95
     assert report["n_texts"] == len(dataset) and report["modality"] == "text"
     assert (len(report["leakage"]) > 0) == any(p["leakage"] for p in report["near_duplicates"])
+
+
+def test_language_identification_reads_short_technical_english_as_english():
+    """The function-word vote it replaced called English commit messages Portuguese (issue 17)."""
+    from tlcore.text.measures import language_of
+
+    commits = ["Fix typo in README", "Bump version to 2.3.1", "Add tests for the parser", "Refactor config loading",
+               "Update dependencies", "Remove unused imports", "fix: handle empty input in tokenizer"]
+    assert [language_of(c) for c in commits] == ["en"] * len(commits)
+    assert language_of("Das ist ein deutscher Satz über Katzen und Hunde.") == "de"
+    assert language_of("Это предложение на русском языке.") == "ru"
+    assert language_of("12345 !!!") is None

@@ -4,8 +4,11 @@
   symbols the encoder never saw.
 - Word pieces per word: an English word is usually one piece of the English vocabulary; words of
   another language, misspellings and jargon break into several. English measures 1.0-1.3.
-- Non-English share: a text counts as English when English function words outnumber those of the
-  other common Latin-script languages in it (a stop-word vote: no language-ID model needed).
+- Non-English share: the language of each text by py3langid (langid.py's model, shipped in its
+  wheel, read without pickle), restricted to 20 common languages: over all 97 it called 6.5% of
+  the English SMS texts something else; over these 20, 2.1% (SST-2 0.7%, TREC 0.2%), while the
+  German tweets of GermEval 2018 read 99.9% German. The function-word vote it replaced misread
+  short technical English (commit messages) as Portuguese.
 - Texts cut: the share of texts longer than the encoder's window, whose end it never reads.
 """
 
@@ -13,40 +16,29 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from functools import cache
 
 import numpy as np
 
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
-FUNCTION_WORDS = {
-    "en": "the of and to in is it that was for on are with as his they be at this have from or had by not but what "
-          "all were when we there can an your which their said if do will each about how up out them then she many "
-          "some so these would other into has her two like him see time could no make than been its who now my over "
-          "did down only way find use may long very after just where most know get through back much before go "
-          "good new also any our me too does here why well you i am im",
-    "de": "der die und in den von zu das mit sich des auf für ist im dem nicht ein eine als auch es an werden aus er "
-          "hat dass sie nach wird bei einer um am sind noch wie einem über einen so zum war haben nur oder aber vor "
-          "zur bis mehr durch man sein wurde sei ich du wir ihr mich mir dich dir euch uns kein keine ja nein doch "
-          "schon wenn weil denn hier jetzt immer",
-    "fr": "le la les de des et un une du en est que qui dans pour pas sur au avec ce il elle ne se sont par plus son "
-          "sa ses mais ou nous vous ils être cette comme aux",
-    "es": "el la los las de del y en un una que es por con no para se al lo como más pero sus le ya o este sí porque "
-          "esta entre cuando muy sin sobre también",
-    "it": "il lo la i gli le di da in con su per tra fra e che non è un una del della dei delle al alla sono ma come",
-    "nl": "de het een en van ik te dat die in is niet op zijn met hij voor maar er om ook als dan bij nog wat naar "
-          "was aan wel",
-    "pt": "o a os as de do da dos das e em um uma que não para com por se mais na no ao como mas foi ele ela",
-}
-_WORDS = {lang: frozenset(words.split()) for lang, words in FUNCTION_WORDS.items()}
+LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "no", "pl", "cs", "ru", "uk", "zh", "ja", "ko",
+             "ar", "tr", "hi")
+
+
+@cache
+def _identifier():
+    from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+
+    identifier = LanguageIdentifier.from_model_file(MODEL_DIR / MODEL_FILE)
+    identifier.set_languages(list(LANGUAGES))
+    return identifier
 
 
 def language_of(text: str) -> str | None:
-    """The language whose function words are most frequent in `text`, or None when none appear."""
-    words = [w.lower() for w in WORD.findall(text)]
-    votes = {lang: sum(w in vocab for w in words) for lang, vocab in _WORDS.items()}
-    best = max(votes, key=lambda lang: votes[lang])
-    if votes[best] == 0:
+    """The language of `text` (an ISO 639-1 code of `LANGUAGES`), or None when it holds no letters."""
+    if not WORD.search(text):
         return None
-    return "en" if votes["en"] == votes[best] else best
+    return str(_identifier().classify(text)[0])
 
 
 @dataclass(frozen=True)
