@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -22,8 +23,12 @@ pytestmark = [
 
 
 def test_the_wheel_installs_a_transferlab_command_that_works_anywhere(tmp_path):
+    source = tmp_path / "src"  # a copy: building in place would leave build/ and *.egg-info in the repository
+    shutil.copytree(REPO / "tlcore", source / "tlcore", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-                            str(tmp_path / "dist"), str(REPO)], capture_output=True, text=True, cwd=tmp_path)
+                            str(tmp_path / "dist"), str(source)], capture_output=True, text=True, cwd=tmp_path)
     assert built.returncode == 0, built.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("transferlab-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
