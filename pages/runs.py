@@ -15,8 +15,18 @@ if not every:
     st.info("No finished runs yet: train one on the Train page.")
     st.stop()
 headline = {r["run"]: r for r in list_runs(workspace())}
+
+def ahead(run_dir) -> str:
+    """How many jobs wait before a queued one, as text ("" for the others)."""
+    if jobs.job_state(run_dir) != "queued":
+        return ""
+    count = run_or_stop(lambda: jobs.ahead_of(run_dir))
+    return "" if count is None else str(count)
+
+
 table = pd.DataFrame([{
-    "run": r["run"], "state": jobs.job_state(r["run_dir"]), "dataset": headline.get(r["run"], {}).get("dataset", ""),
+    "run": r["run"], "state": jobs.job_state(r["run_dir"]), "jobs ahead": ahead(r["run_dir"]),
+    "dataset": headline.get(r["run"], {}).get("dataset", ""),
     "selected": headline.get(r["run"], {}).get("selected", ""),
     "test_accuracy": headline.get(r["run"], {}).get("test_accuracy"), "detail": r["detail"],
     "bundle": (r["run_dir"] / "bundle.zip").is_file(),

@@ -285,5 +285,8 @@ def test_pages_say_when_no_worker_would_run_the_job(monkeypatch, tmp_path):
         at.button[0].click().run()
         assert not at.exception
         assert "waiting in the queue" in at.info[0].value
+        at.switch_page("pages/runs.py").run()
+        assert not at.exception
+        assert at.dataframe[0].value[["state", "jobs ahead"]].values.tolist() == [["queued", "0"]]
     finally:
         jobs.queue.cache_clear()
