@@ -251,6 +251,16 @@ def test_a_new_session_with_the_link_finds_the_loaded_dataset_and_analysis():
     assert "Dataset: **support**" in again.caption[0].value
 
 
+def press_train(strategy: str) -> AppTest:
+    """A new session on the Shapes sample: the Train page, `strategy`, Train pressed."""
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    at.switch_page("pages/train.py").run()
+    at.radio[0].set_value(strategy).run()
+    at.button[0].click().run()
+    assert not at.exception
+    return at
+
+
 def test_a_failed_job_shows_its_message_on_the_train_and_runs_pages(monkeypatch):
     from tlcore import train as train_module
     from tlcore.errors import SettingError
@@ -259,11 +269,7 @@ def test_a_failed_job_shows_its_message_on_the_train_and_runs_pages(monkeypatch)
         raise SettingError("the classes need more images; add some")
 
     monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (refuse, 0.4))
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
-    at.switch_page("pages/train.py").run()
-    at.radio[0].set_value("extract").run()
-    at.button[0].click().run()
-    assert not at.exception
+    at = press_train("extract")
     assert "It failed: the classes need more images; add some" in at.error[0].value
     at.switch_page("pages/runs.py").run()
     assert not at.exception
@@ -277,13 +283,8 @@ def test_pages_say_when_no_worker_would_run_the_job(monkeypatch, tmp_path):
     monkeypatch.setenv("TRANSFERLAB_QUEUE", "sqlite")
     jobs.queue.cache_clear()
     try:
-        at = AppTest.from_file(str(REPO / "app.py"), default_timeout=300).run()
-        at.switch_page("pages/train.py").run()
-        assert not at.exception
+        at = press_train("predict")
         assert any("No job worker is running" in w.value and "python -m tlcore worker" in w.value for w in at.warning)
-        at.radio[0].set_value("predict").run()
-        at.button[0].click().run()
-        assert not at.exception
         assert "waiting in the queue" in at.info[0].value
         at.switch_page("pages/runs.py").run()
         assert not at.exception
