@@ -89,11 +89,12 @@ def _load_dataset(folder: str, stamp: float):
 
 def current_dataset():
     """The loaded (key, Dataset, Audit) of this session, or None."""
-    folder = state().folder(workspace(), "datasets")
+    now = state()
+    folder = now.folder(workspace(), "datasets")
     if folder is None or not (folder / "dataset.json").is_file():
         return None
     dataset, audit = _load_dataset(str(folder), (folder / "dataset.json").stat().st_mtime)
-    return state().dataset_key, dataset, audit
+    return now.dataset_key, dataset, audit
 
 
 def dataset_folder() -> Path | None:

@@ -15,7 +15,6 @@ once in the submitting process (tests, or a single-user script).
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import socket
@@ -139,10 +138,7 @@ def _record_task(folder: Path, task_id: str) -> None:
 
 
 def job_info(folder: Path) -> dict:
-    try:
-        return json.loads((Path(folder) / JOB_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return runs.read_json(Path(folder) / JOB_FILE)
 
 
 def cancel(folder: Path) -> str:
@@ -229,18 +225,12 @@ def job_state(folder: Path) -> str:
 
 
 def read_progress(folder: Path) -> dict:
-    try:
-        return json.loads((Path(folder) / PROGRESS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    return runs.read_json(Path(folder) / PROGRESS_FILE)
 
 
 def read_analysis(folder: Path) -> dict | None:
     """The analysis a finished analysis job wrote (`Analysis.to_dict()`), or None."""
-    try:
-        return json.loads((Path(folder) / RESULT_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    return runs.read_json(Path(folder) / RESULT_FILE) or None
 
 
 # --- the tasks (run in a worker) -----------------------------------------------------------------------
@@ -341,11 +331,8 @@ def alive_workers(stale_seconds: float = WORKER_STALE_SECONDS) -> list[dict]:
         return [{"host": socket.gethostname(), "pid": os.getpid(), "workers": 1, "time": time.time()}]
     found = []
     for beat in workers_dir().glob("*.json"):
-        try:
-            info = json.loads(beat.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if time.time() - float(info.get("time", 0)) <= stale_seconds:
+        info = runs.read_json(beat)
+        if info and time.time() - float(info.get("time", 0)) <= stale_seconds:
             found.append(info)
     return found
 

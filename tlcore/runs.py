@@ -64,10 +64,7 @@ def open_run(workspace: Path, run_id: str | None, request: dict) -> Path:
                            "Leave out --resume (or choose another run id) to train a new run")
         if found == "running":
             raise RunError(f"run {run_dir.name} is running now; wait for it, or cancel it first")
-        try:
-            asked = json.loads((run_dir / REQUEST_FILE).read_text(encoding="utf-8")).get("fingerprint")
-        except (OSError, ValueError, AttributeError):
-            asked = None
+        asked = read_json(run_dir / REQUEST_FILE).get("fingerprint")
         if asked != fingerprint:
             raise RunError(f"run {run_dir.name} was started with other data or settings; resume it with the same "
                            "dataset and options, or leave out --resume to train a new run")
@@ -142,11 +139,17 @@ def set_status(run_dir: Path, state: str, **details) -> None:
     write_json(run_dir / STATUS_FILE, {"state": state, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")} | details)
 
 
-def status(run_dir: Path) -> dict:
+def read_json(path: Path) -> dict:
+    """A JSON object this package wrote (written atomically, so whole or absent); {} if absent or not one."""
     try:
-        return json.loads((run_dir / STATUS_FILE).read_text(encoding="utf-8"))
+        found = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return {"state": "unknown"}
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def status(run_dir: Path) -> dict:
+    return read_json(run_dir / STATUS_FILE) or {"state": "unknown"}
 
 
 def all_runs(workspace: Path) -> list[dict]:

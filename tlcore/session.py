@@ -6,11 +6,10 @@ descriptions and the run on show. Every entry names a folder inside the workspac
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .runs import write_json
+from .runs import read_json, write_json
 
 STATE_FILE = "session.json"
 
@@ -35,12 +34,9 @@ class Session:
 
 
 def load(workspace: Path) -> Session:
-    try:
-        stored = json.loads((Path(workspace) / STATE_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return Session()
+    stored = read_json(Path(workspace) / STATE_FILE)
     known = {f.name for f in dataclasses.fields(Session)}
-    return Session(**{k: v for k, v in stored.items() if k in known}) if isinstance(stored, dict) else Session()
+    return Session(**{k: v for k, v in stored.items() if k in known})
 
 
 def update(workspace: Path, **changes) -> Session:
