@@ -29,9 +29,9 @@ from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
-from tlcore.backbones import load_backbone  # noqa: E402
-from tlcore.data import import_dataset  # noqa: E402
-from tlcore.features import extract_features  # noqa: E402
+from tlcore.image.bases import load_backbone  # noqa: E402
+from tlcore.image.data import import_dataset  # noqa: E402
+from tlcore.image.extract import extract_features  # noqa: E402
 from tlcore.train import TrainConfig, train  # noqa: E402
 
 DEFAULT_RUNS = ["hymenoptera:predict,extract", "eurosat200:extract,finetune@128", "mnist100:extract,finetune@128"]

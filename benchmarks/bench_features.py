@@ -21,8 +21,8 @@ sys.path.insert(0, str(REPO))
 
 from PIL import Image  # noqa: E402
 
-from tlcore.backbones import load_backbone  # noqa: E402
-from tlcore.features import extract_features  # noqa: E402
+from tlcore.image.bases import load_backbone  # noqa: E402
+from tlcore.image.extract import extract_features  # noqa: E402
 
 
 def baseline(files: list[Path], model, size: int) -> np.ndarray:

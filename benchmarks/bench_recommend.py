@@ -27,7 +27,7 @@ import dataclasses  # noqa: E402
 from regret import STRATEGIES, best, regret, summarise  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.analysis import analyze  # noqa: E402
-from tlcore.data import import_dataset  # noqa: E402
+from tlcore.image.data import import_dataset  # noqa: E402
 from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
 
 

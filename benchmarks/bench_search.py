@@ -28,8 +28,8 @@ import keras  # noqa: E402
 import keras_tuner as kt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tlcore.backbones import build_backbone  # noqa: E402
-from tlcore.features import extract_features  # noqa: E402
+from tlcore.image.bases import build_backbone  # noqa: E402
+from tlcore.image.extract import extract_features  # noqa: E402
 from tlcore.train.config import SearchConfig  # noqa: E402
 from tlcore.train.search import HeadHyperModel  # noqa: E402
 

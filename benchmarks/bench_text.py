@@ -43,10 +43,10 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from tlcore.analysis import analyze  # noqa: E402
-from tlcore.backbones.text import load_text_encoder  # noqa: E402
 from tlcore.data import SplitConfig  # noqa: E402
 from tlcore.text.data import import_text_dataset  # noqa: E402
 from tlcore.text.embed import embed_texts  # noqa: E402
+from tlcore.text.encoder import load_text_encoder  # noqa: E402
 from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
 
 DATASETS = ("sms_spam", "trec6", "sst2", "germeval2018")

@@ -68,7 +68,7 @@ def no_network():
 @pytest.fixture(scope="session")
 def backbone():
     """The offline base at its default size, built once for the whole run."""
-    from tlcore.backbones import load_backbone
+    from tlcore.image.bases import load_backbone
 
     return load_backbone()
 

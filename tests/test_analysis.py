@@ -11,11 +11,11 @@ from sklearn.linear_model import Ridge
 
 from tests.conftest import shared_dataset
 from tlcore import transferability as tr
-from tlcore.backbones import get_spec
 from tlcore.cli import main
-from tlcore.features import load_images
-from tlcore.similarity import batchnorm_shift
-from tlcore.strategy import recommend
+from tlcore.image.bases import get_spec
+from tlcore.image.extract import load_images
+from tlcore.image.similarity import batchnorm_shift, read_image_gap
+from tlcore.strategy import recommend as shared_recommend
 
 
 def dense_logme(features: np.ndarray, labels: np.ndarray) -> float:
@@ -114,6 +114,13 @@ def _gap(shift=0.3, starts=0):
 
 def _size(per_class=150):
     return {"per_class_known_median": per_class}
+
+
+def recommend(size, overlap, gap, measures, spec, image_size, name_map_accuracy=None):
+    """The shared rule fed the image reading, as `ImageModality.measure` and `analyze` feed it."""
+    used = name_map_accuracy is not None and name_map_accuracy >= measures.asis_accuracy
+    reading = read_image_gap(gap, spec, size["per_class_known_median"], used, measures)
+    return shared_recommend(size, measures, reading, name_map_accuracy or 0.0, "ImageNet", {"image_size": image_size})
 
 
 def test_recommendation_moves_to_finetune_as_the_gap_widens():

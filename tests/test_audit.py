@@ -10,9 +10,9 @@ from PIL import Image
 
 from tests.conftest import shared_dataset
 from tlcore.cli import main
-from tlcore.data import import_dataset
 from tlcore.data.audit import audit
-from tlcore.features import extract_features
+from tlcore.image.data import import_dataset
+from tlcore.image.extract import extract_features
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_sample_datasets_import_cleanly(tmp_path):
         assert not checked.duplicates
     texts = import_data(sample_path("support"), tmp_path / "ws")
     assert texts.modality == "text" and len(texts) == 120
-    from tlcore.backbones.text import load_text_encoder
     from tlcore.text.embed import embed_texts
+    from tlcore.text.encoder import load_text_encoder
 
     assert not audit_text(texts, embed_texts(texts.texts(), load_text_encoder()).features).near_duplicates

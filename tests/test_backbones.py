@@ -7,10 +7,10 @@ import urllib.error
 import numpy as np
 import pytest
 
-from tlcore import backbones
-from tlcore.backbones import REGISTRY, build_backbone, get_spec
 from tlcore.errors import SettingError, TLCoreError, UnknownNameError, WeightsUnavailableError
-from tlcore.images import load_rgb
+from tlcore.image import bases as backbones
+from tlcore.image.bases import REGISTRY, build_backbone, get_spec
+from tlcore.image.decode import load_rgb
 
 
 def test_registry_offers_the_offline_base_and_six_keras_applications():
@@ -57,7 +57,7 @@ def test_fixed_size_base_refuses_another_size():
 
 def test_converted_weights_are_cached_and_reused(backbone, photos, monkeypatch):
     """The first build converted the .pth file; later builds must not read it again."""
-    from tlcore.backbones import torch_legacy
+    from tlcore.image import torch_legacy
 
     def must_not_read(path):
         raise AssertionError("the .pth file was read again instead of the cached Keras weights")
@@ -69,13 +69,26 @@ def test_converted_weights_are_cached_and_reused(backbone, photos, monkeypatch):
                                rtol=1e-5, atol=1e-5)
 
 
-def test_model_takes_raw_images_of_any_size(backbone, photos):
-    """The model resizes and normalises inside: a raw 451x300 photo gives the cat, like the resized one."""
+def test_raw_input_resizes_once_for_images_of_any_size(backbone, photos):
+    """An exported model resizes raw photos once, then the base normalises inside: a 451x300 photo gives the cat."""
+    import keras
+
     raw = load_rgb(photos["chelsea"])
     assert raw.shape[:2] != (224, 224)
-    features, logits = backbone.model.predict(raw[None].astype("float32"), verbose=0)
+    images, resized = backbone.raw_input()
+    model = keras.Model(images, backbone.extractor(resized))
+    features, logits = model.predict(raw[None].astype("float32"), verbose=0)
     assert features.shape == (1, 1280)
     assert int(np.argmax(logits)) == 285
+    assert not any(isinstance(layer, keras.layers.Resizing) for layer in backbone.model.layers)  # no second resize
+
+
+def test_fresh_copy_and_own_preprocessing(backbone, photos):
+    """`fresh()` gives an independent base of the same size; `preprocess` is the spec's normalisation."""
+    fresh = backbone.fresh()
+    assert (fresh.spec, fresh.image_size) == (backbone.spec, backbone.image_size) and fresh.body is not backbone.body
+    pixels = np.array([[[0.0, 127.0, 255.0]]], np.float32)
+    np.testing.assert_allclose(np.asarray(backbone.preprocess(pixels)), (pixels - 127.0) / 128.0, atol=1e-6)
 
 
 def test_smaller_image_size_builds_a_smaller_forward_pass(photos):
@@ -107,8 +120,9 @@ def test_folded_extractor_matches_the_trainable_model(backbone, photos):
 def test_a_weights_file_with_foreign_entries_is_refused_in_words():
     import numpy as np
 
-    from tlcore.backbones import efficientnet_lite, get_spec, torch_legacy
     from tlcore.errors import TLCoreError, WeightsUnavailableError
+    from tlcore.image import efficientnet_lite, torch_legacy
+    from tlcore.image.bases import get_spec
 
     state = dict(torch_legacy.load_state_dict(get_spec("efficientnet_lite0").weights_path()))
     state["_extra.weight"] = np.zeros(3, np.float32)

@@ -18,9 +18,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import shared_dataset
-from tlcore.data import Dataset, ImportLimits, SplitConfig, import_dataset
+from tlcore.data import Dataset, ImportLimits, SplitConfig
 from tlcore.data.splits import split_counts
 from tlcore.errors import DataError, UnsafeArchiveError
+from tlcore.image.data import import_dataset
 
 _rng = np.random.default_rng(7)
 

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import REPO
 from tlcore.errors import SettingError
 from tlcore.train import SearchConfig
-from tlcore.train.distributed import parse_address
+from tlcore.train.search_workers import parse_address
 
 
 def _free_port() -> int:
@@ -31,8 +31,8 @@ def test_addresses_are_checked():
 @pytest.mark.slow
 def test_chief_and_two_workers_spread_the_trials(tmp_path):
     """The chief (`train --chief`) and two workers, three processes on loopback, bounded in time."""
-    from tlcore.data import import_dataset
-    from tlcore.features import extract_features
+    from tlcore.image.data import import_dataset
+    from tlcore.image.extract import extract_features
     from tlcore.samples import sample_path
     from tlcore.train.search import make_tuner
 
@@ -75,6 +75,6 @@ def test_chief_and_two_workers_spread_the_trials(tmp_path):
 
 
 def _backbone(size: int):
-    from tlcore.backbones import load_backbone
+    from tlcore.image.bases import load_backbone
 
     return load_backbone(image_size=size)

@@ -15,8 +15,8 @@ from scipy.special import softmax
 
 from tests.conftest import shared_dataset
 from tlcore.cli import main
-from tlcore.data import import_dataset
 from tlcore.export import choose, export_bundle
+from tlcore.image.data import import_dataset
 from tlcore.predict import BundleError, load_bundle, predict
 from tlcore.samples import sample_path
 from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig, train

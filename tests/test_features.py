@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tlcore import features as features_module
-from tlcore.backbones import build_backbone
-from tlcore.features import cache_key, extract_features
-from tlcore.images import load_rgb
+from tlcore.image import extract as features_module
+from tlcore.image.bases import build_backbone
+from tlcore.image.decode import load_rgb
+from tlcore.image.extract import cache_key, extract_features
 
 
 @pytest.fixture

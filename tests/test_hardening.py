@@ -21,9 +21,10 @@ from PIL import Image
 from tests.test_data import classes, image_bytes, make_zip
 from tlcore import workspaces
 from tlcore.cli import main
-from tlcore.data import import_data, import_dataset
+from tlcore.data import import_data
 from tlcore.data.archive import unpack_zip
 from tlcore.errors import DataError, UnsafeArchiveError
+from tlcore.image.data import import_dataset
 from tlcore.uploads import store_upload
 
 
@@ -241,7 +242,7 @@ def test_a_table_over_the_limit_is_refused_while_reading(tmp_path, monkeypatch):
 
 
 def test_a_damaged_feature_cache_is_removed_and_recomputed(tmp_path, backbone):
-    from tlcore.features import extract_features
+    from tlcore.image.extract import extract_features
 
     images = np.random.default_rng(0).integers(0, 255, (3, 64, 64, 3), dtype=np.uint8)
     first = extract_features(images, backbone, cache_dir=tmp_path)
@@ -296,10 +297,10 @@ def test_bad_numbers_and_ids_are_one_line_errors(tmp_path, capsys, argv, expecte
 
 def test_predict_top_is_checked_by_the_library_too(tmp_path):
     from tlcore.errors import SettingError
-    from tlcore.predict import _ranked
+    from tlcore.predict import ranked
 
     with pytest.raises(SettingError, match="at least 1; got 0"):
-        _ranked(SimpleNamespace(labels=["a", "b"]), np.array([0.3, 0.7]), "x", 0)
+        ranked(SimpleNamespace(labels=["a", "b"]), np.array([0.3, 0.7]), "x", 0)
 
 
 def test_an_unexpected_error_is_one_line_with_its_log(monkeypatch, capsys):

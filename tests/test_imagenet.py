@@ -9,9 +9,9 @@ import sys
 import numpy as np
 
 from tests.conftest import REPO, shared_dataset
-from tlcore import imagenet
 from tlcore.cli import main
-from tlcore.features import extract_features
+from tlcore.image import imagenet
+from tlcore.image.extract import extract_features
 
 
 def test_class_names_come_from_the_package():

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from tlcore.errors import ImageError
-from tlcore.images import load_rgb, require_files
+from tlcore.image.decode import load_rgb, require_files
 
 
 def test_transparent_pixels_become_white(tmp_path):

@@ -103,12 +103,12 @@ def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, 
 
 
 def test_a_failing_job_reads_failed_with_its_message_in_words(shapes, tmp_path, monkeypatch):
-    from tlcore import train as train_module
+    from tlcore.train import extract as extract_strategy
 
     def refuse(ctx):
         raise SettingError("the budget is too small for this data; raise it")
 
-    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (refuse, 0.4))
+    monkeypatch.setattr(extract_strategy, "run", refuse)
     run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
     assert runs.state(run_dir) == "failed"
     assert runs.status(run_dir)["error"] == "the budget is too small for this data; raise it"
@@ -116,12 +116,12 @@ def test_a_failing_job_reads_failed_with_its_message_in_words(shapes, tmp_path, 
 
 
 def test_an_unexpected_error_is_one_line_with_the_path_of_its_log(shapes, tmp_path, monkeypatch):
-    from tlcore import train as train_module
+    from tlcore.train import extract as extract_strategy
 
     def crash(ctx):
         raise ZeroDivisionError("division by zero")
 
-    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (crash, 0.4))
+    monkeypatch.setattr(extract_strategy, "run", crash)
     run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
     error = runs.status(run_dir)["error"]
     assert error.startswith("unexpected ZeroDivisionError: division by zero") and "\n" not in error

@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, shared_dataset
-from tlcore.backbones.text import get_text_spec
-from tlcore.strategy import recommend
+from tlcore.strategy import recommend as shared_recommend
 from tlcore.text import zeroshot
 from tlcore.text.embed import embed_texts
+from tlcore.text.encoder import get_text_spec
 from tlcore.text.measures import language_of, read_text_gap, text_gap
 from tlcore.transferability import Transferability
 
@@ -29,7 +29,7 @@ THINGS = ["coffee", "umbrella", "keys", "book", "pizza", "charger", "jacket", "c
 
 @pytest.fixture(scope="session")
 def encoder():
-    from tlcore.backbones.text import load_text_encoder
+    from tlcore.text.encoder import load_text_encoder
 
     return load_text_encoder()
 
@@ -52,7 +52,7 @@ def messages(tmp_path_factory):
 def test_encoder_gives_the_published_sentence_similarity(encoder):
     pair = ["A man is eating food.", "A man is eating a piece of bread."]
     a, b = embed_texts(pair, encoder, use_cache=False).features
-    assert encoder.backbone.count_params() == pytest.approx(22.7e6, rel=0.01)
+    assert encoder.transformer.count_params() == pytest.approx(22.7e6, rel=0.01)
     assert np.linalg.norm(a) == pytest.approx(1.0, abs=1e-5)
     assert float(a @ b) == pytest.approx(0.755, abs=0.002)  # all-MiniLM-L6-v2's published value
 
@@ -103,6 +103,12 @@ def test_text_gap_flags_german_and_not_english(encoder):
 def _measures(probe=0.8, asis=0.5):
     return Transferability(logme=0.0, leep=-1.0, asis_accuracy=asis, probe_accuracy=probe, loo_accuracy=probe,
                            slope=0.0)
+
+
+def recommend(size, overlap, gap, measures, spec, image_size, zero_shot=None):
+    """The shared rule fed the text reading, as `TextModality.measure` and `analyze` feed it."""
+    reading = read_text_gap(gap, spec, size["per_class_known_median"], False, measures)
+    return shared_recommend(size, measures, reading, zero_shot or 0.0, "general English")
 
 
 def test_shared_recommendation_reacts_to_the_text_gap():

@@ -12,9 +12,9 @@ import types
 import numpy as np
 import pytest
 
-from tlcore.backbones import get_spec
-from tlcore.backbones.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, load_state_dict
 from tlcore.errors import UnsafeFileError
+from tlcore.image.bases import get_spec
+from tlcore.image.torch_legacy import MAGIC_NUMBER, PROTOCOL_VERSION, load_state_dict
 
 
 class _Storage:

@@ -12,15 +12,15 @@ from scipy.special import softmax
 
 from tlcore import runs
 from tlcore.cli import main
-from tlcore.data import import_dataset
 from tlcore.errors import SettingError, UnknownNameError
+from tlcore.image import label_map
+from tlcore.image.data import import_dataset
 from tlcore.samples import sample_path
 from tlcore.train import HeadSpace, SearchConfig, TrainConfig, train
-from tlcore.train import predict as predict_strategy
 from tlcore.train.baselines import BASELINES, logits_of
 from tlcore.train.candidate import Context
 from tlcore.train.evaluate import evaluate, expected_calibration_error, fit_temperature
-from tlcore.train.search import SPACE, HeadHyperModel
+from tlcore.train.tuner import SPACE, HeadHyperModel
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,11 @@ def fast_config(**changes) -> TrainConfig:
 
 
 def test_name_mapping_uses_imagenet_names_synonyms_and_plurals():
-    assert predict_strategy.name_mapping(("ants", "bees")) == {"ants": [310], "bees": [309]}
-    assert predict_strategy.name_mapping(("Espresso", "pismire")) == {"Espresso": [967], "pismire": [310]}
-    cats = predict_strategy.name_mapping(("cat", "bee"))["cat"]
+    assert label_map.name_mapping(("ants", "bees")) == {"ants": [310], "bees": [309]}
+    assert label_map.name_mapping(("Espresso", "pismire")) == {"Espresso": [967], "pismire": [310]}
+    cats = label_map.name_mapping(("cat", "bee"))["cat"]
     assert {281, 282, 285} <= set(cats)  # tabby cat, tiger cat, Egyptian cat: gathered by their head noun
-    assert predict_strategy.name_mapping(("AnnualCrop", "Forest")) is None
+    assert label_map.name_mapping(("AnnualCrop", "Forest")) is None
 
 
 def _context(labels: dict, logits: dict, n_classes: int, classes: tuple[str, ...]):
@@ -68,7 +68,7 @@ def test_empirical_label_map_learns_which_imagenet_class_means_which_label():
 
     labels = {s: rng.integers(0, 2, n) for s, n in (("train", 60), ("val", 30), ("test", 30))}
     ctx = _context(labels, {s: logits_for(y) for s, y in labels.items()}, 2, ("circle", "square"))
-    (empirical,) = predict_strategy.run(ctx)  # "square" is no ImageNet class, so only the learned map
+    (empirical,) = label_map.run(ctx)  # "square" is no ImageNet class, so only the learned map
     assert empirical.name == "empirical_label_map"
     assert np.mean(empirical.val_logits.argmax(1) == labels["val"]) == 1.0
     assert empirical.model.shape == (1000, 2)
@@ -211,12 +211,12 @@ def test_run_folder_is_complete_and_holds_every_artefact(shapes, tmp_path):
 
 
 def test_interrupted_run_is_marked_interrupted_at_once(shapes, tmp_path, monkeypatch):
-    from tlcore import train as train_module
+    from tlcore.train import extract as extract_strategy
 
     def crash(ctx):
         raise KeyboardInterrupt
 
-    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (crash, 0.4))
+    monkeypatch.setattr(extract_strategy, "run", crash)
     with pytest.raises(KeyboardInterrupt):
         train(shapes, fast_config(), tmp_path)
     (run_dir,) = (tmp_path / "runs").iterdir()
@@ -226,12 +226,12 @@ def test_interrupted_run_is_marked_interrupted_at_once(shapes, tmp_path, monkeyp
 
 
 def test_a_failing_run_reads_failed_with_its_message(shapes, tmp_path, monkeypatch):
-    from tlcore import train as train_module
+    from tlcore.train import extract as extract_strategy
 
     def fail(ctx):
         raise SettingError("the head needs more images; add some")
 
-    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (fail, 0.4))
+    monkeypatch.setattr(extract_strategy, "run", fail)
     with pytest.raises(SettingError):
         train(shapes, fast_config(), tmp_path)
     (run_dir,) = (tmp_path / "runs").iterdir()

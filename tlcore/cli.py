@@ -119,7 +119,8 @@ def _parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train the strategies, select on validation, report on test")
     train.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
-    train.add_argument("--strategy", default="extract", choices=["predict", "extract", "finetune", "all"])
+    train.add_argument("--strategy", default=None, choices=["predict", "extract", "finetune", "all"],
+                       help="default: the one `analyze` recommended for this data, else extract")
     train.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
     train.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX",
                        help="side the base sees; default: twice the images' median side, within 96..224")
@@ -189,30 +190,18 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _zoo(args: argparse.Namespace) -> int:
-    from .backbones import DEFAULT_BACKBONE, REGISTRY
+    from .modality import REGISTRY, get_modality
 
     rows = []
-    for spec in REGISTRY.values():
-        available, reason = spec.availability()
-        rows.append(
-            {
-                "name": spec.name,
-                "title": spec.title,
-                "modality": "image",
-                "input_size": spec.input_size,
-                "feature_dim": spec.feature_dim,
-                "offline": available,
-                "default": spec.name == DEFAULT_BACKBONE,
-                "detail": reason,
-            }
-        )
-    from .backbones.text import DEFAULT_TEXT_BACKBONE, TEXT_REGISTRY
-
-    for spec in TEXT_REGISTRY.values():
-        available, reason = spec.availability()
-        rows.append({"name": spec.name, "title": spec.title, "modality": "text",
-                     "sequence_length": spec.sequence_length, "feature_dim": spec.feature_dim, "offline": available,
-                     "default": spec.name == DEFAULT_TEXT_BACKBONE, "detail": reason})  # fmt: skip
+    for kind in REGISTRY:
+        modality = get_modality(kind)
+        for spec in modality.bases().values():
+            available, reason = spec.availability()
+            size = {"input_size": spec.input_size} if hasattr(spec, "input_size") else \
+                {"sequence_length": spec.sequence_length}
+            rows.append({"name": spec.name, "title": spec.title, "modality": kind, **size,
+                         "feature_dim": spec.feature_dim, "offline": available,
+                         "default": spec.name == modality.default_base, "detail": reason})  # fmt: skip
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
@@ -220,8 +209,7 @@ def _zoo(args: argparse.Namespace) -> int:
     for row in rows:
         mark = "yes" if row["offline"] else "no"
         size = f"{row['input_size']} px" if "input_size" in row else f"{row['sequence_length']} tok"
-        kind = row.get("modality", "image")
-        print(f"{row['name']:<20} {kind:<5} {size:>10} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
+        print(f"{row['name']:<20} {row['modality']:<5} {size:>10} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
     return 0
 
 
@@ -233,32 +221,17 @@ def _sample_names() -> str:
 
 def _inspect(args: argparse.Namespace) -> int:
     from . import paths
+    from .modality import modality_of
 
     dataset = _load_data(args, args.workspace or paths.home() / "workspace")
+    modality = modality_of(dataset)
+    choice = modality.resolve_base(dataset, args.backbone)  # an unknown base fails before anything loads
     features = None
-    if dataset.modality == "text":
-        from .text.audit import audit_text as audit
-
-        if not args.no_features:
-            from .backbones.text import DEFAULT_TEXT_BACKBONE, load_text_encoder
-            from .text.embed import embed_texts
-
-            with _quiet_native_logs():
-                encoder = load_text_encoder(args.backbone or DEFAULT_TEXT_BACKBONE)
-            features = embed_texts(dataset.texts(), encoder, progress=_progress_line("texts")).features
-    else:
-        from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
-        from .data.audit import audit
-
-        name = args.backbone or DEFAULT_BACKBONE
-        get_spec(name)
-        if not args.no_features:
-            from .features import extract_features
-
-            with _quiet_native_logs():
-                backbone = load_backbone(name)
-            features = extract_features(dataset.files(), backbone, progress=_progress_line("images")).features
-    report = audit(dataset, features).to_dict(dataset)
+    if not args.no_features:
+        with _quiet_native_logs():
+            modality.load_base(choice)
+        features = modality.features(dataset, choice, _progress_line(modality.noun)).features
+    report = modality.audit(dataset, features).to_dict(dataset)
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
@@ -282,65 +255,68 @@ def _analyze(args: argparse.Namespace) -> int:
 
     dataset = _load_data(args, args.workspace or paths.home() / "workspace")
     with _quiet_native_logs():
-        from .analysis import analyze
+        from .analysis import analyze, save_analysis
 
         result = analyze(dataset, args.backbone, args.image_size, descriptions=_descriptions(args.describe),
                          progress=_progress_line(""))
+    save_analysis(result, dataset)
     report = result.to_dict()
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
         return 0
     size, gap, measures = report["dataset"], report["domain_gap"], report["transferability"]
     advice = report["recommendation"]
-    if dataset.modality == "text":
-        print(f"{dataset.source}: {size['n_texts']} texts, {size['n_classes']} classes, "
-              f"{size['per_class_known_median']:.0f} per class to learn from; base {result.backbone}")
-        print(f"domain gap: {gap['non_english_share']:.0%} not English {gap['languages']}, "
-              f"{gap['pieces_per_word']:.2f} word pieces per word, {gap['unknown_share']:.1%} unknown pieces, "
-              f"{gap['cut_share']:.1%} of texts cut at the window, median {gap['median_tokens']:.0f} tokens")
-    else:
-        print(f"{dataset.source}: {size['n_images']} images, {size['n_classes']} classes, "
-              f"{size['per_class_known_median']:.0f} per class to learn from; base {result.backbone} at "
-              f"{report['image_size']} px")
+    print(f"{dataset.source}: {len(dataset)} {_noun(dataset)}, {size['n_classes']} classes, "
+          f"{size['per_class_known_median']:.0f} per class to learn from; base {result.base.describe()}")
+    if report["label_overlap"]:
         print(f"label overlap: {report['label_overlap']['matched_classes']} class names are ImageNet classes; "
               f"concentration {report['label_overlap']['concentration']:.2f}")
-        print(f"domain gap: ImageNet top-1 {gap['mean_top1']:.2f}, entropy {gap['mean_entropy']:.2f}, "
-              f"BatchNorm shift {gap['bn_shift']:.2f} (per block: "
-              + " ".join(f"{b['shift']:.2f}" for b in gap["per_block"]) + ")")
+    print("domain gap: " + ", ".join(f"{k} {_short(v)}" for k, v in gap.items()))
     print("transferability: " + ", ".join(f"{k} {v:.3f}" for k, v in measures.items()))
     print(f"recommended: {advice['strategy']} (confidence {advice['confidence']:.2f}), settings {advice['settings']}")
     for reason in advice["reasons"]:
         print(f"  - {reason}")
     print("expected accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in advice["expected_accuracy"].items()))
+    print("saved: `train` on this data follows this recommendation unless told otherwise")
     return 0
 
 
-def _train(args: argparse.Namespace) -> int:
-    import dataclasses
+def _noun(dataset) -> str:
+    from .modality import modality_of
 
+    return modality_of(dataset).noun
+
+
+def _short(value) -> str:
+    """A measure for one line: numbers to 2 decimals, lists and tables by their length."""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    if isinstance(value, list | dict):
+        return "{" + ", ".join(f"{k} {_short(v)}" for k, v in value.items()) + "}" if isinstance(value, dict) \
+            else f"({len(value)} values, see --json)"
+    return str(value)
+
+
+def _train(args: argparse.Namespace) -> int:
     from . import paths
 
     workspace = args.workspace or paths.home() / "workspace"
     dataset = _load_data(args, workspace)
-    from .train import FinetuneConfig, SearchConfig, TrainConfig, train
+    if args.resume is not None:
+        from .runs import check_run_id
 
-    search = SearchConfig(chief_address=args.chief)
-    if args.trials is not None:
-        search = dataclasses.replace(search, max_trials=args.trials)
-    chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
-    finetune = dataclasses.replace(FinetuneConfig(), **{k: v for k, v in chosen.items() if v is not None})
-    config = TrainConfig(strategies=(args.strategy,), backbone=args.backbone, image_size=args.image_size,
-                         budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune,
-                         class_descriptions=_descriptions(args.describe))
-    if args.baselines is not None:
-        config = dataclasses.replace(config, baselines=tuple(n for n in args.baselines.split(",") if n))
+        check_run_id(args.resume)  # refused before anything is said or started
+    config, followed = _train_config(args, dataset)
+    print(followed, file=sys.stderr)
     with _quiet_native_logs():
         from .export import export_bundle
+        from .train import train
 
         result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
         bundle = export_bundle(result)
     if args.json:
-        print(json.dumps(result.report | {"bundle": str(bundle)}, indent=2, ensure_ascii=False))
+        print(json.dumps(result.report | {"bundle": str(bundle), "settings_from": followed}, indent=2,
+                         ensure_ascii=False))
         return 0
     print(result.leaderboard.to_string(index=False))
     test = result.test
@@ -348,14 +324,57 @@ def _train(args: argparse.Namespace) -> int:
     print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
           f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
     print(f"run folder: {result.run_dir}")
-    inputs = "TEXT" if dataset.modality == "text" else "IMAGE"
-    print(f"bundle: {bundle}  (python -m tlcore predict {bundle} {inputs}...)")
+    from .modality import modality_of
+
+    print(f"bundle: {bundle}  (transferlab predict {bundle} {modality_of(dataset).input_name}...)")
     return 0
+
+
+def _train_config(args: argparse.Namespace, dataset):
+    """The settings `train` runs with, and a line saying where they came from: the saved analysis's
+    recommendation where there is one (`analyze` first), the command's own options on top."""
+    import dataclasses
+
+    from .analysis import stored_analysis
+    from .train import SearchConfig, TrainConfig
+
+    search = SearchConfig(chief_address=args.chief)
+    if args.trials is not None:
+        search = dataclasses.replace(search, max_trials=args.trials)
+    analysis = stored_analysis(dataset)
+    if analysis is not None and args.backbone not in (None, analysis["backbone"]):
+        analysis = None  # analysed with another base: its settings do not carry over
+    base = TrainConfig.from_analysis(analysis) if analysis else TrainConfig(strategies=("extract",))
+    chosen = {"unfreeze_blocks": args.unfreeze_blocks, "learning_rate": args.learning_rate}
+    finetune = dataclasses.replace(base.finetune, **{k: v for k, v in chosen.items() if v is not None})
+    config = dataclasses.replace(
+        base, strategies=(args.strategy,) if args.strategy else base.strategies,
+        backbone=args.backbone or base.backbone, image_size=args.image_size or base.image_size,
+        budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune,
+        class_descriptions=_descriptions(args.describe))  # fmt: skip
+    if args.baselines is not None:
+        config = dataclasses.replace(config, baselines=tuple(n for n in args.baselines.split(",") if n))
+    if not analysis:
+        return config, (f"no saved analysis of this data: strategy {'+'.join(config.strategies)} with default settings "
+                        "(run `analyze` first for recommended ones)")
+    blocks, rate = config.finetune.unfreeze_blocks, config.finetune.learning_rate
+    return config, (f"following the analysis of {analysis.get('analysed_at', 'this data')}: strategy "
+                    f"{'+'.join(config.strategies)}, base {config.backbone}"
+                    + (f" at {config.image_size} px" if config.image_size else "")
+                    + (f", fine-tuning {blocks} {_unfreeze_word(dataset)} at learning rate {rate:g}"
+                       if blocks and {"finetune", "all"} & set(config.strategies) else "")
+                    + "; options given on the command line win")  # fmt: skip
+
+
+def _unfreeze_word(dataset) -> str:
+    from .modality import modality_of
+
+    return modality_of(dataset).unfreeze_word
 
 
 def _search_worker(args: argparse.Namespace) -> int:
     with _quiet_native_logs():
-        from .train.distributed import run_worker
+        from .train.search_workers import run_worker
 
         ran = run_worker(args.run_dir, args.chief, args.id, args.wait_seconds, progress=_progress_line(""))
     print(f"{args.id}: ran {len(ran)} trials ({', '.join(ran)})")
@@ -363,17 +382,10 @@ def _search_worker(args: argparse.Namespace) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .images import require_files
-
     with _quiet_native_logs():
-        from .predict import load_bundle, predict, predict_texts
+        from .predict import load_bundle, predict
 
-        bundle = load_bundle(args.bundle)
-        if bundle.modality == "text":
-            results = predict_texts(bundle, args.images, top=args.top)
-        else:
-            require_files(args.images)
-            results = predict(bundle, args.images, top=args.top)
+        results = predict(load_bundle(args.bundle), args.images, top=args.top)
     if args.json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return 0
@@ -465,7 +477,7 @@ def _print_audit(report: dict) -> None:
     width = max(len(c) for c in report["classes"])
     for row in report["per_class"]:
         size = (f"{row['min_width']}-{row['max_width']} x {row['min_height']}-{row['max_height']} px"
-                if kind == "image" else f"median {row['median_chars']} characters, longest {row['max_chars']}")
+                if "min_width" in row else f"median {row['median_chars']} characters, longest {row['max_chars']}")
         print(f"  {row['class']:<{width}} {row['count']:>6}  {row['share']:6.1%}  "
               f"train {row['train']:>5}  val {row['val']:>5}  test {row['test']:>5}  {size}")
     print("formats: " + ", ".join(f"{k} {v}" for k, v in report["formats"].items()))
@@ -483,9 +495,9 @@ def _print_audit(report: dict) -> None:
 def _imagenet(args: argparse.Namespace) -> int:
     if args.top < 1:
         raise SettingError(f"--top must be at least 1; got {args.top}")
-    from .backbones import DEFAULT_BACKBONE, get_spec, load_backbone
-    from .images import require_files
-    from .predict_imagenet import predict_imagenet
+    from .image.bases import DEFAULT_BACKBONE, get_spec, load_backbone
+    from .image.decode import require_files
+    from .image.try_base import predict_imagenet
 
     name = args.backbone or DEFAULT_BACKBONE
     get_spec(name)  # an unknown name or a missing file fails before anything loads

@@ -1,166 +1,28 @@
-"""Pooled features of the frozen base, computed once per image and cached on disk.
+"""What a frozen base gives for each input, whatever the kind of data: the unit every strategy reuses.
 
-The base's forward pass is the expensive step of the whole flow: analysis, scikit-learn
-baselines and every Keras Tuner trial reuse these features. Decoding runs in a thread pool
-ahead of the forward pass (Pillow releases the GIL), and the forward pass is one compiled
-graph called on fixed-shape batches.
+Images fill it in `tlcore.image.extract`, texts in `tlcore.text.embed`; analysis, the baselines
+and every Keras Tuner trial read it, so the base's forward pass runs once per input.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
-from collections import deque
-from collections.abc import Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
-
-from . import paths
-from .backbones import Backbone
-from .cache import read_arrays, write_arrays
-from .images import load_rgb
-from .progress import ProgressCallback, report
-
-FORMAT_VERSION = 1  # bump when the way features are computed changes, to retire old cache files
-DEFAULT_BATCH_SIZE = 64
 
 
 @dataclass(frozen=True, eq=False)
 class Features:
-    """Features (N x D) and ImageNet logits (N x 1000) for N images, in the order given."""
+    """Features (N x D) and the base's own class logits (N x K; K = 0 where it has no head), in input order."""
 
     features: np.ndarray
     logits: np.ndarray
-    key: str
+    key: str  # the cache key: a digest of the inputs, the base and its settings
     from_cache: bool = False
 
     def __len__(self) -> int:
         return len(self.features)
 
-
-Images = Sequence[str | os.PathLike] | np.ndarray
-
-
-def extract_features(
-    images: Images,
-    backbone: Backbone,
-    *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    use_cache: bool = True,
-    cache_dir: Path | None = None,
-    progress: ProgressCallback | None = None,
-    distribution: str = "default",
-) -> Features:
-    """Run `images` (file paths, or an N x H x W x 3 uint8 array) through the frozen base.
-
-    With the cache on, the result is stored under a key made of the images' bytes, the base
-    and the image size, and a second call with the same images reads it back instead.
-    `distribution` names a tf.distribute strategy (`tlcore.distribute`) that spreads each batch
-    over its devices; the loader, the batches and the cache stay the same.
-    """
-    key = cache_key(images, backbone)
-    path = (cache_dir or paths.cache_dir("features")) / f"{key}.npz"
-    if use_cache:
-        stored, note = read_arrays(path, ("features", "logits"), len(images))
-        if stored is not None:
-            report(progress, "features", len(images), len(images), "read from cache")
-            return Features(stored["features"], stored["logits"], key, from_cache=True)
-        if note:
-            report(progress, "features", 0, len(images), note)
-
-    forward = _compiled_forward(backbone) if distribution == "default" else _distributed_forward(backbone, distribution)
-    total = len(images)
-    feature_parts, logit_parts, done = [], [], 0
-    report(progress, "features", 0, total)
-    for batch in _batches(images, backbone.image_size, batch_size):
-        features, logits = forward(batch)
-        feature_parts.append(np.asarray(features))
-        logit_parts.append(np.asarray(logits))
-        done += len(batch)
-        report(progress, "features", done, total)
-    dim = backbone.feature_dim
-    result = Features(
-        np.concatenate(feature_parts) if feature_parts else np.zeros((0, dim), np.float32),
-        np.concatenate(logit_parts) if logit_parts else np.zeros((0, 1000), np.float32),
-        key,
-    )
-    if use_cache:
-        write_arrays(path, features=result.features, logits=result.logits)
-    return result
-
-
-def load_images(
-    files: Sequence[str | os.PathLike], size: int, progress: ProgressCallback | None = None
-) -> np.ndarray:
-    """Decode `files` to one N x size x size x 3 uint8 array, in background threads (for fine-tuning)."""
-    parts, done = [], 0
-    for batch in _batches(files, size, DEFAULT_BATCH_SIZE):
-        parts.append(batch)
-        done += len(batch)
-        report(progress, "load images", done, len(files))
-    return np.concatenate(parts) if parts else np.zeros((0, size, size, 3), np.uint8)
-
-
-def cache_key(images: Images, backbone: Backbone) -> str:
-    """A digest of the images' content, the base and the image size."""
-    digest = hashlib.sha256(f"v{FORMAT_VERSION}|{backbone.spec.name}|{backbone.image_size}".encode())
-    if isinstance(images, np.ndarray):
-        digest.update(str(images.shape).encode())
-        digest.update(np.ascontiguousarray(images).tobytes())
-    else:
-        for image in images:
-            digest.update(hashlib.sha256(Path(image).read_bytes()).digest())
-    return digest.hexdigest()[:32]
-
-
-def _compiled_forward(backbone: Backbone):
-    return backbone.forward_graph
-
-
-def _distributed_forward(backbone: Backbone, distribution: str):
-    """The base rebuilt inside the strategy's scope; Keras's predict splits each batch over its replicas."""
-    from .backbones import build_backbone
-    from .distribute import get_strategy
-
-    with get_strategy(distribution).scope():
-        replicated = build_backbone(backbone.spec.name, backbone.image_size).extractor
-    return lambda batch: replicated.predict(batch.astype(np.float32), batch_size=len(batch), verbose=0)
-
-
-def _batches(images: Images, size: int, batch_size: int, prefetch: int = 2) -> Iterator[np.ndarray]:
-    """Yield uint8 batches, decoding up to `prefetch` batches ahead in background threads."""
-    if isinstance(images, np.ndarray):
-        for start in range(0, len(images), batch_size):
-            yield _resized_array(images[start : start + batch_size], size)
-        return
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
-        pending: deque[list[Future]] = deque()
-        starts = iter(range(0, len(images), batch_size))
-
-        def submit_next() -> None:
-            start = next(starts, None)
-            if start is not None:
-                pending.append([pool.submit(load_rgb, p, size) for p in images[start : start + batch_size]])
-
-        for _ in range(prefetch + 1):
-            submit_next()
-        while pending:
-            batch = np.stack([future.result() for future in pending.popleft()])
-            submit_next()
-            yield batch
-
-
-def _resized_array(batch: np.ndarray, size: int) -> np.ndarray:
-    if batch.shape[1:3] == (size, size):
-        return batch.astype(np.uint8, copy=False)
-    from PIL import Image
-
-    return np.stack(
-        [
-            np.asarray(Image.fromarray(image.astype(np.uint8)).resize((size, size), Image.Resampling.BILINEAR))
-            for image in batch
-        ]
-    )
+    def rows(self, mask: np.ndarray) -> Features:
+        """The features of the inputs where `mask` is true (one split of a dataset)."""
+        return Features(self.features[mask], self.logits[mask], self.key, self.from_cache)

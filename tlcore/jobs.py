@@ -276,11 +276,13 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
     tracker = ProgressFile(folder_path)
 
     def work() -> None:
-        from .analysis import analyze
+        from .analysis import analyze, save_analysis
         from .data.store import load_stored
 
-        analysis = analyze(load_stored(Path(dataset_folder)), backbone, descriptions=descriptions, progress=tracker)
+        dataset = load_stored(Path(dataset_folder))
+        analysis = analyze(dataset, backbone, descriptions=descriptions, progress=tracker)
         runs.write_json(folder_path / RESULT_FILE, analysis.to_dict())
+        save_analysis(analysis, dataset)
 
     _job(folder_path, tracker, work)
 

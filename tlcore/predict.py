@@ -14,7 +14,6 @@ import tempfile
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from .data.archive import unpack_zip
 from .data.limits import ImportLimits
 from .data.store import check_source
 from .errors import BundleError, DataError, SettingError
-from .images import load_rgb, require_files
+from .modality import DEFAULT_MODALITY, get_modality
 from .progress import ProgressCallback, report
 
 REQUIRED_FILES = ("manifest.json", "labels.json", "model.keras")
@@ -39,20 +38,11 @@ class Bundle:
     labels: list[str]
     manifest: dict
     folder: Path
-    tokenizer: object = None  # text bundles: the keras-hub tokenizer stored beside the model
+    extra: object = None  # what the modality keeps beside the model (`Modality.open_bundle`)
 
     @property
     def modality(self) -> str:
-        return self.manifest.get("modality", "image")
-
-    @cached_property
-    def forward(self):
-        """The model traced once for single images of any height and width (no retracing per size)."""
-        import tensorflow as tf
-
-        model = self.model
-        return tf.function(lambda image: model(image, training=False),
-                           input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+        return self.manifest.get("modality", DEFAULT_MODALITY)
 
 
 def load_bundle(path: str | Path) -> Bundle:
@@ -91,18 +81,8 @@ def load_bundle(path: str | Path) -> Bundle:
     if outputs != len(labels):
         raise BundleError(f"{path.name}: the model gives {outputs} probabilities but labels.json names "
                           f"{len(labels)} classes; the files do not belong together, download the bundle again")
-    tokenizer = None
-    if manifest.get("modality") == "text":
-        from .text.export import TOKENIZER_FOLDER, load_tokenizer
-
-        if not isinstance(manifest.get("sequence_length"), int):
-            raise BundleError(f"{path.name}: manifest.json lacks the text model's sequence_length; download it again")
-        try:
-            tokenizer = load_tokenizer(path)
-        except Exception as error:  # keras-hub raises several kinds for a missing or altered preset
-            raise BundleError(f"{path.name}/{TOKENIZER_FOLDER} could not be loaded as a keras-hub tokenizer "
-                              f"({str(error).splitlines()[0][:200]}); download the bundle again") from None
-    return Bundle(model, labels, manifest, path, tokenizer)
+    extra = get_modality(manifest.get("modality", DEFAULT_MODALITY)).open_bundle(path, manifest, model)
+    return Bundle(model, labels, manifest, path, extra)
 
 
 def _read_json(path: Path):
@@ -148,22 +128,24 @@ def _load_model(path: Path):
 
 def predict(
     bundle: Bundle | str | Path,
-    files: Sequence[str | os.PathLike],
+    inputs: Sequence[str | os.PathLike],
     *,
     top: int = 5,
     progress: ProgressCallback | None = None,
 ) -> list[dict]:
-    """[{"file", "label", "prob", "top": [{"label", "prob"}]}] per image, from the bundle's own model."""
+    """[{"file", "label", "prob", "top": [{"label", "prob"}]}] per input (image files, or texts for a text
+    bundle, where "file" is the text), from the bundle's own model."""
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    modality = get_modality(bundle.modality)
+    items = modality.check_inputs(inputs)
     results = []
-    paths = require_files(files)
-    for done, path in enumerate(paths, start=1):
-        results.append(_ranked(bundle, predict_array(bundle, load_rgb(path)), str(path), top))
-        report(progress, "predict", done, len(paths))
+    for done, item in enumerate(items, start=1):
+        results.append(ranked(bundle, modality.bundle_probabilities(bundle, item), str(item), top))
+        report(progress, "predict", done, len(items))
     return results
 
 
-def _ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
+def ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
     if not isinstance(top, int) or top < 1:
         raise SettingError(f"top (how many classes to list) must be a whole number of at least 1; got {top!r}")
     order = np.argsort(-probs, kind="stable")[:top]
@@ -172,25 +154,8 @@ def _ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
 
 
 def predict_texts(bundle: Bundle | str | Path, texts: Sequence[str], *, top: int = 5) -> list[dict]:
-    """[{"file": text, "label", "prob", "top"}] per text, from a text bundle's own tokenizer and model."""
-    from .text.export import encode
-
+    """`predict` for a text bundle, refusing an image bundle in words."""
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     if bundle.modality != "text":
         raise BundleError(f"{bundle.folder.name} is an image bundle; give it images, not texts")
-    results = []
-    for text in texts:  # one at a time, as predict.py does: padding then matches to the last bit
-        probs = np.asarray(bundle.model.predict(encode(bundle.tokenizer, [text], bundle.manifest["sequence_length"]),
-                                                verbose=0))[0]
-        results.append(_ranked(bundle, probs, text, top))
-    return results
-
-
-def predict_bytes(bundle: Bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
-    """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
-    return _ranked(bundle, predict_array(bundle, load_rgb(data)), name, top)
-
-
-def predict_array(bundle: Bundle, image: np.ndarray) -> np.ndarray:
-    """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
-    return bundle.forward(image[None].astype(np.float32)).numpy()[0]
+    return predict(bundle, texts, top=top)

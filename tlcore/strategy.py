@@ -15,10 +15,11 @@ The decision rests on calibrated quantities, measured on the training and valida
    and at most 6 with fewer than 100 images per class.
 3. **extract** otherwise: a new head on the frozen base's cached features.
 
-For texts the rule is the same; only "far" is read differently (`tlcore.text.measures.read_text_gap`):
+For every kind of data the rule is the same; only "far" is read differently, by the data's modality
+(`tlcore.modality`), which hands the rule a `GapReading`: for images the BatchNorm shift
+(`tlcore.image.similarity.read_image_gap`); for texts (`tlcore.text.measures.read_text_gap`) whether
 the language is not the encoder's (non-English share, word pieces per word, unknown pieces), or its
-embeddings carry the labels poorly (probe under 90%). Each kind of base registers its reader in
-`GAP_READERS`.
+embeddings carry the labels poorly (probe under 90%). This module imports no modality.
 
 Calibration (EfficientNet-Lite0; see the README's table): hymenoptera's BatchNorm shift is 0.07
 and its name map matches the probe (predict); EuroSAT's shift is 0.23 and MNIST's 0.54 with
@@ -73,45 +74,21 @@ class GapReading:
     margin: float = 0.0  # how far past the "far" threshold the measures are (for the confidence)
 
 
-def read_image_gap(gap, spec, per_class: float, name_map_used: bool, measures=None) -> GapReading:
-    """The BatchNorm shift: far from ImageNet at FAR_SHIFT; unfreeze from where the shift starts."""
-    blocks = unfreeze_blocks(gap.shift_starts_at, spec.n_blocks or 16, per_class)
-    return GapReading(
-        far=gap.bn_shift >= FAR_SHIFT,
-        text=(f"the mean BatchNorm shift from ImageNet is {gap.bn_shift:.2f} (photos like ImageNet's measure "
-              f"below 0.10) and the ImageNet head's mean top-1 probability is {gap.mean_top1:.2f}"),
-        settings={"unfreeze_blocks": blocks, "learning_rate": 2e-4 if blocks >= 8 else 1e-4},
-        settings_reason=(f"unfreeze the top {blocks} blocks (the shift reaches half its peak at block "
-                         f"{gap.shift_starts_at})"),
-        asis=("the ImageNet head with your class names mapped to its own scores {:.1%}" if name_map_used
-              else "the ImageNet head's answers mapped to your labels score {:.1%} (cross-validated)"),
-        margin=gap.bn_shift - FAR_SHIFT,
-    )
+def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, domain: str,
+              settings: dict | None = None) -> Recommendation:
+    """The strategy, its reasons and settings, from the measured numbers (see the module docstring).
 
-
-def _read_text_gap(gap, spec, per_class: float, name_map_used: bool, measures=None) -> GapReading:
-    from .text.measures import read_text_gap
-
-    return read_text_gap(gap, spec, per_class, name_map_used, measures)
-
-
-# kind of base -> how its domain gap reads
-GAP_READERS = {"image": read_image_gap, "text": _read_text_gap}
-
-
-def recommend(size: dict, overlap, gap, measures, spec, image_size: int | None,
-              name_map_accuracy: float | None = None) -> Recommendation:
-    """The strategy, its reasons and settings, from the measured numbers (see the module docstring)."""
+    `reading` is the modality's reading of its domain gap, `as_is_accuracy` the best way to use the
+    base with no training, `domain` what the base knows ("ImageNet"), `settings` what every
+    recommendation of this dataset carries (the image size).
+    """
     probe = max(measures.probe_accuracy, measures.loo_accuracy)
-    asis = max(measures.asis_accuracy, name_map_accuracy or 0.0)
+    asis = max(measures.asis_accuracy, as_is_accuracy)
     per_class = size["per_class_known_median"]
-    name_map_used = name_map_accuracy is not None and name_map_accuracy >= measures.asis_accuracy
-    reading = GAP_READERS[getattr(spec, "modality", "image")](gap, spec, per_class, name_map_used, measures)
     expected = {"predict": round(asis, 4), "extract": round(probe, 4)}
-    settings: dict = {"image_size": image_size} if image_size else {}
+    settings = dict(settings or {})
     reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
                "(cross-validated)."]
-    domain = "ImageNet" if getattr(spec, "modality", "image") == "image" else "general English"
     if asis >= probe - PREDICT_MARGIN:
         strategy = "predict"
         reasons.append(f"Using the base as it is comes within {PREDICT_MARGIN:.0%} of a trained head, "

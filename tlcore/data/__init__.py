@@ -1,69 +1,20 @@
-"""Import a labelled image dataset from a folder or a zip: validated, split, stored in a workspace.
+"""Import labelled data (images or texts) from a folder, a zip or a table: validated, split, stored.
 
-`import_dataset` is the one entry point; the audit of the result lives in `tlcore.data.audit`.
-Everything it writes goes under the workspace folder it is given.
+`import_data` is the one entry point: it asks the registered kinds of data (`tlcore.modality`)
+which one `source` holds and hands it over. Everything it writes goes under the workspace folder
+it is given (see `tlcore.data.store`: atomic, and content-addressed).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import zipfile
 from pathlib import Path
 
-import pandas as pd
-
-from ..errors import DataError
 from ..progress import ProgressCallback
-from .archive import unpack_zip
-from .checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
 from .dataset import Dataset
-from .layout import Skipped, discover
 from .limits import ImportLimits, SplitConfig
-from .splits import assign_splits
-from .store import check_source, source_digest, stored
-from .validate import ImageInfo, check_images
+from .store import check_source
 
-__all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_data", "import_dataset"]
-
-TINY_SIDE = 32
-LAYOUT_HELP = (
-    "Expected one folder per class, e.g. cats/1.jpg and dogs/1.jpg (optionally inside train/ and "
-    "val/ or test/ folders), or a CSV file with the columns path,label"
-)
-IMAGES = Items("images", "files", LAYOUT_HELP, "remove their folders", "the train folder")
-
-
-def import_dataset(
-    source: str | Path,
-    workspace: Path,
-    *,
-    name: str | None = None,
-    limits: ImportLimits = ImportLimits(),
-    split: SplitConfig = SplitConfig(),
-    progress: ProgressCallback | None = None,
-) -> Dataset:
-    """Read `source` (a folder or a .zip), check every image, fix the splits and save the result.
-
-    A zip is unpacked into `workspace/datasets/<name>-<digest>/files`; a folder is read where it is.
-    The dataset is saved beside as `dataset.{csv,json}` (see `tlcore.data.store`: atomic, and an
-    import of the same data again reads what is stored). `name` is what the user calls the data
-    (an upload's own file name); by default the source's.
-    """
-    source = check_source(source)
-    is_zip = source.is_file() and (source.suffix.lower() == ".zip" or zipfile.is_zipfile(source))
-    if not (source.is_dir() or is_zip):
-        raise DataError(f"{source.name} is neither a folder nor a .zip file. {LAYOUT_HELP}, zipped")
-    name = (Path(name).stem if is_zip else name) if name else (source.stem if is_zip else source.name)
-
-    def build(private: Path, final: Path) -> Dataset:
-        root = source
-        if is_zip:
-            root = unpack_zip(source, private / "files", limits, progress)
-        dataset = _build(root, name, limits, split, progress)
-        return dataclasses.replace(dataset, root=final / "files") if is_zip else dataset
-
-    digest = source_digest(source, f"image {limits} {split}")
-    return stored(workspace, name, digest, build, Dataset.load)
+__all__ = ["Dataset", "ImportLimits", "SplitConfig", "import_data"]
 
 
 def import_data(
@@ -77,62 +28,13 @@ def import_data(
     split: SplitConfig = SplitConfig(),
     progress: ProgressCallback | None = None,
 ):
-    """Images or texts, by what `source` holds: a table file or .txt files are texts (`tlcore.text.data`)."""
-    from ..text.data import TextColumns, import_text_dataset, is_text_source
+    """Images or texts, by what `source` holds (a table file or .txt files are texts); `name` is the user's
+    name for the data (an upload's own file name), by default the source's."""
+    from ..modality import detect
 
     source = check_source(source)
-    if text_column or label_column or is_text_source(source):
-        return import_text_dataset(source, workspace, name=name, columns=TextColumns(text_column, label_column),
-                                   limits=limits, split=split, progress=progress)
-    return import_dataset(source, workspace, name=name, limits=limits, split=split, progress=progress)
+    options = {"text_column": text_column, "label_column": label_column}
+    modality = detect(source, options)
+    return modality.import_data(source, workspace, name=name, limits=limits, split=split, progress=progress,
+                                options=options)
 
-
-def _build(root: Path, name: str, limits: ImportLimits, split: SplitConfig, progress) -> Dataset:
-    root = root.resolve()
-    layout = discover(root)
-    results = check_images([c.path for c in layout.candidates], limits.max_pixels, progress)
-    skipped = list(layout.skipped)
-    rows = []
-    for candidate, result in zip(layout.candidates, results, strict=True):
-        if isinstance(result, ImageInfo):
-            rows.append({
-                "path": candidate.relative, "label": candidate.label,
-                "split": candidate.split, "sha256": result.sha256, "width": result.width,
-                "height": result.height, "format": result.format,
-            })  # fmt: skip
-        else:
-            skipped.append(Skipped(candidate.relative, result))
-    frame = pd.DataFrame(rows, columns=["path", "label", "split", "sha256", "width", "height", "format"])
-    refuse_unusable(name, frame, skipped, IMAGES)
-    if set(frame["split"].dropna()) == {"train", "val"}:
-        layout.notes.append("no test folder: the val folder is the held-out test split; validation comes from train")
-    frame["split"] = assign_splits(frame, split)
-    frame = frame.sort_values(["split", "label", "path"], key=_split_order).reset_index(drop=True)
-    classes = tuple(sorted(frame["label"].unique()))
-    refuse_untrainable(frame, IMAGES)
-    return Dataset(
-        root=root,
-        records=frame,
-        classes=classes,
-        layout=layout.kind,
-        source=name,
-        skipped=tuple(skipped),
-        warnings=tuple(layout.notes + _warnings(frame, skipped)),
-        notes=tuple(layout.notes),
-    )
-
-
-def _split_order(column: pd.Series) -> pd.Series:
-    return column.map({"train": 0, "val": 1, "test": 2}) if column.name == "split" else column
-
-
-def _warnings(frame: pd.DataFrame, skipped: list[Skipped]) -> list[str]:
-    warnings = class_warnings(frame, IMAGES)
-    tiny = int((frame[["width", "height"]].min(axis=1) < TINY_SIDE).sum())
-    if tiny:
-        warnings.append(f"{tiny} images are under {TINY_SIDE} px on their shortest side; they carry little detail")
-    for split_name in ("val", "test"):
-        absent = sorted(set(frame["label"]) - set(frame.loc[frame["split"] == split_name, "label"]))
-        if absent:
-            warnings.append(f"no {split_name} images for classes {absent}: too few images to spare one")
-    return warnings + skipped_warning(skipped, IMAGES)

@@ -39,6 +39,19 @@ class SplitRecords:
         counts = self.records["split"].value_counts()
         return {split: int(counts.get(split, 0)) for split in SPLITS}
 
+    def class_sizes(self) -> dict:
+        """Counts per class that every kind of data shares: what the recommendation's data-size rule reads."""
+        counts = self.records["label"].value_counts()
+        known = self.records.loc[self.records["split"] != "test", "label"].value_counts()
+        return {
+            "n_classes": len(self.classes),
+            "per_class_median": float(counts.median()),
+            "per_class_min": int(counts.min()),
+            "per_class_known_median": float(known.median()),  # training + validation: what a model can learn from
+            "imbalance": float(counts.max() / counts.min()),
+            "splits": self.split_sizes(),
+        }
+
     def split_hash(self) -> str:
         """A digest of which record (by content) is in which split with which label.
 
@@ -72,6 +85,10 @@ class Dataset(SplitRecords):
     def files(self, split: str | None = None) -> list[Path]:
         """Absolute paths of the images of `split` (all images when None), in record order."""
         return [self.root / p for p in self.subset(split)["path"]]
+
+    def items(self, split: str | None = None) -> list[Path]:
+        """What the user sees of each record (here its file), in record order: reports name mistakes by it."""
+        return self.files(split)
 
     def save(self, folder: Path) -> Path:
         """Write `dataset.csv` and `dataset.json` into `folder`; `Dataset.load(folder)` reads them back."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..images import MAX_PIXELS
+# Decompression-bomb guard: 40 megapixels is larger than any phone photo and ~120 MB decoded.
+MAX_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)

@@ -102,17 +102,13 @@ def slug(name: str) -> str:
 
 
 def load_stored(folder: Path):
-    """The dataset stored in `folder` (by `stored`): a `Dataset` of images or a `TextDataset`."""
+    """The dataset stored in `folder` (by `stored`), read by its kind of data (`tlcore.modality`)."""
     import json
 
-    from .dataset import Dataset
+    from ..modality import DEFAULT_MODALITY, get_modality
 
     try:
         meta = json.loads((Path(folder) / META_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         raise DataError(f"no stored dataset in {Path(folder).name}; load the data again on the Data page") from None
-    if meta.get("modality") == "text":
-        from ..text.data import TextDataset
-
-        return TextDataset.load(Path(folder))
-    return Dataset.load(Path(folder))
+    return get_modality(meta.get("modality", DEFAULT_MODALITY)).load_dataset(Path(folder))

@@ -1,4 +1,4 @@
-"""One pass over a text dataset that measures what the shared recommendation needs.
+"""What the shared recommendation needs, measured on a text dataset.
 
 Training and validation texts only (never the test split); one pass of the encoder, whose
 embeddings are cached for `train`. The zero-shot classifier's cross-validated accuracy plays
@@ -10,35 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from .. import transferability
-from ..backbones.text import DEFAULT_TEXT_BACKBONE, load_text_encoder
+from ..modality import Measurements
 from ..progress import ProgressCallback, report
-from ..strategy import recommend
 from .embed import embed_texts
-from .measures import text_gap
+from .measures import read_text_gap, text_gap
 from .zeroshot import cv_accuracy, prototypes
 
 RAW_SCALE = 20.0  # cosines -> logits for LEEP (the calibrated scale is fitted per fold in cv_accuracy)
 
 
-def dataset_size(dataset) -> dict:
-    from ..analysis import class_sizes
-
-    return {"n_texts": len(dataset), **class_sizes(dataset), "median_chars": float(dataset.records["n_chars"].median())}
-
-
-def analyze_text(
-    dataset,
-    backbone: str | None = None,
-    *,
-    seed: int = 0,
-    descriptions: Mapping[str, str] | None = None,
-    progress: ProgressCallback | None = None,
-):
-    from ..analysis import Analysis
-
-    name = backbone or DEFAULT_TEXT_BACKBONE
-    encoder = load_text_encoder(name)
-    size = dataset_size(dataset)
+def measure_texts(dataset, encoder, *, seed: int = 0, descriptions: Mapping[str, str] | None = None,
+                  progress: ProgressCallback | None = None) -> Measurements:
+    size = {"n_texts": len(dataset), **dataset.class_sizes(),
+            "median_chars": float(dataset.records["n_chars"].median())}
     known = dataset.records["split"].to_numpy(dtype=object) != "test"
     labels = dataset.labels()[known]
     features = embed_texts(dataset.texts(), encoder, progress=progress).features  # all splits: `train` reuses it
@@ -49,10 +33,8 @@ def analyze_text(
     cosines = x @ prototypes(encoder, dataset.classes, descriptions).T
     measures = transferability.measure(x, RAW_SCALE * cosines, labels, seed)
     zero_shot = cv_accuracy(cosines, labels, seed)
-    report(progress, "analysis", 2, 3, "recommendation")
-    advice = recommend(size, None, gap, measures, encoder.spec, None, zero_shot)
-    report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
-    return Analysis(size, None, gap, measures, advice, name, None)
+    reading = read_text_gap(gap, encoder.spec, size["per_class_known_median"], False, measures)
+    return Measurements(size, gap, measures, reading, zero_shot)
 
 
 def zero_shot_accuracy(dataset, encoder, descriptions=None, seed: int = 0) -> float:

@@ -63,6 +63,10 @@ class TextDataset(SplitRecords):
     def texts(self, split: str | None = None) -> list[str]:
         return self.subset(split)["text"].tolist()
 
+    def items(self, split: str | None = None) -> list[str]:
+        """What the user sees of each record (here its text), in record order: reports name mistakes by it."""
+        return self.texts(split)
+
     def save(self, folder: Path) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         self.records[COLUMNS].to_csv(folder / RECORDS_FILE, index=False)

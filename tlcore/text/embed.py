@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..backbones.text import TextEncoder
 from ..cache import read_arrays, write_arrays
 from ..features import Features
 from ..progress import ProgressCallback, report
+from .encoder import TextEncoder
 
 FORMAT_VERSION = 1
 DEFAULT_BATCH_SIZE = 64

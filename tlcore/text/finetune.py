@@ -16,10 +16,9 @@ import time
 import keras
 import numpy as np
 
-from ..backbones.text import TextEncoder, build_text_encoder
-from ..distribute import get_strategy
+from ..devices import get_strategy
 from ..train.candidate import Candidate, Context
-from ..train.finetune import (
+from ..train.stages import (
     Deadline,
     EpochReport,
     KeepBest,
@@ -28,19 +27,20 @@ from ..train.finetune import (
     stage_one_head,
 )
 from .embed import padded
+from .encoder import TextEncoder
 
 DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
 
 
 def unfreeze_top(encoder: TextEncoder, n_layers: int) -> int:
     """Make the top `n_layers` transformer layers trainable; returns how many layers train."""
-    encoder.backbone.trainable = True
+    encoder.transformer.trainable = True
     total = encoder.spec.n_blocks
     first = total - min(n_layers, total)
-    for layer in encoder.backbone.layers:
+    for layer in encoder.transformer.layers:
         index = int(layer.name.rsplit("_", 1)[1]) if layer.name.startswith("transformer_layer_") else -1
         layer.trainable = index >= first
-    return sum(layer.trainable for layer in encoder.backbone.layers if layer.weights)
+    return sum(layer.trainable for layer in encoder.transformer.layers if layer.weights)
 
 
 class LengthBatches(keras.utils.PyDataset):
@@ -98,14 +98,14 @@ def run(ctx: Context) -> list[Candidate]:
     keras.utils.set_random_seed(ctx.config.seed)
     start = time.perf_counter()
     splits = ("train", "val", "test")
-    ids = {s: ctx.backbone.token_ids(ctx.dataset.texts(s)) for s in splits}
+    ids = {s: ctx.base.token_ids(ctx.dataset.texts(s)) for s in splits}
     onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in splits}
     weights = class_weights(ctx.labels["train"], ctx.n_classes)
     train_batches = LengthBatches(ids["train"], onehot["train"], config.batch_size, True, ctx.config.seed, weights)
     steps = len(train_batches) * config.epochs
     with get_strategy(ctx.config.distribution).scope():
         head = stage_one_head(ctx)
-        encoder = build_text_encoder(ctx.backbone.spec.name)  # fresh, never the shared one
+        encoder = ctx.base.fresh()  # never the shared one: its trainable flags change
         trainable = unfreeze_top(encoder, blocks)
         model = build_model(encoder, head)
         compile_for_finetuning(model, rate, steps)

@@ -20,6 +20,8 @@ from functools import cache
 
 import numpy as np
 
+from ..strategy import GapReading
+
 WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 LANGUAGES = ("en", "de", "fr", "es", "it", "nl", "pt", "sv", "da", "no", "pl", "cs", "ru", "uk", "zh", "ja", "ko",
              "ar", "tr", "hi")
@@ -94,8 +96,6 @@ TASK_PROBE = 0.90
 
 def read_text_gap(gap: TextGap, spec, per_class: float, name_map_used: bool, measures=None):
     """Far from the encoder when the language is not its own, or its embeddings do not carry the labels."""
-    from ..strategy import GapReading
-
     others = ", ".join(f"{lang} {share:.0%}" for lang, share in sorted(gap.languages.items(), key=lambda x: -x[1])
                        if lang != "en" and share >= 0.05)
     language_far = (gap.non_english_share >= FAR_NON_ENGLISH or gap.pieces_per_word >= FAR_PIECES_PER_WORD

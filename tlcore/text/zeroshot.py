@@ -76,7 +76,7 @@ def head(protos: np.ndarray, scale: float, bias: np.ndarray):
 
 def run(ctx: Context) -> list[Candidate]:
     start = time.perf_counter()
-    protos = prototypes(ctx.backbone, ctx.dataset.classes, ctx.config.class_descriptions)
+    protos = prototypes(ctx.base, ctx.dataset.classes, ctx.config.class_descriptions)
     cos = {s: ctx.features[s].features @ protos.T for s in ("train", "val", "test")}
     scale, bias = fit_calibration(cos["train"], ctx.labels["train"])
     model = head(protos, scale, bias)

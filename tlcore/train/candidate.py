@@ -9,8 +9,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..backbones import Backbone
-from ..data import Dataset
 from ..features import Features
 from ..progress import ProgressCallback
 from .config import TrainConfig
@@ -37,9 +35,9 @@ class Candidate:
 class Context:
     """Everything a strategy needs, computed once per run."""
 
-    dataset: Dataset
-    config: TrainConfig
-    backbone: Backbone
+    dataset: object  # a Dataset of the run's kind of data (images: tlcore.data.Dataset; texts: TextDataset)
+    config: TrainConfig  # with the base resolved (name, image size)
+    base: object  # the loaded frozen base, shared: an image Backbone or a TextEncoder
     features: dict[str, Features]  # "train", "val", "test"
     labels: dict[str, np.ndarray]
     run_dir: Path
@@ -55,6 +53,17 @@ class Context:
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What a run computes once from the data and the base before any strategy starts (`Modality.prepare`)."""
+
+    config: TrainConfig  # the request with the base resolved
+    base: object  # the loaded frozen base
+    features: Features  # of every record, in dataset order
+    latency_ms: float  # one input through the frozen base
+    size_bytes: int  # the frozen base's weights
 
 
 Strategy = Callable[[Context], list[Candidate]]

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
+import dataclasses
 from dataclasses import dataclass, field
 
-from ..backbones import get_spec
 from ..errors import SettingError
 
 STRATEGY_NAMES = ("predict", "extract", "finetune")
@@ -54,14 +53,29 @@ class FinetuneConfig:
 class TrainConfig:
     strategies: tuple[str, ...] = ("predict", "extract")
     backbone: str | None = None  # None: the default base of the data's kind (image or text)
-    image_size: int | None = None  # None: chosen from the images' own size, see `auto_image_size`
+    image_size: int | None = None  # None: chosen from the images' own size, see `tlcore.image.bases.auto_image_size`
     budget_seconds: float = 600.0
     seed: int = 0
     baselines: tuple[str, ...] = ("logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees")
     search: SearchConfig = field(default_factory=SearchConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
-    distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.distribute)
+    distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.devices)
     class_descriptions: dict[str, str] = field(default_factory=dict)  # text: what each class means, for zero-shot
+
+    @classmethod
+    def from_analysis(cls, analysis, **overrides) -> TrainConfig:
+        """The analysis's recommended strategy and settings (base, image size, what fine-tuning unfreezes
+        and its learning rate); `overrides` (any field, None ignored) on top.
+
+        `analysis` is an `Analysis` or its `to_dict()` (what the app and `analyze` store).
+        """
+        found = analysis.to_dict() if hasattr(analysis, "to_dict") else analysis
+        advice = found["recommendation"]
+        settings = advice.get("settings", {})
+        config = cls(strategies=(advice["strategy"],), backbone=found["backbone"], image_size=found.get("image_size"),
+                     finetune=FinetuneConfig(unfreeze_blocks=settings.get("unfreeze_blocks"),
+                                             learning_rate=settings.get("learning_rate")))
+        return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
     def from_dict(cls, values: dict) -> TrainConfig:
@@ -75,14 +89,3 @@ class TrainConfig:
         except (KeyError, TypeError) as error:
             raise SettingError(f"the stored settings could not be read back ({type(error).__name__}: {error}); "
                                "start a new run instead") from None
-
-def auto_image_size(backbone: str, median_side: float) -> int:
-    """Twice the images' median shortest side, rounded up to 32 px, within 128..224.
-
-    Small sources (EuroSAT 64 px, MNIST 28 px) gain nothing from 224 px, and each halving of the
-    side makes the base about four times cheaper. Fixed-size bases keep their own size.
-    """
-    spec = get_spec(backbone)
-    if not spec.resizable:
-        return spec.input_size
-    return int(min(spec.input_size, max(128, 32 * math.ceil(2 * median_side / 32))))

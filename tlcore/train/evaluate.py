@@ -65,6 +65,24 @@ def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[
     return rows
 
 
+def largest_class_accuracy(y_train: np.ndarray, y: np.ndarray) -> tuple[int, float]:
+    """The training split's largest class, and what always answering it scores on labels `y`.
+
+    Every score is shown beside this one: a model that does not clearly beat it has learned little.
+    """
+    largest = int(np.argmax(np.bincount(y_train)))
+    return largest, float(np.mean(y == largest)) if len(y) else float("nan")
+
+
+def resolvable_margin(accuracy: float, n: int) -> float:
+    """Two standard errors of an accuracy measured on `n` items (Agresti-Coull, honest near 0 and 1).
+
+    A difference smaller than this on a split of this size may be luck of the draw.
+    """
+    adjusted = (accuracy * n + 2) / (n + 4)
+    return float(2 * np.sqrt(adjusted * (1 - adjusted) / max(n, 1)))
+
+
 @dataclass(frozen=True)
 class Evaluation:
     """Metrics of one model on one split (the test split, for reports)."""
@@ -80,15 +98,24 @@ class Evaluation:
     reliability_before: list[dict]
     reliability_after: list[dict]
     misclassified: list[dict]
+    largest_class: str = ""  # the training split's largest class
+    largest_class_accuracy: float = float("nan")  # always answering it, on the same split
+    margin_needed: float = 0.0  # the smallest lead over it that this split can tell from luck
+    beats_largest_class: bool = True
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def evaluate(
-    logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...], temperature: float, files: list[str]
+    logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...], temperature: float, files: list[str],
+    y_train: np.ndarray | None = None,
 ) -> Evaluation:
-    """All metrics of `logits` against labels `y`; `files` name the images, for the list of mistakes."""
+    """All metrics of `logits` against labels `y`; `files` name the inputs, for the list of mistakes.
+
+    With `y_train`, also what always answering the training split's largest class scores on `y`,
+    and whether the model beats it by more than `y`'s size can resolve.
+    """
     labels = np.arange(len(classes))
     predicted = np.argmax(logits, axis=1)
     before, after = softmax(logits, axis=1), softmax(logits / temperature, axis=1)
@@ -108,8 +135,11 @@ def evaluate(
          "confidence": float(after[i, predicted[i]])}
         for i in wrong
     ]  # fmt: skip
+    score = accuracy(logits, y)
+    largest, baseline = largest_class_accuracy(y_train if y_train is not None else y, y)
+    margin = resolvable_margin(score, len(y))
     return Evaluation(
-        accuracy=accuracy(logits, y),
+        accuracy=score,
         macro_f1=float(f1_score(y, predicted, labels=labels, average="macro", zero_division=0)),
         per_class=per_class,
         confusion=confusion_matrix(y, predicted, labels=labels).tolist(),
@@ -120,4 +150,8 @@ def evaluate(
         reliability_before=reliability(before, y),
         reliability_after=reliability(after, y),
         misclassified=misclassified,
+        largest_class=classes[largest],
+        largest_class_accuracy=baseline,
+        margin_needed=margin,
+        beats_largest_class=bool(score - baseline > margin),
     )

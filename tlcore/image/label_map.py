@@ -16,9 +16,9 @@ from functools import cache
 import numpy as np
 from scipy.special import softmax
 
-from .. import imagenet
+from ..train.candidate import Candidate, Context
 from ..transferability import empirical_predictor
-from .candidate import Candidate, Context
+from . import imagenet
 
 EPS = 1e-9
 
@@ -71,6 +71,18 @@ def name_map_matrix(classes: tuple[str, ...], mapping: dict[str, list[int]]) -> 
         matrix[mapping[cls]] = 0.0
         matrix[mapping[cls], column] = 1.0
     return matrix
+
+
+def name_map_accuracy(classes: tuple[str, ...], logits: np.ndarray, labels: np.ndarray) -> float | None:
+    """Accuracy of the ImageNet head with the class names mapped to its classes, if every name maps.
+
+    The same map the "predict" strategy trains and exports (`name_map_matrix`).
+    """
+    mapping = name_mapping(classes)
+    if mapping is None:
+        return None
+    mixed = softmax(logits.astype(np.float64), axis=1) @ name_map_matrix(classes, mapping)
+    return float(np.mean(np.argmax(mixed, axis=1) == labels))
 
 
 def _mapped_logits(probabilities: np.ndarray, matrix: np.ndarray) -> np.ndarray:

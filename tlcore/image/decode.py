@@ -15,10 +15,8 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import ImageError
-
-# Decompression-bomb guard: 40 megapixels is larger than any phone photo and ~120 MB decoded.
-MAX_PIXELS = 40_000_000
+from ..data.limits import MAX_PIXELS
+from ..errors import ImageError
 
 ImageSource = str | os.PathLike | bytes | BinaryIO
 

@@ -7,12 +7,12 @@ from collections.abc import Sequence
 
 from scipy.special import softmax
 
+from ..errors import SettingError
+from ..progress import ProgressCallback
 from . import imagenet
-from .backbones import DEFAULT_BACKBONE, Backbone, get_spec, load_backbone
-from .errors import SettingError
-from .features import Images, extract_features
-from .images import load_rgb, require_files
-from .progress import ProgressCallback
+from .bases import DEFAULT_BACKBONE, Backbone, get_spec, load_backbone
+from .decode import load_rgb, require_files
+from .extract import Images, extract_features
 
 
 def rank_imagenet(

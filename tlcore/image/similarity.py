@@ -21,9 +21,10 @@ import numpy as np
 import pandas as pd
 from scipy.special import softmax
 
+from ..strategy import FAR_SHIFT, GapReading, unfreeze_blocks
 from . import imagenet
-from .backbones import Backbone
-from .train.predict import match_class
+from .bases import Backbone
+from .label_map import match_class
 
 
 @dataclass(frozen=True)
@@ -81,12 +82,10 @@ def batchnorm_shift(backbone: Backbone, images: np.ndarray, batch_size: int = 16
     body, spec = backbone.body, backbone.spec
     norms = [layer for layer in body.layers if isinstance(layer, keras.layers.BatchNormalization)]
     probe = keras.Model(body.input, [layer.input for layer in norms])
-    mean = np.array(spec.pixel_mean, np.float32)
-    std = np.array(spec.pixel_std, np.float32)
 
     @tf.function
     def moments(batch):
-        outputs = probe((tf.cast(batch, tf.float32) - mean) / std, training=False)
+        outputs = probe(backbone.preprocess(batch), training=False)
         axes = lambda t: list(range(len(t.shape) - 1))  # noqa: E731
         return [(tf.reduce_sum(o, axes(o)), tf.reduce_sum(o * o, axes(o)), tf.cast(tf.size(o[..., 0]), tf.float32))
                 for o in outputs]
@@ -122,4 +121,20 @@ def domain_gap(backbone: Backbone, images: np.ndarray, imagenet_logits: np.ndarr
         bn_shift=float(layers["shift"].mean()),
         per_block=[{"block": int(b), "shift": float(v)} for b, v in blocks.items()],
         shift_starts_at=starts,
+    )
+
+
+def read_image_gap(gap, spec, per_class: float, name_map_used: bool, measures=None) -> GapReading:
+    """The BatchNorm shift: far from ImageNet at FAR_SHIFT; unfreeze from where the shift starts."""
+    blocks = unfreeze_blocks(gap.shift_starts_at, spec.n_blocks or 16, per_class)
+    return GapReading(
+        far=gap.bn_shift >= FAR_SHIFT,
+        text=(f"the mean BatchNorm shift from ImageNet is {gap.bn_shift:.2f} (photos like ImageNet's measure "
+              f"below 0.10) and the ImageNet head's mean top-1 probability is {gap.mean_top1:.2f}"),
+        settings={"unfreeze_blocks": blocks, "learning_rate": 2e-4 if blocks >= 8 else 1e-4},
+        settings_reason=(f"unfreeze the top {blocks} blocks (the shift reaches half its peak at block "
+                         f"{gap.shift_starts_at})"),
+        asis=("the ImageNet head with your class names mapped to its own scores {:.1%}" if name_map_used
+              else "the ImageNet head's answers mapped to your labels score {:.1%} (cross-validated)"),
+        margin=gap.bn_shift - FAR_SHIFT,
     )

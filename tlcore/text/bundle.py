@@ -19,6 +19,13 @@ import numpy as np
 from .embed import padded
 
 TOKENIZER_FOLDER = "tokenizer"
+CARD_USE = [
+    "```sh", "pip install keras tensorflow keras-hub", 'python predict.py "a text" ["another text" ...] [--json]',
+    "```", "", "Or in Python: `keras_hub.models.BertTokenizer.from_preset('tokenizer')` turns texts into",
+    "word-piece ids; framed by [CLS] and [SEP] and padded (`encode` in predict.py), they go into",
+    "`keras.saving.load_model('model.keras', safe_mode=True)`, which returns the probabilities of the",
+    "classes in `labels.json`.",
+]  # fmt: skip
 
 
 def build_text_model(candidate, encoder, n_classes: int, temperature: float):
@@ -36,6 +43,13 @@ def build_text_model(candidate, encoder, n_classes: int, temperature: float):
         logits = (form(candidate, n_classes) if form else candidate.model)(embedding)
     scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
     return keras.Model(inputs, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab_text")
+
+
+def write_extras(model, result, folder: Path) -> dict:
+    """The tokenizer beside the model; the manifest's text keys."""
+    save_tokenizer(result.base, folder)
+    return {"sequence_length": result.base.spec.sequence_length, "tokenizer": TOKENIZER_FOLDER,
+            "input": "token_ids and padding_mask from the tokenizer in tokenizer/ (see predict.py)"}
 
 
 def save_tokenizer(encoder, folder: Path) -> None:

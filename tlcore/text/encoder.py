@@ -82,18 +82,22 @@ def get_text_spec(name: str) -> TextEncoderSpec:
 class TextEncoder:
     """A loaded text base: `tokenizer` (text -> word-piece ids) and `model` (ids -> sentence embedding).
 
-    `model` takes `token_ids` and `padding_mask` of any length and contains `backbone`, whose
-    transformer layers fine-tuning unfreezes.
+    `model` takes `token_ids` and `padding_mask` of any length and contains `transformer` (keras-hub's
+    BERT network), whose layers fine-tuning unfreezes.
     """
 
     spec: TextEncoderSpec
     tokenizer: object  # keras_hub.models.BertTokenizer
-    backbone: keras.Model
+    transformer: keras.Model
     model: keras.Model
 
     @property
     def feature_dim(self) -> int:
         return self.spec.feature_dim
+
+    def fresh(self) -> TextEncoder:
+        """A new copy of this encoder whose `trainable` flags are free to change."""
+        return build_text_encoder(self.spec.name)
 
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
         """Word-piece ids per text, framed by [CLS] and [SEP] and cut to the spec's sequence length."""
@@ -117,13 +121,13 @@ class TextEncoder:
         return forward
 
 
-def sentence_model(backbone: keras.Model, name: str = "sentence_encoder") -> keras.Model:
-    """ids -> backbone -> mean over real tokens -> unit length: Keras's own layers only (exportable)."""
+def sentence_model(transformer: keras.Model, name: str = "sentence_encoder") -> keras.Model:
+    """ids -> transformer -> mean over real tokens -> unit length: Keras's own layers only (exportable)."""
     import keras
 
     token_ids = keras.Input((None,), dtype="int32", name="token_ids")
     padding_mask = keras.Input((None,), dtype="int32", name="padding_mask")
-    sequence = backbone({"token_ids": token_ids, "padding_mask": padding_mask,
+    sequence = transformer({"token_ids": token_ids, "padding_mask": padding_mask,
                          "segment_ids": keras.ops.zeros_like(token_ids)})["sequence_output"]
     pooled = keras.layers.GlobalAveragePooling1D(name="mean_pool")(sequence, mask=keras.ops.cast(padding_mask, "bool"))
     embedding = keras.layers.UnitNormalization(name="l2_normalise")(pooled)
@@ -138,10 +142,10 @@ def build_text_encoder(name: str = DEFAULT_TEXT_BACKBONE) -> TextEncoder:
     folder = spec.model_dir()
     if folder is None or not (folder / spec.weights_file).is_file():
         raise WeightsUnavailableError(f"{spec.title}: model files not found; {spec.availability()[1]}")
-    backbone = keras_hub.models.BertBackbone.from_preset(str(folder))
+    transformer = keras_hub.models.BertBackbone.from_preset(str(folder))
     tokenizer = keras_hub.models.BertTokenizer.from_preset(str(folder))
-    backbone.trainable = False
-    return TextEncoder(spec, tokenizer, backbone, sentence_model(backbone))
+    transformer.trainable = False
+    return TextEncoder(spec, tokenizer, transformer, sentence_model(transformer))
 
 
 @cache

@@ -28,6 +28,7 @@ from ..errors import SettingError, TLCoreError
 from ..progress import ProgressCallback
 from .candidate import Context
 from .config import HeadSpace, SearchConfig
+from .tuner import make_tuner
 
 INPUTS = "worker_inputs.npz"
 SETTINGS = "worker_settings.json"
@@ -59,8 +60,6 @@ def tuner_role(tuner_id: str, address: str) -> Iterator[None]:
 
 def serve_search(ctx: Context, x_train: np.ndarray, arrays: tuple[np.ndarray, ...]):
     """Run the search as its chief: publish the inputs, serve the oracle until done or the deadline."""
-    from .search import make_tuner
-
     config = ctx.config.search
     folder = ctx.run_dir / "search"
     buffer_path = folder / INPUTS
@@ -83,8 +82,6 @@ def run_worker(
     run_dir: Path, address: str, tuner_id: str, wait_seconds: float = 600.0, progress: ProgressCallback | None = None
 ) -> list[str]:
     """Run trials for the chief at `address` until it stops handing them out; return their ids."""
-    from .search import make_tuner
-
     if tuner_id == "chief":
         raise SettingError("a worker's id must not be 'chief'; use tuner0, tuner1, ...")
     parse_address(address)

@@ -10,6 +10,7 @@ that fails.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -72,11 +73,13 @@ class BackboneSpec:
 
 @dataclass(frozen=True, eq=False)
 class Backbone:
-    """A built base at one image size.
+    """A built base at one image size; it knows its own preprocessing.
 
-    `model` maps raw images to [features, ImageNet logits] and contains `body`, the layers that
-    fine-tuning unfreezes. `extractor` has the same inputs and outputs but is frozen for good,
-    and faster where the spec knows how to fold it; feature extraction uses it.
+    `model` maps images already at `image_size` (RGB, 0-255) to [features, ImageNet logits] and
+    contains `body`, the layers that fine-tuning unfreezes. `extractor` has the same inputs and
+    outputs but is frozen for good, and faster where the spec knows how to fold it; feature
+    extraction and exported feature-based models use it. Images are resized once: by the loader
+    (`tlcore.image.decode.load_rgb`) for training, by `raw_input` in an exported model.
     """
 
     spec: BackboneSpec
@@ -88,6 +91,25 @@ class Backbone:
     @property
     def feature_dim(self) -> int:
         return self.spec.feature_dim
+
+    def preprocess(self, images):
+        """The base's normalisation of 0-255 RGB pixels (arrays, tensors or Keras inputs), as `model` applies it."""
+        import keras
+
+        mean = keras.ops.convert_to_tensor(self.spec.pixel_mean, "float32")
+        std = keras.ops.convert_to_tensor(self.spec.pixel_std, "float32")
+        return (keras.ops.cast(images, "float32") - mean) / std
+
+    def raw_input(self, name: str = "image"):
+        """(input, resized): a Keras input for RGB images of any size and the same images at `image_size`."""
+        import keras
+
+        images = keras.Input((None, None, 3), name=name)
+        return images, keras.layers.Resizing(self.image_size, self.image_size, name="resize")(images)
+
+    def fresh(self) -> Backbone:
+        """A new copy of this base (same name and size) whose `trainable` flags are free to change."""
+        return build_backbone(self.spec.name, self.image_size)
 
     @cached_property
     def forward_graph(self):
@@ -267,16 +289,19 @@ def build_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) 
     return Backbone(spec, size, model, body, extractor)
 
 
-def _with_preprocessing(spec: BackboneSpec, size: int, body, head, name: str) -> keras.Model:
-    """Raw RGB (any size, 0-255) -> resize -> normalise -> body -> [features, ImageNet logits]."""
+def _normalization(spec: BackboneSpec):
     import keras
 
-    images = keras.Input((None, None, 3), name="image")
-    x = keras.layers.Resizing(size, size, name="resize")(images)
-    x = keras.layers.Normalization(
-        mean=list(spec.pixel_mean), variance=[s * s for s in spec.pixel_std], name="normalize"
-    )(x)
-    features = body(x, training=False)
+    return keras.layers.Normalization(mean=list(spec.pixel_mean), variance=[s * s for s in spec.pixel_std],
+                                      name="normalize")
+
+
+def _with_preprocessing(spec: BackboneSpec, size: int, body, head, name: str) -> keras.Model:
+    """RGB at `size` x `size` (0-255) -> normalise -> body -> [features, ImageNet logits]."""
+    import keras
+
+    images = keras.Input((size, size, 3), name="image")
+    features = body(_normalization(spec)(images), training=False)
     return keras.Model(images, [features, head(features)], name=name)
 
 
@@ -284,3 +309,15 @@ def _with_preprocessing(spec: BackboneSpec, size: int, body, head, name: str) ->
 def load_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) -> Backbone:
     """A base shared by every caller in this process: never change its `trainable` flags."""
     return build_backbone(name, image_size)
+
+
+def auto_image_size(name: str, median_side: float) -> int:
+    """Twice the images' median shortest side, rounded up to 32 px, within 128..224.
+
+    Small sources (EuroSAT 64 px, MNIST 28 px) gain nothing from 224 px, and each halving of the
+    side makes the base about four times cheaper. Fixed-size bases keep their own size.
+    """
+    spec = get_spec(name)
+    if not spec.resizable:
+        return spec.input_size
+    return int(min(spec.input_size, max(128, 32 * math.ceil(2 * median_side / 32))))

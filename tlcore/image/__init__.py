@@ -1,0 +1,1 @@
+"""Images: the kind of data TransferLab started with."""

@@ -1,0 +1,177 @@
+"""The image bundle's model: raw RGB images of any size in, class probabilities out, Keras layers only.
+
+Everything between a decoded image (uint8, any size) and the probabilities lives in `model.keras`:
+one resize to the base's size, its normalisation, the frozen base (BatchNorm folded where it can
+be), the head and the temperature. Beside it the bundle carries TFLite copies (float32 and int8
+weights) with their measured agreement, and a `predict.py` whose image decoding is TransferLab's
+own function, copied in, so both decode alike.
+"""
+
+from __future__ import annotations
+
+import inspect
+import tempfile
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from .. import runs
+from ..train.as_keras import KERAS_FORMS
+from ..train.candidate import Candidate
+from . import decode
+from .bases import Backbone
+
+CARD_USE = [
+    "```sh", "pip install keras tensorflow pillow", "python predict.py photo.jpg [more.jpg ...] [--json]", "```",
+    "", "Or in Python: `keras.saving.load_model('model.keras', safe_mode=True)` takes one RGB image as",
+    "an array (height x width x 3, values 0-255, any size) and returns the probabilities of the",
+    "classes in `labels.json`.",
+]  # fmt: skip
+
+
+def build_model(candidate: Candidate, base: Backbone, n_classes: int, temperature: float):
+    """Raw RGB image (uint8, any size) -> class probabilities, for any exportable candidate."""
+    import keras
+
+    images, resized = base.raw_input()
+    if candidate.strategy == "finetune":
+        logits = candidate.model(resized, training=False)
+    else:
+        features, imagenet_logits = base.extractor(resized)
+        if candidate.strategy == "predict":
+            source = keras.layers.Softmax(name="imagenet_probabilities")(imagenet_logits)
+            mix = keras.layers.Dense(n_classes, use_bias=False, name="label_map")
+            mix.build((None, source.shape[-1]))
+            mix.set_weights([candidate.model.astype(np.float32)])
+            return keras.Model(images, mix(source), name="transferlab")
+        logits = KERAS_FORMS[candidate.name](candidate, n_classes)(features)
+    scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
+    return keras.Model(images, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab")
+
+
+def traced(model):
+    """`model` traced once as a graph for one RGB image of any height and width (no retracing per size)."""
+    import tensorflow as tf
+
+    return tf.function(lambda image: model(image, training=False),
+                       input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
+
+
+def predict_array(bundle, image: np.ndarray) -> np.ndarray:
+    """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
+    return bundle.extra(image[None].astype(np.float32)).numpy()[0]
+
+
+def predict_bytes(bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
+    """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
+    from ..predict import ranked
+
+    return ranked(bundle, predict_array(bundle, decode.load_rgb(data)), name, top)
+
+
+def write_extras(model, result, folder: Path, *, tflite: bool) -> dict:
+    """The TFLite models (with `tflite`) and their agreement with the Keras model; the manifest's image keys."""
+    manifest = {"image_size": result.base.image_size,
+                "input": "one RGB image, uint8 (or float 0-255), any size: the model resizes and normalises it"}
+    if tflite:
+        with tempfile.TemporaryDirectory() as scratch:
+            blobs = tflite_models(model, Path(scratch))
+        for name, blob in blobs.items():
+            runs.write_atomic(folder / name, blob)
+        manifest["tflite"] = tflite_parity(model, blobs, result.dataset.files("test"))
+    return manifest
+
+
+TFLITE_PARITY_IMAGES = 100
+
+
+def tflite_models(model, scratch: Path) -> dict[str, bytes]:
+    """The model as TFLite: float32, and int8 weights with dynamic-range quantisation."""
+    import tensorflow as tf
+
+    model.export(scratch / "saved_model", format="tf_saved_model", verbose=False)
+    blobs = {}
+    for name, optimise in (("model.tflite", False), ("model_int8.tflite", True)):
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(scratch / "saved_model"))
+        if optimise:
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        blobs[name] = converter.convert()
+    return blobs
+
+
+def run_tflite(blob: bytes, image: np.ndarray) -> np.ndarray:
+    """Probabilities of one image (H x W x 3) from a TFLite model with a dynamic input size."""
+    import warnings
+
+    import tensorflow as tf
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the interpreter's deprecation notice
+        interpreter = tf.lite.Interpreter(model_content=blob)
+    entry = interpreter.get_input_details()[0]
+    interpreter.resize_tensor_input(entry["index"], (1, *image.shape))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(entry["index"], image[None].astype(np.float32))
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+
+
+def tflite_parity(model, blobs: dict[str, bytes], files: list[Path]) -> dict:
+    """Largest probability difference (float) and top-1 agreement (int8) against the Keras model."""
+
+    float_diff, agree = 0.0, []
+    for path in files[:TFLITE_PARITY_IMAGES]:
+        image = decode.load_rgb(path)
+        reference = model.predict(image[None].astype(np.float32), verbose=0)[0]
+        float_diff = max(float_diff, float(np.abs(run_tflite(blobs["model.tflite"], image) - reference).max()))
+        agree.append(int(np.argmax(run_tflite(blobs["model_int8.tflite"], image)) == np.argmax(reference)))
+    return {"images": len(agree), "float32_max_abs_diff": float_diff,
+            "int8_top1_agreement": float(np.mean(agree)) if agree else None}
+
+
+def predict_script() -> str:
+    """A standalone predict.py: Keras, NumPy and Pillow only, with TransferLab's decoding copied in."""
+    decoding = textwrap.dedent(inspect.getsource(decode._to_rgb))
+    return f'''"""Predict with this bundle: python predict.py IMAGE... [--json]. Needs keras, tensorflow, pillow."""
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image, ImageOps
+
+HERE = Path(__file__).resolve().parent
+
+
+{decoding}
+
+
+def load(path):
+    with Image.open(path) as image:
+        return np.asarray(_to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8)
+
+
+def main(argv):
+    as_json = "--json" in argv
+    files = [a for a in argv if a != "--json"]
+    model = keras.saving.load_model(HERE / "model.keras", safe_mode=True)
+    labels = json.loads((HERE / "labels.json").read_text(encoding="utf-8"))
+    results = []
+    for file in files:
+        probs = model.predict(load(file)[None], verbose=0)[0]
+        order = np.argsort(-probs)[:5]
+        results.append({{"file": file, "label": labels[order[0]], "prob": float(probs[order[0]]),
+                        "top": [{{"label": labels[i], "prob": float(probs[i])}} for i in order]}})
+    if as_json:
+        print(json.dumps(results, indent=2))
+    else:
+        for r in results:
+            print(f"{{r['file']}}\\t{{r['label']}}\\t{{r['prob']:.4f}}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
+'''

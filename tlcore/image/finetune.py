@@ -1,0 +1,102 @@
+"""Strategy "finetune" for images, in two stages as in the keras.io guide.
+
+1. A head trained on the cached features (`tlcore.train.stages.stage_one_head`).
+2. Head on top of a fresh copy of the base, the top N blocks unfrozen, BatchNorm kept in
+   inference mode (frozen, and the base called with training=False), a low learning rate with
+   cosine decay, light augmentation, class weights for imbalanced classes, and early stopping
+   on validation loss. The weights with the lowest validation loss win, including the stage-1
+   weights: fine-tuning that only hurts is undone.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import numpy as np
+
+from ..devices import get_strategy
+from ..train.candidate import Candidate, Context, per_sample_ms
+from ..train.stages import Deadline, EpochReport, KeepBest, class_weights, compile_for_finetuning, stage_one_head
+from .bases import Backbone
+from .extract import load_images
+
+DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4  # measured: see the README's fine-tuning table
+
+
+def unfreeze_top(backbone: Backbone, n_blocks: int) -> int:
+    """Make the top `n_blocks` blocks of the base trainable (BatchNorm stays frozen); returns trainable layers."""
+    spec, layers = backbone.spec, backbone.body.layers
+    backbone.body.trainable = True
+    if spec.block_of is not None:
+        first = spec.n_blocks + 1 - n_blocks
+        chosen = {layer.name for layer in layers if spec.block_of(layer.name) >= first}
+    else:  # no block table: the same share of the layers, from the top
+        count = round(len(layers) * n_blocks / 16)
+        chosen = {layer.name for layer in layers[len(layers) - count :]}
+    for layer in layers:
+        layer.trainable = layer.name in chosen and not isinstance(layer, keras.layers.BatchNormalization)
+    return sum(layer.trainable for layer in layers if layer.weights)
+
+
+def _augmentation(seed: int) -> keras.Sequential:
+    return keras.Sequential([
+        keras.layers.RandomFlip("horizontal", seed=seed),
+        keras.layers.RandomRotation(0.05, seed=seed),
+        keras.layers.RandomZoom(0.1, seed=seed),
+        keras.layers.RandomContrast(0.1, seed=seed),
+    ], name="augment")  # fmt: skip
+
+
+def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int) -> keras.Model:
+    """Images at the base's size -> [augmentation] -> the base's preprocessing and body -> head logits."""
+    size = backbone.image_size
+    images = keras.Input((size, size, 3), name="image")
+    x = _augmentation(seed)(images) if augment else images
+    features = backbone.model(x)[0]
+    return keras.Model(images, head(features), name="finetuned")
+
+
+def run(ctx: Context) -> list[Candidate]:
+    config = ctx.config.finetune
+    blocks = config.unfreeze_blocks or DEFAULT_UNFREEZE
+    rate = config.learning_rate or DEFAULT_LEARNING_RATE
+    keras.utils.set_random_seed(ctx.config.seed)
+    start = time.perf_counter()
+    files = {s: ctx.dataset.files(s) for s in ("train", "val", "test")}
+    images = {s: load_images(files[s], ctx.base.image_size, ctx.progress) for s in files}
+    onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in files}
+    steps = max(1, int(np.ceil(len(images["train"]) / config.batch_size))) * config.epochs
+    with get_strategy(ctx.config.distribution).scope():  # variables live where the strategy puts them
+        head = stage_one_head(ctx)
+        backbone = ctx.base.fresh()  # never the shared one: its trainable flags change
+        trainable = unfreeze_top(backbone, blocks)
+        model = build_model(backbone, head, config.augment, ctx.config.seed)
+        compile_for_finetuning(model, rate, steps)
+    weights = class_weights(ctx.labels["train"], ctx.n_classes)
+    keep = KeepBest((images["val"], onehot["val"]))
+    history = model.fit(
+        images["train"], onehot["train"], batch_size=config.batch_size, epochs=config.epochs,
+        validation_data=(images["val"], onehot["val"]), class_weight=weights, verbose=0,
+        callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
+                   Deadline(ctx.deadline), EpochReport(ctx, config.epochs)],
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    predict = lambda x: model.predict(x, verbose=0, batch_size=64)  # noqa: E731
+    return [Candidate(
+        strategy="finetune",
+        name=f"finetune_top{blocks}",
+        val_logits=predict(images["val"]).astype(np.float64),
+        test_logits=predict(images["test"]).astype(np.float64),
+        train_seconds=seconds,
+        size_bytes=model.count_params() * 4,
+        latency_ms=per_sample_ms(predict, images["val"]),
+        params={
+            "unfreeze_blocks": blocks, "trainable_layers": trainable,
+            "learning_rate": rate, "epochs_run": len(history.history.get("loss", [])),
+            "best_epoch": keep.best_epoch, "class_weights": weights is not None,
+            "history": {k: [float(v) for v in values] for k, values in history.history.items()},
+        },
+        model=model,
+        complexity=10,
+    )]  # fmt: skip

@@ -1,0 +1,178 @@
+"""Texts as a kind of data: what the shared flow asks of them (see `tlcore.modality`).
+
+The text stack (keras-hub) is imported inside the methods, when a text dataset first needs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import BundleError
+from ..modality import BaseChoice, Measurements, Modality
+
+
+class TextModality(Modality):
+    name = "text"
+    noun = "texts"
+    input_name = "TEXT"
+    domain = "general English"
+    unfreeze_word = "transformer layers"
+    describes_classes = True
+    gap_words = {  # noqa: RUF012 (read-only)
+        "unknown_share": ("Unknown word pieces", "Share of word pieces the encoder has no entry for."),
+        "pieces_per_word": ("Word pieces per word", "How much the encoder cuts your words up (English: 1.0-1.3)."),
+        "non_english_share": ("Not English", "Share of texts in another language (py3langid, 20 languages)."),
+        "cut_share": ("Texts cut", "Share of texts longer than the encoder reads (128 word pieces)."),
+        "median_tokens": ("Median length", "Word pieces in the median text."),
+    }
+
+    @property
+    def default_base(self) -> str:
+        from .encoder import DEFAULT_TEXT_BACKBONE
+
+        return DEFAULT_TEXT_BACKBONE
+
+    # -- data
+    def claims(self, source: Path, options: dict) -> bool:
+        from .data import is_text_source
+
+        return bool(options.get("text_column") or options.get("label_column")) or is_text_source(source)
+
+    def import_data(self, source, workspace, *, name, limits, split, progress, options):
+        from .data import TextColumns, import_text_dataset
+
+        columns = TextColumns(options.get("text_column"), options.get("label_column"))
+        return import_text_dataset(source, workspace, name=name, columns=columns, limits=limits, split=split,
+                                   progress=progress)
+
+    def load_dataset(self, folder: Path):
+        from .data import TextDataset
+
+        return TextDataset.load(folder)
+
+    def audit(self, dataset, features=None):
+        from .audit import audit_text
+
+        return audit_text(dataset, features)
+
+    # -- bases and features
+    def bases(self) -> dict:
+        from .encoder import TEXT_REGISTRY
+
+        return TEXT_REGISTRY
+
+    def resolve_base(self, dataset, name=None, image_size=None) -> BaseChoice:
+        from .encoder import get_text_spec
+
+        name = name or self.default_base
+        get_text_spec(name)  # an unknown name fails here, before anything loads
+        return BaseChoice(name, None)
+
+    def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
+        from .encoder import get_text_spec
+        from .finetune import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
+
+        return DEFAULT_UNFREEZE, get_text_spec(choice.name).n_blocks, DEFAULT_LEARNING_RATE
+
+    def load_base(self, choice: BaseChoice):
+        from .encoder import load_text_encoder
+
+        return load_text_encoder(choice.name)
+
+    def features(self, dataset, choice: BaseChoice, progress=None):
+        from .embed import embed_texts
+
+        return embed_texts(dataset.texts(), self.load_base(choice), progress=progress)
+
+    def measure(self, dataset, choice, *, seed, descriptions, progress) -> Measurements:
+        from .analysis import measure_texts
+
+        return measure_texts(dataset, self.load_base(choice), seed=seed, descriptions=descriptions,
+                             progress=progress)
+
+    def gap_summary(self, analysis: dict) -> list[tuple[str, str, str]]:
+        gap = analysis["domain_gap"]
+        return [
+            ("Not English", f"{gap['non_english_share']:.0%}", "Share of your texts in another language than the "
+             "encoder's (py3langid over 20 common languages)."),
+            ("Word pieces per word", f"{gap['pieces_per_word']:.2f}",
+             "How much the encoder must cut your words up (English prose: 1.0-1.3)."),
+            ("Unknown word pieces", f"{gap['unknown_share']:.1%}", "Pieces the encoder has no entry for."),
+        ]
+
+    def gap_chart(self, gap: dict) -> dict | None:
+        rows = [{"language": k, "share of texts": v} for k, v in gap["languages"].items()]
+        return {"kind": "bar", "rows": rows, "x": "language", "y": "share of texts",
+                "title": "Languages of your texts (py3langid, over 20 common languages)"} if rows else None
+
+    # -- training
+    def prepare(self, dataset, config, progress):
+        from ..train.candidate import Prepared
+        from .embed import padded
+
+        choice = self.resolve_base(dataset, config.backbone)
+        config = dataclasses.replace(config, backbone=choice.name, image_size=None)
+        encoder = self.load_base(choice)
+        features = self.features(dataset, choice, progress)
+        sample = dataset.texts("val")[:32] or dataset.texts()[:32]
+        encoder.forward_graph(*padded(encoder.token_ids(sample)))  # trace once before timing
+        start = time.perf_counter()
+        encoder.forward_graph(*padded(encoder.token_ids(sample)))
+        latency = 1000 * (time.perf_counter() - start) / len(sample)
+        return Prepared(config, encoder, features, latency, sum(w.nbytes for w in encoder.model.get_weights()))
+
+    def strategies(self) -> dict:
+        from ..train import extract
+        from . import finetune, zeroshot
+
+        return {"predict": (zeroshot.run, 0.02), "extract": (extract.run, 0.4), "finetune": (finetune.run, 0.58)}
+
+    # -- bundles
+    def bundle_model(self, candidate, base, n_classes, temperature):
+        from .bundle import build_text_model
+
+        return build_text_model(candidate, base, n_classes, temperature)
+
+    def write_bundle_extras(self, model, result, folder, *, tflite):
+        from .bundle import write_extras
+
+        return write_extras(model, result, folder)  # no TFLite: the tokenizer runs outside the model
+
+    def predict_script(self) -> str:
+        from .bundle import predict_script
+
+        return predict_script()
+
+    def card_use(self, manifest: dict) -> tuple[list[str], str]:
+        from .bundle import CARD_USE
+
+        return CARD_USE, f"reading up to {manifest['sequence_length']} word pieces per text"
+
+    def open_bundle(self, folder: Path, manifest: dict, model):
+        """The bundle's tokenizer, checked."""
+        from .bundle import TOKENIZER_FOLDER, load_tokenizer
+
+        if not isinstance(manifest.get("sequence_length"), int):
+            raise BundleError(f"{folder.name}: manifest.json lacks the text model's sequence_length; download it again")
+        try:
+            return load_tokenizer(folder)
+        except Exception as error:  # keras-hub raises several kinds for a missing or altered preset
+            raise BundleError(f"{folder.name}/{TOKENIZER_FOLDER} could not be loaded as a keras-hub tokenizer "
+                              f"({str(error).splitlines()[0][:200]}); download the bundle again") from None
+
+    def check_inputs(self, inputs):
+        return [str(text) for text in inputs]
+
+    def bundle_probabilities(self, bundle, item) -> np.ndarray:
+        """One text at a time, as predict.py does: the padding then matches to the last bit."""
+        from .bundle import encode
+
+        ids = encode(bundle.extra, [item], bundle.manifest["sequence_length"])
+        return np.asarray(bundle.model.predict(ids, verbose=0))[0]
+
+
+MODALITY = TextModality()

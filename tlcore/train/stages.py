@@ -1,0 +1,102 @@
+"""The stages every fine-tuning recipe shares, whatever the kind of data.
+
+Stage 1 trains a head on the cached features (the search's best head when the run has one);
+stage 2 (in `tlcore.image.finetune` and `tlcore.text.finetune`) unfreezes the top of a fresh
+base under these callbacks: keep the weights with the lowest validation loss (so fine-tuning
+that only hurts is undone), stop at the deadline, report each epoch; plus balanced class weights
+and the optimiser both recipes use.
+"""
+
+from __future__ import annotations
+
+import time
+
+import keras
+import keras_tuner as kt
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from ..progress import report
+from .candidate import Context
+from .tuner import HeadHyperModel
+
+IMBALANCE_FOR_WEIGHTS = 1.5
+
+
+def stage_one_head(ctx: Context) -> keras.Model:
+    """The search's best head (a copy), or the default head trained now on the cached features."""
+    best = ctx.shared.get("keras_head")
+    if best is not None:
+        head = keras.models.clone_model(best)
+        head.set_weights(best.get_weights())
+        return head
+    x = ctx.features["train"].features
+    hypermodel = HeadHyperModel.for_features(x, ctx.n_classes, ctx.config.search)
+    hp = kt.HyperParameters()
+    head = hypermodel.build(hp)  # every hyperparameter at its known-good default
+    onehot = {s: keras.utils.to_categorical(ctx.labels[s], ctx.n_classes) for s in ("train", "val")}
+    hypermodel.fit(hp, head, x, onehot["train"], validation_data=(ctx.features["val"].features, onehot["val"]))
+    return head
+
+
+class KeepBest(keras.callbacks.Callback):
+    """Remember the weights with the lowest validation loss, starting from before the first epoch."""
+
+    def __init__(self, validation: tuple) -> None:
+        super().__init__()
+        self.validation = validation  # (x, y) arrays, or (a dataset of batches,)
+
+    def on_train_begin(self, logs=None):
+        batch = {"batch_size": 64} if len(self.validation) > 1 else {}
+        self.best_loss = self.model.evaluate(*self.validation, verbose=0, return_dict=True, **batch)["loss"]
+        self.best_weights, self.best_epoch = self.model.get_weights(), 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs and logs.get("val_loss", np.inf) < self.best_loss:
+            self.best_loss, self.best_weights, self.best_epoch = logs["val_loss"], self.model.get_weights(), epoch + 1
+
+    def on_train_end(self, logs=None):
+        self.model.set_weights(self.best_weights)
+
+
+class Deadline(keras.callbacks.Callback):
+    """Stop training after the batch during which the deadline passed."""
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def on_train_batch_end(self, batch, logs=None):
+        if time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+
+
+class EpochReport(keras.callbacks.Callback):
+    def __init__(self, ctx: Context, epochs: int) -> None:
+        super().__init__()
+        self.ctx, self.epochs = ctx, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        shown = ("loss", "accuracy", "val_loss", "val_accuracy")
+        metrics = {k: float(v) for k, v in (logs or {}).items() if k in shown}
+        text = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
+        report(self.ctx.progress, "finetune", epoch + 1, self.epochs, f"epoch {epoch + 1}: {text}", metrics)
+
+
+def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float] | None:
+    """Balanced weights per class present, when the training classes are imbalanced; else None."""
+    counts = np.bincount(labels, minlength=n_classes)
+    if counts.max() / max(counts.min(), 1) <= IMBALANCE_FOR_WEIGHTS:
+        return None
+    present = np.flatnonzero(counts)
+    balanced = compute_class_weight("balanced", classes=present, y=labels)
+    return dict(zip(present.tolist(), balanced.tolist(), strict=True))
+
+
+def compile_for_finetuning(model: keras.Model, learning_rate: float, steps: int) -> None:
+    """Adam with cosine decay over `steps`, label-smoothed cross-entropy on logits: both stage-2 recipes."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(learning_rate, steps)),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
+        metrics=["accuracy"],
+    )

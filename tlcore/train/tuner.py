@@ -1,0 +1,142 @@
+"""The Keras Tuner pieces of the head search, built alike by every process of a search.
+
+`make_tuner` gives the tuner the single-process search (`tlcore.train.search`) and the chief
+and its workers (`tlcore.train.search_workers`) all build: a hypermodel of heads on standardised
+features, and Keras Tuner's random search whose first trial is a known-good default and which
+starts no trial after the deadline.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from ..progress import ProgressCallback, report
+from .config import HeadSpace, SearchConfig
+
+# name -> (choices, known-good default)
+SPACE = {
+    "layers": ([0, 1, 2], 0),
+    "units": ([128, 256, 512], 256),
+    "dropout": ([0.0, 0.2, 0.4], 0.2),
+    "l2": ([0.0, 1e-4, 1e-3], 1e-4),
+    "label_smoothing": ([0.0, 0.1], 0.1),
+}
+LEARNING_RATE = (1e-4, 3e-3, 1e-3)  # log-uniform range and default
+
+
+def _hp(hp: kt.HyperParameters, space: HeadSpace, name: str):
+    fixed = getattr(space, name)
+    if fixed is not None:
+        return hp.Fixed(name, fixed)
+    if name == "learning_rate":
+        low, high, default = LEARNING_RATE
+        return hp.Float(name, low, high, sampling="log", default=default)
+    choices, default = SPACE[name]
+    return hp.Choice(name, choices, default=default)
+
+
+class HeadHyperModel(kt.HyperModel):
+    """Features (standardised inside the model) -> [Dense + Dropout] x layers -> Dropout -> logits."""
+
+    def __init__(self, mean: np.ndarray, variance: np.ndarray, n_classes: int, config: SearchConfig) -> None:
+        super().__init__(name="head")
+        self.mean, self.variance, self.n_classes, self.config = mean, variance, n_classes, config
+
+    @classmethod
+    def for_features(cls, x: np.ndarray, n_classes: int, config: SearchConfig) -> HeadHyperModel:
+        """A head standardising with the statistics of the training features `x`."""
+        return cls(x.mean(axis=0), x.var(axis=0) + 1e-6, n_classes, config)
+
+    def build(self, hp: kt.HyperParameters) -> keras.Model:
+        space = self.config.space
+        regulariser = keras.regularizers.L2(_hp(hp, space, "l2"))
+        dropout = _hp(hp, space, "dropout")
+        units = _hp(hp, space, "units")
+        inputs = keras.Input((len(self.mean),), name="features")
+        x = keras.layers.Normalization(mean=self.mean, variance=self.variance, name="standardise")(inputs)
+        for i in range(_hp(hp, space, "layers")):
+            x = keras.layers.Dense(units, activation="relu", kernel_regularizer=regulariser, name=f"hidden_{i}")(x)
+            x = keras.layers.Dropout(dropout)(x)
+        x = keras.layers.Dropout(dropout)(x)
+        outputs = keras.layers.Dense(self.n_classes, kernel_regularizer=regulariser, name="logits")(x)
+        model = keras.Model(inputs, outputs, name="head")
+        model.compile(
+            optimizer=keras.optimizers.Adam(_hp(hp, space, "learning_rate")),
+            loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                      label_smoothing=_hp(hp, space, "label_smoothing")),
+            metrics=["accuracy"],  # by keyword: a third positional argument would be loss_weights
+        )
+        return model
+
+    def fit(self, hp, model, x, y, validation_data, callbacks=None, **kwargs):
+        stop = keras.callbacks.EarlyStopping("val_loss", patience=self.config.patience, restore_best_weights=True)
+        return model.fit(x, y, batch_size=self.config.batch_size, epochs=self.config.max_epochs,
+                         validation_data=validation_data, callbacks=[*(callbacks or []), stop], verbose=0)
+
+
+class DeadlineOracle(kt.oracles.RandomSearchOracle):
+    """Random search whose first trial is the default head and which stops at a deadline."""
+
+    def __init__(self, deadline: float, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.deadline = deadline
+
+    def populate_space(self, trial_id):
+        if time.monotonic() >= self.deadline:
+            return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+        if not self.trials:  # the trial being created is not in self.trials yet
+            defaults = kt.HyperParameters()
+            for hp in self.hyperparameters.space:
+                defaults.merge([hp])
+                if defaults.is_active(hp):
+                    defaults.values[hp.name] = hp.default
+            return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": defaults.values}
+        return super().populate_space(trial_id)
+
+
+class HeadTuner(kt.Tuner):
+    """Clears the Keras session before each trial and reports each finished trial."""
+
+    def __init__(self, *args, progress: ProgressCallback | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.progress = progress
+        self.ran: list[str] = []  # trial ids this process ran
+
+    def on_trial_begin(self, trial):
+        keras.backend.clear_session()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        self.ran.append(trial.trial_id)
+        if not hasattr(self.oracle, "trials"):  # a worker: its oracle is the chief's, over gRPC
+            report(self.progress, "search", len(self.ran), len(self.ran), f"trial {trial.trial_id} done")
+            return
+        finished = [t for t in self.oracle.trials.values() if t.score is not None]
+        best = max((t.score for t in finished), default=float("nan"))
+        score = trial.score if trial.score is not None else float("nan")
+        report(self.progress, "search", len(finished), self.oracle.max_trials,
+               f"trial {trial.trial_id}: val_accuracy {score:.3f} (best {best:.3f})",
+               {"val_accuracy": score, "best_val_accuracy": best})
+
+
+def make_tuner(
+    x: np.ndarray, n_classes: int, config: SearchConfig, seed: int, deadline: float, directory: Path,
+    progress: ProgressCallback | None = None,
+) -> HeadTuner:
+    """The tuner every process of a search builds alike (the chief's oracle serves the workers)."""
+    hypermodel = HeadHyperModel.for_features(x, n_classes, config)
+    oracle = DeadlineOracle(
+        deadline=deadline,
+        objective=kt.Objective("val_accuracy", "max"),
+        max_trials=config.max_trials,
+        seed=seed,
+        max_consecutive_failed_trials=3,
+    )
+    return HeadTuner(oracle, hypermodel, directory=str(directory), project_name="head_search",
+                     overwrite=False, progress=progress)

@@ -1,0 +1,157 @@
+"""Plain words for the numbers: what the app and the CLI show a person who is not an ML expert.
+
+Internal names (`rbf_svm`, `finetune_top12`, `loo_accuracy`) stay in the JSON reports; this module
+turns them into names, units and one-line meanings, and says on which split each number was
+measured. Nothing here computes a metric.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+
+STRATEGY_WORDS = {
+    "predict": ("Use the pretrained model as it is",
+                "its own answers (ImageNet classes, or text similarity to your class names) mapped to your labels; "
+                "no training"),
+    "extract": ("Train a small new model on what the pretrained model sees",
+                "the pretrained model stays frozen; a new classifier learns from its features, in seconds to minutes"),
+    "finetune": ("Retrain the top of the pretrained model",
+                 "a new classifier first, then the top layers of the pretrained model adapt to your data at a low "
+                 "learning rate; slowest, best when your data looks unlike the model's own"),
+}
+
+MODEL_WORDS = {
+    "imagenet_names": "ImageNet's own classes, matched to your class names",
+    "empirical_label_map": "ImageNet's own answers, mapped to your labels by your examples",
+    "zero_shot_names": "Similarity to your class names (zero-shot)",
+    "logistic_regression": "Logistic regression",
+    "rbf_svm": "Support vector machine (RBF kernel)",
+    "linear_svm": "Linear support vector machine",
+    "knn": "k nearest neighbours",
+    "extra_trees": "Extra trees (a random forest)",
+    "keras_head": "Small neural network (Keras Tuner)",
+}
+
+MEASURE_WORDS = {
+    "probe_accuracy": ("Linear probe accuracy",
+                       "A simple classifier on the frozen model's features, 5-fold cross-validated on your training "
+                       "and validation data: what 'extract' is worth."),
+    "loo_accuracy": ("Leave-one-out probe accuracy",
+                     "The same idea measured exactly, one example left out at a time (a ridge classifier)."),
+    "asis_accuracy": ("As-is accuracy",
+                      "The pretrained model's own answers mapped to your labels, cross-validated: what 'predict' "
+                      "would score."),
+    "slope": ("Learning slope",
+              "How much the probe gains from half of your data to all of it: a big gain says more data would pay."),
+    "logme": ("LogME", "A transferability score from the research literature (higher is better); it ranks "
+              "pretrained models for one dataset, its raw value does not compare across datasets."),
+    "leep": ("LEEP", "Another transferability score (log-likelihood of the model's label map; closer to 0 is "
+             "better); for ranking pretrained models on one dataset."),
+}
+
+
+def strategy_title(strategy: str) -> str:
+    return STRATEGY_WORDS.get(strategy, (strategy, ""))[0]
+
+
+def model_title(strategy: str, name: str, base: str = "") -> str:
+    """A model's name in words: "Logistic regression", "Fine-tuned EfficientNet-Lite0 (top 12 blocks)"."""
+    found = re.fullmatch(r"finetune_top(\d+)", name)
+    if found:
+        return f"Fine-tuned {base or 'base'} (top {found.group(1)} {'layers' if 'MiniLM' in base else 'blocks'})"
+    return MODEL_WORDS.get(name, name.replace("_", " ").capitalize())
+
+
+def base_title(name: str) -> str:
+    """The base's short title: EfficientNet-Lite0, all-MiniLM-L6-v2 (the registry's title without its notes)."""
+    from .modality import REGISTRY, get_modality
+
+    for kind in REGISTRY:
+        spec = get_modality(kind).bases().get(name)
+        if spec is not None:
+            return spec.title.split(" (")[0]
+    return name
+
+
+def percent(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "not measured"
+    return f"{100 * value:.{digits}f}%"
+
+
+def megabytes(size_bytes: float) -> str:
+    return f"{size_bytes / 1e6:.1f} MB"
+
+
+def milliseconds(ms: float) -> str:
+    return f"{ms:.1f} ms" if ms >= 1 else f"{ms:.2f} ms"
+
+
+UNTESTED = "not tested (only each way's chosen model is)"
+
+
+def leaderboard(report: dict) -> pd.DataFrame:
+    """The run's models, best on validation first, in words and units, with no empty cells."""
+    base = base_title(report.get("backbone", ""))
+    rows = []
+    for row in report["leaderboard"]:
+        tested = row["test_accuracy"] is not None
+        rows.append({
+            "Model": model_title(row["strategy"], row["model"], base),
+            "Way of reusing the model": row["strategy"],
+            "Validation accuracy": percent(row["val_accuracy"]),
+            "Test accuracy": percent(row["test_accuracy"]) if tested else UNTESTED,
+            "Training time": f"{row['train_seconds']:.1f} s",
+            "Size": megabytes(row["size_bytes"]),
+            "Time per input": milliseconds(row["latency_ms"]),
+            "Selected": "yes" if row["selected"] else "",
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def largest_class_note(accuracy: float, largest: dict, split: str, items: int) -> tuple[bool, str]:
+    """(warn, sentence): the score beside what always answering the largest class scores on the same split."""
+    from .train.evaluate import resolvable_margin
+
+    baseline = largest[f"{split}_accuracy"]
+    margin = resolvable_margin(accuracy, items)
+    name = {"val": "validation", "test": "test"}[split]
+    sentence = (f"Always answering the largest class, \"{largest['class']}\", would score {percent(baseline)} on the "
+                f"same {name} split ({items} items).")
+    if accuracy - baseline > margin:
+        return False, sentence + f" The model beats that by {percent(accuracy - baseline)}."
+    return True, (sentence + f" The model's {percent(accuracy)} is not clearly better: on {items} items a lead under "
+                  f"{percent(margin)} can be luck. Add data, or check that the labels can be told apart.")
+
+
+def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
+    """What each way of reusing the model is expected to score before training, and how that was measured."""
+    expected = analysis["recommendation"]["expected_accuracy"]
+    how = {"predict": "cross-validated on your training and validation data, with no training",
+           "extract": "a linear probe, cross-validated on your training and validation data"}
+    rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
+            for s in ("predict", "extract") if s in expected]
+    rows.append({"Way": strategy_title("finetune"), "Expected accuracy": "measured by training",
+                 "How it was estimated": "no honest estimate before training: it depends on how far the model can "
+                                         "adapt; usually at or above the probe when the data is far from the "
+                                         "model's own and there is enough of it"})
+    return pd.DataFrame(rows)
+
+
+def measures_table(analysis: dict, gap_words: dict[str, tuple[str, str]]) -> pd.DataFrame:
+    """Every measure of the analysis as a readable table (the expert view): name, value, meaning."""
+    rows = []
+    for key, value in analysis["transferability"].items():
+        title, meaning = MEASURE_WORDS.get(key, (key, ""))
+        shown = percent(value) if key.endswith("accuracy") or key == "slope" else f"{value:.3f}"
+        rows.append({"Measure": title, "Value": shown, "What it means": meaning})
+    for key, value in analysis["domain_gap"].items():
+        if isinstance(value, int | float):
+            title, meaning = gap_words.get(key, (key.replace("_", " "), "a domain gap measure (see the README)"))
+            shown = percent(value) if key.endswith("share") else \
+                f"{value:.2f}" if isinstance(value, float) else str(value)
+            rows.append({"Measure": title, "Value": shown, "What it means": meaning})
+    return pd.DataFrame(rows)
