@@ -5,6 +5,8 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import (
+    DEFAULT_BUDGET,
+    STEPS,
     chosen_strategy,
     current_analysis,
     dataset_folder,
@@ -12,19 +14,22 @@ from pages.common import (
     follow,
     job_failed,
     need_dataset,
+    next_step,
     no_worker_warning,
     remember,
     run_or_stop,
+    steps,
     workspace,
 )
-from tlcore import jobs, runs
-from tlcore.backbones import DEFAULT_BACKBONE, REGISTRY
-from tlcore.backbones.text import DEFAULT_TEXT_BACKBONE, TEXT_REGISTRY
+from tlcore import jobs, runs, words
+from tlcore.modality import modality_of
+from tlcore.train import TrainConfig
 
+steps("Analyse")
 st.title("Analyse")
 _, dataset, _ = need_dataset()
-text = dataset.modality == "text"
-registry, default = (TEXT_REGISTRY, DEFAULT_TEXT_BACKBONE) if text else (REGISTRY, DEFAULT_BACKBONE)
+modality = modality_of(dataset)
+registry, default = modality.bases(), modality.default_base
 available = {name: spec.availability() for name, spec in registry.items()}
 stored = current_analysis()
 shown = jobs.job_info(stored[0]).get("backbone") if stored else None
@@ -33,7 +38,7 @@ base = st.selectbox("Base model", list(registry), index=list(registry).index(sho
 if not available[base][0]:
     st.warning(f"{registry[base].title} is not available offline: {available[base][1]}")
     st.stop()
-if text:
+if modality.describes_classes:
     with st.expander("Describe your classes (optional: helps 'predict', which compares texts with these words)"):
         typed = {name: st.text_input(name, descriptions().get(name, ""), placeholder=name)
                  for name in dataset.classes}
@@ -44,8 +49,8 @@ if text:
 if stored is None or shown != base or runs.state(stored[0]) in ("failed", "cancelled", "interrupted"):
     if stored is not None and shown == base:
         job_failed(stored[0])
-    if not st.button("Analyse", type="primary"):
-        st.info(f"Press Analyse: one pass of the base over your {'texts' if text else 'images'}, then a few seconds "
+    if not st.button("Analyse", key="analyse", type="primary"):
+        st.info(f"Press Analyse: one pass of the base over your {modality.noun}, then a few seconds "
                 "of measuring. It runs in the background: you can leave this page and come back.")
         no_worker_warning()
         st.stop()
@@ -56,40 +61,46 @@ if follow(stored[0], "Analysis") != "complete" or stored[1] is None:
     st.stop()
 
 analysis = stored[1]
-advice, gap, measures = analysis["recommendation"], analysis["domain_gap"], analysis["transferability"]
-st.subheader(f"Recommended: {advice['strategy']} (confidence {advice['confidence']:.0%})")
+advice, gap = analysis["recommendation"], analysis["domain_gap"]
+strategy = advice["strategy"]
+st.subheader(f"Our advice: {words.strategy_title(strategy).lower()}")
+st.markdown(f"**{words.strategy_title(strategy)}** (`{strategy}`): {words.STRATEGY_WORDS[strategy][1]}. "
+            f"How sure we are: {advice['confidence']:.0%} (50% is a coin toss between two ways).")
+st.markdown("**Why**, from what we measured on your training and validation data (the test split is kept apart):")
 for reason in advice["reasons"]:
     st.markdown(f"- {reason}")
-cols = st.columns(4)
-cols[0].metric(f"{'Texts' if text else 'Images'} per class to learn from",
-               f"{analysis['dataset']['per_class_known_median']:.0f}")
-if text:
-    cols[1].metric("Not English", f"{gap['non_english_share']:.0%}")
-    cols[2].metric("Word pieces per word", f"{gap['pieces_per_word']:.2f}")
-    cols[3].metric("Unknown word pieces", f"{gap['unknown_share']:.1%}")
-else:
-    cols[1].metric("Class names known to ImageNet", analysis["label_overlap"]["matched_classes"])
-    cols[2].metric("BatchNorm shift from ImageNet", f"{gap['bn_shift']:.2f}")
-    cols[3].metric("ImageNet top-1 confidence", f"{gap['mean_top1']:.2f}")
-expected = pd.DataFrame([{"strategy": k, "expected accuracy": v} for k, v in advice["expected_accuracy"].items()])
-st.dataframe(expected, hide_index=True)
-if text:
-    languages = pd.DataFrame([{"language": k, "share of texts": v} for k, v in gap["languages"].items()])
-    if not languages.empty:
-        st.plotly_chart(px.bar(languages, x="language", y="share of texts", title="Languages of your texts "
-                               "(py3langid, over 20 common languages)"), width="stretch")
-else:
-    shift = pd.DataFrame(gap["per_block"])
-    st.plotly_chart(px.line(shift, x="block", y="shift", markers=True,
-                            title="Where your data stops looking like ImageNet (BatchNorm shift per block)"),
-                    width="stretch")
-with st.expander("All measures"):
-    st.json(measures | ({"text": gap} if text else {}))
+recommended = TrainConfig.from_analysis(analysis, budget_seconds=DEFAULT_BUDGET, class_descriptions=descriptions())
+if st.button("Train the recommended model", key="train_recommended", type="primary",
+             help=f"Trains '{strategy}' with the recommended settings in the background, "
+                  f"within {DEFAULT_BUDGET:.0f} seconds, and takes you to the Train page to follow it."):
+    run_dir = run_or_stop(lambda: jobs.submit_training(workspace(), dataset_folder(), recommended))
+    remember(run=run_dir.name, strategy=strategy)
+    st.switch_page(STEPS["Train"])
+
+shown = [(f"{modality.noun.capitalize()} per class to learn from",
+          f"{analysis['dataset']['per_class_known_median']:.0f}",
+          "The median number per class in the training and validation splits: the rest (about 15%) is kept apart "
+          "as the test split, to measure the final model honestly."), *modality.gap_summary(analysis)]
+for start in range(0, len(shown), 2):  # two per row: the labels stay whole
+    for col, (label, value, meaning) in zip(st.columns(2), shown[start : start + 2], strict=False):
+        col.metric(label, value, help=meaning)
+st.markdown("**What each way is expected to score** (before any training):")
+st.table(words.expected_accuracy_table(analysis).set_index("Way"))
+chart = modality.gap_chart(gap)
+if chart:
+    draw = px.line if chart["kind"] == "line" else px.bar
+    st.plotly_chart(draw(pd.DataFrame(chart["rows"]), x=chart["x"], y=chart["y"], title=chart["title"],
+                         **({"markers": True} if chart["kind"] == "line" else {})), width="stretch")
+with st.expander("Details: every measure, for experts"):
+    st.table(words.measures_table(analysis, modality.gap_words).set_index("Measure"))
     if analysis["label_overlap"]:
+        st.markdown("Your class names against ImageNet's:")
         st.dataframe(pd.DataFrame(analysis["label_overlap"]["per_class"]), hide_index=True)
 options = ["predict", "extract", "finetune"]
-chosen = chosen_strategy(advice["strategy"])
-choice = st.radio("Strategy to train", options, index=options.index(chosen) if chosen in options else
-                  options.index(advice["strategy"]), horizontal=True)
+chosen = chosen_strategy(strategy)
+choice = st.radio("Or pick another way to train on the next step", options,
+                  index=options.index(chosen) if chosen in options else options.index(strategy), horizontal=True,
+                  format_func=lambda s: f"{words.strategy_title(s)} ({s})")
 if choice != chosen:
     remember(strategy=choice)
+next_step("Analyse")

@@ -18,6 +18,10 @@ from tlcore import jobs, runs, session, workspaces
 from tlcore.errors import TLCoreError
 
 T = TypeVar("T")
+# The guided flow: step -> its page. "Runs" and "Try the base" stay in the sidebar as side rooms.
+STEPS = {"Data": "pages/data.py", "Analyse": "pages/analyse.py", "Train": "pages/train.py",
+         "Results": "pages/results.py", "Export": "pages/export.py"}
+DEFAULT_BUDGET = 300.0  # seconds the app gives a training run unless the user moves the slider
 _WORKSPACE = "workspace"
 _UPLOAD = "upload"
 POLL_SECONDS = 1.0
@@ -45,6 +49,26 @@ def workspace() -> Path:
     if st.query_params.get("ws") != folder.name:
         st.query_params["ws"] = folder.name
     return folder
+
+
+def steps(current: str) -> None:
+    """The five steps at the top of a step's page, the current one marked, and the loaded dataset named."""
+    cols = st.columns([1] * len(STEPS) + [3], vertical_alignment="center")
+    for number, (col, name) in enumerate(zip(cols, STEPS, strict=False), start=1):
+        here = name == current
+        if col.button(f"{number}. {name}", key=f"step:{name}", type="primary" if here else "tertiary", disabled=here,
+                      width="stretch"):
+            st.switch_page(STEPS[name])
+    loaded = current_dataset()
+    cols[-1].markdown(f"Dataset: **{loaded[1].source}**" if loaded else "No dataset loaded yet")
+
+
+def next_step(current: str, ready: bool = True, why: str = "") -> None:
+    """A "Next" button to the step after `current` (disabled, with the reason, until `ready`)."""
+    names = list(STEPS)
+    following = names[names.index(current) + 1]
+    if st.button(f"Next: {following} →", key="next", type="primary", disabled=not ready, help=why or None):
+        st.switch_page(STEPS[following])
 
 
 def state() -> session.Session:
@@ -79,12 +103,11 @@ def stored_upload(upload):
 @st.cache_resource(max_entries=16, show_spinner=False)
 def _load_dataset(folder: str, stamp: float):
     """A stored dataset and its audit (without features), read once per folder version for every session."""
-    from tlcore.data.audit import audit
     from tlcore.data.store import load_stored
-    from tlcore.text.audit import audit_text
+    from tlcore.modality import modality_of
 
     dataset = load_stored(Path(folder))
-    return dataset, (audit_text if dataset.modality == "text" else audit)(dataset)
+    return dataset, modality_of(dataset).audit(dataset)
 
 
 def current_dataset():
@@ -107,7 +130,9 @@ def need_dataset():
     if loaded is None:
         st.info("Load a dataset on the Data page first.")
         st.stop()
-    noun = "texts" if loaded[1].modality == "text" else "images"
+    from tlcore.modality import modality_of
+
+    noun = modality_of(loaded[1]).noun
     st.caption(f"Dataset: **{loaded[1].source}** ({len(loaded[1])} {noun}, {len(loaded[1].classes)} classes)")
     return loaded
 
@@ -183,7 +208,7 @@ def show_progress(folder: Path, title: str, found: str) -> None:
                 " It runs when a worker is free; you can leave this page.")
         no_worker_warning()
         return
-    fraction = 1.0 if progress.get("finished") else float(progress.get("fraction", 0.0))
+    fraction = 1.0 if progress.get("finished") or found == "complete" else float(progress.get("fraction", 0.0))
     remaining = progress.get("remaining")
     timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + (
         f", about {_clock(remaining)} left" if remaining is not None else "")
@@ -192,6 +217,8 @@ def show_progress(folder: Path, title: str, found: str) -> None:
     st.caption(progress.get("message", ""))
     if progress.get("board"):
         st.dataframe(progress["board"], hide_index=True)
+        st.caption("While it trains, the head search scores each trial on an inner split of the training data; "
+                   "the final table scores every model on the validation split, so the numbers differ.")
     if progress.get("points"):
         import pandas as pd
         import plotly.express as px

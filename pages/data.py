@@ -4,19 +4,75 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_dataset, remember, run_or_stop, state, stored_upload, workspace
+from pages.common import current_dataset, next_step, remember, run_or_stop, state, steps, stored_upload, workspace
 from tlcore.data import import_data
+from tlcore.image import gather
+from tlcore.modality import modality_of
 from tlcore.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from tlcore.text.data import TABLE_SUFFIXES, table_columns
 
+steps("Data")
 st.title("Data")
 limit_mb = st.get_option("server.maxUploadSize")
 now = state()
-choices = [f"sample:{name}" for name in SAMPLES] + ["upload"]
+choices = [f"sample:{name}" for name in SAMPLES] + ["upload", "gather"]
 labels = {f"sample:{s.name}": f"Built-in: {s.title} ({s.description})" for s in SAMPLES.values()}
 labels["upload"] = "Upload images (a zip of class folders) or texts (a CSV/TSV file, or a zip of .txt folders)"
+labels["gather"] = "Gather images here: name your classes, add photos from your computer or your webcam"
 default = now.choice if now.choice in choices else f"sample:{DEFAULT_SAMPLE}"
 choice = st.radio("Dataset", choices, index=choices.index(default), format_func=labels.get)
+
+IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"]
+
+
+def gather_panel() -> None:
+    """Classes and their images, gathered here (files or the webcam), then made into a dataset."""
+    st.caption(f"Name at least two classes, add at least {gather.MIN_PER_CLASS} images to each (several files at "
+               "once, or photos from your webcam), then create the dataset. It is checked and stored like an upload.")
+    draft = gather.open_draft(workspace())
+    version = st.session_state.setdefault("gather_version", 0)  # a new key empties the upload and camera widgets
+    with st.form("new_class", clear_on_submit=True, border=False):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        typed = left.text_input("New class", placeholder="e.g. cat")
+        if right.form_submit_button("Add class") and typed.strip():
+            run_or_stop(lambda: gather.add_class(workspace(), typed))
+            st.rerun()
+    if not draft.classes:
+        return
+    names = list(draft.classes)
+    camera, into = st.columns([2, 1])
+    target = into.radio("Photos from the webcam go to", names, key="gather_target")
+    photo = camera.camera_input("Take a photo", key=f"camera:{version}")
+    if photo is not None:
+        _add(target, [(f"webcam photo {version}", photo.getvalue())])
+    for index, name in enumerate(names):
+        files = draft.files(name)
+        st.markdown(f"**{name}**: {len(files)} image{'' if len(files) == 1 else 's'}")
+        added = st.file_uploader(f"Add images to {name}", type=IMAGE_TYPES, accept_multiple_files=True,
+                                 key=f"files:{index}:{version}")
+        if added:
+            _add(name, [(f.name, f.getvalue()) for f in added])
+        if files:
+            st.image([str(f) for f in files[-8:]], width=72)
+    ready, missing = draft.ready()
+    left, right = st.columns([3, 1], vertical_alignment="bottom")
+    title = left.text_input("Dataset name", value="gathered")
+    if right.button("Create the dataset", type="primary", disabled=not ready, help=missing or None):
+        with st.spinner("Checking every image..."):
+            made = run_or_stop(lambda: gather.create_dataset(workspace(), title))
+        remember(choice="gather", dataset=made.stored_in.name, dataset_key=f"gather:{made.stored_in.name}",
+                 analysis="", strategy="", run="")
+        st.rerun()
+
+
+def _add(name: str, images: list[tuple[str, bytes]]) -> None:
+    _, refused = run_or_stop(lambda: gather.add_images(workspace(), name, images))
+    for line in refused:
+        st.warning(f"Not added: {line}")
+    st.session_state["gather_version"] += 1
+    if not refused:
+        st.rerun()
+
 
 key, source, options = None, None, {}  # options: import_data keywords (the upload's own name, the table's columns)
 if choice == "upload":
@@ -38,6 +94,10 @@ if choice == "upload":
         key = f"upload:{stored.path.name}:{sorted(options.items())}"
     elif now.choice != "upload" or current_dataset() is None:
         st.stop()  # nothing uploaded yet; an upload loaded earlier stays on show below
+elif choice == "gather":
+    gather_panel()
+    if now.choice != "gather" or current_dataset() is None:
+        st.stop()  # nothing created yet; a gathered dataset created earlier stays on show below
 else:
     key, source = choice, sample_path(choice.split(":", 1)[1])
 
@@ -46,18 +106,28 @@ if source is not None and (loaded is None or loaded[0] != key):
     with st.spinner("Checking every file..."):
         imported = run_or_stop(lambda: import_data(source, workspace(), **options))
     remember(choice=choice, dataset=imported.stored_in.name, dataset_key=key, analysis="", strategy="", run="")
+    st.rerun()  # the steps at the top name the new dataset
 _, dataset, report = current_dataset()
-noun = "Texts" if dataset.modality == "text" else "Images"
-st.success(f"Loaded: **{dataset.source}**. The next step is Analyse (in the sidebar); it stays loaded while you go.")
+noun = modality_of(dataset).noun.capitalize()
+st.success(f"Loaded: **{dataset.source}**. It stays loaded while you go on to the next steps.")
+next_step("Data")
 
 cols = st.columns(4)
 cols[0].metric(noun, len(dataset))
 cols[1].metric("Classes", len(dataset.classes))
 sizes = dataset.split_sizes()
-cols[2].metric("Train / val / test", f"{sizes['train']} / {sizes['val']} / {sizes['test']}")
-cols[3].metric("Skipped", len(dataset.skipped))
-for warning in report.warnings:
-    st.warning(warning)
+cols[2].metric("Train / val / test", f"{sizes['train']} / {sizes['val']} / {sizes['test']}",
+               help="Training teaches the model, validation chooses between models, test measures the chosen one "
+                    "once, at the end.")
+cols[3].metric("Skipped", len(dataset.skipped), help="Files that could not be used; the list is below.")
+for line in dict.fromkeys(report.warnings):  # each said once; what is only a note is shown as one
+    (st.info if line in dataset.notes else st.warning)(line)
+if dataset.modality == "image" and st.button("Add images to this dataset",
+                                             help="Opens the gathering panel with these images in it; creating the "
+                                                  "dataset then makes a new one, and this one stays as it is."):
+    run_or_stop(lambda: gather.start_from(workspace(), dataset))
+    remember(choice="gather")
+    st.rerun()
 
 per_class = report.per_class.melt(id_vars="class", value_vars=["train", "val", "test"], var_name="split",
                                   value_name=noun.lower())
@@ -65,21 +135,33 @@ st.plotly_chart(px.bar(per_class, x="class", y=noun.lower(), color="split", titl
                 width="stretch")
 
 st.subheader("Samples")
-for name in dataset.classes:
-    rows = dataset.records.loc[dataset.records["label"] == name]
-    if dataset.modality == "text":
-        st.caption(name)
-        st.dataframe(rows[["text"]].head(4), hide_index=True, width="stretch")
-        continue
-    files = rows["path"].head(6)
-    st.image([str(dataset.root / f) for f in files], caption=list(files.map(lambda p: p.rsplit("/", 1)[-1])),
-             width=96)
-    st.caption(name)
 
-with st.expander(f"Per-class details, formats ({', '.join(report.formats)}), duplicates: {len(report.duplicates)}"):
+
+def image_samples(name: str, rows) -> None:
+    files = rows["path"].head(6)
+    st.image([str(dataset.root / f) for f in files], caption=[short(f.rsplit("/", 1)[-1]) for f in files], width=96)
+
+
+def short(name: str, keep: int = 11) -> str:
+    """A file name that fits under a thumbnail whole: long ones keep their start and end around an ellipsis."""
+    return name if len(name) <= keep else f"{name[: keep - 7]}…{name[-6:]}"
+
+
+def text_samples(name: str, rows) -> None:
+    st.dataframe(rows[["text"]].head(4), hide_index=True, width="stretch")
+
+
+SHOW_SAMPLES = {"image": image_samples, "text": text_samples}  # kind of data -> how a few of its items are shown
+for name in dataset.classes:
+    st.markdown(f"**{name}**")  # the class name above its own row of samples
+    SHOW_SAMPLES[dataset.modality](name, dataset.records.loc[dataset.records["label"] == name])
+
+skipped_files = {s.file for s in dataset.skipped}
+duplicates = [d for d in report.duplicates if not set(d["files"]) <= skipped_files]  # dropped ones are listed below
+with st.expander(f"Per-class details, formats ({', '.join(report.formats)}), duplicates: {len(duplicates)}"):
     st.dataframe(report.per_class, hide_index=True)
-    if report.duplicates:
-        st.dataframe(pd.DataFrame(report.duplicates), hide_index=True)
+    if duplicates:
+        st.dataframe(pd.DataFrame(duplicates), hide_index=True)
 if dataset.skipped:
     with st.expander(f"Skipped ({len(dataset.skipped)})"):
         st.dataframe(pd.DataFrame([s.__dict__ for s in dataset.skipped]), hide_index=True)

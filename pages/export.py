@@ -4,10 +4,12 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, follow, run_or_stop
+from pages.common import current_run, follow, run_or_stop, steps
 from tlcore import runs
-from tlcore.predict import load_bundle, predict_bytes, predict_texts
+from tlcore.image.bundle import predict_bytes
+from tlcore.predict import load_bundle, predict
 
+steps("Export")
 st.title("Export and try")
 run = current_run()
 if run is None:
@@ -32,23 +34,28 @@ def show(result: dict, where, key: str) -> None:
     where.plotly_chart(chart, width="stretch", key=key)  # keyed: the same photo twice draws the same chart twice
 
 
-if bundle.modality == "text":
+def try_texts() -> None:
     st.caption("Inside: model.keras (takes the tokenizer's word-piece ids), tokenizer/ (its vocabulary), "
                "labels.json, manifest.json, a model card and predict.py, which needs only Keras and keras-hub.")
     typed = st.text_area("Try it on a text", placeholder="Type or paste a text, then press Ctrl+Enter")
     if typed.strip():
-        (result,) = run_or_stop(lambda: predict_texts(bundle, [typed]))
+        (result,) = run_or_stop(lambda: predict(bundle, [typed]))
         st.markdown(f"**{result['label']}** ({result['prob']:.0%})")
         show(result, st, "typed")
-    st.stop()
-st.caption("Inside: model.keras (takes raw images), model.tflite, labels.json, manifest.json, a model card and "
-           "predict.py, which needs only Keras and Pillow.")
 
-uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
-                           accept_multiple_files=True)
-for index, upload in enumerate(uploads or []):
-    result = run_or_stop(lambda upload=upload: predict_bytes(bundle, upload.getvalue(), upload.name))
-    left, right = st.columns([1, 2])
-    left.image(upload.getvalue(), caption=f"{upload.name}: {result['label']} ({result['prob']:.0%})", width=200)
-    show(result, right, f"upload:{index}")
-st.caption("The base's own ImageNet classes for any image: see the Try the base page.")
+
+def try_images() -> None:
+    st.caption("Inside: model.keras (takes raw images), model.tflite, labels.json, manifest.json, a model card and "
+               "predict.py, which needs only Keras and Pillow.")
+    uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
+                               accept_multiple_files=True)
+    for index, upload in enumerate(uploads or []):
+        result = run_or_stop(lambda upload=upload: predict_bytes(bundle, upload.getvalue(), upload.name))
+        left, right = st.columns([1, 2])
+        left.image(upload.getvalue(), caption=f"{upload.name}: {result['label']} ({result['prob']:.0%})", width=200)
+        show(result, right, f"upload:{index}")
+    st.caption("The base's own ImageNet classes for any image: see the Try the base page.")
+
+
+TRY = {"image": try_images, "text": try_texts}  # kind of data -> how a user gives the model an input
+TRY[bundle.modality]()

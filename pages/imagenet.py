@@ -5,7 +5,7 @@ import plotly.express as px
 import streamlit as st
 
 from pages.common import run_or_stop
-from tlcore.predict_imagenet import predict_imagenet_bytes
+from tlcore.image.try_base import predict_imagenet_bytes
 
 st.title("Try the base")
 st.caption("The offline base (EfficientNet-Lite0) as it is, with its 1000 ImageNet classes: no training.")

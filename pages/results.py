@@ -4,8 +4,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run
+from pages.common import current_run, next_step, steps
+from tlcore import words
 
+steps("Results")
 st.title("Results")
 run = current_run()
 if run is None:
@@ -14,28 +16,42 @@ if run is None:
 
 report = run["report"]
 test, classes, selected = report["test"], report["classes"], report["selected"]
-st.caption(f"Dataset: **{report.get('source', '')}**. Run {run['run_dir'].name}. Selected on validation: "
-           f"{selected['strategy']}/{selected['model']}. The test split was used once, for these numbers only.")
+n_test = sum(r["support"] for r in test["per_class"])
+title = words.model_title(selected["strategy"], selected["model"], words.base_title(report["backbone"]))
+st.caption(f"Run {run['run_dir'].name}. Selected on the validation split: **{title}**. Every number below was "
+           f"measured on the held-out test split ({n_test} items), used once, for these numbers only.")
 cols = st.columns(4)
-cols[0].metric("Test accuracy", f"{test['accuracy']:.1%}")
-cols[1].metric("Macro-F1", f"{test['macro_f1']:.3f}")
+cols[0].metric("Test accuracy", words.percent(test["accuracy"]),
+               help="Share of the test items the model labels right.")
+cols[1].metric("Macro-F1", f"{test['macro_f1']:.3f}",
+               help="F1 (the balance of precision and recall) averaged over the classes, each class counting "
+                    "the same however many items it has: low when a small class is often missed.")
 cols[2].metric("Calibration error", f"{test['ece_after']:.3f}", f"{test['ece_after'] - test['ece_before']:+.3f}",
-               delta_color="inverse")
-cols[3].metric("Temperature", f"{test['temperature']:.2f}")
-st.dataframe(pd.DataFrame(report["leaderboard"]), hide_index=True)
+               delta_color="inverse",
+               help="How far the model's confidence is from how often it is right (0 = honest), after temperature "
+                    "scaling; the change from before is shown below it.")
+cols[3].metric("Temperature", f"{test['temperature']:.2f}",
+               help="Fitted on the validation split: above 1 softens over-confident answers, below 1 sharpens them.")
+largest = report.get("largest_class")
+if largest:
+    warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
+    (st.warning if warn else st.info)(sentence)
+st.dataframe(words.leaderboard(report), hide_index=True, width="stretch")
 
 left, right = st.columns(2)
 left.plotly_chart(px.imshow(test["confusion"], x=classes, y=classes, text_auto=True, labels={"x": "predicted",
-                  "y": "true"}, title="Confusion matrix"), width="stretch")
+                  "y": "true"}, title="Confusion matrix (test split)"), width="stretch")
 per_class = pd.DataFrame(test["per_class"]).melt(id_vars="class", value_vars=["precision", "recall", "f1"])
 right.plotly_chart(px.bar(per_class, x="class", y="value", color="variable", barmode="group",
-                          title="Per class"), width="stretch")
+                          title="Per class (test split)"), width="stretch")
 reliability = pd.concat([pd.DataFrame(test["reliability_before"]).assign(model="before"),
                          pd.DataFrame(test["reliability_after"]).assign(model="after temperature scaling")])
-chart = px.line(reliability, x="confidence", y="accuracy", color="model", markers=True, range_x=[0, 1],
-                range_y=[0, 1], title="Reliability: a calibrated model sits on the diagonal")
+chart = px.line(reliability, x="confidence", y="accuracy", color="model", markers=True, range_x=[-0.02, 1.02],
+                range_y=[-0.02, 1.05], title="Reliability (test split): a calibrated model sits on the diagonal")
+chart.update_traces(cliponaxis=False)  # a point at 100% stays whole at the chart's edge
 chart.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot"})
 st.plotly_chart(chart, width="stretch")
+next_step("Results")
 
 st.subheader("Most confident mistakes")
 mistakes = test["misclassified"][:12]
@@ -43,8 +59,16 @@ if not mistakes:
     st.write("No mistakes on the test split.")
     st.stop()
 captions = [f"{m['true']} → {m['predicted']} ({m['confidence']:.0%})" for m in mistakes]
-if report.get("modality") == "text":
+
+
+def image_mistakes() -> None:
+    st.image([str(run["root"] / m["file"]) for m in mistakes], width=120, caption=captions)
+
+
+def text_mistakes() -> None:
     st.dataframe(pd.DataFrame({"text": [m["file"] for m in mistakes], "true → predicted": captions}),
                  hide_index=True, width="stretch")
-else:
-    st.image([str(run["root"] / m["file"]) for m in mistakes], width=120, caption=captions)
+
+
+SHOW_MISTAKES = {"image": image_mistakes, "text": text_mistakes}  # kind of data -> how its inputs are shown
+SHOW_MISTAKES[report.get("modality", "image")]()

@@ -1,11 +1,12 @@
 """Train: the chosen strategy (or all three) within a time budget, as a background job followed live."""
 
+import dataclasses
 import json
 
-import pandas as pd
 import streamlit as st
 
 from pages.common import (
+    DEFAULT_BUDGET,
     chosen_strategy,
     current_analysis,
     dataset_folder,
@@ -13,38 +14,44 @@ from pages.common import (
     follow,
     job_failed,
     need_dataset,
+    next_step,
     no_worker_warning,
     remember,
     run_or_stop,
     show_progress,
     state,
+    steps,
     workspace,
 )
-from tlcore import jobs
+from tlcore import jobs, words
+from tlcore.modality import modality_of
 from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig
 
-FINETUNE_DEFAULTS = {"image": (12, 16, 2e-4), "text": (3, 6, 5e-5)}  # blocks, most blocks, learning rate
-
+steps("Train")
 st.title("Train")
 _, dataset, _ = need_dataset()
+modality = modality_of(dataset)
 stored = current_analysis()
 analysis = stored[1] if stored else None
-settings = analysis["recommendation"]["settings"] if analysis else {}
-blocks_default, most_blocks, rate_default = FINETUNE_DEFAULTS[dataset.modality]
+recommended = TrainConfig.from_analysis(analysis) if analysis else TrainConfig()
+choice = modality.resolve_base(dataset, recommended.backbone, recommended.image_size)
+blocks_default, most_blocks, rate_default = modality.finetune_defaults(choice)
 options = ["predict", "extract", "finetune", "all"]
-strategy = st.radio("Strategy", options, index=options.index(chosen_strategy()), horizontal=True,
+strategy = st.radio("Way of reusing the pretrained model", options,
+                    index=options.index(chosen_strategy(recommended.strategies[0])), horizontal=True,
+                    format_func=lambda s: f"{words.strategy_title(s)} ({s})" if s != "all" else "All three, compared",
                     help="The Analyse page recommends one; 'all' trains the three and compares them on test.")
-budget = st.slider("Time budget (seconds)", 30, 1800, 300, step=30)
+budget = st.slider("Time budget (seconds)", 30, 1800, int(DEFAULT_BUDGET), step=30,
+                   help="Training stops by then and keeps the best model it has.")
 with st.expander("Advanced settings"):
     size = 0
-    if dataset.modality == "image":
-        size = st.number_input("Image size (px, 0 = automatic)", 0, 224, settings.get("image_size", 0), step=32)
-    trials = st.number_input("Keras Tuner trials", 0, 50, SearchConfig().max_trials)
-    blocks = st.number_input("Blocks to unfreeze when fine-tuning" if dataset.modality == "image" else
-                             "Transformer layers to unfreeze when fine-tuning", 1, most_blocks,
-                             settings.get("unfreeze_blocks", blocks_default))
-    epochs = st.number_input("Fine-tuning epochs (at most)", 1, 50, FinetuneConfig().epochs)
-    rate = st.number_input("Fine-tuning learning rate", 1e-6, 1e-2, settings.get("learning_rate", rate_default),
+    if choice.image_size is not None:
+        size = st.number_input("Image size (px, 0 = automatic)", 0, 224, choice.image_size, step=32)
+    trials = st.number_input("Keras Tuner trials", 0, 50, recommended.search.max_trials)
+    blocks = st.number_input(f"{modality.unfreeze_word.capitalize()} to unfreeze when fine-tuning", 1, most_blocks,
+                             recommended.finetune.unfreeze_blocks or blocks_default)
+    epochs = st.number_input("Fine-tuning epochs (at most)", 1, 50, recommended.finetune.epochs)
+    rate = st.number_input("Fine-tuning learning rate", 1e-6, 1e-2, recommended.finetune.learning_rate or rate_default,
                            format="%.6f")
 
 run_dir = state().folder(workspace(), "runs")
@@ -54,10 +61,9 @@ if run_dir is not None and jobs.job_state(run_dir) in jobs.UNFINISHED:
     follow(run_dir, f"Run {run_dir.name}")
     st.stop()
 
-if st.button("Train", type="primary"):
-    config = TrainConfig(
-        strategies=(strategy,), image_size=int(size) or None, budget_seconds=float(budget),
-        backbone=analysis["backbone"] if analysis else None,
+if st.button("Train", key="train", type="primary"):
+    config = dataclasses.replace(
+        recommended, strategies=(strategy,), image_size=int(size) or None, budget_seconds=float(budget),
         search=SearchConfig(max_trials=int(trials)),
         finetune=FinetuneConfig(unfreeze_blocks=int(blocks), epochs=int(epochs), learning_rate=float(rate)),
         class_descriptions=descriptions(),
@@ -78,6 +84,13 @@ if found != "complete":
 show_progress(run_dir, f"Run {run_dir.name}", found)
 report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
 selected, test = report["selected"], report["test"]
-st.success(f"Done: {selected['strategy']}/{selected['model']} selected on validation; "
-           f"test accuracy {test['accuracy']:.1%}. See Results.")
-st.dataframe(pd.DataFrame(report["leaderboard"]), hide_index=True)
+title = words.model_title(selected["strategy"], selected["model"], words.base_title(report["backbone"]))
+st.success(f"Done. Selected on the validation split: **{title}**. Its accuracy on the held-out test split: "
+           f"**{words.percent(test['accuracy'])}** ({sum(r['support'] for r in test['per_class'])} items).")
+largest = report.get("largest_class")
+if largest:
+    warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
+    (st.warning if warn else st.caption)(sentence)
+st.dataframe(words.leaderboard(report), hide_index=True, width="stretch")
+st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only.")
+next_step("Train")

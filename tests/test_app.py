@@ -85,16 +85,16 @@ def test_the_whole_path_through_the_pages(tmp_path):
 
     at.switch_page("pages/analyse.py").run()
     assert "Press Analyse" in at.info[0].value
-    at.button[0].click().run()
+    at.button(key="analyse").click().run()
     assert not at.exception
-    assert at.subheader[0].value.startswith("Recommended: ")
+    assert at.subheader[0].value.startswith("Our advice: ")
     at.radio[0].set_value("predict").run()
 
     at.switch_page("pages/train.py").run()
     assert at.radio[0].value == "predict"  # the choice made on the Analyse page
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     assert not at.exception
-    assert "test accuracy" in at.success[0].value
+    assert "held-out test split" in at.success[0].value
 
     at.switch_page("pages/results.py").run()
     assert not at.exception
@@ -185,18 +185,18 @@ def test_the_text_path_through_the_pages(tmp_path):
 
     at.switch_page("pages/analyse.py").run()
     at.text_input[1].input("an advert or a scam that asks you to call or reply").run()  # describe "spam"
-    at.button[0].click().run()
+    at.button(key="analyse").click().run()
     assert not at.exception
-    assert at.subheader[0].value.startswith("Recommended: ")
+    assert at.subheader[0].value.startswith("Our advice: ")
     assert {m.label for m in at.metric} >= {"Not English", "Word pieces per word"}
     at.radio[0].set_value("extract").run()
 
     at.switch_page("pages/train.py").run()
     assert at.radio[0].value == "extract"
     at.number_input[0].set_value(1).run()  # one Keras Tuner trial
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     assert not at.exception
-    assert "test accuracy" in at.success[0].value
+    assert "held-out test split" in at.success[0].value
 
     at.switch_page("pages/results.py").run()
     assert not at.exception
@@ -235,8 +235,8 @@ def test_a_new_session_with_the_link_finds_the_loaded_dataset_and_analysis():
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
     at.radio[0].set_value("sample:support").run()
     at.switch_page("pages/analyse.py").run()
-    at.button[0].click().run()
-    assert at.subheader[0].value.startswith("Recommended: ")
+    at.button(key="analyse").click().run()
+    assert at.subheader[0].value.startswith("Our advice: ")
     ws = _ws_of(at)
 
     again = AppTest.from_file(str(REPO / "app.py"), default_timeout=600)
@@ -247,7 +247,7 @@ def test_a_new_session_with_the_link_finds_the_loaded_dataset_and_analysis():
     assert metrics["Texts"] == "120"  # the loaded dataset, not the default sample
     assert again.radio[0].value == "sample:support"
     again.switch_page("pages/analyse.py").run()
-    assert again.subheader[0].value.startswith("Recommended: ")  # the analysis, not a new button
+    assert again.subheader[0].value.startswith("Our advice: ")  # the analysis, not a new button
     assert "Dataset: **support**" in again.caption[0].value
 
 
@@ -256,19 +256,19 @@ def press_train(strategy: str) -> AppTest:
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
     at.switch_page("pages/train.py").run()
     at.radio[0].set_value(strategy).run()
-    at.button[0].click().run()
+    at.button(key="train").click().run()
     assert not at.exception
     return at
 
 
 def test_a_failed_job_shows_its_message_on_the_train_and_runs_pages(monkeypatch):
-    from tlcore import train as train_module
     from tlcore.errors import SettingError
+    from tlcore.train import extract as extract_strategy
 
     def refuse(ctx):
         raise SettingError("the classes need more images; add some")
 
-    monkeypatch.setitem(train_module.STRATEGIES["image"], "extract", (refuse, 0.4))
+    monkeypatch.setattr(extract_strategy, "run", refuse)
     at = press_train("extract")
     assert "It failed: the classes need more images; add some" in at.error[0].value
     at.switch_page("pages/runs.py").run()

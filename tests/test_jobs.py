@@ -99,7 +99,7 @@ def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, 
     assert fractions == sorted(fractions) and fractions[-1] == 1.0 and max(fractions[:-1]) < 1.0
     assert {"features", "baselines", "bundle", "done"} <= {p["stage"] for p in seen}
     assert all(p["remaining"] is not None and p["remaining"] <= TINY.budget_seconds for p in seen)
-    assert seen[-1]["board"][0]["model"] == "logistic_regression"
+    assert seen[-1]["board"][0]["model"] == "Logistic regression"  # in words
 
 
 def test_a_failing_job_reads_failed_with_its_message_in_words(shapes, tmp_path, monkeypatch):

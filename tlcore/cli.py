@@ -318,11 +318,16 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(result.report | {"bundle": str(bundle), "settings_from": followed}, indent=2,
                          ensure_ascii=False))
         return 0
-    print(result.leaderboard.to_string(index=False))
+    from . import words
+
+    print(words.leaderboard(result.report).to_string(index=False))
     test = result.test
     print(f"selected: {result.selected.strategy}/{result.selected.name} (best on validation)")
     print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
           f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f}")
+    largest = result.report["largest_class"]
+    warn, sentence = words.largest_class_note(test.accuracy, largest, "test", largest["test_items"])
+    print(("warning: " if warn else "") + sentence)
     print(f"run folder: {result.run_dir}")
     from .modality import modality_of
 

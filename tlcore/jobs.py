@@ -158,6 +158,14 @@ def cancel(folder: Path) -> str:
 # --- what the jobs write -------------------------------------------------------------------------------
 
 
+# a live chart's series in words: what each number is, and on which data it was measured
+POINT_WORDS = {("search", "val_accuracy"): "trial's accuracy (inner split)",
+               ("search", "best_val_accuracy"): "best trial so far (inner split)",
+               ("finetune", "accuracy"): "accuracy (training split)", ("finetune", "loss"): "loss (training split)",
+               ("finetune", "val_accuracy"): "accuracy (validation split)",
+               ("finetune", "val_loss"): "loss (validation split)"}
+
+
 @dataclass
 class ProgressFile:
     """A progress callback that writes `progress.json` (throttled) and stops the job if it was cancelled.
@@ -179,11 +187,16 @@ class ProgressFile:
         if (self.folder / CANCEL_FILE).exists():
             raise JobCancelled(f"{self.folder.name} was cancelled during {progress.stage}; what had finished is kept")
         if progress.stage in ("baselines", "search") and progress.metrics:
-            model = ("Keras head " if progress.stage == "search" else "") + progress.message.split(":")[0]
+            from .words import MODEL_WORDS, percent
+
+            name = progress.message.split(":")[0]
+            model = f"Small neural network, {name}" if progress.stage == "search" else MODEL_WORDS.get(name, name)
             score = progress.metrics.get("cv_accuracy", progress.metrics.get("val_accuracy"))
-            self.board.append({"model": model, "score on training data (CV or inner split)": score})
+            self.board.append({"model": model, "accuracy on the training data (cross-validated or inner split)":
+                               percent(score)})
         if progress.metrics and progress.stage in ("finetune", "search"):
-            self.points += [{"step": f"{progress.stage} {progress.done}", "metric": k, "value": v}
+            self.points += [{"step": f"{progress.stage} {progress.done}",
+                             "metric": POINT_WORDS.get((progress.stage, k), k), "value": v}
                             for k, v in progress.metrics.items()]
         now = time.time()
         if now - self._last < self.every and progress.stage == self._stage and not progress.metrics \
