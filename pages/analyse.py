@@ -69,6 +69,9 @@ st.markdown(f"**{words.strategy_title(strategy)}** (`{strategy}`): {words.STRATE
 st.markdown("**Why**, from what we measured on your training and validation data (the test split is kept apart):")
 for reason in advice["reasons"]:
     st.markdown(f"- {reason}")
+if analysis.get("label_issues"):
+    st.info(f"{len(analysis['label_issues'])} of your {modality.noun} look mislabelled (their label disagrees with "
+            "what a model trained without them predicts): review them on the Data page before training.")
 recommended = TrainConfig.from_analysis(analysis, budget_seconds=DEFAULT_BUDGET, class_descriptions=descriptions())
 if st.button("Train the recommended model", key="train_recommended", type="primary",
              help=f"Trains '{strategy}' with the recommended settings in the background, "

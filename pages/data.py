@@ -4,8 +4,19 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_dataset, next_step, remember, run_or_stop, state, steps, stored_upload, workspace
+from pages.common import (
+    current_analysis,
+    current_dataset,
+    next_step,
+    remember,
+    run_or_stop,
+    state,
+    steps,
+    stored_upload,
+    workspace,
+)
 from tlcore.data import import_data
+from tlcore.data.versions import revise
 from tlcore.image import gather
 from tlcore.modality import modality_of
 from tlcore.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
@@ -142,6 +153,46 @@ def image_samples(name: str, rows) -> None:
     st.image([str(dataset.root / f) for f in files], caption=[short(f.rsplit("/", 1)[-1]) for f in files], width=96)
 
 
+def review_label_issues() -> None:
+    """The analysis's likely label mistakes, each to keep, exclude or relabel; the choices make a new version."""
+    analysed = current_analysis()
+    issues = (analysed[1] or {}).get("label_issues") if analysed else None
+    if not issues:
+        st.caption("Likely label mistakes are listed here once the data is analysed (the Analyse step)."
+                   if issues is None else "The analysis found no likely label mistakes.")
+        return
+    modality = modality_of(dataset)
+    st.subheader(f"Probably mislabelled: {len(issues)}")
+    st.caption("Each label was compared with what a simple model, trained without that item, predicts (confident "
+               "learning, cleanlab). Review them: your choices make a new version of the dataset, stored beside "
+               "this one, which stays as it is.")
+    choices = {}
+    for index, issue in enumerate(issues[:MAX_REVIEWED]):
+        left, right = st.columns([1, 2], vertical_alignment="center")
+        SHOW_ITEM[modality.name](left, issue["file"])
+        options = ["keep", "exclude", *[f"relabel as {c}" for c in dataset.classes if c != issue["given"]]]
+        suggested = f"relabel as {issue['suggested']}"
+        choices[issue["file"]] = right.radio(
+            f"Labelled **{issue['given']}**; looks like **{issue['suggested']}** (the check gives its label a "
+            f"{1 - issue['score']:.0%} chance)", options, key=f"review:{index}", horizontal=True,
+            help=f"'{suggested}' is what the check suggests.")
+    excluded = {item for item, choice in choices.items() if choice == "exclude"}
+    relabelled = {item: choice.removeprefix("relabel as ") for item, choice in choices.items()
+                  if choice.startswith("relabel as ")}
+    if st.button("Make the reviewed version", key="make_version", disabled=not (excluded or relabelled),
+                 help="Stored as a new dataset; the next steps use it."):
+        version = run_or_stop(lambda: revise(dataset, workspace(), modality.item_column, exclude=excluded,
+                                             relabel=relabelled))
+        remember(dataset=version.stored_in.name, dataset_key=f"version:{version.stored_in.name}", analysis="",
+                 strategy="", run="")
+        st.rerun()
+
+
+MAX_REVIEWED = 24
+SHOW_ITEM = {"image": lambda where, item: where.image(str(dataset.root / item), width=120),
+             "text": lambda where, item: where.write(item)}  # kind of data -> how one item is shown
+
+
 def short(name: str, keep: int = 11) -> str:
     """A file name that fits under a thumbnail whole: long ones keep their start and end around an ellipsis."""
     return name if len(name) <= keep else f"{name[: keep - 7]}…{name[-6:]}"
@@ -156,6 +207,7 @@ for name in dataset.classes:
     st.markdown(f"**{name}**")  # the class name above its own row of samples
     SHOW_SAMPLES[dataset.modality](name, dataset.records.loc[dataset.records["label"] == name])
 
+review_label_issues()
 skipped_files = {s.file for s in dataset.skipped}
 duplicates = [d for d in report.duplicates if not set(d["files"]) <= skipped_files]  # dropped ones are listed below
 with st.expander(f"Per-class details, formats ({', '.join(report.formats)}), duplicates: {len(duplicates)}"):

@@ -32,6 +32,11 @@ cols[2].metric("Calibration error", f"{test['ece_after']:.3f}", f"{test['ece_aft
                     "scaling; the change from before is shown below it.")
 cols[3].metric("Temperature", f"{test['temperature']:.2f}",
                help="Fitted on the validation split: above 1 softens over-confident answers, below 1 sharpens them.")
+if test.get("temperature_fitted_on"):
+    (low_b, high_b), (low_a, high_a) = test["ece_before_interval"], test["ece_after_interval"]
+    st.caption(f"Calibration error on the test split: {test['ece_before']:.3f} (95% interval {low_b:.3f}-{high_b:.3f}) "
+               f"before temperature scaling, {test['ece_after']:.3f} ({low_a:.3f}-{high_a:.3f}) after. The temperature "
+               f"was fitted on {test['temperature_fitted_on']}. {test.get('temperature_note', '')}")
 largest = report.get("largest_class")
 if largest:
     warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
@@ -51,13 +56,8 @@ chart = px.line(reliability, x="confidence", y="accuracy", color="model", marker
 chart.update_traces(cliponaxis=False)  # a point at 100% stays whole at the chart's edge
 chart.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot"})
 st.plotly_chart(chart, width="stretch")
-next_step("Results")
-
-st.subheader("Most confident mistakes")
+st.subheader("Most confident mistakes (test split)")
 mistakes = test["misclassified"][:12]
-if not mistakes:
-    st.write("No mistakes on the test split.")
-    st.stop()
 captions = [f"{m['true']} → {m['predicted']} ({m['confidence']:.0%})" for m in mistakes]
 
 
@@ -71,4 +71,8 @@ def text_mistakes() -> None:
 
 
 SHOW_MISTAKES = {"image": image_mistakes, "text": text_mistakes}  # kind of data -> how its inputs are shown
-SHOW_MISTAKES[report.get("modality", "image")]()
+if mistakes:
+    SHOW_MISTAKES[report.get("modality", "image")]()
+else:
+    st.write("No mistakes on the test split.")
+next_step("Results")

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
+from .data.label_issues import find_label_issues
 from .modality import BaseChoice, modality_of
 from .progress import ProgressCallback, report
 from .strategy import Recommendation, recommend
@@ -31,6 +32,7 @@ class Analysis:
     domain_gap: object  # the modality's own gap measures (images: similarity.DomainGap)
     transferability: Transferability
     recommendation: Recommendation
+    label_issues: list[dict] = dataclasses.field(default_factory=list)  # likely mislabelled items, all splits
 
     def to_dict(self) -> dict:
         return {
@@ -42,6 +44,7 @@ class Analysis:
             "domain_gap": self.domain_gap.to_dict(),
             "transferability": self.transferability.to_dict(),
             "recommendation": self.recommendation.to_dict(),
+            "label_issues": self.label_issues,
         }
 
 
@@ -66,9 +69,12 @@ def analyze(
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
                        modality.domain, settings)
+    features = modality.features(dataset, choice).features  # cached by `measure`
+    issues = find_label_issues(features.astype("float64"), dataset.labels(), dataset.classes,
+                               [str(item) for item in dataset.records[modality.item_column]], seed)
     report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
     return Analysis(modality.name, choice, measured.size, measured.label_overlap, measured.domain_gap,
-                    measured.transferability, advice)
+                    measured.transferability, advice, issues)
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:

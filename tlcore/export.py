@@ -130,7 +130,8 @@ def model_card(result: RunResult, manifest: dict, metrics) -> str:
         lines += ["", "## Held-out test results", "",
                   f"Accuracy {metrics.accuracy:.1%}, macro-F1 {metrics.macro_f1:.3f}. Calibration error (ECE) "
                   f"{metrics.ece_before:.3f} before and {metrics.ece_after:.3f} after temperature scaling "
-                  f"(temperature {metrics.temperature:.2f}, fitted on validation images).", "",
+                  f"(temperature {metrics.temperature:.2f}, fitted on {metrics.temperature_fitted_on}"
+                  f"{'; ' + metrics.temperature_note if metrics.temperature_note else ''}).", "",
                   "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
         lines += [f"| {r['class']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | {r['support']} |"
                   for r in metrics.per_class]

@@ -71,6 +71,7 @@ class Modality:
     domain: str  # what the pretrained base knows: "ImageNet", "general English"
     default_base: str
     unfreeze_word: str  # what fine-tuning unfreezes: "blocks", "transformer layers"
+    item_column: str = "path"  # the records' column that names an item to the user (audit, label issues)
     describes_classes: bool = False  # whether words about each class help (zero-shot "predict" for texts)
     gap_words: dict[str, tuple[str, str]] = {}  # noqa: RUF012 (read-only) domain-gap measure -> (title, meaning)
 

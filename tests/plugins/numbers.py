@@ -77,13 +77,16 @@ class NumberModality(Modality):
         gap = SimpleNamespace(to_dict=lambda: {"columns": len(dataset.columns)})
         return Measurements({"n_rows": len(dataset), **dataset.class_sizes()}, gap, measures, reading, 0.0)
 
+    def features(self, dataset, choice, progress=None):
+        x = dataset.matrix()
+        return Features(x, np.zeros((len(x), 0), np.float32), "numbers")
+
     def prepare(self, dataset, config, progress):
         import dataclasses
 
         from tlcore.train.candidate import Prepared
 
-        x = dataset.matrix()
-        features = Features(x, np.zeros((len(x), 0), np.float32), "numbers")
+        features = self.features(dataset, BaseChoice("identity"))
         return Prepared(dataclasses.replace(config, backbone="identity", image_size=None), None, features, 0.0, 0)
 
     def strategies(self):

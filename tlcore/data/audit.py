@@ -33,6 +33,7 @@ class Audit:
     near_duplicates: list[dict] | None  # None when no features were given
     leakage: list[dict]
     warnings: list[str] = field(default_factory=list)
+    label_issues: list[dict] = field(default_factory=list)  # likely mislabelled items (needs features)
 
     def to_dict(self, dataset: Dataset) -> dict:
         return {
@@ -51,11 +52,13 @@ class Audit:
             "near_duplicates": self.near_duplicates,
             "leakage": self.leakage,
             "warnings": self.warnings,
+            "label_issues": self.label_issues,
         }
 
 
 def audit(dataset: Dataset, features: np.ndarray | None = None, threshold: float = NEAR_DUPLICATE_THRESHOLD) -> Audit:
-    """Audit `dataset`; with `features` (one row per record, in order) near-duplicates are found too."""
+    """Audit `dataset`; with `features` (one row per record, in order) near-duplicates and likely label
+    mistakes (`tlcore.data.label_issues`) are found too."""
     records = dataset.records
     duplicates = [
         _describe(group)
@@ -77,7 +80,17 @@ def audit(dataset: Dataset, features: np.ndarray | None = None, threshold: float
     conflicting = [g for g in duplicates if "conflicting labels" in g["kinds"]]
     if conflicting:
         warnings.append(f"{len(conflicting)} image(s) appear under more than one class; keep each in one class")
-    return Audit(_per_class(dataset), _formats(records), duplicates, near, leakage, warnings)
+    issues = label_issues_of(dataset, features, list(records["path"]))
+    return Audit(_per_class(dataset), _formats(records), duplicates, near, leakage, warnings, issues)
+
+
+def label_issues_of(dataset, features: np.ndarray | None, items: list[str]) -> list[dict]:
+    """Likely mislabelled records (empty without features), named by `items`."""
+    if features is None:
+        return []
+    from .label_issues import find_label_issues
+
+    return find_label_issues(np.asarray(features, np.float64), dataset.labels(), dataset.classes, items)
 
 
 def near_pairs(features: np.ndarray, threshold: float, chunk: int = 1024,

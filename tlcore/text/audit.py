@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..data.audit import Audit, near_pairs
+from ..data.audit import Audit, label_issues_of, near_pairs
 
 NEAR_DUPLICATE_THRESHOLD = 0.95
 
@@ -34,7 +34,8 @@ def audit_text(dataset, features: np.ndarray | None = None, threshold: float = N
     if leakage:
         warnings.append(f"{len(leakage)} pair(s) of near-identical texts sit in both the training and a held-out "
                         "split: the test score may be optimistic; remove one text of each pair")
-    return Audit(_per_class(dataset), {"text": len(records)}, duplicates, near, leakage, warnings)
+    issues = label_issues_of(dataset, features, list(records["text"]))
+    return Audit(_per_class(dataset), {"text": len(records)}, duplicates, near, leakage, warnings, issues)
 
 
 def _describe(pair: pd.DataFrame, similarity: float) -> dict:

@@ -22,6 +22,7 @@ class TextModality(Modality):
     domain = "general English"
     unfreeze_word = "transformer layers"
     describes_classes = True
+    item_column = "text"
     gap_words = {  # noqa: RUF012 (read-only)
         "unknown_share": ("Unknown word pieces", "Share of word pieces the encoder has no entry for."),
         "pieces_per_word": ("Word pieces per word", "How much the encoder cuts your words up (English: 1.0-1.3)."),

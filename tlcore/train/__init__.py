@@ -137,7 +137,7 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     """Select on validation, evaluate the chosen models once on test, save them and write the report."""
     if not candidates:
         raise SettingError("no model finished within the time budget; raise budget_seconds")
-    selection = select(candidates, ctx.labels["val"])
+    selection = select(candidates, ctx.labels["val"], ctx.labels["train"])
     per_strategy = _evaluate_choices(ctx, selection, names)
     rows = _leaderboard(selection, ctx.labels["val"], per_strategy)
     _save_models(ctx, candidates)
@@ -186,7 +186,8 @@ def _report(ctx: Context, selection: Selection, per_strategy: dict, rows: list[d
         "budget_seconds": ctx.config.budget_seconds,
         "leaderboard": rows,
         "selected": {"strategy": selected.strategy, "model": selected.name, "params": _plain(selected.params),
-                     "temperature": test.temperature},
+                     "temperature": test.temperature, "temperature_fitted_on": test.temperature_fitted_on,
+                     "temperature_note": test.temperature_note},
         "test": test.to_dict(),
         "per_strategy": {n: {"model": c.name, "accuracy": e.accuracy, "macro_f1": e.macro_f1}
                          for n, (c, e) in per_strategy.items()},

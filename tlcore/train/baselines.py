@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
@@ -83,6 +84,20 @@ def logits_of(baseline: Baseline, estimator: Pipeline, x: np.ndarray, n_classes:
     return full
 
 
+def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int,
+                       n_classes: int) -> np.ndarray:
+    """Logits of every training item from a copy of `estimator` fitted without it (the search's own folds).
+
+    What the temperature is fitted on (with the validation split): held-out predictions of the
+    whole training split, not only the few validation items.
+    """
+    oof = np.zeros((len(y), n_classes))
+    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+        model = clone(estimator).fit(x[fit], y[fit])
+        oof[held] = logits_of(baseline, model, x[held], n_classes)
+    return oof
+
+
 def run(ctx: Context) -> list[Candidate]:
     x, y = ctx.features["train"].features, ctx.labels["train"]
     folds = int(max(2, min(3, np.bincount(y).min())))
@@ -102,8 +117,9 @@ def run(ctx: Context) -> list[Candidate]:
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", UserWarning)  # "least populated class has only N members"
             search.fit(x, y)
+            estimator = search.best_estimator_
+            oof = out_of_fold_logits(baseline, estimator, x, y, folds, ctx.config.seed, ctx.n_classes)
         seconds = time.perf_counter() - start
-        estimator = search.best_estimator_
         candidates.append(Candidate(
             strategy="extract",
             name=name,
@@ -116,6 +132,7 @@ def run(ctx: Context) -> list[Candidate]:
             | {"cv_accuracy": search.best_score_},
             model=estimator,
             complexity=baseline.complexity,
+            oof_logits=oof,
         ))  # fmt: skip
         report(ctx.progress, "baselines", done + 1, len(names), f"{name}: CV accuracy {search.best_score_:.3f}",
                {"cv_accuracy": float(search.best_score_)})

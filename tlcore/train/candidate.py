@@ -29,6 +29,7 @@ class Candidate:
     model: object = None  # a Keras model, a scikit-learn estimator or a label map, for saving and export
     complexity: int = 0  # how much the model fitted: 0 nothing (a name map) ... 10 (a fine-tuned base)
     temperature_scaling: bool = True  # False where the exported model cannot apply a temperature
+    oof_logits: np.ndarray | None = None  # out-of-fold logits of the training split, where cross-validation made them
 
 
 @dataclass(eq=False)

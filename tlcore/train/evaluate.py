@@ -10,7 +10,7 @@ import itertools
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.optimize import minimize_scalar
+from scipy.optimize import brentq, minimize_scalar
 from scipy.special import log_softmax, softmax
 from sklearn.metrics import confusion_matrix, f1_score, precision_recall_fscore_support
 
@@ -40,16 +40,80 @@ def negative_log_likelihood(logits: np.ndarray, y: np.ndarray, temperature: floa
     return -float(np.mean(log_softmax(logits / temperature, axis=1)[np.arange(len(y)), y]))
 
 
-def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
-    """The T > 0 minimising the negative log-likelihood of softmax(logits / T) on (logits, y)."""
+TEMPERATURE_BOUNDS = (1e-3, 1e3)  # wide: a strongly regularised model may need T well under 0.1
+BOUND_MARGIN = 1.25  # a fit within this factor of a bound counts as at the bound
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray, bounds: tuple[float, float] = TEMPERATURE_BOUNDS) -> float:
+    """The T within `bounds` minimising the negative log-likelihood of softmax(logits / T) on (logits, y)."""
     if len(y) == 0:
         return 1.0
 
     def nll(log_t: float) -> float:
         return negative_log_likelihood(logits, y, np.exp(log_t))
 
-    result = minimize_scalar(nll, bounds=(np.log(0.05), np.log(20.0)), method="bounded")
+    low, high = bounds
+    result = minimize_scalar(nll, bounds=(np.log(low), np.log(high)), method="bounded")
     return float(np.exp(result.x)) if nll(result.x) <= nll(0.0) else 1.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The temperature a model's confidence is divided by, with what it was fitted on, in words."""
+
+    temperature: float
+    items: int  # how many predictions it was fitted on
+    fitted_on: str  # "out-of-fold predictions of the training split and the validation split"
+    note: str = ""  # why it was not fitted, or that it sits at a bound
+
+
+def calibrate(logits: np.ndarray, y: np.ndarray, fitted_on: str) -> Calibration:
+    """A temperature fitted on (logits, y), where the data can support one.
+
+    Predictions with no mistake at all reward sharpening without end: the likelihood fit runs to
+    its bound and every later answer reads 99-100%, mistakes included. With no mistake among n
+    predictions the temperature is instead set so that their mean confidence is (n + 1) / (n + 2),
+    Laplace's estimate of an accuracy seen to be perfect n times, and the note says so. A fit that
+    still ends at a bound keeps the model's own confidence (T = 1), with a note.
+    """
+    if len(y) == 0:
+        return Calibration(1.0, 0, fitted_on, "no data to fit a temperature on; the model's own confidence is kept")
+    low, high = TEMPERATURE_BOUNDS
+    if not np.any(np.argmax(logits, axis=1) != y):
+        target = (len(y) + 1) / (len(y) + 2)
+        temperature = temperature_for_confidence(logits, target)
+        return Calibration(temperature, len(y), fitted_on,
+                           f"no mistake among these {len(y)} predictions, so the likelihood would sharpen without end; "
+                           f"set instead so their mean confidence is {target:.1%} ((n + 1) / (n + 2))")
+    temperature = fit_temperature(logits, y)
+    if temperature <= low * BOUND_MARGIN or temperature >= high / BOUND_MARGIN:
+        return Calibration(1.0, len(y), fitted_on, f"not fitted: the fit ran to its bound ({temperature:.3g}); the "
+                                                   "model's own confidence is kept (temperature 1)")
+    return Calibration(temperature, len(y), fitted_on)
+
+
+def temperature_for_confidence(logits: np.ndarray, target: float) -> float:
+    """The temperature at which the mean top probability of softmax(logits / T) is `target` (within the bounds)."""
+    low, high = TEMPERATURE_BOUNDS
+
+    def gap(log_t: float) -> float:
+        return float(softmax(logits / np.exp(log_t), axis=1).max(axis=1).mean()) - target
+
+    if gap(np.log(low)) < 0:  # even the sharpest allowed is less sure than the target
+        return low
+    if gap(np.log(high)) > 0:
+        return high
+    return float(np.exp(brentq(gap, np.log(low), np.log(high), xtol=1e-6)))
+
+
+def bootstrap_interval(values: np.ndarray, y: np.ndarray, statistic, draws: int = 1000, seed: int = 0
+                       ) -> tuple[float, float]:
+    """A 95% bootstrap interval of `statistic(values, y)` over resamples of the items."""
+    if len(y) == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    samples = [statistic(values[idx], y[idx]) for idx in rng.integers(0, len(y), (draws, len(y)))]
+    return float(np.percentile(samples, 2.5)), float(np.percentile(samples, 97.5))
 
 
 def reliability(probs: np.ndarray, y: np.ndarray, bins: int = ECE_BINS) -> list[dict]:
@@ -98,6 +162,10 @@ class Evaluation:
     reliability_before: list[dict]
     reliability_after: list[dict]
     misclassified: list[dict]
+    ece_before_interval: tuple[float, float] = (float("nan"), float("nan"))  # 95% bootstrap over test items
+    ece_after_interval: tuple[float, float] = (float("nan"), float("nan"))
+    temperature_fitted_on: str = ""  # on how many predictions of which split(s)
+    temperature_note: str = ""  # why it was not fitted, where it was not
     largest_class: str = ""  # the training split's largest class
     largest_class_accuracy: float = float("nan")  # always answering it, on the same split
     margin_needed: float = 0.0  # the smallest lead over it that this split can tell from luck
@@ -108,7 +176,7 @@ class Evaluation:
 
 
 def evaluate(
-    logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...], temperature: float, files: list[str],
+    logits: np.ndarray, y: np.ndarray, classes: tuple[str, ...], temperature: float | Calibration, files: list[str],
     y_train: np.ndarray | None = None,
 ) -> Evaluation:
     """All metrics of `logits` against labels `y`; `files` name the inputs, for the list of mistakes.
@@ -116,6 +184,8 @@ def evaluate(
     With `y_train`, also what always answering the training split's largest class scores on `y`,
     and whether the model beats it by more than `y`'s size can resolve.
     """
+    calibration = temperature if isinstance(temperature, Calibration) else Calibration(temperature, 0, "")
+    temperature = calibration.temperature
     labels = np.arange(len(classes))
     predicted = np.argmax(logits, axis=1)
     before, after = softmax(logits, axis=1), softmax(logits / temperature, axis=1)
@@ -150,6 +220,11 @@ def evaluate(
         reliability_before=reliability(before, y),
         reliability_after=reliability(after, y),
         misclassified=misclassified,
+        ece_before_interval=bootstrap_interval(before, y, expected_calibration_error),
+        ece_after_interval=bootstrap_interval(after, y, expected_calibration_error),
+        temperature_fitted_on=(f"{calibration.items} predictions: {calibration.fitted_on}" if calibration.items
+                               else calibration.fitted_on),
+        temperature_note=calibration.note,
         largest_class=classes[largest],
         largest_class_accuracy=baseline,
         margin_needed=margin,
