@@ -168,6 +168,18 @@ def current_run() -> dict | None:
     return {"report": report, "run_dir": run_dir, "root": Path(root) if root else None}
 
 
+def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
+    """The test accuracy beside always answering the largest class (a warning when the lead is within noise,
+    `note` otherwise), then every model of the run in words and units."""
+    from tlcore import words
+
+    largest = report.get("largest_class")
+    if largest:
+        warn, sentence = words.largest_class_note(report["test"]["accuracy"], largest, "test", largest["test_items"])
+        (st.warning if warn else note)(sentence)
+    st.dataframe(words.leaderboard(report), hide_index=True, width="stretch")
+
+
 def no_worker_warning() -> None:
     """Say so, with the command, when jobs would wait forever because no worker is alive."""
     if not jobs.alive_workers():

@@ -4,7 +4,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, next_step, steps
+from pages.common import current_run, next_step, scores_in_context, steps
 from tlcore import words
 
 steps("Results")
@@ -37,11 +37,7 @@ if test.get("temperature_fitted_on"):
     st.caption(f"Calibration error on the test split: {test['ece_before']:.3f} (95% interval {low_b:.3f}-{high_b:.3f}) "
                f"before temperature scaling, {test['ece_after']:.3f} ({low_a:.3f}-{high_a:.3f}) after. The temperature "
                f"was fitted on {test['temperature_fitted_on']}. {test.get('temperature_note', '')}")
-largest = report.get("largest_class")
-if largest:
-    warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
-    (st.warning if warn else st.info)(sentence)
-st.dataframe(words.leaderboard(report), hide_index=True, width="stretch")
+scores_in_context(report, st.info)
 
 left, right = st.columns(2)
 left.plotly_chart(px.imshow(test["confusion"], x=classes, y=classes, text_auto=True, labels={"x": "predicted",

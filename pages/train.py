@@ -18,6 +18,7 @@ from pages.common import (
     no_worker_warning,
     remember,
     run_or_stop,
+    scores_in_context,
     show_progress,
     state,
     steps,
@@ -87,10 +88,6 @@ selected, test = report["selected"], report["test"]
 title = words.model_title(selected["strategy"], selected["model"], words.base_title(report["backbone"]))
 st.success(f"Done. Selected on the validation split: **{title}**. Its accuracy on the held-out test split: "
            f"**{words.percent(test['accuracy'])}** ({sum(r['support'] for r in test['per_class'])} items).")
-largest = report.get("largest_class")
-if largest:
-    warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
-    (st.warning if warn else st.caption)(sentence)
-st.dataframe(words.leaderboard(report), hide_index=True, width="stretch")
+scores_in_context(report, st.caption)
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only.")
 next_step("Train")

@@ -69,8 +69,7 @@ def analyze(
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
                        modality.domain, settings)
-    features = modality.features(dataset, choice).features  # cached by `measure`
-    issues = find_label_issues(features.astype("float64"), dataset.labels(), dataset.classes,
+    issues = find_label_issues(measured.features.astype("float64"), dataset.labels(), dataset.classes,
                                [str(item) for item in dataset.records[modality.item_column]], seed)
     report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
     return Analysis(modality.name, choice, measured.size, measured.label_overlap, measured.domain_gap,

@@ -59,6 +59,7 @@ class Measurements:
     transferability: Transferability
     reading: GapReading  # the gap read for the rule: far or near, in words, with fine-tuning settings
     as_is_accuracy: float  # the best of the ways to use the base with no training
+    features: np.ndarray  # of every record, in dataset order (what label issues are found on)
     label_overlap: Any = None  # images: the class names against ImageNet's
 
 

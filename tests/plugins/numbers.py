@@ -75,7 +75,8 @@ class NumberModality(Modality):
         reading = GapReading(far=False, text="numbers are their own features", settings={}, settings_reason="",
                              asis="guessing scores {:.1%}")
         gap = SimpleNamespace(to_dict=lambda: {"columns": len(dataset.columns)})
-        return Measurements({"n_rows": len(dataset), **dataset.class_sizes()}, gap, measures, reading, 0.0)
+        return Measurements({"n_rows": len(dataset), **dataset.class_sizes()}, gap, measures, reading, 0.0,
+                            dataset.matrix())
 
     def features(self, dataset, choice, progress=None):
         x = dataset.matrix()

@@ -112,7 +112,7 @@ class ImageModality(Modality):
         name_map = name_map_accuracy(dataset.classes, logits, labels)
         name_map_used = name_map is not None and name_map >= measures.asis_accuracy
         reading = read_image_gap(gap, base.spec, size["per_class_known_median"], name_map_used, measures)
-        return Measurements(size, gap, measures, reading, name_map or 0.0, overlap)
+        return Measurements(size, gap, measures, reading, name_map or 0.0, features.features, overlap)
 
     def gap_summary(self, analysis: dict) -> list[tuple[str, str, str]]:
         gap = analysis["domain_gap"]

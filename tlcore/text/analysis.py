@@ -34,7 +34,7 @@ def measure_texts(dataset, encoder, *, seed: int = 0, descriptions: Mapping[str,
     measures = transferability.measure(x, RAW_SCALE * cosines, labels, seed)
     zero_shot = cv_accuracy(cosines, labels, seed)
     reading = read_text_gap(gap, encoder.spec, size["per_class_known_median"], False, measures)
-    return Measurements(size, gap, measures, reading, zero_shot)
+    return Measurements(size, gap, measures, reading, zero_shot, features)
 
 
 def zero_shot_accuracy(dataset, encoder, descriptions=None, seed: int = 0) -> float:
