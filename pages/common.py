@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+import pandas as pd
 import streamlit as st
 
 from tlcore import jobs, runs, session, workspaces
@@ -253,3 +254,9 @@ def job_failed(folder: Path) -> None:
         st.error(f"It failed: {words}")
     elif found in ("cancelled", "interrupted"):
         st.warning(f"It was {found}" + (f": {words}" if words else "."))
+
+
+def word_table(words: list) -> pd.DataFrame:
+    """Each word's weight for a class (leaving it out), the most telling first."""
+    table = pd.DataFrame(words, columns=["word", "weight"])
+    return table.reindex(table["weight"].abs().sort_values(ascending=False).index).head(15)

@@ -4,9 +4,10 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, follow, run_or_stop, steps
+from pages.common import current_run, follow, run_or_stop, steps, word_table
 from tlcore import runs
 from tlcore.image.bundle import predict_bytes
+from tlcore.modality import get_modality
 from tlcore.predict import load_bundle, predict
 
 steps("Export")
@@ -27,9 +28,14 @@ if not archive.is_file():
 st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
                    mime="application/zip", type="primary")
 bundle = run_or_stop(lambda: load_bundle(archive))
+modality = get_modality(bundle.modality)
 
 
 def show(result: dict, where, key: str) -> None:
+    if result["unknown"]:
+        where.warning(f"This looks like none of your classes (unknown score {result['unknown_score']:.1f}: above 1, "
+                      "it is further from every class than 95% of the validation inputs were). Treat the answer "
+                      "below with care.")
     chart = px.bar(pd.DataFrame(result["top"])[::-1], x="prob", y="label", orientation="h", range_x=[0, 1])
     where.plotly_chart(chart, width="stretch", key=key)  # keyed: the same photo twice draws the same chart twice
 
@@ -42,6 +48,9 @@ def try_texts() -> None:
         (result,) = run_or_stop(lambda: predict(bundle, [typed]))
         st.markdown(f"**{result['label']}** ({result['prob']:.0%})")
         show(result, st, "typed")
+        explanation = run_or_stop(lambda: modality.explain(bundle, typed))
+        st.caption(f"Which words it read for {result['label']}, by {explanation.method}:")
+        st.dataframe(word_table(explanation.words), hide_index=True, width="stretch")
 
 
 def try_images() -> None:
@@ -51,10 +60,14 @@ def try_images() -> None:
                                accept_multiple_files=True)
     for index, upload in enumerate(uploads or []):
         result = run_or_stop(lambda upload=upload: predict_bytes(bundle, upload.getvalue(), upload.name))
+        explanation = run_or_stop(lambda upload=upload: modality.explain(bundle, upload.getvalue()))
         left, right = st.columns([1, 2])
         left.image(upload.getvalue(), caption=f"{upload.name}: {result['label']} ({result['prob']:.0%})", width=200)
+        left.image(explanation.picture, caption=f"Where it looks for {result['label']}", width=200)
         show(result, right, f"upload:{index}")
-    st.caption("The base's own ImageNet classes for any image: see the Try the base page.")
+    st.caption("Red marks where the model looks: the parts of the image that raised its answer's score most "
+               "(Grad-CAM on the base's last convolution block). The base's own ImageNet classes for any image: see "
+               "the Try the base page.")
 
 
 TRY = {"image": try_images, "text": try_texts}  # kind of data -> how a user gives the model an input

@@ -6,6 +6,7 @@ import streamlit as st
 
 from pages.common import current_run, next_step, scores_in_context, steps
 from tlcore import words
+from tlcore.explain import stored_explanations, top_words
 
 steps("Results")
 st.title("Results")
@@ -52,17 +53,31 @@ chart = px.line(reliability, x="confidence", y="accuracy", color="model", marker
 chart.update_traces(cliponaxis=False)  # a point at 100% stays whole at the chart's edge
 chart.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot"})
 st.plotly_chart(chart, width="stretch")
+unknown = report.get("unknown")
+if unknown and "test_flagged" in unknown:
+    st.caption(f"\"None of my classes\": inputs further from every class than 95% of the validation split are "
+               f"flagged as unknown on Export and in predictions. On the test split it flagged "
+               f"{unknown['test_flagged']:.0%} of your own {unknown['test_items']} items (about 5% is expected).")
 st.subheader("Most confident mistakes (test split)")
 mistakes = test["misclassified"][:12]
+explained = {e["file"]: e for e in stored_explanations(run["run_dir"])}
 captions = [f"{m['true']} → {m['predicted']} ({m['confidence']:.0%})" for m in mistakes]
 
 
 def image_mistakes() -> None:
-    st.image([str(run["root"] / m["file"]) for m in mistakes], width=120, caption=captions)
+    pictures = [run["run_dir"] / "explain" / explained[m["file"]]["picture"] if m["file"] in explained
+                else run["root"] / m["file"] for m in mistakes]
+    st.image([str(p) for p in pictures], width=160, caption=captions)
+    if explained:
+        method = next(iter(explained.values()))["method"]
+        st.caption(f"Red marks where the model looked for the class it gave ({method}); shown for the "
+                   f"{len(explained)} most confident mistakes.")
 
 
 def text_mistakes() -> None:
-    st.dataframe(pd.DataFrame({"text": [m["file"] for m in mistakes], "true → predicted": captions}),
+    st.dataframe(pd.DataFrame({"text": [m["file"] for m in mistakes], "true → predicted": captions,
+                               "words that argued for it": [top_words(explained[m["file"]]["words"])
+                                                            if m["file"] in explained else "" for m in mistakes]}),
                  hide_index=True, width="stretch")
 
 

@@ -60,6 +60,20 @@ def test_every_strategy_round_trips_through_its_bundle(shapes, tmp_path, kind):
     assert bundle.manifest["model"] == result.selected.name
     assert bundle.labels == list(shapes.classes)
     np.testing.assert_allclose(got, expected, atol=1e-4)
+    # the model's unknown score is the detector's, on the features the head reads (fine-tuned ones for finetune)
+    scores = [r["unknown_score"] for r in predict(bundle, shapes.files("test"))]
+    own = result.selected.own_features
+    features = own["test"] if own else _frozen_test_features(result)
+    np.testing.assert_allclose(scores, result.selected.unknown.scores(features), rtol=1e-3, atol=1e-4)
+
+
+def _frozen_test_features(result):
+    from tlcore.modality import modality_of
+
+    modality = modality_of(result.dataset)
+    choice = modality.resolve_base(result.dataset, result.report["backbone"], result.report["image_size"])
+    features = modality.features(result.dataset, choice)
+    return features.rows(result.dataset.records["split"].to_numpy() == "test").features
 
 
 def test_linear_winner_becomes_one_dense_layer(shapes, tmp_path):
@@ -92,7 +106,9 @@ def test_bundle_predicts_the_same_in_a_fresh_process_without_tlcore(hymenoptera_
     folder = tmp_path / "unzipped"
     with zipfile.ZipFile(archive) as zf:
         zf.extractall(folder)
-    files = [str(p) for p in dataset.files("test")]
+    others = [str(p) for name in ("eurosat200", "mnist100")
+              for p in sorted(p for p in shared_dataset(name).rglob("*") if p.suffix in (".jpg", ".png"))[::19][:10]]
+    files = [str(p) for p in dataset.files("test")] + others
     assert "tlcore" not in (folder / "predict.py").read_text()
     # -I: isolated mode, so neither the repository nor PYTHONPATH is importable: Keras, NumPy, Pillow only.
     done = subprocess.run([sys.executable, "-I", str(folder / "predict.py"), "--json", *files],
@@ -103,9 +119,13 @@ def test_bundle_predicts_the_same_in_a_fresh_process_without_tlcore(hymenoptera_
     assert [r["label"] for r in outside] == [r["label"] for r in inside]
     for a, b in zip(outside, inside, strict=True):
         np.testing.assert_allclose([t["prob"] for t in a["top"]], [t["prob"] for t in b["top"]], atol=1e-5)
-    accuracy = np.mean([r["label"] == dataset.classes[y] for r, y in zip(inside, dataset.labels("test"),
-                                                                          strict=True)])
+        assert a["unknown"] == b["unknown"] and a["unknown_score"] == pytest.approx(b["unknown_score"], rel=1e-4)
+    own, foreign = inside[:len(dataset.files("test"))], inside[len(dataset.files("test")):]
+    accuracy = np.mean([r["label"] == dataset.classes[y] for r, y in zip(own, dataset.labels("test"), strict=True)])
     assert accuracy >= 0.93
+    # satellite tiles and handwritten digits are none of ants and bees; the test photos mostly are
+    assert len(foreign) == 20 and np.mean([r["unknown"] for r in foreign]) >= 0.9
+    assert np.mean([r["unknown"] for r in own]) <= 0.15
 
 
 def test_tflite_models_agree_with_the_keras_model(hymenoptera_bundle):
@@ -138,7 +158,9 @@ def test_predict_command_json(hymenoptera_bundle, capsys):
     assert main(["predict", str(archive), *files, "--json", "--top", "2"]) == 0
     results = json.loads(capsys.readouterr().out)
     assert [r["file"] for r in results] == files
-    assert set(results[0]) == {"file", "label", "prob", "top"} and len(results[0]["top"]) == 2
+    assert set(results[0]) == {"file", "label", "prob", "top", "unknown", "unknown_score"}
+    assert len(results[0]["top"]) == 2 and isinstance(results[0]["unknown"], bool)
+    assert results[0]["unknown"] == (results[0]["unknown_score"] > 1)
 
 
 # --- tampered bundles -------------------------------------------------------------------------------

@@ -12,7 +12,6 @@ import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -297,10 +296,10 @@ def test_bad_numbers_and_ids_are_one_line_errors(tmp_path, capsys, argv, expecte
 
 def test_predict_top_is_checked_by_the_library_too(tmp_path):
     from tlcore.errors import SettingError
-    from tlcore.predict import ranked
+    from tlcore.predict import check_top
 
     with pytest.raises(SettingError, match="at least 1; got 0"):
-        ranked(SimpleNamespace(labels=["a", "b"]), np.array([0.3, 0.7]), "x", 0)
+        check_top(0)
 
 
 def test_an_unexpected_error_is_one_line_with_its_log(monkeypatch, capsys):

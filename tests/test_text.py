@@ -195,8 +195,28 @@ def test_text_bundle_predicts_the_same_in_a_fresh_process_without_tlcore(extract
     for a, b in zip(ours, theirs, strict=True):
         assert a["label"] == b["label"]
         np.testing.assert_allclose([t["prob"] for t in a["top"]], [t["prob"] for t in b["top"]], atol=1e-5)
+        assert a["unknown"] == b["unknown"] and a["unknown_score"] == pytest.approx(b["unknown_score"], rel=1e-4)
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert card.startswith("# Text classifier") and "keras-hub" in card
+
+
+def test_word_weights_show_which_words_the_text_model_read(extract_run, tmp_path):
+    """Leaving one word out: the spam sentence's words argue for spam, the words of a ham sentence beside it do
+    not; and each weight is exactly the drop of the class's probability when that word is left out."""
+    from tlcore.export import export_bundle
+    from tlcore.modality import get_modality
+    from tlcore.predict import load_bundle, predict_texts
+
+    bundle = load_bundle(export_bundle(extract_run, tmp_path / "bundle", tflite=False))
+    spam_part, ham_part = "URGENT: claim your free voucher today", "Running late, save me a cake"
+    explanation = get_modality("text").explain(bundle, f"{spam_part} {ham_part}", bundle.labels.index("spam"))
+    weights = [w for _, w in explanation.words]
+    n_spam = len(spam_part.split())
+    assert [w for w, _ in explanation.words] == f"{spam_part} {ham_part}".split()
+    assert sum(weights[:n_spam]) > sum(weights[n_spam:]) and max(weights) == max(weights[:n_spam])
+    whole, without_first = predict_texts(bundle, [f"{spam_part} {ham_part}", f"{spam_part} {ham_part}".split(" ", 1)[1]])
+    prob = lambda r: dict((t["label"], t["prob"]) for t in r["top"])["spam"]  # noqa: E731
+    assert weights[0] == pytest.approx(prob(whole) - prob(without_first), abs=1e-3)
 
 
 def test_altered_tokenizer_is_refused(extract_run, tmp_path):

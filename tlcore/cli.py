@@ -150,6 +150,15 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true")
     predict.set_defaults(run=_predict)
 
+    explain = commands.add_parser("explain", help="show where a bundle's model looks: Grad-CAM pictures for "
+                                  "images, each word's weight for texts")
+    explain.add_argument("bundle", metavar="BUNDLE", help="the bundle's zip or folder")
+    explain.add_argument("inputs", nargs="+", metavar="INPUT", help="image files; for a text bundle, the texts")
+    explain.add_argument("--out", default="explained", metavar="DIR",
+                         help="where the pictures go (images; default ./explained)")
+    explain.add_argument("--json", action="store_true")
+    explain.set_defaults(run=_explain)
+
     worker = commands.add_parser("search-worker", help="run head-search trials for a chief (`train --chief`)")
     worker.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the chief's run folder (shared)")
     worker.add_argument("--chief", required=True, metavar="HOST:PORT")
@@ -309,11 +318,13 @@ def _train(args: argparse.Namespace) -> int:
     config, followed = _train_config(args, dataset)
     print(followed, file=sys.stderr)
     with _quiet_native_logs():
+        from .explain import explain_run
         from .export import export_bundle
         from .train import train
 
         result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
         bundle = export_bundle(result)
+        explain_run(result, bundle, _progress_line("explain"))
     if args.json:
         print(json.dumps(result.report | {"bundle": str(bundle), "settings_from": followed}, indent=2,
                          ensure_ascii=False))
@@ -396,7 +407,22 @@ def _predict(args: argparse.Namespace) -> int:
         print(json.dumps(results, indent=2, ensure_ascii=False))
         return 0
     for result in results:
-        print(f"{result['file']}\t{result['label']}\t{result['prob']:.4f}")
+        unknown = "\t(looks like none of these classes)" if result["unknown"] else ""
+        print(f"{result['file']}\t{result['label']}\t{result['prob']:.4f}{unknown}")
+    return 0
+
+
+def _explain(args: argparse.Namespace) -> int:
+    with _quiet_native_logs():
+        from .explain import explain_inputs, top_words
+        from .predict import load_bundle
+
+        results = explain_inputs(load_bundle(args.bundle), args.inputs, Path(args.out))
+    if args.json:
+        print(json.dumps(results, indent=2, ensure_ascii=False))
+        return 0
+    for r in results:
+        print(f"{r['file']}\t{r['label']}\t" + (r["picture"] if "picture" in r else top_words(r["words"])))
     return 0
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 
 from . import runs
 from .errors import SettingError
-from .modality import get_modality
+from .modality import BundleGraph, get_modality
 from .train import RunResult
 from .train.as_keras import KERAS_FORMS
 from .train.candidate import Candidate
+from .unknown import PASS_SHARE, UnknownDetector
 
 BUNDLE_FORMAT = "transferlab-bundle"
-BUNDLE_VERSION = 1
+BUNDLE_VERSION = 2  # 2: the model gives [probabilities, unknown score]; 1 gave the probabilities alone
 
 
 def exportable(candidate: Candidate) -> bool:
@@ -54,13 +55,16 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
     modality = get_modality(result.dataset.modality)
     candidate, note = choose(result)
     temperature = result.test.temperature if candidate is result.selected else 1.0
-    model = modality.bundle_model(candidate, result.base, len(result.report["classes"]), temperature)
+    model = bundle_model(modality.bundle_graph(candidate, result.base, len(result.report["classes"])), temperature,
+                         candidate.unknown)
     folder = destination or result.run_dir / "bundle"
     if folder.exists():
         shutil.rmtree(folder)
     runs.save_keras(model, folder / "model.keras")
     metrics = result.per_strategy.get(candidate.strategy) if candidate is not result.selected else result.test
-    manifest = _manifest(result, candidate, temperature, metrics, note)
+    unknown = (result.report.get("unknown") if candidate is result.selected else
+               candidate.unknown.describe() if candidate.unknown else None)
+    manifest = _manifest(result, candidate, temperature, metrics, note, unknown)
     manifest |= modality.write_bundle_extras(model, result, folder, tflite=tflite)
     runs.write_json(folder / "labels.json", result.report["classes"])
     runs.write_json(folder / "manifest.json", manifest)
@@ -69,7 +73,21 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
     return _zip(folder)
 
 
-def _manifest(result: RunResult, candidate: Candidate, temperature: float, metrics, note: str) -> dict:
+def bundle_model(graph: BundleGraph, temperature: float, unknown: UnknownDetector | None = None):
+    """The bundle's Keras model: raw inputs -> [class probabilities, unknown score] (the probabilities alone
+    without a detector); the temperature divides the logits before the softmax."""
+    import keras
+
+    probabilities = graph.probabilities
+    if probabilities is None:
+        scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(graph.logits)
+        probabilities = keras.layers.Softmax(name="probabilities")(scaled)
+    outputs = [probabilities, unknown.output(graph.features)] if unknown is not None else probabilities
+    return keras.Model(graph.inputs, outputs, name=graph.name)
+
+
+def _manifest(result: RunResult, candidate: Candidate, temperature: float, metrics, note: str,
+              unknown: dict | None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -88,7 +106,9 @@ def _manifest(result: RunResult, candidate: Candidate, temperature: float, metri
         "model": candidate.name,
         "temperature": temperature,
         "classes": len(result.report["classes"]),
-        "output": "class probabilities, in the order of labels.json",
+        "output": "class probabilities, in the order of labels.json" + (
+            "; then the unknown score (above 1: the input looks like none of the classes)" if unknown else ""),
+        "unknown": unknown,
         "metrics": {"test_accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1,
                     "ece_before": metrics.ece_before, "ece_after": metrics.ece_after} if metrics else {},
         "split_hash": result.report["split_hash"],
@@ -136,7 +156,10 @@ def model_card(result: RunResult, manifest: dict, metrics) -> str:
         lines += [f"| {r['class']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | {r['support']} |"
                   for r in metrics.per_class]
     lines += ["", "## Known limits", "",
-              f"- It only knows the classes above: any {modality} gets one of them, however unrelated.",
+              f"- It only knows the classes above: any {modality} gets one of them, however unrelated. "
+              + ("The unknown score says when an input looks like none of them (above 1); its line lets "
+                 f"{PASS_SHARE:.0%} of the validation {modality}s pass, so about 1 ordinary {modality} in "
+                 f"{round(1 / (1 - PASS_SHARE))} is flagged too." if manifest.get("unknown") else ""),
               f"- It was tested on {modality}s like the training {modality}s; other sources, subjects or wording may "
               "lower its accuracy."]
     if manifest["note"]:

@@ -306,15 +306,23 @@ def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) 
 
     def work() -> None:
         from .data.store import load_stored
+        from .explain import explain_run
         from .export import export_bundle
         from .train import train
 
         result = train(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id, progress=tracker)
         tracker.write("bundle", 0.0, "building the bundle (model, model card, TFLite for images)")
         try:
-            export_bundle(result)
+            archive = export_bundle(result)
         except TLCoreError as error:  # the run stays complete; only its download is missing
             runs.set_status(run_dir, "complete", seconds=result.report["seconds"], bundle_error=str(error))
+            return
+        tracker.write("explain", 0.0, "showing where the model looks in its most confident mistakes")
+        try:
+            explain_run(result, archive, tracker)
+        except Exception as error:  # the run and its bundle are whole; only the pictures are missing
+            runs.set_status(run_dir, "complete", seconds=result.report["seconds"],
+                            explain_error=f"{type(error).__name__}: {str(error)[:300]}")
 
     _job(run_dir, tracker, work, sets_running=False)
 

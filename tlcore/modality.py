@@ -63,6 +63,32 @@ class Measurements:
     label_overlap: Any = None  # images: the class names against ImageNet's
 
 
+@dataclass(frozen=True, eq=False)
+class BundleGraph:
+    """A bundle's model before its outputs: the raw inputs, the class scores and the features the head reads.
+
+    The engine (`tlcore.export.bundle_model`) adds the temperature and softmax to `logits` (or takes
+    `probabilities` as they are, for a label map over the base's own classes) and the unknown score on
+    `features`.
+    """
+
+    inputs: Any  # Keras inputs: one image tensor, or a dict of token ids and padding mask
+    features: Any  # the features the head reads (what "none of my classes" is measured on)
+    logits: Any = None
+    probabilities: Any = None
+    name: str = "transferlab"
+
+
+@dataclass(frozen=True, eq=False)
+class Explanation:
+    """Why a model gave a class: a picture with a heatmap laid over it (images), or each word's weight (texts)."""
+
+    class_index: int
+    method: str  # in words, for the page: "Grad-CAM: ...", "leaving each word out: ..."
+    picture: np.ndarray | None = None  # uint8 RGB, the input's size
+    words: list[tuple[str, float]] | None = None
+
+
 class Modality:
     """One kind of data; subclasses answer every question below (see `tlcore.image.modality`)."""
 
@@ -133,8 +159,8 @@ class Modality:
         raise NotImplementedError
 
     # -- bundles
-    def bundle_model(self, candidate: Candidate, base, n_classes: int, temperature: float):
-        """One Keras model from raw inputs to class probabilities."""
+    def bundle_graph(self, candidate: Candidate, base, n_classes: int) -> BundleGraph:
+        """The Keras graph from raw inputs to the candidate's class scores and the features its head reads."""
         raise NotImplementedError
 
     def write_bundle_extras(self, model, result, folder: Path, *, tflite: bool) -> dict:
@@ -156,8 +182,13 @@ class Modality:
         """The inputs to `predict` as this kind reads them (files that exist, texts), or a clear error."""
         raise NotImplementedError
 
-    def bundle_probabilities(self, bundle, item) -> np.ndarray:
-        """One input through a bundle's own model: the class probabilities."""
+    def explain(self, bundle, item, class_index: int | None = None) -> Explanation:
+        """Where a bundle's model looks for `class_index` (default its answer) in one input, as the user gave it."""
+        raise NotImplementedError
+
+    def bundle_outputs(self, bundle, item):
+        """One input through a bundle's own model: its outputs as the model gives them, for a batch of one
+        (probabilities, or [probabilities, unknown score]; see `tlcore.predict.split_outputs`)."""
         raise NotImplementedError
 
 

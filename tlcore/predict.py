@@ -77,8 +77,9 @@ def load_bundle(path: str | Path) -> Bundle:
     if not isinstance(labels, list) or not labels or not all(isinstance(label, str) for label in labels):
         raise BundleError(f"{path.name}: labels.json must be a list of class names; found {type(labels).__name__}")
     model = _load_model(path / "model.keras")
-    outputs = model.output_shape[-1]
-    if outputs != len(labels):
+    shapes = model.output_shape if isinstance(model.output_shape, list) else [model.output_shape]
+    outputs = shapes[0][-1]
+    if outputs != len(labels) or len(shapes) > 2 or (len(shapes) == 2 and shapes[1][-1] != 1):
         raise BundleError(f"{path.name}: the model gives {outputs} probabilities but labels.json names "
                           f"{len(labels)} classes; the files do not belong together, download the bundle again")
     extra = get_modality(manifest.get("modality", DEFAULT_MODALITY)).open_bundle(path, manifest, model)
@@ -133,24 +134,40 @@ def predict(
     top: int = 5,
     progress: ProgressCallback | None = None,
 ) -> list[dict]:
-    """[{"file", "label", "prob", "top": [{"label", "prob"}]}] per input (image files, or texts for a text
-    bundle, where "file" is the text), from the bundle's own model."""
+    """[{"file", "label", "prob", "top": [{"label", "prob"}], "unknown", "unknown_score"}] per input (image
+    files, or texts for a text bundle, where "file" is the text), from the bundle's own model (`answer`)."""
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     modality = get_modality(bundle.modality)
+    check_top(top)
     items = modality.check_inputs(inputs)
     results = []
     for done, item in enumerate(items, start=1):
-        results.append(ranked(bundle, modality.bundle_probabilities(bundle, item), str(item), top))
+        results.append({"file": str(item), **answer(modality.bundle_outputs(bundle, item), bundle.labels, top)})
         report(progress, "predict", done, len(items))
     return results
 
 
-def ranked(bundle: Bundle, probs: np.ndarray, name: str, top: int) -> dict:
+def answer(outputs, labels: list[str], top: int = 5) -> dict:
+    """One input's answer from a bundle model's outputs (for a batch of one): its classes ranked, and
+    whether it looks like none of them ("unknown", with "unknown_score": above 1 it does; both None for
+    a bundle of format 1, whose model gives the probabilities alone).
+
+    NumPy only: every bundle's predict.py carries a copy, so both answer alike.
+    """
+    if isinstance(outputs, list | tuple):
+        probs, score = np.asarray(outputs[0])[0], float(np.asarray(outputs[1]).reshape(-1)[0])
+    else:
+        probs, score = np.asarray(outputs)[0], None
+    order = np.argsort(-probs, kind="stable")[:top]
+    return {"label": labels[order[0]], "prob": float(probs[order[0]]),
+            "top": [{"label": labels[i], "prob": float(probs[i])} for i in order],
+            "unknown": None if score is None else bool(score > 1.0), "unknown_score": score}
+
+
+def check_top(top) -> int:
     if not isinstance(top, int) or top < 1:
         raise SettingError(f"top (how many classes to list) must be a whole number of at least 1; got {top!r}")
-    order = np.argsort(-probs, kind="stable")[:top]
-    return {"file": name, "label": bundle.labels[order[0]], "prob": float(probs[order[0]]),
-            "top": [{"label": bundle.labels[i], "prob": float(probs[i])} for i in order]}
+    return top
 
 
 def predict_texts(bundle: Bundle | str | Path, texts: Sequence[str], *, top: int = 5) -> list[dict]:

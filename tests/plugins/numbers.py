@@ -95,15 +95,14 @@ class NumberModality(Modality):
 
         return {"extract": (extract.run, 1.0)}  # no pretrained model to predict with or to fine-tune
 
-    def bundle_model(self, candidate, base, n_classes, temperature):
+    def bundle_graph(self, candidate, base, n_classes):
         import keras
 
+        from tlcore.modality import BundleGraph
         from tlcore.train.as_keras import KERAS_FORMS
 
         rows = keras.Input((candidate.model.n_features_in_,), name="row")
-        logits = KERAS_FORMS[candidate.name](candidate, n_classes)(rows)
-        scaled = keras.layers.Rescaling(1.0 / temperature)(logits)
-        return keras.Model(rows, keras.layers.Softmax(name="probabilities")(scaled))
+        return BundleGraph(rows, rows, logits=KERAS_FORMS[candidate.name](candidate, n_classes)(rows))
 
     def write_bundle_extras(self, model, result, folder, *, tflite):
         return {"columns": len(result.dataset.columns)}
@@ -117,9 +116,9 @@ class NumberModality(Modality):
     def check_inputs(self, inputs):
         return [str(row) for row in inputs]
 
-    def bundle_probabilities(self, bundle, item):
+    def bundle_outputs(self, bundle, item):
         row = np.array([float(v) for v in item.split(",")], np.float32)
-        return np.asarray(bundle.model.predict(row[None], verbose=0))[0]
+        return bundle.model.predict(row[None], verbose=0)
 
 
 MODALITY = NumberModality()

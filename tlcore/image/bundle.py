@@ -30,24 +30,25 @@ CARD_USE = [
 ]  # fmt: skip
 
 
-def build_model(candidate: Candidate, base: Backbone, n_classes: int, temperature: float):
-    """Raw RGB image (uint8, any size) -> class probabilities, for any exportable candidate."""
+def bundle_graph(candidate: Candidate, base: Backbone, n_classes: int):
+    """Raw RGB image (uint8, any size) -> class scores and the head's features, for any exportable candidate."""
     import keras
+
+    from ..modality import BundleGraph
 
     images, resized = base.raw_input()
     if candidate.strategy == "finetune":
-        logits = candidate.model(resized, training=False)
-    else:
-        features, imagenet_logits = base.extractor(resized)
-        if candidate.strategy == "predict":
-            source = keras.layers.Softmax(name="imagenet_probabilities")(imagenet_logits)
-            mix = keras.layers.Dense(n_classes, use_bias=False, name="label_map")
-            mix.build((None, source.shape[-1]))
-            mix.set_weights([candidate.model.astype(np.float32)])
-            return keras.Model(images, mix(source), name="transferlab")
-        logits = KERAS_FORMS[candidate.name](candidate, n_classes)(features)
-    scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
-    return keras.Model(images, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab")
+        feature_model, head = candidate.parts
+        features = feature_model(resized, training=False)
+        return BundleGraph(images, features, logits=head(features, training=False))
+    features, imagenet_logits = base.extractor(resized)
+    if candidate.strategy == "predict":
+        source = keras.layers.Softmax(name="imagenet_probabilities")(imagenet_logits)
+        mix = keras.layers.Dense(n_classes, use_bias=False, name="label_map")
+        mix.build((None, source.shape[-1]))
+        mix.set_weights([candidate.model.astype(np.float32)])
+        return BundleGraph(images, features, probabilities=mix(source))
+    return BundleGraph(images, features, logits=KERAS_FORMS[candidate.name](candidate, n_classes)(features))
 
 
 def traced(model):
@@ -58,16 +59,18 @@ def traced(model):
                        input_signature=[tf.TensorSpec([1, None, None, 3], tf.float32)])
 
 
-def predict_array(bundle, image: np.ndarray) -> np.ndarray:
-    """Probabilities for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
-    return bundle.extra(image[None].astype(np.float32)).numpy()[0]
+def predict_array(bundle, image: np.ndarray):
+    """The bundle model's outputs for one decoded RGB image (H x W x 3, 0-255, full size: the model resizes)."""
+    import keras
+
+    return keras.tree.map_structure(lambda tensor: tensor.numpy(), bundle.extra(image[None].astype(np.float32)))
 
 
 def predict_bytes(bundle, data: bytes, name: str = "uploaded image", top: int = 5) -> dict:
     """One prediction for an uploaded image given as bytes (the app's upload widget hands over bytes)."""
-    from ..predict import ranked
+    from ..predict import answer, check_top
 
-    return ranked(bundle, predict_array(bundle, decode.load_rgb(data)), name, top)
+    return {"file": name, **answer(predict_array(bundle, decode.load_rgb(data)), bundle.labels, check_top(top))}
 
 
 def write_extras(model, result, folder: Path, *, tflite: bool) -> dict:
@@ -114,7 +117,8 @@ def run_tflite(blob: bytes, image: np.ndarray) -> np.ndarray:
     interpreter.allocate_tensors()
     interpreter.set_tensor(entry["index"], image[None].astype(np.float32))
     interpreter.invoke()
-    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])[0]
+    outputs = [interpreter.get_tensor(o["index"])[0] for o in interpreter.get_output_details()]
+    return max(outputs, key=len)  # the probabilities (the unknown score is one number)
 
 
 def tflite_parity(model, blobs: dict[str, bytes], files: list[Path]) -> dict:
@@ -123,7 +127,8 @@ def tflite_parity(model, blobs: dict[str, bytes], files: list[Path]) -> dict:
     float_diff, agree = 0.0, []
     for path in files[:TFLITE_PARITY_IMAGES]:
         image = decode.load_rgb(path)
-        reference = model.predict(image[None].astype(np.float32), verbose=0)[0]
+        outputs = model.predict(image[None].astype(np.float32), verbose=0)
+        reference = (outputs[0] if isinstance(outputs, list) else outputs)[0]
         float_diff = max(float_diff, float(np.abs(run_tflite(blobs["model.tflite"], image) - reference).max()))
         agree.append(int(np.argmax(run_tflite(blobs["model_int8.tflite"], image)) == np.argmax(reference)))
     return {"images": len(agree), "float32_max_abs_diff": float_diff,
@@ -131,8 +136,11 @@ def tflite_parity(model, blobs: dict[str, bytes], files: list[Path]) -> dict:
 
 
 def predict_script() -> str:
-    """A standalone predict.py: Keras, NumPy and Pillow only, with TransferLab's decoding copied in."""
+    """A standalone predict.py: Keras, NumPy and Pillow only, with TransferLab's decoding and answer copied in."""
+    from ..predict import answer
+
     decoding = textwrap.dedent(inspect.getsource(decode._to_rgb))
+    answering = textwrap.dedent(inspect.getsource(answer))
     return f'''"""Predict with this bundle: python predict.py IMAGE... [--json]. Needs keras, tensorflow, pillow."""
 
 import json
@@ -144,9 +152,13 @@ import numpy as np
 from PIL import Image, ImageOps
 
 HERE = Path(__file__).resolve().parent
+UNKNOWN = "\\t(looks like none of these classes)"
 
 
 {decoding}
+
+
+{answering}
 
 
 def load(path):
@@ -159,17 +171,12 @@ def main(argv):
     files = [a for a in argv if a != "--json"]
     model = keras.saving.load_model(HERE / "model.keras", safe_mode=True)
     labels = json.loads((HERE / "labels.json").read_text(encoding="utf-8"))
-    results = []
-    for file in files:
-        probs = model.predict(load(file)[None], verbose=0)[0]
-        order = np.argsort(-probs)[:5]
-        results.append({{"file": file, "label": labels[order[0]], "prob": float(probs[order[0]]),
-                        "top": [{{"label": labels[i], "prob": float(probs[i])}} for i in order]}})
+    results = [dict(file=file, **answer(model.predict(load(file)[None], verbose=0), labels)) for file in files]
     if as_json:
         print(json.dumps(results, indent=2))
     else:
         for r in results:
-            print(f"{{r['file']}}\\t{{r['label']}}\\t{{r['prob']:.4f}}")
+            print(f"{{r['file']}}\\t{{r['label']}}\\t{{r['prob']:.4f}}{{UNKNOWN if r['unknown'] else ''}}")
 
 
 if __name__ == "__main__":

@@ -48,13 +48,16 @@ def _augmentation(seed: int) -> keras.Sequential:
     ], name="augment")  # fmt: skip
 
 
-def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int) -> keras.Model:
-    """Images at the base's size -> [augmentation] -> the base's preprocessing and body -> head logits."""
+def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int) -> tuple[keras.Model, keras.Model]:
+    """Images at the base's size -> [augmentation] -> the base's preprocessing and body -> head logits; and
+    the model of the features the head reads (sharing its layers, no augmentation)."""
     size = backbone.image_size
     images = keras.Input((size, size, 3), name="image")
     x = _augmentation(seed)(images) if augment else images
     features = backbone.model(x)[0]
-    return keras.Model(images, head(features), name="finetuned")
+    plain = keras.Input((size, size, 3), name="image")
+    return keras.Model(images, head(features), name="finetuned"), \
+        keras.Model(plain, backbone.model(plain)[0], name="finetuned_features")
 
 
 def run(ctx: Context) -> list[Candidate]:
@@ -71,7 +74,7 @@ def run(ctx: Context) -> list[Candidate]:
         head = stage_one_head(ctx)
         backbone = ctx.base.fresh()  # never the shared one: its trainable flags change
         trainable = unfreeze_top(backbone, blocks)
-        model = build_model(backbone, head, config.augment, ctx.config.seed)
+        model, feature_model = build_model(backbone, head, config.augment, ctx.config.seed)
         compile_for_finetuning(model, rate, steps)
     weights = class_weights(ctx.labels["train"], ctx.n_classes)
     keep = KeepBest((images["val"], onehot["val"]))
@@ -99,4 +102,6 @@ def run(ctx: Context) -> list[Candidate]:
         },
         model=model,
         complexity=10,
+        parts=(feature_model, head),
+        own_features={s: feature_model.predict(images[s], verbose=0, batch_size=64) for s in files},
     )]  # fmt: skip

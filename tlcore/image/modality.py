@@ -152,10 +152,10 @@ class ImageModality(Modality):
         return {"predict": (label_map.run, 0.02), "extract": (extract.run, 0.4), "finetune": (finetune.run, 0.58)}
 
     # -- bundles
-    def bundle_model(self, candidate, base, n_classes, temperature):
-        from .bundle import build_model
+    def bundle_graph(self, candidate, base, n_classes):
+        from .bundle import bundle_graph
 
-        return build_model(candidate, base, n_classes, temperature)
+        return bundle_graph(candidate, base, n_classes)
 
     def write_bundle_extras(self, model, result, folder, *, tflite):
         from .bundle import write_extras
@@ -183,7 +183,17 @@ class ImageModality(Modality):
 
         return traced(model)
 
-    def bundle_probabilities(self, bundle, item) -> np.ndarray:
+    def explain(self, bundle, item, class_index=None):
+        from ..modality import Explanation
+        from .decode import load_rgb
+        from .explain import grad_cam, overlay
+
+        image = load_rgb(item)
+        heatmap, index = grad_cam(bundle.model, image, class_index)
+        return Explanation(index, "Grad-CAM: red where the last convolution block's features raised this class's "
+                           "score most", picture=overlay(image, heatmap))
+
+    def bundle_outputs(self, bundle, item):
         from .bundle import predict_array
         from .decode import load_rgb
 

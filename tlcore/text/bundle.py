@@ -28,21 +28,22 @@ CARD_USE = [
 ]  # fmt: skip
 
 
-def build_text_model(candidate, encoder, n_classes: int, temperature: float):
-    """{token_ids, padding_mask} -> class probabilities, for any exportable text candidate."""
+def bundle_graph(candidate, encoder, n_classes: int):
+    """{token_ids, padding_mask} -> class scores and the embedding the head reads, for any exportable candidate."""
     import keras
 
+    from ..modality import BundleGraph
     from ..train.as_keras import KERAS_FORMS
 
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ("token_ids", "padding_mask")}
     if candidate.strategy == "finetune":
-        logits = candidate.model(inputs, training=False)
-    else:
-        embedding = encoder.model(inputs, training=False)
-        form = KERAS_FORMS.get(candidate.name)  # zero-shot's calibrated head is a Keras layer already
-        logits = (form(candidate, n_classes) if form else candidate.model)(embedding)
-    scaled = keras.layers.Rescaling(1.0 / temperature, name="temperature")(logits)
-    return keras.Model(inputs, keras.layers.Softmax(name="probabilities")(scaled), name="transferlab_text")
+        feature_model, head = candidate.parts
+        embedding = feature_model(inputs, training=False)
+        return BundleGraph(inputs, embedding, logits=head(embedding, training=False), name="transferlab_text")
+    embedding = encoder.model(inputs, training=False)
+    form = KERAS_FORMS.get(candidate.name)  # zero-shot's calibrated head is a Keras layer already
+    logits = (form(candidate, n_classes) if form else candidate.model)(embedding)
+    return BundleGraph(inputs, embedding, logits=logits, name="transferlab_text")
 
 
 def write_extras(model, result, folder: Path) -> dict:
@@ -86,8 +87,10 @@ def encode(tokenizer, texts: list[str], sequence_length: int) -> dict[str, np.nd
 
 
 def predict_script() -> str:
-    """A standalone predict.py for a text bundle: keras, keras-hub and numpy only; `encode` copied in."""
-    helpers = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (padded, encode, load_tokenizer))
+    """A standalone predict.py for a text bundle: keras, keras-hub and numpy only; `encode` and `answer` copied in."""
+    from ..predict import answer
+
+    helpers = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (padded, encode, load_tokenizer, answer))
     return f'''"""Predict with this bundle: python predict.py "a text" ["another" ...] [--json]. Needs keras-hub."""
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ import keras
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+UNKNOWN = "\\t(looks like none of these classes)"
 
 
 {helpers}
@@ -113,17 +117,13 @@ def main(argv):
     tokenizer = load_tokenizer(HERE)
     labels = json.loads((HERE / "labels.json").read_text(encoding="utf-8"))
     length = json.loads((HERE / "manifest.json").read_text(encoding="utf-8"))["sequence_length"]
-    results = []
-    for text in texts:
-        probs = np.asarray(model.predict(encode(tokenizer, [text], length), verbose=0))[0]
-        order = np.argsort(-probs, kind="stable")[:5]
-        results.append({{"text": text, "label": labels[order[0]], "prob": float(probs[order[0]]),
-                        "top": [{{"label": labels[i], "prob": float(probs[i])}} for i in order]}})
+    results = [dict(text=text, **answer(model.predict(encode(tokenizer, [text], length), verbose=0), labels))
+               for text in texts]
     if as_json:
         print(json.dumps(results, indent=2, ensure_ascii=False))
     else:
         for r in results:
-            print(f"{{r['label']}}\\t{{r['prob']:.4f}}\\t{{r['text']}}")
+            print(f"{{r['label']}}\\t{{r['prob']:.4f}}\\t{{r['text']}}{{UNKNOWN if r['unknown'] else ''}}")
 
 
 if __name__ == "__main__":

@@ -85,10 +85,12 @@ def predict_logits(model: keras.Model, ids: list[np.ndarray], batch_size: int = 
     return out
 
 
-def build_model(encoder: TextEncoder, head: keras.Model) -> keras.Model:
-    """token ids -> encoder -> sentence embedding -> head logits."""
+def build_model(encoder: TextEncoder, head: keras.Model) -> tuple[keras.Model, keras.Model]:
+    """token ids -> encoder -> sentence embedding -> head logits; and the model of the embedding alone."""
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ("token_ids", "padding_mask")}
-    return keras.Model(inputs, head(encoder.model(inputs)), name="finetuned_text")
+    embedding = encoder.model(inputs)
+    return keras.Model(inputs, head(embedding), name="finetuned_text"), \
+        keras.Model(inputs, embedding, name="finetuned_text_features")
 
 
 def run(ctx: Context) -> list[Candidate]:
@@ -107,7 +109,7 @@ def run(ctx: Context) -> list[Candidate]:
         head = stage_one_head(ctx)
         encoder = ctx.base.fresh()  # never the shared one: its trainable flags change
         trainable = unfreeze_top(encoder, blocks)
-        model = build_model(encoder, head)
+        model, feature_model = build_model(encoder, head)
         compile_for_finetuning(model, rate, steps)
     validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
     keep = KeepBest((validation,))
@@ -136,4 +138,6 @@ def run(ctx: Context) -> list[Candidate]:
         },
         model=model,
         complexity=10,
+        parts=(feature_model, head),
+        own_features={s: predict_logits(feature_model, ids[s]) for s in splits},  # the embeddings the head reads
     )]  # fmt: skip

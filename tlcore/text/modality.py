@@ -9,8 +9,6 @@ import dataclasses
 import time
 from pathlib import Path
 
-import numpy as np
-
 from ..errors import BundleError
 from ..modality import BaseChoice, Measurements, Modality
 
@@ -133,10 +131,10 @@ class TextModality(Modality):
         return {"predict": (zeroshot.run, 0.02), "extract": (extract.run, 0.4), "finetune": (finetune.run, 0.58)}
 
     # -- bundles
-    def bundle_model(self, candidate, base, n_classes, temperature):
-        from .bundle import build_text_model
+    def bundle_graph(self, candidate, base, n_classes):
+        from .bundle import bundle_graph
 
-        return build_text_model(candidate, base, n_classes, temperature)
+        return bundle_graph(candidate, base, n_classes)
 
     def write_bundle_extras(self, model, result, folder, *, tflite):
         from .bundle import write_extras
@@ -168,12 +166,19 @@ class TextModality(Modality):
     def check_inputs(self, inputs):
         return [str(text) for text in inputs]
 
-    def bundle_probabilities(self, bundle, item) -> np.ndarray:
+    def explain(self, bundle, item, class_index=None):
+        from ..modality import Explanation
+        from .explain import word_weights
+
+        weights, index = word_weights(bundle, str(item), class_index)
+        return Explanation(index, "leaving each word out: how much this class's probability drops without it",
+                           words=weights)
+
+    def bundle_outputs(self, bundle, item):
         """One text at a time, as predict.py does: the padding then matches to the last bit."""
         from .bundle import encode
 
-        ids = encode(bundle.extra, [item], bundle.manifest["sequence_length"])
-        return np.asarray(bundle.model.predict(ids, verbose=0))[0]
+        return bundle.model.predict(encode(bundle.extra, [item], bundle.manifest["sequence_length"]), verbose=0)
 
 
 MODALITY = TextModality()

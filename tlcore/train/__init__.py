@@ -138,6 +138,7 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     if not candidates:
         raise SettingError("no model finished within the time budget; raise budget_seconds")
     selection = select(candidates, ctx.labels["val"], ctx.labels["train"])
+    _fit_unknown(ctx, candidates)
     per_strategy = _evaluate_choices(ctx, selection, names)
     rows = _leaderboard(selection, ctx.labels["val"], per_strategy)
     _save_models(ctx, candidates)
@@ -155,6 +156,24 @@ def _evaluate_choices(ctx: Context, selection: Selection, names: list[str]) -> d
     return {name: (best, evaluate(best.test_logits, ctx.labels["test"], ctx.dataset.classes,
                                   selection.temperature(best), items, ctx.labels["train"]))
             for name in names if (best := selection.chosen.get(name)) is not None}
+
+
+def _fit_unknown(ctx: Context, candidates: list[Candidate]) -> None:
+    """Each candidate's "none of my classes" detector, on the features its head reads (`tlcore.unknown`)."""
+    from ..unknown import fit_detector
+
+    frozen = {s: ctx.features[s].features for s in ("train", "val", "test")}
+    shared = fit_detector(frozen["train"], ctx.labels["train"], frozen["val"])
+    for c in candidates:
+        c.unknown = fit_detector(c.own_features["train"], ctx.labels["train"], c.own_features["val"]) \
+            if c.own_features else shared
+
+
+def _unknown_summary(ctx: Context, candidate: Candidate) -> dict | None:
+    if candidate.unknown is None:
+        return None
+    test = candidate.own_features["test"] if candidate.own_features else ctx.features["test"].features
+    return candidate.unknown.describe(test)
 
 
 def _leaderboard(selection: Selection, y_val: np.ndarray, per_strategy: dict) -> list[dict]:
@@ -193,6 +212,7 @@ def _report(ctx: Context, selection: Selection, per_strategy: dict, rows: list[d
                          for n, (c, e) in per_strategy.items()},
         "misclassified": test.misclassified,
         "largest_class": _largest_class(ctx),
+        "unknown": _unknown_summary(ctx, selected),
     }  # fmt: skip
 
 

@@ -30,6 +30,11 @@ class Candidate:
     complexity: int = 0  # how much the model fitted: 0 nothing (a name map) ... 10 (a fine-tuned base)
     temperature_scaling: bool = True  # False where the exported model cannot apply a temperature
     oof_logits: np.ndarray | None = None  # out-of-fold logits of the training split, where cross-validation made them
+    # Fine-tuned models only: (inputs -> the features its head reads, the head), and those features per split,
+    # since fine-tuning changed them from the frozen base's.
+    parts: tuple | None = None
+    own_features: dict[str, np.ndarray] | None = None
+    unknown: object = None  # its `tlcore.unknown.UnknownDetector`, fitted when it is chosen (`train._finish`)
 
 
 @dataclass(eq=False)
