@@ -10,9 +10,9 @@ from PIL import Image, ImageDraw
 
 from tlcore.cli import main
 from tlcore.explain import explain_mistakes, stored_explanations
+from tlcore.image.data import import_dataset
 from tlcore.image.decode import load_rgb
 from tlcore.image.explain import grad_cam
-from tlcore.image.data import import_dataset
 from tlcore.predict import load_bundle
 
 SIZE = 224
@@ -74,7 +74,7 @@ def test_the_heatmap_falls_mostly_on_the_shape(shapes_bundle):
 
 
 def test_mistakes_and_inputs_are_explained_with_pictures(shapes_bundle, tmp_path, capsys):
-    dataset, result, archive, _ = shapes_bundle
+    dataset, _, archive, _ = shapes_bundle
     bundle = load_bundle(archive)
     files = [str(p) for p in dataset.files("test")[:2]]
     mistakes = [{"file": f, "true": "circle", "predicted": "square", "confidence": 0.9} for f in files]

@@ -214,7 +214,8 @@ def test_word_weights_show_which_words_the_text_model_read(extract_run, tmp_path
     n_spam = len(spam_part.split())
     assert [w for w, _ in explanation.words] == f"{spam_part} {ham_part}".split()
     assert sum(weights[:n_spam]) > sum(weights[n_spam:]) and max(weights) == max(weights[:n_spam])
-    whole, without_first = predict_texts(bundle, [f"{spam_part} {ham_part}", f"{spam_part} {ham_part}".split(" ", 1)[1]])
+    text = f"{spam_part} {ham_part}"
+    whole, without_first = predict_texts(bundle, [text, text.split(" ", 1)[1]])
     prob = lambda r: dict((t["label"], t["prob"]) for t in r["top"])["spam"]  # noqa: E731
     assert weights[0] == pytest.approx(prob(whole) - prob(without_first), abs=1e-3)
 
