@@ -16,6 +16,7 @@ from pathlib import Path
 from . import runs
 from .data.label_issues import find_label_issues
 from .modality import BaseChoice, modality_of
+from .pilot import PILOT_SECONDS, Pilot, decided_by, run_pilot
 from .progress import ProgressCallback, report
 from .strategy import Recommendation, recommend
 from .transferability import Transferability
@@ -33,6 +34,7 @@ class Analysis:
     transferability: Transferability
     recommendation: Recommendation
     label_issues: list[dict] = dataclasses.field(default_factory=list)  # likely mislabelled items, all splits
+    pilot: Pilot | None = None  # a short fine-tuning run that decided a close call (`tlcore.pilot`)
 
     def to_dict(self) -> dict:
         return {
@@ -45,6 +47,7 @@ class Analysis:
             "transferability": self.transferability.to_dict(),
             "recommendation": self.recommendation.to_dict(),
             "label_issues": self.label_issues,
+            "pilot": self.pilot.to_dict() if self.pilot else None,
         }
 
 
@@ -56,11 +59,14 @@ def analyze(
     seed: int = 0,
     descriptions: dict[str, str] | None = None,
     progress: ProgressCallback | None = None,
+    pilot_in: Path | None = None,
+    pilot_seconds: float = PILOT_SECONDS,
 ) -> Analysis:
     """Measure `dataset` against `backbone` (default: its kind's offline base) and recommend a strategy.
 
     `descriptions` of the classes (texts) help the zero-shot measure; `image_size` (images)
-    overrides the size chosen from the images' own.
+    overrides the size chosen from the images' own. With `pilot_in` (a workspace), a recommendation
+    between extract and fine-tuning is decided by a short pilot run of both (`tlcore.pilot`).
     """
     modality = modality_of(dataset)
     choice = modality.resolve_base(dataset, backbone, image_size)
@@ -69,11 +75,17 @@ def analyze(
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
                        modality.domain, settings)
+    pilot = None
+    if pilot_in is not None and advice.strategy in ("extract", "finetune"):
+        report(progress, "analysis", 2, 3, f"pilot: fine-tuning against a frozen head for {pilot_seconds:.0f} s")
+        pilot = run_pilot(dataset, choice.name, choice.image_size, measured.reading.settings, pilot_in,
+                          seconds=pilot_seconds, seed=seed)
+        advice = decided_by(advice, pilot, modality.noun, measured.reading.settings)
     issues = find_label_issues(measured.features.astype("float64"), dataset.labels(), dataset.classes,
                                [str(item) for item in dataset.records[modality.item_column]], seed)
     report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
     return Analysis(modality.name, choice, measured.size, measured.label_overlap, measured.domain_gap,
-                    measured.transferability, advice, issues)
+                    measured.transferability, advice, issues, pilot)
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:

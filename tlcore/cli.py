@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
     analyze.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX")
     analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
+    analyze.add_argument("--pilot", action="store_true",
+                         help="decide between extract and fine-tuning by a short run of both, measured on validation")
+    analyze.add_argument("--pilot-seconds", type=_SECONDS, default=None, metavar="N", help="the pilot's budget (90)")
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
     analyze.set_defaults(run=_analyze)
 
@@ -262,13 +265,18 @@ def _load_data(args: argparse.Namespace, workspace: Path):
 def _analyze(args: argparse.Namespace) -> int:
     from . import paths
 
-    dataset = _load_data(args, args.workspace or paths.home() / "workspace")
+    workspace = args.workspace or paths.home() / "workspace"
+    dataset = _load_data(args, workspace)
     with _quiet_native_logs():
         from .analysis import analyze, save_analysis
+        from .pilot import PILOT_SECONDS
 
         result = analyze(dataset, args.backbone, args.image_size, descriptions=_descriptions(args.describe),
-                         progress=_progress_line(""))
+                         progress=_progress_line(""), pilot_in=workspace if args.pilot else None,
+                         pilot_seconds=args.pilot_seconds or PILOT_SECONDS)
     save_analysis(result, dataset)
+    from .pilot import worth_a_pilot
+
     report = result.to_dict()
     if args.json:
         print(json.dumps(report, indent=2, ensure_ascii=False))
@@ -286,6 +294,8 @@ def _analyze(args: argparse.Namespace) -> int:
     for reason in advice["reasons"]:
         print(f"  - {reason}")
     print("expected accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in advice["expected_accuracy"].items()))
+    if not args.pilot and worth_a_pilot(advice["strategy"], advice["confidence"]):
+        print("a close call: `analyze --pilot` measures fine-tuning against a frozen head before you train")
     print("saved: `train` on this data follows this recommendation unless told otherwise")
     return 0
 

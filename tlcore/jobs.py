@@ -97,11 +97,13 @@ def ahead_of(folder: Path) -> int | None:
 
 
 def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
-                    descriptions: dict[str, str] | None = None) -> Path:
-    """Queue an analysis of the stored dataset; returns the job's folder (`analyses/<id>`)."""
+                    descriptions: dict[str, str] | None = None, pilot: bool = False) -> Path:
+    """Queue an analysis of the stored dataset (with `pilot`, a close call decided by a short run of both ways);
+    returns the job's folder (`analyses/<id>`)."""
     folder = Path(workspace) / "analyses" / runs.new_run_id()
-    _write_job(folder, "analysis", dataset_folder, backbone=backbone)
-    task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone, dict(descriptions or {}))
+    _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot)
+    task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone, dict(descriptions or {}),
+                       pilot)
     _record_task(folder, task_id)
     return folder
 
@@ -284,7 +286,7 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
 
 
 def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | None, descriptions: dict,
-             task=None) -> None:
+             pilot: bool = False, task=None) -> None:
     folder_path = Path(folder)
     tracker = ProgressFile(folder_path)
 
@@ -293,7 +295,8 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
         from .data.store import load_stored
 
         dataset = load_stored(Path(dataset_folder))
-        analysis = analyze(dataset, backbone, descriptions=descriptions, progress=tracker)
+        analysis = analyze(dataset, backbone, descriptions=descriptions, progress=tracker,
+                           pilot_in=Path(workspace) if pilot else None)
         runs.write_json(folder_path / RESULT_FILE, analysis.to_dict())
         save_analysis(analysis, dataset)
 
