@@ -62,7 +62,7 @@ def main() -> None:
             strategies, _, size = rest.partition("@")
             dataset = import_dataset(args.datasets / name, Path(workspace))
             config = TrainConfig(strategies=tuple(strategies.split(",")), budget_seconds=args.budget_seconds,
-                                 image_size=int(size) if size else None)
+                                 image_size=int(size) if size else None, stop_early=False)  # measure each asked
             start = time.perf_counter()
             result = train(dataset, config, Path(workspace))
             seconds = time.perf_counter() - start

@@ -82,7 +82,7 @@ def main() -> None:
                                                                                             "learning_rate")
                                                                   if k in settings})
             config = TrainConfig(strategies=STRATEGIES, image_size=settings["image_size"],
-                                 budget_seconds=args.budget_seconds, finetune=finetune)
+                                 budget_seconds=args.budget_seconds, finetune=finetune, stop_early=False)
             result = train(dataset, config, Path(workspace))
             scores = {s: result.report["per_strategy"][s]["accuracy"] for s in STRATEGIES}
             rows.append((name, advice.strategy, scores, best(scores), piloted.strategy))

@@ -115,7 +115,7 @@ def main() -> None:
                 scores, models = stored[name]["accuracy"], stored[name]["model"]
             else:
                 config = TrainConfig(strategies=STRATEGIES, budget_seconds=args.budget_seconds,
-                                     finetune=dataclasses.replace(FinetuneConfig(), **chosen))
+                                     finetune=dataclasses.replace(FinetuneConfig(), **chosen), stop_early=False)
                 per_strategy = train(dataset, config, Path(workspace)).report["per_strategy"]
                 scores = {s: per_strategy.get(s, {}).get("accuracy", float("nan")) for s in STRATEGIES}
                 models = {s: per_strategy.get(s, {}).get("model", "-") for s in STRATEGIES}

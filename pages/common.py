@@ -15,7 +15,7 @@ from typing import TypeVar
 import pandas as pd
 import streamlit as st
 
-from tlcore import jobs, runs, session, workspaces
+from tlcore import jobs, runs, session, words, workspaces
 from tlcore.errors import TLCoreError
 
 T = TypeVar("T")
@@ -172,7 +172,6 @@ def current_run() -> dict | None:
 def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
     """The test accuracy beside always answering the largest class (a warning when the lead is within noise,
     `note` otherwise), then every model of the run in words and units."""
-    from tlcore import words
 
     largest = report.get("largest_class")
     if largest:
@@ -212,6 +211,27 @@ def follow(folder: Path, title: str) -> str:
     return jobs.job_state(folder)
 
 
+def best_so_far(folder: Path) -> None:
+    """The run's model so far (it has one from its first fitted model on), and the first model's bundle to take now."""
+    from functools import partial
+
+    from tlcore.train.anytime import FIRST_FOLDER, read_best
+
+    best = read_best(folder)
+    if not best:
+        return
+    title = words.model_title(best["strategy"], best["model"], words.base_title(best.get("base") or ""))
+    st.info(f"Best so far: **{title}**, {words.percent(best['val_accuracy'])} of the {best['val_items']} validation "
+            f"items right (first model after {words.seconds(best['first_seconds'])}). A later model replaces it only "
+            "by winning on validation.")
+    archive = folder / FIRST_FOLDER / "bundle.zip"
+    first = runs.read_json(folder / FIRST_FOLDER / "report.json")
+    if archive.is_file() and first:
+        st.download_button(f"Download the first model now (test accuracy {words.percent(first['test']['accuracy'])})",
+                           partial(archive.read_bytes), file_name="bundle-first.zip", mime="application/zip",
+                           key=f"first:{folder}", on_click="ignore")  # read only when clicked: the panel polls
+
+
 def show_progress(folder: Path, title: str, found: str) -> None:
     """The bar (100% when the job ends), elapsed and remaining time, the status line, the models so far, the chart."""
     progress = jobs.read_progress(folder)
@@ -228,6 +248,7 @@ def show_progress(folder: Path, title: str, found: str) -> None:
     st.progress(min(fraction, 1.0), text=f"{title}: {progress.get('stage', 'starting')} "
                                          f"{progress.get('count', '')} ({fraction:.0%}; {timing})")
     st.caption(progress.get("message", ""))
+    best_so_far(folder)
     if progress.get("board"):
         st.dataframe(progress["board"], hide_index=True)
         st.caption("While it trains, the head search scores each trial on an inner split of the training data; "

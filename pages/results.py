@@ -39,6 +39,8 @@ if test.get("temperature_fitted_on"):
                f"before temperature scaling, {test['ece_after']:.3f} ({low_a:.3f}-{high_a:.3f}) after. The temperature "
                f"was fitted on {test['temperature_fitted_on']}. {test.get('temperature_note', '')}")
 scores_in_context(report, st.info)
+if report.get("anytime"):
+    st.caption(words.anytime_note(report["anytime"]))
 
 left, right = st.columns(2)
 left.plotly_chart(px.imshow(test["confusion"], x=classes, y=classes, text_auto=True, labels={"x": "predicted",

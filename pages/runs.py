@@ -6,8 +6,9 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import follow, job_failed, no_worker_warning, remember, run_or_stop, workspace
-from tlcore import jobs
+from tlcore import jobs, words
 from tlcore.runs import all_runs, list_runs
+from tlcore.train.anytime import read_best
 
 st.title("Runs")
 every = all_runs(workspace())
@@ -24,11 +25,18 @@ def ahead(run_dir) -> str:
     return "" if count is None else str(count)
 
 
+def best_words(run_dir) -> str:
+    """A running run's best model so far and its validation score ("" before its first model)."""
+    best = read_best(run_dir)
+    return f"{best['strategy']}/{best['model']}, validation {words.percent(best['val_accuracy'])}" if best else ""
+
+
 table = pd.DataFrame([{
     "run": r["run"], "state": jobs.job_state(r["run_dir"]), "jobs ahead": ahead(r["run_dir"]),
     "dataset": headline.get(r["run"], {}).get("dataset", ""),
     "selected": headline.get(r["run"], {}).get("selected", ""),
-    "test_accuracy": headline.get(r["run"], {}).get("test_accuracy"), "detail": r["detail"],
+    "test_accuracy": headline.get(r["run"], {}).get("test_accuracy"), "best so far": best_words(r["run_dir"]),
+    "detail": r["detail"],
     "bundle": (r["run_dir"] / "bundle.zip").is_file(),
 } for r in every])  # fmt: skip
 st.dataframe(table, hide_index=True)

@@ -89,5 +89,6 @@ title = words.model_title(selected["strategy"], selected["model"], words.base_ti
 st.success(f"Done. Selected on the validation split: **{title}**. Its accuracy on the held-out test split: "
            f"**{words.percent(test['accuracy'])}** ({sum(r['support'] for r in test['per_class'])} items).")
 scores_in_context(report, st.caption)
-st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only.")
+st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
+           + words.anytime_note(report.get("anytime")))
 next_step("Train")

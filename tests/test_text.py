@@ -162,7 +162,7 @@ def test_text_analysis_recommends_with_numbers(messages):
 def extract_run(messages, tmp_path_factory):
     from tlcore.train import SearchConfig, TrainConfig, train
 
-    config = TrainConfig(strategies=("predict", "extract"), budget_seconds=120,
+    config = TrainConfig(strategies=("predict", "extract"), budget_seconds=120, stop_early=False,
                          baselines=("logistic_regression", "knn"), search=SearchConfig(max_trials=1))
     return train(messages, config, tmp_path_factory.mktemp("run"))
 

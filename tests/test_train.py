@@ -29,9 +29,11 @@ def shapes(tmp_path_factory):
 
 
 def fast_config(**changes) -> TrainConfig:
-    """Small and quick: two baselines, a two-trial search, 96 px images."""
+    """Small and quick: two baselines, a two-trial search, 96 px images; every stage runs (the drawn shapes are
+    so easy that stopping early would skip the stages these tests are about; tests/test_anytime.py covers it)."""
     defaults = dict(strategies=("predict", "extract"), image_size=96, budget_seconds=300,
-                    baselines=("logistic_regression", "knn"), search=SearchConfig(max_trials=2, max_epochs=30))
+                    baselines=("logistic_regression", "knn"), search=SearchConfig(max_trials=2, max_epochs=30),
+                    stop_early=False)
     return TrainConfig(**(defaults | changes))
 
 

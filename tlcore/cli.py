@@ -128,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX",
                        help="side the base sees; default: twice the images' median side, within 96..224")
     train.add_argument("--budget-seconds", type=_SECONDS, default=600.0, metavar="N", help="total time (default 600)")
+    train.add_argument("--no-early-stop", dest="stop_early", action="store_false",
+                       help="run every stage even when validation cannot tell a better model (to compare them all)")
     train.add_argument("--trials", type=_number(int, 0, what="a whole number"), default=None, metavar="N",
                        help="cap on Keras Tuner trials (0: no search)")
     train.add_argument("--baselines", default=None, metavar="NAMES",
@@ -332,12 +334,14 @@ def _train(args: argparse.Namespace) -> int:
         from .export import export_bundle
         from .train import train
 
-        result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""))
+        first = []  # the first model's bundle, built while the run goes on
+        result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""),
+                       first_model=lambda interim: first.append(export_bundle(interim, tflite=False)))
         bundle = export_bundle(result)
         explain_run(result, bundle, _progress_line("explain"))
     if args.json:
-        print(json.dumps(result.report | {"bundle": str(bundle), "settings_from": followed}, indent=2,
-                         ensure_ascii=False))
+        print(json.dumps(result.report | {"bundle": str(bundle), "first_bundle": str(first[0]) if first else None,
+                                          "settings_from": followed}, indent=2, ensure_ascii=False))
         return 0
     from . import words
 
@@ -351,6 +355,8 @@ def _train(args: argparse.Namespace) -> int:
     warn, sentence = words.largest_class_note(test.accuracy, largest, "test", largest["test_items"])
     print(("warning: " if warn else "") + sentence)
     print(f"run folder: {result.run_dir}")
+    anytime = result.report["anytime"]
+    print(words.anytime_note(anytime) + (f" (its bundle: {first[0]})" if first else ""))
     from .modality import modality_of
 
     print(f"bundle: {bundle}  (transferlab predict {bundle} {modality_of(dataset).input_name}...)")
@@ -378,7 +384,7 @@ def _train_config(args: argparse.Namespace, dataset):
         base, strategies=(args.strategy,) if args.strategy else base.strategies,
         backbone=args.backbone or base.backbone, image_size=args.image_size or base.image_size,
         budget_seconds=args.budget_seconds, seed=args.seed, search=search, finetune=finetune,
-        class_descriptions=_descriptions(args.describe))  # fmt: skip
+        class_descriptions=_descriptions(args.describe), stop_early=args.stop_early)  # fmt: skip
     if args.baselines is not None:
         config = dataclasses.replace(config, baselines=tuple(n for n in args.baselines.split(",") if n))
     if not analysis:

@@ -313,7 +313,8 @@ def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) 
         from .export import export_bundle
         from .train import train
 
-        result = train(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id, progress=tracker)
+        result = train(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id, progress=tracker,
+                       first_model=lambda interim: export_bundle(interim, tflite=False))  # usable while the run goes on
         tracker.write("bundle", 0.0, "building the bundle (model, model card, TFLite for images)")
         try:
             archive = export_bundle(result)

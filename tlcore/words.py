@@ -90,6 +90,12 @@ def milliseconds(ms: float) -> str:
     return f"{ms:.1f} ms" if ms >= 1 else f"{ms:.2f} ms"
 
 
+def seconds(value: float) -> str:
+    """A duration in words: "8 s", "2 min 5 s"."""
+    whole = round(value)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+
+
 UNTESTED = "not tested (only each way's chosen model is)"
 
 
@@ -155,3 +161,18 @@ def measures_table(analysis: dict, gap_words: dict[str, tuple[str, str]]) -> pd.
                 f"{value:.2f}" if isinstance(value, float) else str(value)
             rows.append({"Measure": title, "Value": shown, "What it means": meaning})
     return pd.DataFrame(rows)
+
+
+def anytime_note(anytime: dict | None) -> str:
+    """When the first model came and the final one, and what was skipped because it could not pay, in words."""
+    if not anytime or anytime.get("time_to_first_model") is None:
+        return ""
+    note = (f"First model after {seconds(anytime['time_to_first_model'])}, final after "
+            f"{seconds(anytime['time_to_final_model'])}"
+            + (f" (replaced {anytime['replaced']} time{'s' if anytime['replaced'] != 1 else ''} by a better one)"
+               if anytime["replaced"] else "") + ".")
+    for stop in anytime["stopped_early"]:
+        note += f" Skipped {stop['skipped']}: {stop['reason']}."
+    if anytime["stopped_early"]:
+        note += f" {seconds(anytime['unused_seconds'])} of the budget left unused."
+    return note

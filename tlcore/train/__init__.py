@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from .. import runs
 from ..errors import SettingError, TLCoreError, UnknownNameError
 from ..modality import modality_of
 from ..progress import ProgressCallback, report
+from .anytime import FIRST_FOLDER, BestSoFar
 from .candidate import Candidate, Context
 from .config import STRATEGY_NAMES, FinetuneConfig, HeadSpace, SearchConfig, TrainConfig
 from .evaluate import Evaluation, accuracy, evaluate, largest_class_accuracy
@@ -64,10 +66,13 @@ def train(
     *,
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
+    first_model: Callable[[RunResult], None] | None = None,
 ) -> RunResult:
     """Train `config.strategies` on `dataset` (images or texts) within `config.budget_seconds`.
 
     With `run_id` of an earlier, interrupted run, its folder is reused and the head search resumes.
+    `first_model` is called once, while the run goes on, with the first model as a whole interim
+    result (tested, in `<run>/first/`): the job and the CLI build its bundle there.
     """
     started = time.monotonic()
     # Strategies share 95% of the budget; the rest is kept for what cannot stop at a deadline:
@@ -84,7 +89,7 @@ def train(
     runs.set_status(run_dir, "running", strategies=names)
     with runs.Heartbeat(run_dir):
         try:
-            result = _run(dataset, config, run_dir, names, started, end, progress)
+            result = _run(dataset, config, run_dir, names, started, end, progress, first_model)
         except Exception as error:
             message = str(error) if isinstance(error, TLCoreError) else f"{type(error).__name__}: {error}"
             message = message.splitlines()[0][:500] if message else ""
@@ -109,7 +114,7 @@ def run_request(dataset, config: TrainConfig) -> dict:
 
 
 def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started: float, end: float,
-         progress) -> RunResult:
+         progress, first_model) -> RunResult:
     dataset.save(run_dir / "dataset")
     modality = modality_of(dataset)
     prepared = modality.prepare(dataset, config, progress)
@@ -121,19 +126,33 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
     ctx = Context(dataset, config, prepared.base, features, labels, run_dir, end, prepared.latency_ms,
                   prepared.size_bytes, progress)  # fmt: skip
 
+    ctx.best = BestSoFar(run_dir, labels["val"], labels["train"], started, config.backbone,
+                         on_first=first_model and (lambda chosen: _first(ctx, chosen, started, first_model)))
     registry = modality.strategies()
     candidates: list[Candidate] = []
     for index, name in enumerate(names):
         runner, weight = registry[name]
         share = weight / sum(registry[n][1] for n in names[index:])
         ctx.deadline = time.monotonic() + share * max(end - time.monotonic(), 0.0)
+        if index and ctx.stop_before(f"strategy {name}"):
+            continue
         report(progress, "strategies", index, len(names), f"training {name}")
-        candidates += runner(ctx)
+        found = runner(ctx)
+        for candidate in found:
+            ctx.offer(candidate)
+        candidates += found
     ctx.deadline = end
     return _finish(ctx, candidates, names, time.monotonic() - started)
 
 
-def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds: float) -> RunResult:
+def _first(ctx: Context, chosen: list[Candidate], started: float, callback: Callable[[RunResult], None]) -> None:
+    """The first model as a whole interim result in `<run>/first/`, handed to `callback` (which builds its bundle)."""
+    interim = dataclasses.replace(ctx, run_dir=ctx.run_dir / FIRST_FOLDER, progress=None, best=None)
+    callback(_finish(interim, chosen, [chosen[0].strategy], time.monotonic() - started, save_models=False))
+
+
+def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds: float,
+            save_models: bool = True) -> RunResult:
     """Select on validation, evaluate the chosen models once on test, save them and write the report."""
     if not candidates:
         raise SettingError("no model finished within the time budget; raise budget_seconds")
@@ -141,7 +160,8 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
     _fit_unknown(ctx, candidates)
     per_strategy = _evaluate_choices(ctx, selection, names)
     rows = _leaderboard(selection, ctx.labels["val"], per_strategy)
-    _save_models(ctx, candidates)
+    if save_models:
+        _save_models(ctx, candidates)
     report_json = _report(ctx, selection, per_strategy, rows, names, seconds)
     runs.write_atomic(ctx.run_dir / "leaderboard.csv", pd.DataFrame(rows).to_csv(index=False))
     runs.write_json(ctx.run_dir / "report.json", report_json)
@@ -213,6 +233,7 @@ def _report(ctx: Context, selection: Selection, per_strategy: dict, rows: list[d
         "misclassified": test.misclassified,
         "largest_class": _largest_class(ctx),
         "unknown": _unknown_summary(ctx, selected),
+        "anytime": ctx.best.summary(seconds, ctx.config.budget_seconds) if ctx.best is not None else None,
     }  # fmt: skip
 
 

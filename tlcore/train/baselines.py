@@ -134,6 +134,7 @@ def run(ctx: Context) -> list[Candidate]:
             complexity=baseline.complexity,
             oof_logits=oof,
         ))  # fmt: skip
+        ctx.offer(candidates[-1])  # the run has a model from the first baseline on
         report(ctx.progress, "baselines", done + 1, len(names), f"{name}: CV accuracy {search.best_score_:.3f}",
                {"cv_accuracy": float(search.best_score_)})
     return candidates

@@ -52,10 +52,21 @@ class Context:
     base_size_bytes: int
     progress: ProgressCallback | None = None
     shared: dict = field(default_factory=dict)  # results one strategy leaves for a later one
+    best: object = None  # the run's `anytime.BestSoFar`: every new model is offered to it
 
     @property
     def n_classes(self) -> int:
         return len(self.dataset.classes)
+
+    def offer(self, candidate: Candidate) -> None:
+        """A model that exists now: the run may keep it as its best so far (`tlcore.train.anytime`)."""
+        if self.best is not None:
+            self.best.offer(candidate)
+
+    def stop_before(self, stage: str) -> bool:
+        """Whether `stage` cannot pay any more (the best so far is at what validation can resolve); recorded."""
+        return bool(self.config.stop_early and self.best is not None
+                    and self.best.should_stop(stage, self.seconds_left()))
 
     def seconds_left(self) -> float:
         return self.deadline - time.monotonic()

@@ -29,6 +29,9 @@ class SearchConfig:
     max_trials: int = 12
     max_epochs: int = 80
     patience: int = 6
+    # trials in a row that do not beat the best by one standard error of the inner split before the search stops
+    # (0: never; TrainConfig.stop_early=False turns it off too)
+    stale_trials: int = 4
     batch_size: int = 32
     space: HeadSpace = field(default_factory=HeadSpace)
     # "host:port" to serve the search to `python -m tlcore search-worker` processes (this one is the chief)
@@ -61,6 +64,7 @@ class TrainConfig:
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.devices)
     class_descriptions: dict[str, str] = field(default_factory=dict)  # text: what each class means, for zero-shot
+    stop_early: bool = True  # skip later stages once validation cannot tell a better model (tlcore.train.anytime)
 
     @classmethod
     def from_analysis(cls, analysis, **overrides) -> TrainConfig:

@@ -1,7 +1,8 @@
 """Strategy "extract", the same for every kind of data: new heads on the frozen base's cached features.
 
 scikit-learn baselines first (at most 40% of the strategy's share), then the Keras Tuner head
-search with what is left; the search's best head is left for fine-tuning's first stage.
+search with what is left, unless the baselines already score what validation can resolve
+(`Context.stop_before`); the search's best head is left for fine-tuning's first stage.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ def run(ctx: Context) -> list[Candidate]:
     ctx.deadline = time.monotonic() + BASELINE_SHARE * ctx.seconds_left()
     found = baselines.run(ctx)
     ctx.deadline = stage_end
+    if ctx.stop_before("extract: the Keras head search"):
+        return found
     heads = search.run(ctx)
     if heads:
         ctx.shared["keras_head"] = heads[0].model

@@ -51,8 +51,10 @@ def run(ctx: Context) -> list[Candidate]:
         tuner = serve_search(ctx, x, arrays)
     else:
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
-                           ctx.progress)
+                           ctx.progress, inner_items=len(score) if ctx.config.stop_early else 0)
         tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0)
+        if tuner.oracle.stopped_because and ctx.best is not None:
+            ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     if not trials:
         return []

@@ -81,9 +81,24 @@ def one_standard_error_choice(ordered: list[Candidate], y_val: np.ndarray) -> Ca
     error uses the Agresti-Coull estimate (two successes and two failures added), which stays
     honest near 100%, where the plain p(1 - p) / n would claim no noise at all.
     """
-    n = len(y_val)
     best = accuracy(ordered[0].val_logits, y_val)
-    adjusted = (best * n + 2) / (n + 4)
-    error = float(np.sqrt(adjusted * (1 - adjusted) / n))
+    error = standard_error(best, len(y_val))
     eligible = [c for c in ordered if accuracy(c.val_logits, y_val) >= best - error]
     return min(eligible, key=lambda c: c.complexity)  # min() keeps the first (best ranked) among equals
+
+
+def standard_error(score: float, n: int) -> float:
+    """The Agresti-Coull standard error of an accuracy measured on n items."""
+    adjusted = (score * n + 2) / (n + 4)
+    return float(np.sqrt(adjusted * (1 - adjusted) / n))
+
+
+def ceiling_within_reach(score: float, n: int) -> bool:
+    """Whether no later model can beat `score` by more than one standard error on n validation items.
+
+    The selection keeps the simpler model unless a more complex one leads by more than that, so once
+    the best score is within one standard error of what any model could still score (all n right, at
+    most), more search cannot pay: the run may stop.
+    """
+    reach = max(k / n - standard_error(k / n, n) for k in range(n + 1))
+    return score >= reach - 1e-12

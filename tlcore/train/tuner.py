@@ -17,6 +17,7 @@ import numpy as np
 
 from ..progress import ProgressCallback, report
 from .config import HeadSpace, SearchConfig
+from .select import ceiling_within_reach, standard_error
 
 # name -> (choices, known-good default)
 SPACE = {
@@ -80,14 +81,21 @@ class HeadHyperModel(kt.HyperModel):
 
 
 class DeadlineOracle(kt.oracles.RandomSearchOracle):
-    """Random search whose first trial is the default head and which stops at a deadline."""
+    """Random search whose first trial is the default head and which stops at a deadline, or once more trials
+    cannot pay (`stale_trials` > 0): the best is at what the inner split can resolve, or that many trials in a
+    row have not beaten it by one standard error. `stopped_because` says which."""
 
-    def __init__(self, deadline: float, **kwargs) -> None:
+    def __init__(self, deadline: float, stale_trials: int = 0, inner_items: int = 0, **kwargs) -> None:
         super().__init__(**kwargs)
         self.deadline = deadline
+        self.stale_trials, self.inner_items = stale_trials, inner_items
+        self.stopped_because = ""
 
     def populate_space(self, trial_id):
         if time.monotonic() >= self.deadline:
+            return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
+        self.stopped_because = self.stopped_because or self._cannot_pay()
+        if self.stopped_because:
             return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
         if not self.trials:  # the trial being created is not in self.trials yet
             defaults = kt.HyperParameters()
@@ -97,6 +105,27 @@ class DeadlineOracle(kt.oracles.RandomSearchOracle):
                     defaults.values[hp.name] = hp.default
             return {"status": kt.engine.trial.TrialStatus.RUNNING, "values": defaults.values}
         return super().populate_space(trial_id)
+
+
+    def _cannot_pay(self) -> str:
+        """Why further trials cannot pay ("" while they still can)."""
+        if not self.stale_trials or not self.inner_items:
+            return ""
+        n = self.inner_items
+        scores = [t.score for _, t in sorted(self.trials.items()) if t.score is not None]
+        if scores and ceiling_within_reach(max(scores), n):
+            return (f"the best trial has {max(scores):.1%} of the inner split's {n} items right: no trial could lead "
+                    "it by more than one standard error")
+        best, stale = float("-inf"), 0
+        for score in scores:
+            if score > best + (standard_error(best, n) if best > float("-inf") else 0.0):
+                best, stale = score, 0
+            else:
+                stale += 1
+        if stale >= self.stale_trials:
+            return (f"{stale} trials in a row did not beat the best ({best:.1%}) by one standard error of the "
+                    f"inner split ({standard_error(best, n):.1%})")
+        return ""
 
 
 class HeadTuner(kt.Tuner):
@@ -127,12 +156,15 @@ class HeadTuner(kt.Tuner):
 
 def make_tuner(
     x: np.ndarray, n_classes: int, config: SearchConfig, seed: int, deadline: float, directory: Path,
-    progress: ProgressCallback | None = None,
+    progress: ProgressCallback | None = None, inner_items: int = 0,
 ) -> HeadTuner:
-    """The tuner every process of a search builds alike (the chief's oracle serves the workers)."""
+    """The tuner every process of a search builds alike (the chief's oracle serves the workers). With
+    `inner_items` (the inner split's size), the search stops once more trials cannot pay."""
     hypermodel = HeadHyperModel.for_features(x, n_classes, config)
     oracle = DeadlineOracle(
         deadline=deadline,
+        stale_trials=config.stale_trials,
+        inner_items=inner_items,
         objective=kt.Objective("val_accuracy", "max"),
         max_trials=config.max_trials,
         seed=seed,

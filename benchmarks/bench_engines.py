@@ -1,0 +1,137 @@
+"""Which engine runs the frozen base fastest here: today's `tf.function` against TFLite and ONNX Runtime.
+
+The frozen extractor of the default base (EfficientNet-Lite0 at 224 px) on one batch of 64 real
+images from hymenoptera, after one warm-up batch, per engine:
+
+- tf.function: `Backbone.forward_graph`, what `extract_features` runs today (the baseline);
+- TFLite float32 with XNNPACK (2 threads), converted the way the bundle's model.tflite is;
+- TFLite int8 (dynamic-range quantised weights, as the bundle's model_int8.tflite);
+- ONNX Runtime (CPU, 2 threads), from Keras's own ONNX export, if `onnxruntime` and `tf2onnx` import
+  (they are not among TransferLab's requirements; the script says so when they are missing).
+
+Printed: images per second, the largest feature difference from tf.function (an engine is
+adoptable only under 1e-3), and the ratio engine/tf.function. A lower bound on the time per
+image is also printed: the base's multiply-adds over the peak this machine reached in a dense
+matrix product, which says how far from the hardware today's path is.
+
+    .venv/bin/python benchmarks/bench_engines.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from tlcore.image.bases import build_backbone  # noqa: E402
+from tlcore.image.decode import load_rgb  # noqa: E402
+
+BATCH = 64
+SIZE = 224
+MULTIPLY_ADDS = 0.385e9  # EfficientNet-Lite0 at 224 px (its paper's figure)
+
+
+def timed(run, batch: np.ndarray) -> tuple[float, np.ndarray]:
+    run(batch[:8])  # warm-up: tracing, allocation
+    start = time.perf_counter()
+    features = run(batch)
+    return BATCH / (time.perf_counter() - start), features
+
+
+def tflite_runner(blob: bytes):
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=blob, num_threads=2)
+    entry = interpreter.get_input_details()[0]
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        interpreter.resize_tensor_input(entry["index"], batch.shape)
+        interpreter.allocate_tensors()
+        interpreter.set_tensor(entry["index"], batch.astype(np.float32))
+        interpreter.invoke()
+        outputs = [interpreter.get_tensor(o["index"]) for o in interpreter.get_output_details()]
+        return next(o for o in outputs if o.shape[-1] != 1000)  # the features, not the ImageNet logits
+
+    return run
+
+
+def onnx_runner(extractor, scratch: Path):
+    import onnxruntime
+
+    path = scratch / "extractor.onnx"
+    extractor.export(str(path), format="onnx", verbose=False)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 2
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    image = session.get_inputs()[0].name
+    # Keras's export leaves the Normalization layer's statistics as inputs: fed here as the constants they are
+    norm = extractor.get_layer("normalize")
+    fixed = {i.name: np.asarray(norm.mean if "Sub" in i.name else norm.variance, np.float32).reshape(i.shape)
+             for i in session.get_inputs()[1:]}
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        outputs = session.run(None, {image: batch.astype(np.float32), **fixed})
+        return next(o for o in outputs if o.shape[-1] != 1000)
+
+    return run
+
+
+def peak_multiply_adds() -> float:
+    """Multiply-adds per second this machine reaches in a dense float32 matrix product (TensorFlow's)."""
+    import tensorflow as tf
+
+    a = tf.random.normal((2048, 2048))
+    tf.linalg.matmul(a, a)
+    start = time.perf_counter()
+    for _ in range(5):
+        tf.linalg.matmul(a, a).numpy()
+    return 5 * 2048**3 / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets")
+    args = parser.parse_args()
+    import tensorflow as tf
+
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; EfficientNet-Lite0 at {SIZE} px, batch {BATCH}")
+    files = sorted((args.root / "hymenoptera").rglob("*.jpg"))[:BATCH]
+    batch = np.stack([load_rgb(f, SIZE) for f in files])
+    base = build_backbone("efficientnet_lite0", SIZE)
+    rate, reference = timed(lambda b: base.forward_graph(b)[0].numpy(), batch)
+    print(f"tf.function (today): {rate:.1f} img/s")
+    engines = {}
+    with tempfile.TemporaryDirectory() as scratch:
+        base.extractor.export(f"{scratch}/saved_model", format="tf_saved_model", verbose=False)
+        for name, quantised in (("TFLite float32 (XNNPACK)", False), ("TFLite int8 weights", True)):
+            converter = tf.lite.TFLiteConverter.from_saved_model(f"{scratch}/saved_model")
+            if quantised:
+                converter.optimizations = [tf.lite.Optimize.DEFAULT]
+            engines[name] = tflite_runner(converter.convert())
+        try:
+            engines["ONNX Runtime"] = onnx_runner(base.extractor, Path(scratch))
+        except ImportError as missing:
+            print(f"ONNX Runtime: not measured ({missing.name} is not installed; pip install onnxruntime tf2onnx)")
+        for name, run in engines.items():
+            engine_rate, features = timed(run, batch)
+            difference = float(np.abs(features - reference).max())
+            print(f"{name}: {engine_rate:.1f} img/s, largest feature difference {difference:.2e} "
+                  f"({'within' if difference <= 1e-3 else 'over'} 1e-3), ratio to tf.function {engine_rate / rate:.2f}")
+    peak = peak_multiply_adds()
+    print(f"dense matmul peak here: {peak / 1e9:.0f} G multiply-adds/s; the base needs {MULTIPLY_ADDS / 1e9:.3f} G per "
+          f"image, so at most {peak / MULTIPLY_ADDS:.0f} img/s even at dense-matmul efficiency; today's path reaches "
+          f"{rate / (peak / MULTIPLY_ADDS):.0%} of that")
+
+
+if __name__ == "__main__":
+    main()

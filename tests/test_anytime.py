@@ -1,0 +1,112 @@
+"""Anytime training: a model from the first fitted candidate on, replaced only by winning on validation; stages
+that cannot pay are skipped and said."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tlcore.train.anytime import BEST_FILE, BestSoFar, read_best
+from tlcore.train.candidate import Candidate
+from tlcore.train.select import ceiling_within_reach, one_standard_error_choice
+
+
+def _candidate(name: str, right: int, n: int, complexity: int) -> Candidate:
+    """A model with `right` of n validation items right (labels all 0)."""
+    logits = np.zeros((n, 2))
+    logits[:right, 0] = 1.0
+    logits[right:, 1] = 1.0
+    return Candidate("extract", name, logits, logits, 1.0, 1, 1.0, complexity=complexity)
+
+
+def test_the_ceiling_is_where_the_selection_would_keep_the_simpler_model():
+    n, y = 37, np.zeros(37, int)
+    assert ceiling_within_reach(36 / 37, n) and not ceiling_within_reach(35 / 37, n)
+    simple = _candidate("simple", 36, n, 1)
+    perfect = _candidate("complex", 37, n, 5)
+    assert one_standard_error_choice([perfect, simple], y) is simple  # 36 of 37 at the ceiling: more cannot pay
+    near = _candidate("simple", 35, n, 1)
+    assert one_standard_error_choice([perfect, near], y) is perfect  # below it, a better model can still win
+
+
+def test_a_later_model_replaces_the_best_only_by_winning_on_validation(tmp_path):
+    n = 60
+    firsts = []
+    best = BestSoFar(tmp_path, np.zeros(n, int), np.zeros(10, int), 0.0, "efficientnet_lite0",
+                     on_first=firsts.append)
+    first = _candidate("first", 50, n, 2)
+    best.offer(first)
+    assert best.best is first and len(firsts) == 1 and read_best(tmp_path)["model"] == "first"
+    best.offer(_candidate("lucky", 52, n, 4))  # better, but within one standard error, and more complex
+    assert best.best is first and best.replaced == 0
+    best.offer(_candidate("better", 59, n, 3))
+    assert best.best.name == "better" and best.replaced == 1 and len(firsts) == 1
+    written = read_best(tmp_path)
+    assert written["model"] == "better" and written["val_accuracy"] == pytest.approx(59 / 60)
+    assert (tmp_path / BEST_FILE).is_file() and written["replaced"] == 1
+    assert best.should_stop("the search", 30.0) and best.stops[0]["seconds_given_back"] == 30.0
+
+
+@pytest.fixture(scope="module")
+def shapes(tmp_path_factory):
+    from tlcore.image.data import import_dataset
+    from tlcore.samples import sample_path
+
+    return import_dataset(sample_path("shapes"), tmp_path_factory.mktemp("ws"))
+
+
+def test_the_first_model_is_a_whole_interim_run_with_its_bundle_and_the_search_is_skipped(shapes, tmp_path):
+    from tlcore.export import export_bundle
+    from tlcore.predict import load_bundle, predict
+    from tlcore.train import SearchConfig, TrainConfig, train
+
+    config = TrainConfig(strategies=("extract",), image_size=96, baselines=("logistic_regression", "knn"),
+                         search=SearchConfig(max_trials=2), budget_seconds=120)
+    bundles = []
+    result = train(shapes, config, tmp_path, first_model=lambda interim: bundles.append(export_bundle(interim)))
+    anytime = result.report["anytime"]
+    assert len(bundles) == 1 and bundles[0].parent.name == "first"
+    first = load_bundle(bundles[0])
+    assert first.manifest["model"] == "logistic_regression"  # the first baseline, a model before the others
+    answers = predict(first, shapes.files("test"))
+    assert np.mean([a["label"] == shapes.classes[y] for a, y in zip(answers, shapes.labels("test"), strict=True)]) > .9
+    assert 0 < anytime["time_to_first_model"] <= anytime["time_to_final_model"]
+    # the drawn shapes are all right on validation: the search cannot pay, so it is skipped, and said
+    assert result.report["leaderboard"][0]["val_accuracy"] == 1.0
+    assert "keras_head" not in {row["model"] for row in result.report["leaderboard"]}
+    (stop,) = anytime["stopped_early"]
+    assert "head search" in stop["skipped"] and "validation items right" in stop["reason"]
+    assert anytime["unused_seconds"] > 0
+    assert anytime["unused_seconds"] == pytest.approx(120 - result.report["seconds"], abs=0.2)
+
+
+def test_every_stage_runs_when_early_stopping_is_off(shapes, tmp_path):
+    from tlcore.train import SearchConfig, TrainConfig, train
+
+    config = TrainConfig(strategies=("extract",), image_size=96, baselines=("logistic_regression",),
+                         search=SearchConfig(max_trials=1), budget_seconds=120, stop_early=False)
+    result = train(shapes, config, tmp_path)
+    assert "keras_head" in {row["model"] for row in result.report["leaderboard"]}
+    assert result.report["anytime"]["stopped_early"] == []
+
+
+def test_the_search_stops_once_trials_stop_paying():
+    from types import SimpleNamespace
+
+    import keras_tuner as kt
+
+    from tlcore.train.tuner import DeadlineOracle
+
+    oracle = DeadlineOracle(deadline=float("inf"), stale_trials=3, inner_items=50,
+                            objective=kt.Objective("val_accuracy", "max"), max_trials=12)
+
+    def scores(*values):
+        oracle.trials = {f"{i:02d}": SimpleNamespace(score=v) for i, v in enumerate(values)}
+        return oracle._cannot_pay()
+
+    assert scores(0.70, 0.80, 0.82, 0.81) == ""  # two trials without a real gain: go on
+    assert "3 trials in a row" in scores(0.70, 0.80, 0.82, 0.81, 0.83)  # within one standard error (5.9%) of 0.80
+    assert scores(0.70, 0.80, 0.95, 0.81) == ""  # 0.95 was a real gain: the count starts again
+    assert "no trial could lead" in scores(0.70, 0.98)  # 49 of 50: at what the inner split can resolve
+    oracle.stale_trials = 0
+    assert scores(0.70, 0.80, 0.82, 0.81, 0.83) == ""
