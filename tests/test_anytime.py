@@ -110,3 +110,15 @@ def test_the_search_stops_once_trials_stop_paying():
     assert "no trial could lead" in scores(0.70, 0.98)  # 49 of 50: at what the inner split can resolve
     oracle.stale_trials = 0
     assert scores(0.70, 0.80, 0.82, 0.81, 0.83) == ""
+
+
+def test_a_first_model_with_no_bundle_does_not_stop_the_run(shapes, tmp_path):
+    """k-nearest neighbours has no Keras form: its early bundle cannot be built, and the run goes on."""
+    from tlcore.export import export_bundle
+    from tlcore.train import SearchConfig, TrainConfig, train
+
+    config = TrainConfig(strategies=("extract",), image_size=96, baselines=("knn",), search=SearchConfig(max_trials=0),
+                         budget_seconds=60)
+    result = train(shapes, config, tmp_path, first_model=lambda interim: export_bundle(interim, tflite=False))
+    assert result.selected.name == "knn" and result.report["anytime"]["time_to_first_model"] > 0
+    assert not (result.run_dir / "first" / "bundle.zip").exists()

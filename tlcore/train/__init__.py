@@ -148,7 +148,10 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
 def _first(ctx: Context, chosen: list[Candidate], started: float, callback: Callable[[RunResult], None]) -> None:
     """The first model as a whole interim result in `<run>/first/`, handed to `callback` (which builds its bundle)."""
     interim = dataclasses.replace(ctx, run_dir=ctx.run_dir / FIRST_FOLDER, progress=None, best=None)
-    callback(_finish(interim, chosen, [chosen[0].strategy], time.monotonic() - started, save_models=False))
+    try:
+        callback(_finish(interim, chosen, [chosen[0].strategy], time.monotonic() - started, save_models=False))
+    except TLCoreError as error:  # the run goes on; only the early download is missing
+        report(ctx.progress, "first model", 0, 1, f"no bundle of the first model ({str(error)[:200]})")
 
 
 def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds: float,
