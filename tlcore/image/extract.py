@@ -2,9 +2,8 @@
 
 The base's forward pass is the expensive step of the whole flow: analysis, scikit-learn
 baselines and every Keras Tuner trial reuse these features. Decoding runs in a thread pool
-ahead of the forward pass (Pillow releases the GIL), and the forward pass runs on fixed-shape
-batches in the fastest engine that matches the base (TFLite with XNNPACK, else the base's
-compiled graph; `tlcore.image.engine`).
+ahead of the forward pass (Pillow releases the GIL), and the forward pass is one compiled
+graph called on fixed-shape batches.
 """
 
 from __future__ import annotations
@@ -105,10 +104,7 @@ def cache_key(images: Images, backbone: Backbone) -> str:
 
 
 def _compiled_forward(backbone: Backbone):
-    """The fastest engine whose features match the base's own (`tlcore.image.engine`)."""
-    from .engine import fastest_forward
-
-    return fastest_forward(backbone)
+    return backbone.forward_graph
 
 
 def _distributed_forward(backbone: Backbone, distribution: str):
