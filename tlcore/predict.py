@@ -164,6 +164,11 @@ def answer(outputs, labels: list[str], top: int = 5) -> dict:
             "unknown": None if score is None else bool(score > 1.0), "unknown_score": score}
 
 
+def probabilities_of(outputs):
+    """The class probabilities among a bundle model's outputs (format 2: [probabilities, unknown score])."""
+    return outputs[0] if isinstance(outputs, list | tuple) else outputs
+
+
 def check_top(top) -> int:
     if not isinstance(top, int) or top < 1:
         raise SettingError(f"top (how many classes to list) must be a whole number of at least 1; got {top!r}")

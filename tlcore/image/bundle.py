@@ -123,12 +123,13 @@ def run_tflite(blob: bytes, image: np.ndarray) -> np.ndarray:
 
 def tflite_parity(model, blobs: dict[str, bytes], files: list[Path]) -> dict:
     """Largest probability difference (float) and top-1 agreement (int8) against the Keras model."""
+    from ..predict import probabilities_of
 
     float_diff, agree = 0.0, []
     for path in files[:TFLITE_PARITY_IMAGES]:
         image = decode.load_rgb(path)
         outputs = model.predict(image[None].astype(np.float32), verbose=0)
-        reference = (outputs[0] if isinstance(outputs, list) else outputs)[0]
+        reference = probabilities_of(outputs)[0]
         float_diff = max(float_diff, float(np.abs(run_tflite(blobs["model.tflite"], image) - reference).max()))
         agree.append(int(np.argmax(run_tflite(blobs["model_int8.tflite"], image)) == np.argmax(reference)))
     return {"images": len(agree), "float32_max_abs_diff": float_diff,

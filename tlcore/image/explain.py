@@ -23,11 +23,13 @@ def grad_cam(model, image: np.ndarray, class_index: int | None = None) -> tuple[
     """(heatmap at the image's height x width, from 0 to 1; the class it explains: `class_index` or the top one)."""
     import tensorflow as tf
 
+    from ..predict import probabilities_of
+
     spatial, scores = _taps(model)
     batch = tf.convert_to_tensor(image[None].astype(np.float32))
     with _recording(spatial) as activation, _recording(scores, inputs=True) as logits, tf.GradientTape() as tape:
         outputs = model(batch, training=False)
-        probabilities = outputs[0] if isinstance(outputs, list | tuple) else outputs
+        probabilities = probabilities_of(outputs)
         index = int(np.argmax(probabilities[0])) if class_index is None else class_index
         # the class's logit against the others' mean (what the softmax sees) where the model ends in a softmax;
         # else (a label map over ImageNet's probabilities) the log of its probability

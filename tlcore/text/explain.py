@@ -14,12 +14,13 @@ MAX_WORDS = 120  # a longer text is explained on its first words; each word cost
 def word_weights(bundle, text: str, class_index: int | None = None) -> tuple[list[tuple[str, float]], int]:
     """([(word, weight)] in the text's order, the class explained: `class_index` or the top one). A weight is
     the class's probability with the whole text minus without that word: positive words argued for it."""
+    from ..predict import probabilities_of
     from .bundle import encode
 
     words = text.split()[:MAX_WORDS]
     variants = [" ".join(words)] + [" ".join(words[:i] + words[i + 1:]) for i in range(len(words))]
     outputs = bundle.model.predict(encode(bundle.extra, variants, bundle.manifest["sequence_length"]), verbose=0)
-    probabilities = np.asarray(outputs[0] if isinstance(outputs, list) else outputs)  # [probs, unknown] or probs
+    probabilities = np.asarray(probabilities_of(outputs))
     index = int(np.argmax(probabilities[0])) if class_index is None else class_index
     return [(word, float(probabilities[0, index] - probabilities[i + 1, index])) for i, word in enumerate(words)], \
         index

@@ -185,18 +185,19 @@ def _fit_unknown(ctx: Context, candidates: list[Candidate]) -> None:
     """Each candidate's "none of my classes" detector, on the features its head reads (`tlcore.unknown`)."""
     from ..unknown import fit_detector
 
-    frozen = {s: ctx.features[s].features for s in ("train", "val", "test")}
-    shared = fit_detector(frozen["train"], ctx.labels["train"], frozen["val"])
+    shared = fit_detector(ctx.features["train"].features, ctx.labels["train"], ctx.features["val"].features)
     for c in candidates:
-        c.unknown = fit_detector(c.own_features["train"], ctx.labels["train"], c.own_features["val"]) \
+        c.unknown = fit_detector(_head_features(ctx, c, "train"), ctx.labels["train"], _head_features(ctx, c, "val")) \
             if c.own_features else shared
 
 
+def _head_features(ctx: Context, candidate: Candidate, split: str) -> np.ndarray:
+    """The features `candidate`'s head reads on `split`: its own where fine-tuning changed them, else the base's."""
+    return candidate.own_features[split] if candidate.own_features else ctx.features[split].features
+
+
 def _unknown_summary(ctx: Context, candidate: Candidate) -> dict | None:
-    if candidate.unknown is None:
-        return None
-    test = candidate.own_features["test"] if candidate.own_features else ctx.features["test"].features
-    return candidate.unknown.describe(test)
+    return candidate.unknown.describe(_head_features(ctx, candidate, "test")) if candidate.unknown else None
 
 
 def _leaderboard(selection: Selection, y_val: np.ndarray, per_strategy: dict) -> list[dict]:
