@@ -122,3 +122,31 @@ def test_a_first_model_with_no_bundle_does_not_stop_the_run(shapes, tmp_path):
     result = train(shapes, config, tmp_path, first_model=lambda interim: export_bundle(interim, tflite=False))
     assert result.selected.name == "knn" and result.report["anytime"]["time_to_first_model"] > 0
     assert not (result.run_dir / "first" / "bundle.zip").exists()
+
+
+def test_baselines_stop_after_two_that_do_not_become_the_best(tmp_path):
+    n = 60
+    best = BestSoFar(tmp_path, np.zeros(n, int), np.zeros(10, int), 0.0)
+    best.offer(_candidate("logistic_regression", 50, n, 2))
+    assert not best.stale(2, "the baselines knn, extra_trees", 10.0)
+    best.offer(_candidate("rbf_svm", 49, n, 3))
+    assert not best.stale(2, "the baselines knn, extra_trees", 10.0)
+    best.offer(_candidate("linear_svm", 51, n, 4))  # within one standard error and more complex: not the best
+    assert best.stale(2, "the baselines knn, extra_trees", 10.0)
+    assert best.stops[-1]["skipped"] == "the baselines knn, extra_trees" and "last 2 models" in best.stops[-1]["reason"]
+    best.offer(_candidate("keras_head", 60, n, 5))  # a real gain: the count starts again
+    assert best.best.name == "keras_head" and best.unchanged == 0
+
+
+def test_a_run_skips_the_baselines_that_cannot_pay_and_says_so(shapes, tmp_path):
+    from tlcore.train import SearchConfig, TrainConfig, train
+
+    names = ("logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees")
+    config = TrainConfig(strategies=("extract",), image_size=96, baselines=names, search=SearchConfig(max_trials=0),
+                         budget_seconds=120)
+    result = train(shapes, config, tmp_path)
+    ran = [row["model"] for row in result.report["leaderboard"]]
+    skipped = [s for s in result.report["anytime"]["stopped_early"] if s["skipped"].startswith("the baselines")]
+    assert skipped, "the drawn shapes are all right from the first baseline on: later ones cannot pay"
+    assert all(name not in ran for name in skipped[0]["skipped"].removeprefix("the baselines ").split(", "))
+    assert len(ran) >= 3 and result.report["anytime"]["replaced"] <= len(ran)

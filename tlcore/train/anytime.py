@@ -41,6 +41,7 @@ class BestSoFar:
     candidates: list[Candidate] = field(default_factory=list)
     best: Candidate | None = None
     replaced: int = 0
+    unchanged: int = 0  # models offered in a row since the best so far last changed
     first_seconds: float | None = None
     stops: list[dict] = field(default_factory=list)
 
@@ -51,7 +52,9 @@ class BestSoFar:
         self.candidates.append(candidate)
         chosen = select(self.candidates, self.y_val, self.y_train).selected
         if chosen is self.best:
+            self.unchanged += 1
             return
+        self.unchanged = 0
         self.replaced += self.best is not None
         self.best = chosen
         seconds = time.monotonic() - self.started
@@ -77,6 +80,14 @@ class BestSoFar:
         self.record_stop(stage, f"the best so far ({self.best.strategy}/{self.best.name}) has {right} of "
                                 f"{len(self.y_val)} validation items right: no later model could lead it by more than "
                                 "the one standard error the selection asks of a more complex model", seconds_left)
+        return True
+
+    def stale(self, count: int, stage: str, seconds_left: float) -> bool:
+        """Whether the last `count` models all failed to become the best so far: then `stage` is skipped. Recorded."""
+        if self.best is None or self.unchanged < count:
+            return False
+        self.record_stop(stage, f"the last {self.unchanged} models did not beat the best so far "
+                                f"({self.best.strategy}/{self.best.name}) on validation", seconds_left)
         return True
 
     def record_stop(self, stage: str, reason: str, seconds_left: float) -> None:

@@ -63,6 +63,11 @@ class Context:
         if self.best is not None:
             self.best.offer(candidate)
 
+    def stale(self, count: int, stage: str) -> bool:
+        """Whether the last `count` models all failed to become the best so far, so `stage` is skipped; recorded."""
+        return bool(self.config.stop_early and self.best is not None
+                    and self.best.stale(count, stage, self.seconds_left()))
+
     def stop_before(self, stage: str) -> bool:
         """Whether `stage` cannot pay any more (the best so far is at what validation can resolve); recorded."""
         return bool(self.config.stop_early and self.best is not None
