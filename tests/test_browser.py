@@ -48,6 +48,23 @@ def full_page_shot(page, path: Path) -> None:
     page.set_viewport_size(size)
 
 
+def press_train(page) -> None:
+    """Press Train until the run is submitted. CI once saw a click land while the page was still settling
+    after the switch from Analyse, and the page stayed at "Press Train"; once a run is submitted the page
+    follows it and has no Train button, so pressing again cannot start a second run."""
+    from playwright.sync_api import expect
+
+    waiting = page.get_by_text("Press Train: the work runs in the background")
+    for _ in range(3):
+        page.get_by_role("button", name="Train", exact=True).click()
+        try:
+            expect(waiting).to_have_count(0, timeout=30_000)
+            return
+        except AssertionError:
+            continue
+    raise AssertionError("pressing Train three times did not submit a run")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -141,7 +158,7 @@ def test_upload_analyse_train_download_in_a_browser(server, tmp_path):
         trials = page.get_by_label("Keras Tuner trials")
         trials.fill("2")
         trials.press("Enter")
-        page.get_by_role("button", name="Train", exact=True).click()
+        press_train(page)
         expect(page.get_by_text("held-out test split").first).to_be_visible(timeout=600_000)
         shot(page, "train")
 
@@ -209,7 +226,7 @@ def test_text_csv_upload_train_download_and_predict_in_a_browser(server, tmp_pat
         trials = page.get_by_label("Keras Tuner trials")
         trials.fill("1")
         trials.press("Enter")
-        page.get_by_role("button", name="Train", exact=True).click()
+        press_train(page)
         expect(page.get_by_text("held-out test split").first).to_be_visible(timeout=600_000)
 
         page.get_by_role("link", name="Export and try").click()
