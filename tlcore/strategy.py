@@ -72,6 +72,7 @@ class GapReading:
     settings_reason: str
     asis: str  # what "as it is" means for this kind of base, with {} for its accuracy
     margin: float = 0.0  # how far past the "far" threshold the measures are (for the confidence)
+    distance: float = 0.0  # the gap as one number, for the expected gain of fine-tuning (images: BatchNorm shift)
 
 
 def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, domain: str,

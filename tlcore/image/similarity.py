@@ -137,4 +137,5 @@ def read_image_gap(gap, spec, per_class: float, name_map_used: bool, measures=No
         asis=("the ImageNet head with your class names mapped to its own scores {:.1%}" if name_map_used
               else "the ImageNet head's answers mapped to your labels score {:.1%} (cross-validated)"),
         margin=gap.bn_shift - FAR_SHIFT,
+        distance=gap.bn_shift,
     )

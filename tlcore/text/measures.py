@@ -119,4 +119,5 @@ def read_text_gap(gap: TextGap, spec, per_class: float, name_map_used: bool, mea
              "(cross-validated)",
         margin=max(gap.non_english_share - FAR_NON_ENGLISH, gap.pieces_per_word - FAR_PIECES_PER_WORD,
                    TASK_PROBE - probe),
+        distance=gap.non_english_share,
     )

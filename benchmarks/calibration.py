@@ -1,0 +1,176 @@
+"""The recommendation's calibration set: variants of every image set available offline, each measured and trained.
+
+A variant is written `ORIGIN[/K][@N][~PX]`: the first K classes (sorted names) of ORIGIN, the first
+N images of each class (sorted files, across split folders; split afresh), at PX pixels (default:
+the size the analysis picks). ORIGIN is a folder of `../shared/datasets` or a generated set:
+`digits` (scikit-learn's 1,797 handwritten digits) or `shapes` (the built-in drawn shapes, 100 per
+class). Leave-one-dataset-out holds out every variant of one ORIGIN at once.
+
+For each variant one row holds what the recommendation sees before training (the modality's own
+measures) and what training found afterwards: every strategy's test accuracy, validation accuracy
+and seconds, from one `train` of all three (`stop_early=False`, the same budget for all), with the
+fine-tuning settings the analysis would give. Rows are appended to a CSV as they finish, so a long
+collection can be stopped and resumed.
+
+    .venv/bin/python benchmarks/calibration.py [SPEC ...] [--table PATH] [--budget-seconds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tlcore.image.data import import_dataset  # noqa: E402
+from tlcore.modality import modality_of  # noqa: E402
+from tlcore.strategy import recommend  # noqa: E402
+from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
+
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
+STRATEGIES = ("predict", "extract", "finetune")
+TABLE = REPO / "benchmarks" / "calibration" / "images.csv"
+# Small variants first, so an interrupted collection still covers the plane's corners.
+DEFAULT_SPECS = (
+    "hymenoptera@25", "eurosat200@10", "mnist100@10", "digits@25", "shapes@25", "eurosat200/5@25",
+    "mnist100/5@25", "hymenoptera@50", "eurosat200@25", "digits@50", "eurosat200@50", "mnist100@50",
+    "hymenoptera@100", "shapes@100", "hymenoptera~128", "eurosat200@100", "hymenoptera", "digits",
+    "mnist100", "eurosat200",
+)
+
+
+def origin_of(spec: str) -> str:
+    return spec.split("/")[0].split("@")[0].split("~")[0]
+
+
+def _parse(spec: str) -> tuple[str, int | None, int | None, int | None]:
+    rest, _, px = spec.partition("~")
+    rest, _, count = rest.partition("@")
+    origin, _, classes = rest.partition("/")
+    return origin, int(classes) if classes else None, int(count) if count else None, int(px) if px else None
+
+
+def _generated(origin: str, scratch: Path) -> Path | None:
+    """The folder of a generated origin (scikit-learn digits, drawn shapes), written once into scratch."""
+    from tlcore import samples
+
+    writers = {"digits": lambda f: samples._write_digits(f, per_class=200),
+               "shapes": lambda f: samples._write_shapes(f, per_class=100)}
+    if origin not in writers:
+        return None
+    folder = scratch / f"origin-{origin}"
+    if not folder.is_dir():
+        writers[origin](folder)
+    return folder
+
+
+def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | None]:
+    """The folder of `spec` (a copy unless it is a whole origin) and its image size, if the spec fixes one."""
+    origin, classes, count, px = _parse(spec)
+    source = _generated(origin, scratch) or root / origin
+    if classes is None and count is None:
+        return source, px
+    by_class: dict[str, list[Path]] = {}
+    for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
+        by_class.setdefault(path.parent.name, []).append(path)
+    kept = sorted(by_class)[:classes] if classes else sorted(by_class)
+    folder = scratch / spec.replace("@", "-").replace("/", "-").replace("~", "-")
+    for label in kept:
+        (folder / label).mkdir(parents=True, exist_ok=True)
+        for path in by_class[label][:count]:
+            shutil.copyfile(path, folder / label / f"{path.parent.parent.name}-{path.name}")
+    return folder, px
+
+
+def measured_row(spec: str, dataset, image_size: int | None, budget: float, seed: int = 0) -> dict:
+    """What the recommendation sees (before training) and what each strategy scored (after), as one row."""
+    modality = modality_of(dataset)
+    choice = modality.resolve_base(dataset, None, image_size)
+    started = time.perf_counter()
+    m = modality.measure(dataset, choice, seed=seed, descriptions=None, progress=None)
+    analysis_seconds = time.perf_counter() - started
+    advice = recommend(m.size, m.transferability, m.reading, m.as_is_accuracy, modality.domain,
+                       {"image_size": choice.image_size})
+    finetune = dataclasses.replace(FinetuneConfig(), **m.reading.settings)
+    config = TrainConfig(strategies=STRATEGIES, backbone=choice.name, image_size=choice.image_size,
+                         budget_seconds=budget, finetune=finetune, stop_early=False, seed=seed)
+    with tempfile.TemporaryDirectory() as runs:
+        result = train(dataset, config, Path(runs))
+    board = result.leaderboard
+    t = m.transferability
+    row = {
+        "spec": spec, "origin": origin_of(spec), "n_classes": m.size["n_classes"],
+        "per_class": m.size["per_class_known_median"], "n_train": int((dataset.records["split"] == "train").sum()),
+        "image_size": choice.image_size, "probe": t.probe_accuracy, "loo": t.loo_accuracy,
+        "asis": max(t.asis_accuracy, m.as_is_accuracy), "slope": t.slope, "logme": t.logme, "leep": t.leep,
+        "distance": m.reading.distance, "far": m.reading.far, "rule_strategy": advice.strategy,
+        "rule_confidence": advice.confidence, "unfreeze_blocks": m.reading.settings.get("unfreeze_blocks"),
+        "analysis_seconds": round(analysis_seconds, 1), "val_items": int((dataset.records["split"] == "val").sum()),
+        "test_items": int((dataset.records["split"] == "test").sum()), "budget_seconds": budget,
+    }
+    for strategy in STRATEGIES:
+        rows = board[board["strategy"] == strategy]
+        row[f"test_{strategy}"] = result.report["per_strategy"][strategy]["accuracy"]
+        row[f"val_{strategy}"] = float(rows["val_accuracy"].max())
+        row[f"seconds_{strategy}"] = round(float(rows["train_seconds"].sum()), 1)
+    return row
+
+
+def read_table(path: Path) -> list[dict]:
+    """The rows collected so far, numbers as numbers."""
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+
+
+def _number(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return {"True": True, "False": False}.get(text, text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("specs", nargs="*", default=list(DEFAULT_SPECS))
+    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--budget-seconds", type=float, default=240)
+    parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets")
+    args = parser.parse_args()
+    done = {row["spec"] for row in read_table(args.table)}
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; budget {args.budget_seconds:.0f} s per variant; "
+          f"{len(done)} rows already in {args.table}", flush=True)
+    args.table.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        for spec in args.specs:
+            if spec in done:
+                continue
+            started = time.perf_counter()
+            folder, px = variant_folder(spec, args.root, Path(scratch) / "sources")
+            dataset = import_dataset(folder, Path(scratch) / "store")
+            row = measured_row(spec, dataset, px, args.budget_seconds)
+            fresh = not args.table.exists()
+            with args.table.open("a", newline="") as f:
+                writer = csv.DictWriter(f, fieldnames=list(row))
+                if fresh:
+                    writer.writeheader()
+                writer.writerow(row)
+            print(f"{spec}: {time.perf_counter() - started:.0f} s; " + ", ".join(
+                f"{s} {row[f'test_{s}']:.1%}" for s in STRATEGIES) + f"; rule says {row['rule_strategy']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
