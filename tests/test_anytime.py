@@ -108,6 +108,10 @@ def test_the_search_stops_once_trials_stop_paying():
     assert "3 trials in a row" in scores(0.70, 0.80, 0.82, 0.81, 0.83)  # within one standard error (5.9%) of 0.80
     assert scores(0.70, 0.80, 0.95, 0.81) == ""  # 0.95 was a real gain: the count starts again
     assert "no trial could lead" in scores(0.70, 0.98)  # 49 of 50: at what the inner split can resolve
+    oracle.to_beat = 0.85  # the baselines' cross-validated accuracy: trials under it are no gain from the start
+    assert "3 trials in a row did not beat the baselines' cross-validated accuracy (85.0%)" in scores(0.70, 0.80, 0.88)
+    assert scores(0.70, 0.80, 0.97) == ""  # a real gain over the baselines
+    oracle.to_beat = None
     oracle.stale_trials = 0
     assert scores(0.70, 0.80, 0.82, 0.81, 0.83) == ""
 

@@ -36,6 +36,13 @@ def inner_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(fit), np.sort(score)
 
 
+def _baselines_cv(ctx: Context) -> float | None:
+    """The best cross-validated accuracy of the baselines fitted so far (on the training split, like the trials'
+    inner split): what a head must beat to matter."""
+    cv = [c.params["cv_accuracy"] for c in (ctx.best.candidates if ctx.best else []) if "cv_accuracy" in c.params]
+    return max(cv) if cv else None
+
+
 def run(ctx: Context) -> list[Candidate]:
     if ctx.config.search.max_trials < 1:
         return []
@@ -51,7 +58,8 @@ def run(ctx: Context) -> list[Candidate]:
         tuner = serve_search(ctx, x, arrays)
     else:
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
-                           ctx.progress, inner_items=len(score) if ctx.config.stop_early else 0)
+                           ctx.progress, inner_items=len(score) if ctx.config.stop_early else 0,
+                           to_beat=_baselines_cv(ctx))
         tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0)
         if tuner.oracle.stopped_because and ctx.best is not None:
             ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())

@@ -83,12 +83,15 @@ class HeadHyperModel(kt.HyperModel):
 class DeadlineOracle(kt.oracles.RandomSearchOracle):
     """Random search whose first trial is the default head and which stops at a deadline, or once more trials
     cannot pay (`stale_trials` > 0): the best is at what the inner split can resolve, or that many trials in a
-    row have not beaten it by one standard error. `stopped_because` says which."""
+    row have not beaten it by one standard error. The best starts at `to_beat`, what the run already has (the
+    scikit-learn baselines' cross-validated accuracy on the same training split): a head that does not beat
+    them cannot become the run's model. `stopped_because` says which."""
 
-    def __init__(self, deadline: float, stale_trials: int = 0, inner_items: int = 0, **kwargs) -> None:
+    def __init__(self, deadline: float, stale_trials: int = 0, inner_items: int = 0,
+                 to_beat: float | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.deadline = deadline
-        self.stale_trials, self.inner_items = stale_trials, inner_items
+        self.stale_trials, self.inner_items, self.to_beat = stale_trials, inner_items, to_beat
         self.stopped_because = ""
 
     def populate_space(self, trial_id):
@@ -116,14 +119,15 @@ class DeadlineOracle(kt.oracles.RandomSearchOracle):
         if scores and ceiling_within_reach(max(scores), n):
             return (f"the best trial has {max(scores):.1%} of the inner split's {n} items right: no trial could lead "
                     "it by more than one standard error")
-        best, stale = float("-inf"), 0
+        best, stale = (float("-inf") if self.to_beat is None else self.to_beat), 0
         for score in scores:
             if score > best + (standard_error(best, n) if best > float("-inf") else 0.0):
                 best, stale = score, 0
             else:
                 stale += 1
         if stale >= self.stale_trials:
-            return (f"{stale} trials in a row did not beat the best ({best:.1%}) by one standard error of the "
+            what = "the baselines' cross-validated accuracy" if best == self.to_beat else "the best"
+            return (f"{stale} trials in a row did not beat {what} ({best:.1%}) by one standard error of the "
                     f"inner split ({standard_error(best, n):.1%})")
         return ""
 
@@ -156,15 +160,17 @@ class HeadTuner(kt.Tuner):
 
 def make_tuner(
     x: np.ndarray, n_classes: int, config: SearchConfig, seed: int, deadline: float, directory: Path,
-    progress: ProgressCallback | None = None, inner_items: int = 0,
+    progress: ProgressCallback | None = None, inner_items: int = 0, to_beat: float | None = None,
 ) -> HeadTuner:
     """The tuner every process of a search builds alike (the chief's oracle serves the workers). With
-    `inner_items` (the inner split's size), the search stops once more trials cannot pay."""
+    `inner_items` (the inner split's size), the search stops once more trials cannot pay (`to_beat`: the
+    accuracy a trial must lead by one standard error to count as a gain)."""
     hypermodel = HeadHyperModel.for_features(x, n_classes, config)
     oracle = DeadlineOracle(
         deadline=deadline,
         stale_trials=config.stale_trials,
         inner_items=inner_items,
+        to_beat=to_beat,
         objective=kt.Objective("val_accuracy", "max"),
         max_trials=config.max_trials,
         seed=seed,
