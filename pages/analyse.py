@@ -47,15 +47,22 @@ if modality.describes_classes:
     if typed != descriptions():
         remember(descriptions=typed)
 
-if stored is None or shown != base or runs.state(stored[0]) in ("failed", "cancelled", "interrupted"):
-    if stored is not None and shown == base:
+AIMS = {"best": "The best accuracy", "fast": "Good and fast (fine-tune only where it clearly pays for its time)"}
+asked = jobs.job_info(stored[0]).get("aim", "best") if stored else "best"
+aim = st.radio("What matters most", list(AIMS), index=list(AIMS).index(asked), format_func=AIMS.get,
+               horizontal=True, key="aim",
+               help="Changes the advice between a new head on the frozen base and fine-tuning: "
+                    "fine-tuning usually adds a little accuracy and takes minutes longer.")
+
+if stored is None or shown != base or asked != aim or runs.state(stored[0]) in ("failed", "cancelled", "interrupted"):
+    if stored is not None and shown == base and asked == aim:
         job_failed(stored[0])
     if not st.button("Analyse", key="analyse", type="primary"):
         st.info(f"Press Analyse: one pass of the base over your {modality.noun}, then a few seconds "
                 "of measuring. It runs in the background: you can leave this page and come back.")
         no_worker_warning()
         st.stop()
-    folder = run_or_stop(lambda: jobs.submit_analysis(workspace(), dataset_folder(), base, descriptions()))
+    folder = run_or_stop(lambda: jobs.submit_analysis(workspace(), dataset_folder(), base, descriptions(), aim=aim))
     remember(analysis=folder.name)
     st.rerun()
 if follow(stored[0], "Analysis") != "complete" or stored[1] is None:
@@ -75,7 +82,7 @@ if worth_a_pilot(strategy, advice["confidence"]) and not analysis.get("pilot"):
                f"{PILOT_SECONDS:.0f} seconds and lets the validation split decide.")
     if st.button(f"Run a {PILOT_SECONDS:.0f}-second pilot", key="pilot"):
         folder = run_or_stop(lambda: jobs.submit_analysis(workspace(), dataset_folder(), base, descriptions(),
-                                                          pilot=True))
+                                                          pilot=True, aim=aim))
         remember(analysis=folder.name)
         st.rerun()
 if analysis.get("label_issues"):
@@ -96,7 +103,7 @@ shown = [(f"{modality.noun.capitalize()} per class to learn from",
 for start in range(0, len(shown), 2):  # two per row: the labels stay whole
     for col, (label, value, meaning) in zip(st.columns(2), shown[start : start + 2], strict=False):
         col.metric(label, value, help=meaning)
-st.markdown("**What each way is expected to score** (before any training):")
+st.markdown("**What each way is expected to score, and how long it trains** (before any training):")
 st.table(words.expected_accuracy_table(analysis).set_index("Way"))
 chart = modality.gap_chart(gap)
 if chart:
@@ -112,7 +119,7 @@ options = ["predict", "extract", "finetune"]
 chosen = chosen_strategy(strategy)
 choice = st.radio("Or pick another way to train on the next step", options,
                   index=options.index(chosen) if chosen in options else options.index(strategy), horizontal=True,
-                  format_func=lambda s: f"{words.strategy_title(s)} ({s})")
+                  format_func=lambda s: f"{words.strategy_title(s)} ({s})", key="pick")
 if choice != chosen:
     remember(strategy=choice)
 next_step("Analyse")

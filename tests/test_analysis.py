@@ -163,7 +163,8 @@ def test_batchnorm_shift_is_small_for_imagenet_like_photos(backbone):
 
 
 def test_analyze_command_json_on_the_shapes_sample(tmp_path, capsys):
-    code = main(["analyze", "sample:shapes", "--image-size", "128", "--json", "--workspace", str(tmp_path)])
+    code = main(["analyze", "sample:shapes", "--image-size", "128", "--json", "--aim", "fast", "--workspace",
+                 str(tmp_path)])
     assert code == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("dataset", "label_overlap", "domain_gap", "transferability", "recommendation"):
@@ -177,4 +178,82 @@ def test_analyze_command_json_on_the_shapes_sample(tmp_path, capsys):
     predict_close = advice["expected_accuracy"]["predict"] >= advice["expected_accuracy"]["extract"] - 0.01
     assert advice["strategy"] == ("predict" if predict_close else "extract")
     assert {"strategy", "confidence", "reasons", "settings", "expected_accuracy"} <= set(advice)
+    # the calibrated gain model of the default base: fine-tuning's expected accuracy and every way's time
+    assert advice["aim"] == "fast" and set(advice["expected_seconds"]) == {"predict", "extract", "finetune"}
+    assert 0 < advice["expected_accuracy"]["finetune"] <= 1 and advice["expected_seconds"]["finetune"] > 0
     assert report["dataset"]["n_images"] == 180
+
+
+def _calibration_rows(weight_room=0.5, weight_data=-1.0, noise=0.0, seed=0):
+    """Rows as benchmarks/calibration.py writes them, where fine-tuning's gain is a known function of the measures."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for k in range(40):
+        probe, distance, per_class = rng.uniform(0.7, 1.0), rng.uniform(0.0, 0.6), float(rng.choice([10, 25, 50, 200]))
+        gain = weight_room * 100 * (1 - probe) + weight_data * (5 - np.log2(per_class)) + noise * rng.normal()
+        extract = rng.uniform(0.6, 0.9)
+        rows.append({"origin": f"set{k % 4}", "probe": probe, "distance": distance, "per_class": per_class,
+                     "n_train": int(per_class * 7), "test_extract": extract, "test_finetune": extract + gain / 100,
+                     "seconds_predict": 0.0, "seconds_extract_heads": 0.1 * per_class * 7,
+                     "seconds_finetune": 0.5 * per_class * 7})
+    return rows
+
+
+def test_the_gain_model_recovers_a_known_relation_and_the_time_per_item():
+    from tlcore.gain import fit_gain
+
+    rows = _calibration_rows()
+    model = fit_gain(rows, base="efficientnet_lite0")
+    truth = [100 * (r["test_finetune"] - r["test_extract"]) for r in rows]
+    fitted = [model.expected_gain(r["probe"], r["distance"], r["per_class"]) for r in rows]
+    assert np.max(np.abs(np.subtract(truth, fitted))) < 1.0  # ridge shrinks a little (gains span 0-15 points)
+    assert model.residual_points < 1.0 and model.fitted_on == ("set0", "set1", "set2", "set3")
+    assert model.seconds("finetune", 100) == pytest.approx(50.0)
+    assert model.seconds("extract", 100) == pytest.approx(10.0)
+    noisy = fit_gain(_calibration_rows(noise=3.0))
+    assert noisy.residual_points > 2  # the spread of what it cannot explain is carried
+    assert noisy.sure(6.0) > noisy.sure(1.0) > 0.5  # the further from zero, the surer
+
+
+def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
+    from tlcore.errors import UnknownNameError
+    from tlcore.gain import GainModel
+    from tlcore.strategy import FAST_GAIN_POINTS
+
+    spec = get_spec("efficientnet_lite0")
+    reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
+    size = {"per_class_known_median": 150, "splits": {"train": 1000}}
+
+    def advise(points, aim):
+        model = GainModel(points, {}, 2.0, {"predict": 0.0, "extract": 0.02, "finetune": 0.3}, ("a", "b"))
+        return shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model, aim=aim)
+
+    small = FAST_GAIN_POINTS / 2
+    assert [advise(small, aim).strategy for aim in ("best", "fast")] == ["finetune", "extract"]
+    assert [advise(-1.0, aim).strategy for aim in ("best", "fast")] == ["extract", "extract"]
+    assert advise(3 * FAST_GAIN_POINTS, "fast").strategy == "finetune"
+    tuned = advise(small, "best")
+    assert tuned.expected_accuracy["finetune"] == pytest.approx(0.90 + small / 100)
+    assert tuned.expected_seconds == {"predict": 0.0, "extract": 20.0, "finetune": 300.0}
+    assert "+1.0 points" in tuned.reasons[1] and "4 min 40 s more" in tuned.reasons[1]
+    assert tuned.settings["unfreeze_blocks"] == reading.settings["unfreeze_blocks"]
+    assert "not worth the extra time" in " ".join(advise(small, "fast").reasons)
+    assert advise(6.0, "best").confidence > tuned.confidence
+    with pytest.raises(UnknownNameError):
+        advise(1.0, "cheapest")
+
+
+def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
+    """The constants in tlcore/image/gain.py are what `fit_gain` makes of benchmarks/calibration/images.csv."""
+    import importlib.util
+
+    from tests.conftest import REPO
+    from tlcore.gain import fit_gain
+    from tlcore.image.gain import IMAGE_GAIN
+
+    spec = importlib.util.spec_from_file_location("calibration", REPO / "benchmarks" / "calibration.py")
+    calibration = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(calibration)
+    rows = calibration.read_table(calibration.TABLE)
+    assert len(rows) >= 20 and {r["base"] for r in rows} == {IMAGE_GAIN.base}
+    assert fit_gain(rows, IMAGE_GAIN.base) == IMAGE_GAIN

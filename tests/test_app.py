@@ -88,7 +88,12 @@ def test_the_whole_path_through_the_pages(tmp_path):
     at.button(key="analyse").click().run()
     assert not at.exception
     assert at.subheader[0].value.startswith("Our advice: ")
-    at.radio[0].set_value("predict").run()
+    assert "Training time" in at.table[0].value.columns  # the default base's calibrated times
+    at.radio(key="aim").set_value("fast").run()  # another aim: a new analysis, asked for
+    assert "Press Analyse" in at.info[0].value
+    at.button(key="analyse").click().run()
+    assert at.subheader[0].value.startswith("Our advice: ") and at.radio(key="aim").value == "fast"
+    at.radio(key="pick").set_value("predict").run()
 
     at.switch_page("pages/train.py").run()
     assert at.radio[0].value == "predict"  # the choice made on the Analyse page
@@ -189,7 +194,7 @@ def test_the_text_path_through_the_pages(tmp_path):
     assert not at.exception
     assert at.subheader[0].value.startswith("Our advice: ")
     assert {m.label for m in at.metric} >= {"Not English", "Word pieces per word"}
-    at.radio[0].set_value("extract").run()
+    at.radio(key="pick").set_value("extract").run()
 
     at.switch_page("pages/train.py").run()
     assert at.radio[0].value == "extract"

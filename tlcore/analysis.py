@@ -61,11 +61,13 @@ def analyze(
     progress: ProgressCallback | None = None,
     pilot_in: Path | None = None,
     pilot_seconds: float = PILOT_SECONDS,
+    aim: str = "best",
 ) -> Analysis:
     """Measure `dataset` against `backbone` (default: its kind's offline base) and recommend a strategy.
 
     `descriptions` of the classes (texts) help the zero-shot measure; `image_size` (images)
-    overrides the size chosen from the images' own. With `pilot_in` (a workspace), a recommendation
+    overrides the size chosen from the images' own. `aim` is "best" (accuracy) or "fast" (good and
+    fast: fine-tuning only where it is expected to pay for its time). With `pilot_in` (a workspace), a recommendation
     between extract and fine-tuning is decided by a short pilot run of both (`tlcore.pilot`).
     """
     modality = modality_of(dataset)
@@ -74,7 +76,7 @@ def analyze(
     report(progress, "analysis", 2, 3, "recommendation")
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
-                       modality.domain, settings)
+                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim)
     pilot = None
     if pilot_in is not None and advice.strategy in ("extract", "finetune"):
         report(progress, "analysis", 2, 3, f"pilot: fine-tuning against a frozen head for {pilot_seconds:.0f} s")

@@ -117,6 +117,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--pilot", action="store_true",
                          help="decide between extract and fine-tuning by a short run of both, measured on validation")
     analyze.add_argument("--pilot-seconds", type=_SECONDS, default=None, metavar="N", help="the pilot's budget (90)")
+    analyze.add_argument("--aim", choices=("best", "fast"), default="best",
+                         help="best accuracy (default), or good and fast: fine-tune only where it pays for its time")
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
     analyze.set_defaults(run=_analyze)
 
@@ -275,7 +277,7 @@ def _analyze(args: argparse.Namespace) -> int:
 
         result = analyze(dataset, args.backbone, args.image_size, descriptions=_descriptions(args.describe),
                          progress=_progress_line(""), pilot_in=workspace if args.pilot else None,
-                         pilot_seconds=args.pilot_seconds or PILOT_SECONDS)
+                         pilot_seconds=args.pilot_seconds or PILOT_SECONDS, aim=args.aim)
     save_analysis(result, dataset)
     from .pilot import worth_a_pilot
 
@@ -296,6 +298,11 @@ def _analyze(args: argparse.Namespace) -> int:
     for reason in advice["reasons"]:
         print(f"  - {reason}")
     print("expected accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in advice["expected_accuracy"].items()))
+    if advice["expected_seconds"]:
+        from .words import seconds as duration
+
+        print("expected training time on a 2-core machine: "
+              + ", ".join(f"{k} {duration(v)}" for k, v in advice["expected_seconds"].items()))
     if not args.pilot and worth_a_pilot(advice["strategy"], advice["confidence"]):
         print("a close call: `analyze --pilot` measures fine-tuning against a frozen head before you train")
     print("saved: `train` on this data follows this recommendation unless told otherwise")

@@ -97,13 +97,13 @@ def ahead_of(folder: Path) -> int | None:
 
 
 def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
-                    descriptions: dict[str, str] | None = None, pilot: bool = False) -> Path:
-    """Queue an analysis of the stored dataset (with `pilot`, a close call decided by a short run of both ways);
-    returns the job's folder (`analyses/<id>`)."""
+                    descriptions: dict[str, str] | None = None, pilot: bool = False, aim: str = "best") -> Path:
+    """Queue an analysis of the stored dataset (with `pilot`, a close call decided by a short run of both ways;
+    `aim`: "best" accuracy or "fast", good and fast); returns the job's folder (`analyses/<id>`)."""
     folder = Path(workspace) / "analyses" / runs.new_run_id()
-    _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot)
+    _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot, aim=aim)
     task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone, dict(descriptions or {}),
-                       pilot)
+                       pilot, aim)
     _record_task(folder, task_id)
     return folder
 
@@ -286,7 +286,7 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
 
 
 def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | None, descriptions: dict,
-             pilot: bool = False, task=None) -> None:
+             pilot: bool = False, aim: str = "best", task=None) -> None:
     folder_path = Path(folder)
     tracker = ProgressFile(folder_path)
 
@@ -296,7 +296,7 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
 
         dataset = load_stored(Path(dataset_folder))
         analysis = analyze(dataset, backbone, descriptions=descriptions, progress=tracker,
-                           pilot_in=Path(workspace) if pilot else None)
+                           pilot_in=Path(workspace) if pilot else None, aim=aim)
         runs.write_json(folder_path / RESULT_FILE, analysis.to_dict())
         save_analysis(analysis, dataset)
 

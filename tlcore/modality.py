@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from .features import Features
+    from .gain import GainModel
     from .progress import ProgressCallback
     from .strategy import GapReading
     from .train.candidate import Candidate, Prepared
@@ -125,6 +126,10 @@ class Modality:
     def resolve_base(self, dataset, name: str | None = None, image_size: int | None = None) -> BaseChoice:
         """The base to use: the given name or the default, and its input size for this dataset."""
         raise NotImplementedError
+
+    def finetune_gain(self, choice: BaseChoice) -> GainModel | None:
+        """Fine-tuning's expected gain, calibrated for this base (`tlcore.gain`); None: the threshold rule decides."""
+        return None
 
     def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
         """(how many to unfreeze, how many there are, learning rate) when nothing else is known."""

@@ -1,35 +1,42 @@
 """Which way of reusing the base fits the data, with the numbers that say why.
 
-The folk rule (small and similar: extract; large and different: fine-tune) is where this starts.
-The decision rests on calibrated quantities, measured on the training and validation images:
+The folk rule (small and similar: extract; large and different: fine-tune) is where this started;
+it missed "large and similar" (fine-tuning paid on ImageNet-like flower photos with enough of them).
+The decision rests on quantities measured on the training and validation data:
 
 1. **predict** when using the base as it is is expected to do as well as a trained head:
    its expected accuracy (the name map's accuracy where the class names are ImageNet classes,
    else the empirical label map's cross-validated accuracy) is within 1 point of the best
    linear probe's. No training, nothing to overfit.
-2. **finetune** when a frozen base leaves a lot on the table and there is data to adapt it:
-   the probe stays below 97%, the data is far from ImageNet (mean BatchNorm shift >= 0.15, where
-   ImageNet-like photos measure below 0.1), and there are at least 50 images per class.
+2. **finetune** when its **expected gain** over a head on the frozen base is worth it for the
+   user's aim: more than 0 points for "best" accuracy, at least `FAST_GAIN_POINTS` for "fast"
+   (good and fast). The gain comes from the modality's calibrated model (`tlcore.gain`: the room
+   the probe leaves, the distance from the base's domain, the examples per class), fitted on a
+   calibration set of many datasets and their variants and scored leave-one-dataset-out
+   (`benchmarks/bench_recommend.py`); the advice names the expected gain, its typical error and
+   the extra training time. The confidence is how likely the gain's sign is right.
+   Where a modality has no calibrated model for its base (texts today), the threshold rule
+   decides: the probe below 97%, the data far from the base's domain (images: mean BatchNorm
+   shift >= 0.15), at least 50 examples per class.
    The blocks to unfreeze follow the shift profile: from the first block whose shift reaches
    half of the largest, at most 12 (the whole base at once was measured to collapse), at least 4,
    and at most 6 with fewer than 100 images per class.
 3. **extract** otherwise: a new head on the frozen base's cached features.
 
-For every kind of data the rule is the same; only "far" is read differently, by the data's modality
-(`tlcore.modality`), which hands the rule a `GapReading`: for images the BatchNorm shift
-(`tlcore.image.similarity.read_image_gap`); for texts (`tlcore.text.measures.read_text_gap`) whether
-the language is not the encoder's (non-English share, word pieces per word, unknown pieces), or its
-embeddings carry the labels poorly (probe under 90%). This module imports no modality.
-
-Calibration (EfficientNet-Lite0; see the README's table): hymenoptera's BatchNorm shift is 0.07
-and its name map matches the probe (predict); EuroSAT's shift is 0.23 and MNIST's 0.54 with
-probes near 91% (finetune); the drawn shapes sample is far (0.54) but its probe is already at
-99-100% (extract).
+"Far" is read by the data's modality (`tlcore.modality`), which hands the rule a `GapReading`: for
+images the BatchNorm shift (`tlcore.image.similarity.read_image_gap`); for texts
+(`tlcore.text.measures.read_text_gap`) whether the language is not the encoder's (non-English
+share, word pieces per word, unknown pieces), or its embeddings carry the labels poorly (probe
+under 90%). This module imports no modality.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
+
+from .errors import UnknownNameError
+from .gain import GainModel
+from .words import seconds as duration
 
 PREDICT_MARGIN = 0.01
 PROBE_CEILING = 0.97
@@ -46,6 +53,8 @@ class Recommendation:
     reasons: list[str]
     settings: dict
     expected_accuracy: dict  # strategy -> accuracy, where it can be estimated before training
+    aim: str = "best"  # "best" accuracy, or "fast": good and fast
+    expected_seconds: dict = field(default_factory=dict)  # strategy -> training seconds, where calibrated
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,14 +84,22 @@ class GapReading:
     distance: float = 0.0  # the gap as one number, for the expected gain of fine-tuning (images: BatchNorm shift)
 
 
+AIMS = {"best": "the best accuracy", "fast": "good and fast"}
+FAST_GAIN_POINTS = 2.0  # "good and fast" fine-tunes only when it is expected to add at least this many points
+
+
 def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, domain: str,
-              settings: dict | None = None) -> Recommendation:
+              settings: dict | None = None, *, gain: GainModel | None = None, aim: str = "best") -> Recommendation:
     """The strategy, its reasons and settings, from the measured numbers (see the module docstring).
 
     `reading` is the modality's reading of its domain gap, `as_is_accuracy` the best way to use the
     base with no training, `domain` what the base knows ("ImageNet"), `settings` what every
-    recommendation of this dataset carries (the image size).
+    recommendation of this dataset carries (the image size). With `gain` (the modality's calibrated
+    `tlcore.gain.GainModel`), extract or fine-tune is decided by fine-tuning's expected gain for
+    the `aim` ("best" accuracy, or "fast": good and fast); without it, by the far-and-enough-data rule.
     """
+    if aim not in AIMS:
+        raise UnknownNameError("aim", aim, list(AIMS))
     probe = max(measures.probe_accuracy, measures.loo_accuracy)
     asis = max(measures.asis_accuracy, as_is_accuracy)
     per_class = size["per_class_known_median"]
@@ -90,14 +107,22 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     settings = dict(settings or {})
     reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
                "(cross-validated)."]
+    seconds = {}
+    if gain is not None:
+        n_train = int(size.get("splits", {}).get("train", 0))
+        seconds = {s: round(gain.seconds(s, n_train), 1) for s in ("predict", "extract", "finetune")}
+        points = gain.expected_gain(probe, reading.distance, per_class)
+        expected["finetune"] = round(min(1.0, probe + points / 100), 4)
     if asis >= probe - PREDICT_MARGIN:
         strategy = "predict"
         reasons.append(f"Using the base as it is comes within {PREDICT_MARGIN:.0%} of a trained head, "
                        "needs no training and cannot overfit your data.")
         confidence = _confidence(asis - probe + PREDICT_MARGIN, 0.05)
+    elif gain is not None:
+        strategy, confidence, why = _by_expected_gain(gain, points, seconds, aim, reading, domain, per_class, probe)
+        reasons += why
     elif probe < PROBE_CEILING and reading.far and per_class >= MIN_PER_CLASS_TO_FINETUNE:
         strategy = "finetune"
-        settings |= reading.settings
         reasons += [
             f"Your data is far from {domain}: {reading.text}.",
             f"A frozen base leaves room: the probe stays at {probe:.1%}, below {PROBE_CEILING:.0%}.",
@@ -106,8 +131,6 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
         confidence = _confidence(min(PROBE_CEILING - probe, reading.margin), 0.1)
     else:
         strategy = "extract"
-        settings |= {"heads": ["logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees",
-                                "keras_head"]}
         if probe >= PROBE_CEILING:
             reasons.append(f"The frozen base's features already separate your classes ({probe:.1%}); "
                            "fine-tuning has little left to gain.")
@@ -117,7 +140,34 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
             reasons.append(f"With {per_class:.0f} examples per class (fewer than {MIN_PER_CLASS_TO_FINETUNE}), "
                            "fine-tuning would overfit; a new head on frozen features is safer.")
         confidence = _confidence(probe - asis, 0.2)
+    if strategy == "finetune":
+        settings |= reading.settings
+    elif strategy == "extract":
+        settings |= {"heads": ["logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees", "keras_head"]}
     if measures.slope > 0.03:
         reasons.append(f"Accuracy still grows with data (+{measures.slope:.1%} from half to all examples): "
                        "more data would pay off.")
-    return Recommendation(strategy, confidence, reasons, settings, expected)
+    return Recommendation(strategy, confidence, reasons, settings, expected, aim, seconds)
+
+
+def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, reading: GapReading, domain: str,
+                      per_class: float, probe: float) -> tuple[str, float, list[str]]:
+    """Extract or fine-tune by the expected gain of fine-tuning, for the aim; with the reasons in numbers."""
+    needed = FAST_GAIN_POINTS if aim == "fast" else 0.0
+    strategy = "finetune" if points > needed else "extract"
+    extra = max(seconds["finetune"] - seconds["extract"], 0.0)
+    reasons = [
+        f"Fine-tuning is expected to add {points:+.1f} points over a head on the frozen base (typical error "
+        f"{gain.residual_points:.1f} points), from the probe's {probe:.1%}, a distance from {domain} of "
+        f"{reading.distance:.2f} and {per_class:.0f} examples per class; it takes about {duration(extra)} more "
+        f"on a 2-core machine like the one it was calibrated on ({len(gain.fitted_on)} datasets).",
+    ]
+    if strategy == "finetune":
+        reasons.append(f"That is worth it for {AIMS[aim]}: {reading.settings_reason}.")
+    elif aim == "fast" and points > 0:
+        reasons.append(f"For {AIMS['fast']}, {points:.1f} points are not worth the extra time (fine-tuning is "
+                       f"chosen from {FAST_GAIN_POINTS:.0f} points); ask for the best accuracy to fine-tune.")
+    else:
+        reasons.append("A new head on the frozen base's features is expected to do as well, in less time.")
+    return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons
+

@@ -134,16 +134,21 @@ def largest_class_note(accuracy: float, largest: dict, split: str, items: int) -
 
 
 def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
-    """What each way of reusing the model is expected to score before training, and how that was measured."""
-    expected = analysis["recommendation"]["expected_accuracy"]
+    """What each way of reusing the model is expected to score before training (and take, where calibrated)."""
+    advice = analysis["recommendation"]
+    expected, times = advice["expected_accuracy"], advice.get("expected_seconds") or {}
     how = {"predict": "cross-validated on your training and validation data, with no training",
-           "extract": "a linear probe, cross-validated on your training and validation data"}
+           "extract": "a linear probe, cross-validated on your training and validation data",
+           "finetune": "the probe plus the gain fine-tuning is expected to add (see Why), from a model fitted on "
+                       "other datasets"}
     rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
-            for s in ("predict", "extract") if s in expected]
-    rows.append({"Way": strategy_title("finetune"), "Expected accuracy": "measured by training",
-                 "How it was estimated": "no honest estimate before training: it depends on how far the model can "
-                                         "adapt; usually at or above the probe when the data is far from the "
-                                         "model's own and there is enough of it"})
+            | ({"Training time": seconds(times[s])} if times else {})
+            for s in ("predict", "extract", "finetune") if s in expected]
+    if "finetune" not in expected:
+        rows.append({"Way": strategy_title("finetune"), "Expected accuracy": "measured by training",
+                     "How it was estimated": "no honest estimate before training for this base: it depends on how "
+                                             "far the model can adapt; usually at or above the probe when the data "
+                                             "is far from the model's own and there is enough of it"})
     return pd.DataFrame(rows)
 
 

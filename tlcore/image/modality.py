@@ -72,6 +72,11 @@ class ImageModality(Modality):
         get_spec(name)  # an unknown name fails here, before anything loads
         return BaseChoice(name, image_size or auto_image_size(name, median_side(dataset)))
 
+    def finetune_gain(self, choice: BaseChoice):
+        from .gain import IMAGE_GAIN
+
+        return IMAGE_GAIN if choice.name == IMAGE_GAIN.base else None
+
     def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
         from .bases import get_spec
         from .finetune import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
