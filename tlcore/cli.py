@@ -299,7 +299,7 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"  - {reason}")
     print("expected accuracy: " + ", ".join(f"{k} {v:.1%}" for k, v in advice["expected_accuracy"].items()))
     if advice["expected_seconds"]:
-        from .words import seconds as duration
+        from .progress import duration
 
         print("expected training time on a 2-core machine: "
               + ", ".join(f"{k} {duration(v)}" for k, v in advice["expected_seconds"].items()))

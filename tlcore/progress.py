@@ -35,3 +35,9 @@ def report(
     """Call `callback` if there is one, so long functions need no `if` of their own."""
     if callback is not None:
         callback(Progress(stage, done, total, message, dict(metrics or {})))
+
+
+def duration(value: float) -> str:
+    """A duration in words: "8 s", "2 min 5 s"."""
+    whole = round(value)
+    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 
 from .errors import UnknownNameError
 from .gain import GainModel
-from .words import seconds as duration
+from .progress import duration
 
 PREDICT_MARGIN = 0.01
 PROBE_CEILING = 0.97

@@ -12,6 +12,8 @@ import re
 
 import pandas as pd
 
+from .progress import duration
+
 STRATEGY_WORDS = {
     "predict": ("Use the pretrained model as it is",
                 "its own answers (ImageNet classes, or text similarity to your class names) mapped to your labels; "
@@ -90,10 +92,7 @@ def milliseconds(ms: float) -> str:
     return f"{ms:.1f} ms" if ms >= 1 else f"{ms:.2f} ms"
 
 
-def seconds(value: float) -> str:
-    """A duration in words: "8 s", "2 min 5 s"."""
-    whole = round(value)
-    return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
+seconds = duration  # a duration in words: "8 s", "2 min 5 s"
 
 
 UNTESTED = "not tested (only each way's chosen model is)"
