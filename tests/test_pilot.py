@@ -30,6 +30,11 @@ def test_the_pilot_decides_and_the_advice_says_so_with_its_numbers():
     kept = decided_by(ADVICE, Pilot(0.80, 0.82, 120, 88.0, 12, "extract"), "images", FINETUNE_SETTINGS)
     assert kept.strategy == "extract" and "simpler way is kept" in kept.reasons[0]
     assert "unfreeze_blocks" not in kept.settings
+    from tlcore.words import expected_accuracy_table
+
+    table = expected_accuracy_table({"recommendation": advice.to_dict(), "pilot": won.to_dict()}).set_index("Way")
+    assert table["Expected accuracy"].iloc[-1] == "92.0%"
+    assert table["How it was estimated"].iloc[-1].startswith("measured by a pilot")
 
 
 @pytest.mark.slow

@@ -69,9 +69,8 @@ def fit_gain(rows: Iterable[Mapping], base: str = "") -> GainModel:
     y = np.array([100 * (r["test_finetune"] - r["test_extract"]) for r in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
-    z = (x - mean) / scale
-    zc, yc = z, y - y.mean()
-    beta = np.linalg.solve(zc.T @ zc + RIDGE * np.eye(len(FEATURES)), zc.T @ yc)
+    z = (x - mean) / scale  # centred: the intercept is left out of the ridge penalty
+    beta = np.linalg.solve(z.T @ z + RIDGE * np.eye(len(FEATURES)), z.T @ (y - y.mean()))
     weights = beta / scale
     intercept = float(y.mean() - mean @ weights)
     residual = y - (x @ weights + intercept)

@@ -170,4 +170,3 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
     else:
         reasons.append("A new head on the frozen base's features is expected to do as well, in less time.")
     return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons
-

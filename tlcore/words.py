@@ -138,7 +138,9 @@ def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
     expected, times = advice["expected_accuracy"], advice.get("expected_seconds") or {}
     how = {"predict": "cross-validated on your training and validation data, with no training",
            "extract": "a linear probe, cross-validated on your training and validation data",
-           "finetune": "the probe plus the gain fine-tuning is expected to add (see Why), from a model fitted on "
+           "finetune": "measured by a pilot: a short fine-tuning run, on your validation data"
+                       if analysis.get("pilot") else
+                       "the probe plus the gain fine-tuning is expected to add (see Why), from a model fitted on "
                        "other datasets"}
     rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
             | ({"Training time": seconds(times[s])} if times else {})
