@@ -1,18 +1,24 @@
 """Is the recommendation right on data it was not fitted on? Leave-one-dataset-out regret over the calibration set.
 
-Reads the calibration table (`benchmarks/calibration.py` collects it: per variant of every offline
-image set, the measures the analysis takes before training and each strategy's test accuracy and
-seconds after training all three). For each origin dataset, the expected-gain model
-(`tlcore.gain`) is fitted on the rows of every *other* origin, and `tlcore.strategy.recommend`
-decides each held-out row with it, for both aims ("best" accuracy, "fast": good and fast).
+Reads a calibration table (`benchmarks/calibration.py` collects it: per variant of every offline
+image set, or with `--texts` every shared text set, the measures the analysis takes before
+training and each strategy's test accuracy and seconds after training all three). For each origin
+dataset, the expected-gain model (`tlcore.gain`) is fitted on the rows of every *other* origin, and
+`tlcore.strategy.recommend` decides each held-out row with it, for both aims ("best" accuracy, "fast": good and fast).
 Regret = the best strategy's test accuracy minus the chosen one's, in points.
 
-Printed in the same run: the regret of always extracting, of always fine-tuning, and of the old
-threshold rule (fitted by hand on hymenoptera, eurosat200 and mnist100: not held out); for "fast",
-the seconds saved and the points the extra minutes of fine-tuning would have bought. `--fit`
-prints the model fitted on every row (the constant `tlcore.image.gain.IMAGE_GAIN` must equal it).
+Where the table has the pilot's columns (`calibration.py --pilot`), two more policies: "best +
+pilot" lets the pilot decide where the held-out recommendation is a close call (confidence under
+`tlcore.pilot.CLOSE_CALL`: where the Analyse page offers one), "pilot always" where the analysis
+would run one with `analyze --pilot` (every call between extract and fine-tuning).
 
-    .venv/bin/python benchmarks/bench_recommend.py [--table PATH] [--fit]
+Printed in the same run: the regret of always extracting, of always fine-tuning, and of the old
+threshold rule (images: fitted by hand on hymenoptera, eurosat200 and mnist100, not held out); the
+threshold rule's shape with its thresholds refitted leave-one-dataset-out; for "fast", the seconds
+saved and the points the extra minutes of fine-tuning would have bought. `--fit` prints the model
+fitted on every row (`tlcore.image.gain.IMAGE_GAIN`, `tlcore.text.gain.TEXT_GAIN` must equal it).
+
+    .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH] [--fit]
 """
 
 from __future__ import annotations
@@ -28,10 +34,11 @@ from types import SimpleNamespace
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from calibration import TABLE, read_table  # noqa: E402  (benchmarks/calibration.py)
+from calibration import TABLE, TEXT_TABLE, read_table  # noqa: E402  (benchmarks/calibration.py)
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
+from tlcore.pilot import worth_a_pilot  # noqa: E402
 from tlcore.strategy import PREDICT_MARGIN, GapReading, recommend  # noqa: E402
 
 
@@ -46,14 +53,24 @@ def seconds_of(row: dict, strategy: str, gain) -> float:
     return value if isinstance(value, int | float) else gain.seconds(strategy, row["n_train"])
 
 
-def decide(row: dict, gain, aim: str) -> str:
-    """What `recommend` says for the row's measures, with `gain` fitted elsewhere."""
+def decide(row: dict, gain, aim: str):
+    """The Recommendation `recommend` gives for the row's measures, with `gain` fitted elsewhere."""
     measures = SimpleNamespace(probe_accuracy=row["probe"], loo_accuracy=row["loo"], asis_accuracy=row["asis"],
                                slope=row["slope"])
     reading = GapReading(far=bool(row["far"]), text="", settings={}, settings_reason="", asis="{:.1%}",
                          distance=row["distance"])
     size = {"per_class_known_median": row["per_class"], "splits": {"train": row["n_train"]}}
-    return recommend(size, measures, reading, 0.0, "ImageNet", gain=gain, aim=aim).strategy
+    return recommend(size, measures, reading, 0.0, "the base's domain", gain=gain, aim=aim)
+
+
+def with_pilot(row: dict, advice, always: bool) -> str | None:
+    """What the pilot makes of `advice` (where it runs: a close call, or `always` as `analyze --pilot`);
+    None where the table has no pilot for the row."""
+    winner = row.get("pilot_winner", "")
+    if winner in ("", None):
+        return None
+    runs = advice.strategy != "predict" and (always or worth_a_pilot(advice.strategy, advice.confidence))
+    return winner if runs and winner in ("extract", "finetune") else advice.strategy
 
 
 # The threshold rule as a family (the old rule's shape: finetune when the probe is under a ceiling, the data
@@ -77,27 +94,36 @@ def fit_thresholds(rows: list[dict]) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("--texts", action="store_true", help="the text table (default: images)")
+    parser.add_argument("--table", type=Path)
     parser.add_argument("--fit", action="store_true", help="print the model fitted on every row")
     args = parser.parse_args()
+    args.table = args.table or (TEXT_TABLE if args.texts else TABLE)
     rows = read_table(args.table)
+    piloted = all(row.get("pilot_winner", "") != "" for row in rows)
     origins = sorted({r["origin"] for r in rows})
     shown = args.table.relative_to(REPO) if args.table.is_relative_to(REPO) else args.table
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(rows)} variants of {len(origins)} datasets "
           f"({', '.join(origins)}) from {shown}")
-    policies: dict[str, list[float]] = {p: [] for p in ("best", "fast", "old rule", "thresholds refitted",
-                                                        "always extract", "always fine-tune")}
+    names = ("best", "fast", *(("best + pilot", "pilot always") if piloted else ()), "old rule",
+             "thresholds refitted", "always extract", "always fine-tune")
+    policies: dict[str, list[float]] = {p: [] for p in names}
     saved, bought = [], []
     everything = fit_gain(rows, rows[0]["base"])
-    print(f"{'variant':<18} " + " ".join(f"{s:>8}" for s in STRATEGIES) + f" {'best aim':<9} {'regret':>6} "
-          f"{'fast aim':<9} {'regret':>6} {'old rule':<9} {'regret':>6}")
+    shown_policies = ("best", "fast", *(("best + pilot",) if piloted else ()), "old rule")
+    print(f"{'variant':<18} " + " ".join(f"{s:>8}" for s in STRATEGIES) + " confidence" +
+          "".join(f" {p:<12} {'regret':>6}" for p in shown_policies))
     for origin in origins:
         gain = fit_gain(r for r in rows if r["origin"] != origin)
         thresholds = fit_thresholds([r for r in rows if r["origin"] != origin])
         for row in (r for r in rows if r["origin"] == origin):
             scores = scores_of(row)
-            chosen = {aim: decide(row, gain, aim) for aim in ("best", "fast")}
-            for policy, strategy in (("best", chosen["best"]), ("fast", chosen["fast"]),
+            advice = {aim: decide(row, gain, aim) for aim in ("best", "fast")}
+            chosen = {aim: a.strategy for aim, a in advice.items()}
+            if piloted:
+                chosen |= {"best + pilot": with_pilot(row, advice["best"], always=False),
+                           "pilot always": with_pilot(row, advice["best"], always=True)}
+            for policy, strategy in (*((aim, chosen[aim]) for aim in chosen),
                                      ("old rule", row["rule_strategy"]),
                                      ("thresholds refitted", by_thresholds(row, *thresholds)),
                                      ("always extract", "extract"),
@@ -106,13 +132,16 @@ def main() -> None:
             if chosen["fast"] != chosen["best"]:
                 saved.append(seconds_of(row, chosen["best"], everything) - seconds_of(row, chosen["fast"], everything))
                 bought.append(100 * (scores[chosen["best"]] - scores[chosen["fast"]]))
-            print(f"{row['spec']:<18} " + " ".join(f"{scores[s]:>8.1%}" for s in STRATEGIES) +
-                  "".join(f" {c:<9} {regret(scores, c):>6.1f}" for c in (chosen["best"], chosen["fast"],
-                                                                          row["rule_strategy"])))
+            shown = [chosen[p] if p in chosen else row["rule_strategy"] for p in shown_policies]
+            print(f"{row['spec']:<18} " + " ".join(f"{scores[s]:>8.1%}" for s in STRATEGIES)
+                  + f" {advice['best'].confidence:>10.2f}"
+                  + "".join(f" {c:<12} {regret(scores, c):>6.1f}" for c in shown))
     for policy, regrets in policies.items():
-        note = {"best": " (leave-one-dataset-out)", "fast": " (leave-one-dataset-out)",
-                "thresholds refitted": " (leave-one-dataset-out)",
-                "old rule": " (thresholds set on hymenoptera, eurosat200, mnist100: not held out)"}.get(policy, "")
+        held_out = " (leave-one-dataset-out)"
+        note = {"best": held_out, "fast": held_out, "best + pilot": held_out, "pilot always": held_out,
+                "thresholds refitted": held_out,
+                "old rule": " (images: thresholds set on hymenoptera, eurosat200, mnist100: not held out)"
+                }.get(policy, "")
         print(f"{policy:<19} mean regret {sum(regrets) / len(regrets):.2f} points, max {max(regrets):.1f}{note}")
     if saved:
         print(f"fast instead of best: {len(saved)} variants, {sum(saved) / len(saved):.0f} s of training saved on "

@@ -7,13 +7,23 @@ the size the analysis picks). ORIGIN is a folder of `../shared/datasets` or a ge
 class). A variant learns from its N images per class (or all but 60 for `/K` alone) and is tested
 on up to 60 others of each class. Leave-one-dataset-out holds out every variant of one ORIGIN at once.
 
+Texts (`--texts`, table `texts.csv`): ORIGIN is a table of `../shared/datasets/text` (`sms_spam`,
+`sst2`, `trec6`, `germeval2018`); its texts are de-duplicated and shuffled (seed 0), each class
+keeps up to TEXT_TEST_PER_CLASS (at most a quarter of it) for the test and learns from the first N
+of the rest.
+
 For each variant one row holds what the recommendation sees before training (the modality's own
 measures) and what training found afterwards: every strategy's test accuracy, validation accuracy
 and seconds, from one `train` of all three (`stop_early=False`, the same budget for all), with the
 fine-tuning settings the analysis would give. The CSV is rewritten after each row, so a long
 collection can be stopped and resumed.
 
-    .venv/bin/python benchmarks/calibration.py [SPEC ...] [--table PATH] [--budget-seconds N]
+`--pilot` adds to every row that lacks them what the analysis's pilot (`tlcore.pilot`, as
+`analyze --pilot` runs it) measured on the variant's validation split: `pilot_extract`,
+`pilot_finetune`, `pilot_seconds`, `pilot_winner` ("none" where the analysis says predict, since no
+pilot is offered there), so the benchmark can score the recommendation with the pilot deciding.
+
+    .venv/bin/python benchmarks/calibration.py [SPEC ...] [--texts] [--table PATH] [--budget-seconds N] [--pilot]
 """
 
 from __future__ import annotations
@@ -33,15 +43,18 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tlcore.image.data import import_dataset  # noqa: E402
+from tlcore.data import import_data  # noqa: E402
 from tlcore.modality import modality_of  # noqa: E402
+from tlcore.pilot import run_pilot  # noqa: E402
 from tlcore.strategy import recommend  # noqa: E402
 from tlcore.train import FinetuneConfig, TrainConfig, train  # noqa: E402
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png"}
 STRATEGIES = ("predict", "extract", "finetune")
 TABLE = REPO / "benchmarks" / "calibration" / "images.csv"
+TEXT_TABLE = TABLE.with_name("texts.csv")
 TEST_PER_CLASS = 60  # a variant's test images per class, none of them among those it learns from
+TEXT_TEST_PER_CLASS = 150  # texts are cheap to score, and the strategies' differences are small
 # Small variants first, so an interrupted collection still covers the plane's corners.
 DEFAULT_SPECS = (
     "hymenoptera@25", "eurosat200@10", "mnist100@10", "digits@25", "shapes@25", "eurosat200/5@25",
@@ -49,6 +62,7 @@ DEFAULT_SPECS = (
     "hymenoptera@100", "shapes@100", "hymenoptera~128", "eurosat200@100", "hymenoptera", "digits",
     "mnist100", "eurosat200",
 )
+TEXT_SPECS = tuple(f"{origin}@{n}" for n in (25, 100, 400) for origin in ("sms_spam", "sst2", "trec6", "germeval2018"))
 
 
 def origin_of(spec: str) -> str:
@@ -74,6 +88,35 @@ def _generated(origin: str, scratch: Path) -> Path | None:
     if not folder.is_dir():
         writers[origin](folder)
     return folder
+
+
+def variant_source(spec: str, root: Path, scratch: Path) -> tuple[Path, int | None]:
+    """What to import for `spec` (a folder of images or a table of texts) and its image size, if fixed."""
+    table = root / "text" / f"{_parse(spec)[0]}.csv"
+    return (text_variant(spec, table, scratch), None) if table.is_file() else variant_folder(spec, root, scratch)
+
+
+def text_variant(spec: str, table: Path, scratch: Path) -> Path:
+    """A table of `spec`'s texts with a split column: `train` (N per class, split again by the import), `test`."""
+    import pandas as pd
+
+    from tlcore.text.data import normalise
+
+    _, classes, count, _ = _parse(spec)
+    frame = pd.read_csv(table)[["text", "label"]].dropna()
+    frame = frame[~frame["text"].map(normalise).duplicated()].sample(frac=1.0, random_state=0)
+    kept = sorted(frame["label"].astype(str).unique())[:classes] if classes else None
+    parts = []
+    for label, texts in frame.groupby(frame["label"].astype(str), sort=True):
+        if kept is not None and label not in kept:
+            continue
+        n_test = min(TEXT_TEST_PER_CLASS, len(texts) // 4)
+        test, rest = texts.iloc[:n_test], texts.iloc[n_test:]
+        parts += [rest.iloc[:count].assign(split="train"), test.assign(split="test")]
+    scratch.mkdir(parents=True, exist_ok=True)
+    out = scratch / (spec.replace("@", "-").replace("/", "-") + ".csv")
+    pd.concat(parts).to_csv(out, index=False)
+    return out
 
 
 def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | None]:
@@ -140,6 +183,30 @@ def measured_row(spec: str, dataset, image_size: int | None, budget: float, seed
     return row
 
 
+def pilot_columns(dataset, image_size: int | None, seed: int = 0) -> dict:
+    """What `analyze --pilot` would measure on the variant (nothing where the analysis says predict)."""
+    modality = modality_of(dataset)
+    choice = modality.resolve_base(dataset, None, image_size)
+    m = modality.measure(dataset, choice, seed=seed, descriptions=None, progress=None)
+    advice = recommend(m.size, m.transferability, m.reading, m.as_is_accuracy, modality.domain,
+                       {"image_size": choice.image_size})
+    if advice.strategy == "predict":
+        return {"pilot_extract": "", "pilot_finetune": "", "pilot_seconds": "", "pilot_winner": "none"}
+    with tempfile.TemporaryDirectory() as workspace:
+        pilot = run_pilot(dataset, choice.name, choice.image_size, m.reading.settings, Path(workspace), seed=seed)
+    return {"pilot_extract": pilot.extract_accuracy, "pilot_finetune": pilot.finetune_accuracy,
+            "pilot_seconds": pilot.seconds, "pilot_winner": pilot.winner}
+
+
+def write_table(path: Path, rows: list[dict]) -> None:
+    """Rewrite the whole table (columns: the union of every row's, in first-seen order)."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 def read_table(path: Path) -> list[dict]:
     """The rows collected so far, numbers as numbers."""
     if not path.exists():
@@ -159,30 +226,48 @@ def _number(text: str):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("specs", nargs="*", default=list(DEFAULT_SPECS))
-    parser.add_argument("--table", type=Path, default=TABLE)
+    parser.add_argument("specs", nargs="*")
+    parser.add_argument("--texts", action="store_true", help="the text variants and table (default: images)")
+    parser.add_argument("--table", type=Path)
     parser.add_argument("--budget-seconds", type=float, default=240)
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--pilot", action="store_true", help="add the pilot's columns to the rows that lack them")
     args = parser.parse_args()
+    args.specs = args.specs or list(TEXT_SPECS if args.texts else DEFAULT_SPECS)
+    args.table = args.table or (TEXT_TABLE if args.texts else TABLE)
     done = {row["spec"] for row in read_table(args.table)}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; budget {args.budget_seconds:.0f} s per variant; "
           f"{len(done)} rows already in {args.table}", flush=True)
     args.table.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
+        if args.pilot:
+            add_pilots(args, Path(scratch))
+            return
         for spec in args.specs:
             if spec in done:
                 continue
             started = time.perf_counter()
-            folder, px = variant_folder(spec, args.root, Path(scratch) / "sources")
-            dataset = import_dataset(folder, Path(scratch) / "store")
+            source, px = variant_source(spec, args.root, Path(scratch) / "sources")
+            dataset = import_data(source, Path(scratch) / "store")
             row = measured_row(spec, dataset, px, args.budget_seconds)
-            rows = [*read_table(args.table), row]
-            with args.table.open("w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=list(row), restval="")
-                writer.writeheader()
-                writer.writerows(rows)
+            write_table(args.table, [*read_table(args.table), row])
             print(f"{spec}: {time.perf_counter() - started:.0f} s; " + ", ".join(
                 f"{s} {row[f'test_{s}']:.1%}" for s in STRATEGIES) + f"; rule says {row['rule_strategy']}", flush=True)
+
+
+def add_pilots(args, scratch: Path) -> None:
+    """Run the pilot on every row without its columns, rewriting the table after each."""
+    rows = read_table(args.table)
+    for index, row in enumerate(rows):
+        if row.get("pilot_winner", "") != "":
+            continue
+        started = time.perf_counter()
+        source, px = variant_source(row["spec"], args.root, scratch / "sources")
+        dataset = import_data(source, scratch / "store")
+        rows[index] = row | pilot_columns(dataset, px)
+        write_table(args.table, rows)
+        print(f"{row['spec']}: pilot says {rows[index]['pilot_winner']} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
 
 
 if __name__ == "__main__":
