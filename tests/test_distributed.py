@@ -22,6 +22,42 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def test_the_chief_oracle_stops_a_distributed_search_once_more_trials_cannot_pay(tmp_path, monkeypatch):
+    """The oracle the workers ask for trials gets the same stops as a single process's (the inner split's size,
+    the baselines' cross-validated accuracy to beat), and a stop it makes is recorded in the run."""
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from tlcore.train import TrainConfig, search, search_workers
+
+    built = {}
+
+    class Oracle:
+        trials: dict = {}
+        stopped_because = "4 trials in a row did not beat the baselines' cross-validated accuracy"
+
+    def fake_make_tuner(*args, **kwargs):
+        built.update(kwargs)
+        return SimpleNamespace(oracle=Oracle(), search=lambda *a, **k: None)
+
+    monkeypatch.setattr(search_workers, "make_tuner", fake_make_tuner)
+    stops = []
+    best = SimpleNamespace(candidates=[SimpleNamespace(params={"cv_accuracy": 0.875})],
+                           record_stop=lambda stage, why, left: stops.append((stage, why)))
+    y = np.repeat(np.arange(2), 20)
+    ctx = SimpleNamespace(
+        config=TrainConfig(search=SearchConfig(chief_address=f"127.0.0.1:{_free_port()}")),
+        features={"train": SimpleNamespace(features=np.random.default_rng(0).normal(size=(40, 8)))},
+        labels={"train": y}, n_classes=2, run_dir=tmp_path, deadline=float("inf"), progress=None, best=best,
+        seconds_left=lambda: 60.0,
+    )
+    assert search.run(ctx) == []
+    _, score = search.inner_split(y, 0)
+    assert built["inner_items"] == len(score) > 0 and built["to_beat"] == 0.875
+    assert stops == [("the rest of the Keras head search", Oracle.stopped_because)]
+
+
 def test_addresses_are_checked():
     assert parse_address("127.0.0.1:8000") == ("127.0.0.1", "8000")
     with pytest.raises(SettingError, match="HOST:PORT"):
@@ -45,8 +81,10 @@ def test_chief_and_two_workers_spread_the_trials(tmp_path):
                                  "--wait-seconds", "300"], cwd=REPO, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True)
                for i in range(2)]
+    # every trial is run (no early stop), so the test can check that they were spread
     chief = subprocess.Popen([*tlcore, "train", "sample:shapes", "--strategy", "extract", "--baselines", "",
                               "--trials", "6", "--image-size", "96", "--budget-seconds", "400", "--chief", address,
+                              "--no-early-stop",
                               "--run-id", "shared-run", "--workspace", str(workspace), "--json"],
                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

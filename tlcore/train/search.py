@@ -54,15 +54,16 @@ def run(ctx: Context) -> list[Candidate]:
     fit, score = inner_split(y, ctx.config.seed)
     start = time.perf_counter()
     arrays = (x[fit], onehot[fit], x[score], onehot[score])
+    # the stops that end a search once more trials cannot pay, for the one oracle (the chief's, when distributed)
+    stops = {"inner_items": len(score) if ctx.config.stop_early else 0, "to_beat": _baselines_cv(ctx)}
     if ctx.config.search.chief_address:
-        tuner = serve_search(ctx, x, arrays)
+        tuner = serve_search(ctx, x, arrays, **stops)
     else:
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
-                           ctx.progress, inner_items=len(score) if ctx.config.stop_early else 0,
-                           to_beat=_baselines_cv(ctx))
+                           ctx.progress, **stops)
         tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0)
-        if tuner.oracle.stopped_because and ctx.best is not None:
-            ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())
+    if tuner.oracle.stopped_because and ctx.best is not None:
+        ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
     if not trials:
         return []

@@ -58,8 +58,10 @@ def tuner_role(tuner_id: str, address: str) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def serve_search(ctx: Context, x_train: np.ndarray, arrays: tuple[np.ndarray, ...]):
-    """Run the search as its chief: publish the inputs, serve the oracle until done or the deadline."""
+def serve_search(ctx: Context, x_train: np.ndarray, arrays: tuple[np.ndarray, ...], inner_items: int = 0,
+                 to_beat: float | None = None):
+    """Run the search as its chief: publish the inputs, serve the oracle until done, the deadline, or until more
+    trials cannot pay (`inner_items`, `to_beat`: see `make_tuner`; the workers ask this oracle for trials)."""
     config = ctx.config.search
     folder = ctx.run_dir / "search"
     buffer_path = folder / INPUTS
@@ -70,7 +72,8 @@ def serve_search(ctx: Context, x_train: np.ndarray, arrays: tuple[np.ndarray, ..
     search = dataclasses.asdict(config) | {"chief_address": None}
     runs.write_json(folder / SETTINGS, {"search": search, "n_classes": ctx.n_classes, "seed": ctx.config.seed})
     with tuner_role("chief", config.chief_address):
-        tuner = make_tuner(x_train, ctx.n_classes, config, ctx.config.seed, ctx.deadline, folder, ctx.progress)
+        tuner = make_tuner(x_train, ctx.n_classes, config, ctx.config.seed, ctx.deadline, folder, ctx.progress,
+                           inner_items=inner_items, to_beat=to_beat)
         server = threading.Thread(target=tuner.search, args=arrays[:2],
                                   kwargs={"validation_data": arrays[2:], "verbose": 0}, daemon=True)
         server.start()  # the server reads its address from the environment: keep it set until done
