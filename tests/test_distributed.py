@@ -33,13 +33,11 @@ def test_the_chief_oracle_stops_a_distributed_search_once_more_trials_cannot_pay
 
     built = {}
 
-    class Oracle:
-        trials: dict = {}
-        stopped_because = "4 trials in a row did not beat the baselines' cross-validated accuracy"
+    oracle = SimpleNamespace(trials={}, stopped_because="4 trials in a row did not beat the baselines' accuracy")
 
     def fake_make_tuner(*args, **kwargs):
         built.update(kwargs)
-        return SimpleNamespace(oracle=Oracle(), search=lambda *a, **k: None)
+        return SimpleNamespace(oracle=oracle, search=lambda *a, **k: None)
 
     monkeypatch.setattr(search_workers, "make_tuner", fake_make_tuner)
     stops = []
@@ -55,7 +53,7 @@ def test_the_chief_oracle_stops_a_distributed_search_once_more_trials_cannot_pay
     assert search.run(ctx) == []
     _, score = search.inner_split(y, 0)
     assert built["inner_items"] == len(score) > 0 and built["to_beat"] == 0.875
-    assert stops == [("the rest of the Keras head search", Oracle.stopped_because)]
+    assert stops == [("the rest of the Keras head search", oracle.stopped_because)]
 
 
 def test_addresses_are_checked():
