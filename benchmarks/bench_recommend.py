@@ -10,13 +10,16 @@ Regret = the best strategy's test accuracy minus the chosen one's, in points.
 Where the table has the pilot's columns (`calibration.py --pilot`), two more policies: "best +
 pilot" lets the pilot decide where the held-out recommendation is a close call (confidence under
 `tlcore.pilot.CLOSE_CALL`: where the Analyse page offers one), "pilot always" where the analysis
-would run one with `analyze --pilot` (every call between extract and fine-tuning).
+would run one with `analyze --pilot` (every call between extract and fine-tuning), and "old rule +
+pilot", the threshold rule's calls between extract and fine-tuning decided by the pilot (the rule
+estimates no gain, so a pilot is offered on each: what texts get).
 
 Printed in the same run: the regret of always extracting, of always fine-tuning, and of the old
 threshold rule (images: fitted by hand on hymenoptera, eurosat200 and mnist100, not held out); the
 threshold rule's shape with its thresholds refitted leave-one-dataset-out; for "fast", the seconds
 saved and the points the extra minutes of fine-tuning would have bought. `--fit` prints the model
-fitted on every row (`tlcore.image.gain.IMAGE_GAIN`, `tlcore.text.gain.TEXT_GAIN` must equal it).
+fitted on every row (for images, `tlcore.image.gain.IMAGE_GAIN` must equal it; texts have no gain
+model in the product: on their table it did worse held out than both plain policies).
 
     .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH] [--fit]
 """
@@ -38,7 +41,7 @@ from calibration import TABLE, TEXT_TABLE, read_table  # noqa: E402  (benchmarks
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
-from tlcore.pilot import worth_a_pilot  # noqa: E402
+from tlcore.pilot import pilot_offer  # noqa: E402
 from tlcore.strategy import PREDICT_MARGIN, GapReading, recommend  # noqa: E402
 
 
@@ -69,7 +72,9 @@ def with_pilot(row: dict, advice, always: bool) -> str | None:
     winner = row.get("pilot_winner", "")
     if winner in ("", None):
         return None
-    runs = advice.strategy != "predict" and (always or worth_a_pilot(advice.strategy, advice.confidence))
+    offered = pilot_offer({"strategy": advice.strategy, "confidence": advice.confidence,
+                           "expected_accuracy": advice.expected_accuracy})
+    runs = advice.strategy != "predict" and (always or bool(offered))
     return winner if runs and winner in ("extract", "finetune") else advice.strategy
 
 
@@ -105,12 +110,13 @@ def main() -> None:
     shown = args.table.relative_to(REPO) if args.table.is_relative_to(REPO) else args.table
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(rows)} variants of {len(origins)} datasets "
           f"({', '.join(origins)}) from {shown}")
-    names = ("best", "fast", *(("best + pilot", "pilot always") if piloted else ()), "old rule",
+    names = ("best", "fast", *(("best + pilot", "pilot always", "old rule + pilot") if piloted else ()), "old rule",
              "thresholds refitted", "always extract", "always fine-tune")
     policies: dict[str, list[float]] = {p: [] for p in names}
     saved, bought = [], []
     everything = fit_gain(rows, rows[0]["base"])
-    shown_policies = ("best", "fast", *(("best + pilot",) if piloted else ()), "old rule")
+    shown_policies = ("best", "fast", *(("best + pilot",) if piloted else ()), "old rule",
+                      *(("old rule + pilot",) if piloted else ()))
     print(f"{'variant':<18} " + " ".join(f"{s:>8}" for s in STRATEGIES) + " confidence" +
           "".join(f" {p:<12} {'regret':>6}" for p in shown_policies))
     for origin in origins:
@@ -121,8 +127,11 @@ def main() -> None:
             advice = {aim: decide(row, gain, aim) for aim in ("best", "fast")}
             chosen = {aim: a.strategy for aim, a in advice.items()}
             if piloted:
+                rule = SimpleNamespace(strategy=row["rule_strategy"], confidence=row["rule_confidence"],
+                                       expected_accuracy={})  # the rule estimates no gain: a pilot is offered
                 chosen |= {"best + pilot": with_pilot(row, advice["best"], always=False),
-                           "pilot always": with_pilot(row, advice["best"], always=True)}
+                           "pilot always": with_pilot(row, advice["best"], always=True),
+                           "old rule + pilot": with_pilot(row, rule, always=False)}
             for policy, strategy in (*((aim, chosen[aim]) for aim in chosen),
                                      ("old rule", row["rule_strategy"]),
                                      ("thresholds refitted", by_thresholds(row, *thresholds)),
@@ -138,10 +147,10 @@ def main() -> None:
                   + "".join(f" {c:<12} {regret(scores, c):>6.1f}" for c in shown))
     for policy, regrets in policies.items():
         held_out = " (leave-one-dataset-out)"
+        by_hand = (" (thresholds set by hand with these four sets in view: not held out)" if args.texts else
+                   " (thresholds set by hand on hymenoptera, eurosat200, mnist100: not held out)")
         note = {"best": held_out, "fast": held_out, "best + pilot": held_out, "pilot always": held_out,
-                "thresholds refitted": held_out,
-                "old rule": " (images: thresholds set on hymenoptera, eurosat200, mnist100: not held out)"
-                }.get(policy, "")
+                "thresholds refitted": held_out, "old rule": by_hand, "old rule + pilot": by_hand}.get(policy, "")
         print(f"{policy:<19} mean regret {sum(regrets) / len(regrets):.2f} points, max {max(regrets):.1f}{note}")
     if saved:
         print(f"fast instead of best: {len(saved)} variants, {sum(saved) / len(saved):.0f} s of training saved on "

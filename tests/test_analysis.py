@@ -243,17 +243,62 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
         advise(1.0, "cheapest")
 
 
-def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
-    """The constants in tlcore/image/gain.py are what `fit_gain` makes of benchmarks/calibration/images.csv."""
+def _benchmark(name: str):
+    """A module of benchmarks/ (not a package), imported from its file."""
     import importlib.util
+    import sys
 
     from tests.conftest import REPO
+
+    sys.path.insert(0, str(REPO / "benchmarks"))  # bench_recommend imports its neighbours by name
+    try:
+        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    return module
+
+
+def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
+    """The constants in tlcore/image/gain.py are what `fit_gain` makes of benchmarks/calibration/images.csv."""
     from tlcore.gain import fit_gain
     from tlcore.image.gain import IMAGE_GAIN
 
-    spec = importlib.util.spec_from_file_location("calibration", REPO / "benchmarks" / "calibration.py")
-    calibration = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibration)
+    calibration = _benchmark("calibration")
     rows = calibration.read_table(calibration.TABLE)
     assert len(rows) >= 20 and {r["base"] for r in rows} == {IMAGE_GAIN.base}
     assert fit_gain(rows, IMAGE_GAIN.base) == IMAGE_GAIN
+
+
+def test_a_text_variant_learns_from_n_per_class_and_tests_on_other_texts(tmp_path):
+    calibration = _benchmark("calibration")
+    texts = [f"message number {i} about {label}" for label in ("ham", "spam") for i in range(40)]
+    frame = {"text": [*texts, "MESSAGE  number 0 about ham"], "label": ["ham"] * 40 + ["spam"] * 40 + ["ham"]}
+    import pandas as pd
+
+    (tmp_path / "text").mkdir()
+    pd.DataFrame(frame).to_csv(tmp_path / "text" / "toy.csv", index=False)
+    source, px = calibration.variant_source("toy@12", tmp_path, tmp_path / "scratch")
+    variant = pd.read_csv(source)
+    assert px is None and source.suffix == ".csv"
+    counts = variant.groupby(["split", "label"]).size().to_dict()
+    assert counts == {("train", "ham"): 12, ("train", "spam"): 12, ("test", "ham"): 10, ("test", "spam"): 10}
+    assert not set(variant[variant["split"] == "train"]["text"]) & set(variant[variant["split"] == "test"]["text"])
+    assert variant["text"].str.casefold().str.split().str.join(" ").is_unique  # the near-copy was dropped
+
+
+def test_the_pilot_decides_the_close_calls_and_the_rules_calls_unless_always_asked():
+    bench = _benchmark("bench_recommend")
+    estimated = {"finetune": 0.8}  # the gain model's advice carries fine-tuning's expected accuracy
+    close = SimpleNamespace(strategy="extract", confidence=0.55, expected_accuracy=estimated)
+    sure = SimpleNamespace(strategy="extract", confidence=0.9, expected_accuracy=estimated)
+    as_is = SimpleNamespace(strategy="predict", confidence=0.6, expected_accuracy=estimated)
+    rule = SimpleNamespace(strategy="extract", confidence=0.9, expected_accuracy={})
+    row = {"pilot_winner": "finetune"}
+    assert bench.with_pilot(row, close, always=False) == "finetune"
+    assert bench.with_pilot(row, sure, always=False) == "extract"
+    assert bench.with_pilot(row, sure, always=True) == "finetune"
+    assert bench.with_pilot({"pilot_winner": "none"}, as_is, always=True) == "predict"
+    assert bench.with_pilot(row, rule, always=False) == "finetune"  # the rule estimates no gain: always offered
+    assert bench.with_pilot({}, close, always=False) is None  # no pilot measured: the policy is not scored
