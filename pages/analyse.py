@@ -23,7 +23,7 @@ from pages.common import (
 )
 from tlcore import jobs, runs, words
 from tlcore.modality import modality_of
-from tlcore.pilot import PILOT_SECONDS, worth_a_pilot
+from tlcore.pilot import PILOT_SECONDS, pilot_offer
 from tlcore.train import TrainConfig
 
 steps("Analyse")
@@ -77,9 +77,8 @@ st.markdown(f"**{words.strategy_title(strategy)}** (`{strategy}`): {words.STRATE
 st.markdown("**Why**, from what we measured on your training and validation data (the test split is kept apart):")
 for reason in advice["reasons"]:
     st.markdown(f"- {reason}")
-if worth_a_pilot(strategy, advice["confidence"]) and not analysis.get("pilot"):
-    st.warning(f"A close call between a new head on the frozen base and fine-tuning. A pilot trains both for "
-               f"{PILOT_SECONDS:.0f} seconds and lets the validation split decide.")
+if pilot_offer(advice) and not analysis.get("pilot"):
+    st.warning(pilot_offer(advice))
     if st.button(f"Run a {PILOT_SECONDS:.0f}-second pilot", key="pilot"):
         folder = run_or_stop(lambda: jobs.submit_analysis(workspace(), dataset_folder(), base, descriptions(),
                                                           pilot=True, aim=aim))

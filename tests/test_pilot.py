@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tlcore.pilot import CLOSE_CALL, Pilot, decided_by, worth_a_pilot
+from tlcore.pilot import CLOSE_CALL, Pilot, decided_by, pilot_offer
 from tlcore.strategy import Recommendation
 
 ADVICE = Recommendation("extract", 0.55, ["Your data is close to ImageNet."], {"image_size": 128, "heads": ["knn"]},
@@ -14,9 +14,16 @@ ADVICE = Recommendation("extract", 0.55, ["Your data is close to ImageNet."], {"
 FINETUNE_SETTINGS = {"unfreeze_blocks": 12, "learning_rate": 2e-4}
 
 
-def test_only_a_close_call_between_extract_and_finetuning_is_worth_a_pilot():
-    assert worth_a_pilot("extract", CLOSE_CALL - 0.01) and worth_a_pilot("finetune", 0.5)
-    assert not worth_a_pilot("extract", CLOSE_CALL) and not worth_a_pilot("predict", 0.5)
+def test_a_pilot_is_offered_for_a_close_call_or_where_no_gain_is_estimated():
+    def offer(strategy, confidence, estimated=True):
+        expected = {"predict": 0.5, "extract": 0.8} | ({"finetune": 0.82} if estimated else {})
+        return pilot_offer({"strategy": strategy, "confidence": confidence, "expected_accuracy": expected})
+
+    assert offer("extract", CLOSE_CALL - 0.01).startswith("A close call") and offer("finetune", 0.5)
+    assert not offer("extract", CLOSE_CALL) and not offer("predict", 0.5)
+    # the threshold rule (texts, other bases): every call between extract and fine-tuning, however sure it says it is
+    assert "no calibrated estimate" in offer("extract", 0.95, estimated=False)
+    assert offer("finetune", 0.9, estimated=False) and not offer("predict", 0.6, estimated=False)
 
 
 def test_the_pilot_decides_and_the_advice_says_so_with_its_numbers():

@@ -279,7 +279,7 @@ def _analyze(args: argparse.Namespace) -> int:
                          progress=_progress_line(""), pilot_in=workspace if args.pilot else None,
                          pilot_seconds=args.pilot_seconds or PILOT_SECONDS, aim=args.aim)
     save_analysis(result, dataset)
-    from .pilot import worth_a_pilot
+    from .pilot import pilot_offer
 
     report = result.to_dict()
     if args.json:
@@ -303,8 +303,8 @@ def _analyze(args: argparse.Namespace) -> int:
 
         print("expected training time on a 2-core machine: "
               + ", ".join(f"{k} {duration(v)}" for k, v in advice["expected_seconds"].items()))
-    if not args.pilot and worth_a_pilot(advice["strategy"], advice["confidence"]):
-        print("a close call: `analyze --pilot` measures fine-tuning against a frozen head before you train")
+    if not args.pilot and pilot_offer(advice):
+        print(f"{pilot_offer(advice)} `analyze --pilot` runs it before you train.")
     print("saved: `train` on this data follows this recommendation unless told otherwise")
     return 0
 
