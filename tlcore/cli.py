@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .errors import SettingError, TLCoreError
 from .progress import Progress
+from .strategy import AIMS
 
 EXIT_REFUSED = 2
 
@@ -117,7 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--pilot", action="store_true",
                          help="decide between extract and fine-tuning by a short run of both, measured on validation")
     analyze.add_argument("--pilot-seconds", type=_SECONDS, default=None, metavar="N", help="the pilot's budget (90)")
-    analyze.add_argument("--aim", choices=("best", "fast"), default="best",
+    analyze.add_argument("--aim", choices=tuple(AIMS), default="best",
                          help="best accuracy (default), or good and fast: fine-tune only where it pays for its time")
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
     analyze.set_defaults(run=_analyze)
