@@ -7,7 +7,7 @@ dataset, the expected-gain model (`tlcore.gain`) is fitted on the rows of every 
 `tlcore.strategy.recommend` decides each held-out row with it, for both aims ("best" accuracy, "fast": good and fast).
 Regret = the best strategy's test accuracy minus the chosen one's, in points.
 
-Where the table has the pilot's columns (`calibration.py --pilot`), two more policies: "best +
+Where the table has the pilot's columns (`calibration.py --pilot`), three more policies: "best +
 pilot" lets the pilot decide where the held-out recommendation is a close call (confidence under
 `tlcore.pilot.CLOSE_CALL`: where the Analyse page offers one), "pilot always" where the analysis
 would run one with `analyze --pilot` (every call between extract and fine-tuning), and "old rule +
@@ -72,9 +72,7 @@ def with_pilot(row: dict, advice, always: bool) -> str | None:
     winner = row.get("pilot_winner", "")
     if winner in ("", None):
         return None
-    offered = pilot_offer({"strategy": advice.strategy, "confidence": advice.confidence,
-                           "expected_accuracy": advice.expected_accuracy})
-    runs = advice.strategy != "predict" and (always or bool(offered))
+    runs = bool(pilot_offer(vars(advice))) or (always and advice.strategy in ("extract", "finetune"))
     return winner if runs and winner in ("extract", "finetune") else advice.strategy
 
 

@@ -145,15 +145,21 @@ def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | No
     return folder, px
 
 
-def measured_row(spec: str, dataset, image_size: int | None, budget: float, seed: int = 0) -> dict:
-    """What the recommendation sees (before training) and what each strategy scored (after), as one row."""
+def _measured(dataset, image_size: int | None, seed: int):
+    """The base, the analysis's measures and the threshold rule's advice for the variant, as `analyze` takes them."""
     modality = modality_of(dataset)
     choice = modality.resolve_base(dataset, None, image_size)
-    started = time.perf_counter()
     m = modality.measure(dataset, choice, seed=seed, descriptions=None, progress=None)
-    analysis_seconds = time.perf_counter() - started
     advice = recommend(m.size, m.transferability, m.reading, m.as_is_accuracy, modality.domain,
                        {"image_size": choice.image_size})
+    return choice, m, advice
+
+
+def measured_row(spec: str, dataset, image_size: int | None, budget: float, seed: int = 0) -> dict:
+    """What the recommendation sees (before training) and what each strategy scored (after), as one row."""
+    started = time.perf_counter()
+    choice, m, advice = _measured(dataset, image_size, seed)
+    analysis_seconds = time.perf_counter() - started
     finetune = dataclasses.replace(FinetuneConfig(), **m.reading.settings)
     config = TrainConfig(strategies=STRATEGIES, backbone=choice.name, image_size=choice.image_size,
                          budget_seconds=budget, finetune=finetune, stop_early=False, seed=seed)
@@ -185,11 +191,7 @@ def measured_row(spec: str, dataset, image_size: int | None, budget: float, seed
 
 def pilot_columns(dataset, image_size: int | None, seed: int = 0) -> dict:
     """What `analyze --pilot` would measure on the variant (nothing where the analysis says predict)."""
-    modality = modality_of(dataset)
-    choice = modality.resolve_base(dataset, None, image_size)
-    m = modality.measure(dataset, choice, seed=seed, descriptions=None, progress=None)
-    advice = recommend(m.size, m.transferability, m.reading, m.as_is_accuracy, modality.domain,
-                       {"image_size": choice.image_size})
+    choice, m, advice = _measured(dataset, image_size, seed)
     if advice.strategy == "predict":
         return {"pilot_extract": "", "pilot_finetune": "", "pilot_seconds": "", "pilot_winner": "none"}
     with tempfile.TemporaryDirectory() as workspace:

@@ -77,8 +77,9 @@ st.markdown(f"**{words.strategy_title(strategy)}** (`{strategy}`): {words.STRATE
 st.markdown("**Why**, from what we measured on your training and validation data (the test split is kept apart):")
 for reason in advice["reasons"]:
     st.markdown(f"- {reason}")
-if pilot_offer(advice) and not analysis.get("pilot"):
-    st.warning(pilot_offer(advice))
+offer = "" if analysis.get("pilot") else pilot_offer(advice)
+if offer:
+    st.warning(offer)
     if st.button(f"Run a {PILOT_SECONDS:.0f}-second pilot", key="pilot"):
         folder = run_or_stop(lambda: jobs.submit_analysis(workspace(), dataset_folder(), base, descriptions(),
                                                           pilot=True, aim=aim))

@@ -32,7 +32,6 @@ def test_the_chief_oracle_stops_a_distributed_search_once_more_trials_cannot_pay
     from tlcore.train import TrainConfig, search, search_workers
 
     built = {}
-
     oracle = SimpleNamespace(trials={}, stopped_because="4 trials in a row did not beat the baselines' accuracy")
 
     def fake_make_tuner(*args, **kwargs):

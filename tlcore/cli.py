@@ -304,8 +304,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
         print("expected training time on a 2-core machine: "
               + ", ".join(f"{k} {duration(v)}" for k, v in advice["expected_seconds"].items()))
-    if not args.pilot and pilot_offer(advice):
-        print(f"{pilot_offer(advice)} `analyze --pilot` runs it before you train.")
+    offer = "" if args.pilot else pilot_offer(advice)
+    if offer:
+        print(f"{offer} `analyze --pilot` runs it before you train.")
     print("saved: `train` on this data follows this recommendation unless told otherwise")
     return 0
 
