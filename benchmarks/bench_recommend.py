@@ -7,12 +7,13 @@ dataset, the expected-gain model (`tlcore.gain`) is fitted on the rows of every 
 `tlcore.strategy.recommend` decides each held-out row with it, for both aims ("best" accuracy, "fast": good and fast).
 Regret = the best strategy's test accuracy minus the chosen one's, in points.
 
-Where the table has the pilot's columns (`calibration.py --pilot`), three more policies: "best +
-pilot" lets the pilot decide where the held-out recommendation is a close call (confidence under
-`tlcore.pilot.CLOSE_CALL`: where the Analyse page offers one), "pilot always" where the analysis
-would run one with `analyze --pilot` (every call between extract and fine-tuning), and "old rule +
-pilot", the threshold rule's calls between extract and fine-tuning decided by the pilot (the rule
-estimates no gain, so a pilot is offered on each: what texts get).
+Where the table has the pilot's columns (`calibration.py --pilot`), four more policies, the pilot
+read by the product's own `tlcore.pilot.decided_by`: "best + pilot" where the held-out
+recommendation is a close call (confidence under `tlcore.pilot.CLOSE_CALL`: where the Analyse page
+offers one; the pilot weighed with the expected gain), "pilot always" on every call between extract
+and fine-tuning (`analyze --pilot`), "pilot alone" the pilot's own winner on every such call (the
+one-standard-error rule, no estimate), and "old rule + pilot", the threshold rule's calls decided by
+the pilot (the rule estimates no gain, so the pilot decides alone on each: what texts get).
 
 Printed in the same run: the regret of always extracting, of always fine-tuning, and of the old
 threshold rule (images: fitted by hand on hymenoptera, eurosat200 and mnist100, not held out); the
@@ -27,6 +28,7 @@ model in the product: on their table it did worse held out than both plain polic
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import itertools
 import os
 import platform
@@ -41,8 +43,8 @@ from calibration import TABLE, TEXT_TABLE, read_table  # noqa: E402  (benchmarks
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
-from tlcore.pilot import pilot_offer  # noqa: E402
-from tlcore.strategy import PREDICT_MARGIN, GapReading, recommend  # noqa: E402
+from tlcore.pilot import Pilot, decided_by, pilot_offer  # noqa: E402
+from tlcore.strategy import PREDICT_MARGIN, GapReading, Recommendation, recommend  # noqa: E402
 
 
 def scores_of(row: dict) -> dict[str, float]:
@@ -66,14 +68,20 @@ def decide(row: dict, gain, aim: str):
     return recommend(size, measures, reading, 0.0, "the base's domain", gain=gain, aim=aim)
 
 
-def with_pilot(row: dict, advice, always: bool) -> str | None:
-    """What the pilot makes of `advice` (where it runs: a close call, or `always` as `analyze --pilot`);
-    None where the table has no pilot for the row."""
+def with_pilot(row: dict, advice: Recommendation, always: bool | str) -> str | None:
+    """What the pilot makes of `advice` (where it runs: a close call, or `always` as `analyze --pilot`;
+    `always="alone"`: on every call, ignoring the estimate), by the product's own `decided_by`; None where
+    the table has no pilot for the row."""
     winner = row.get("pilot_winner", "")
     if winner in ("", None):
         return None
-    runs = bool(pilot_offer(vars(advice))) or (always and advice.strategy in ("extract", "finetune"))
-    return winner if runs and winner in ("extract", "finetune") else advice.strategy
+    runs = bool(pilot_offer(advice.to_dict())) or (always and advice.strategy in ("extract", "finetune"))
+    if always == "alone":
+        advice = dataclasses.replace(advice, expected_gain=None)
+    if not runs or winner not in ("extract", "finetune"):
+        return advice.strategy
+    pilot = Pilot(row["pilot_extract"], row["pilot_finetune"], row["val_items"], row["pilot_seconds"], None, winner)
+    return decided_by(advice, pilot, "items", {}).strategy
 
 
 # The threshold rule as a family (the old rule's shape: finetune when the probe is under a ceiling, the data
@@ -108,7 +116,8 @@ def main() -> None:
     shown = args.table.relative_to(REPO) if args.table.is_relative_to(REPO) else args.table
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(rows)} variants of {len(origins)} datasets "
           f"({', '.join(origins)}) from {shown}")
-    names = ("best", "fast", *(("best + pilot", "pilot always", "old rule + pilot") if piloted else ()), "old rule",
+    names = ("best", "fast", *(("best + pilot", "pilot always", "pilot alone", "old rule + pilot") if piloted else ()),
+             "old rule",
              "thresholds refitted", "always extract", "always fine-tune")
     policies: dict[str, list[float]] = {p: [] for p in names}
     saved, bought = [], []
@@ -125,10 +134,11 @@ def main() -> None:
             advice = {aim: decide(row, gain, aim) for aim in ("best", "fast")}
             chosen = {aim: a.strategy for aim, a in advice.items()}
             if piloted:
-                rule = SimpleNamespace(strategy=row["rule_strategy"], confidence=row["rule_confidence"],
-                                       expected_accuracy={})  # the rule estimates no gain: a pilot is offered
+                # the rule estimates no gain: a pilot is offered, and decides alone
+                rule = Recommendation(row["rule_strategy"], row["rule_confidence"], [], {}, {})
                 chosen |= {"best + pilot": with_pilot(row, advice["best"], always=False),
                            "pilot always": with_pilot(row, advice["best"], always=True),
+                           "pilot alone": with_pilot(row, advice["best"], always="alone"),
                            "old rule + pilot": with_pilot(row, rule, always=False)}
             for policy, strategy in (*((aim, chosen[aim]) for aim in chosen),
                                      ("old rule", row["rule_strategy"]),
@@ -148,6 +158,7 @@ def main() -> None:
         by_hand = (" (thresholds set by hand with these four sets in view: not held out)" if args.texts else
                    " (thresholds set by hand on hymenoptera, eurosat200, mnist100: not held out)")
         note = {"best": held_out, "fast": held_out, "best + pilot": held_out, "pilot always": held_out,
+                "pilot alone": " (the predict test is the held-out gain model's)",
                 "thresholds refitted": held_out, "old rule": by_hand, "old rule + pilot": by_hand}.get(policy, "")
         print(f"{policy:<19} mean regret {sum(regrets) / len(regrets):.2f} points, max {max(regrets):.1f}{note}")
     if saved:
@@ -158,6 +169,9 @@ def main() -> None:
     print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best aim {mean['best']:.2f} = "
           f"{mean['always fine-tune'] / max(mean['best'], 0.01):.2f}; always extract / best aim = "
           f"{mean['always extract'] / max(mean['best'], 0.01):.2f}")
+    if piloted:
+        print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best + pilot {mean['best + pilot']:.2f} = "
+              f"{mean['always fine-tune'] / max(mean['best + pilot'], 0.01):.2f}")
     if args.fit:
         print(f"fitted on every row: {everything}")
 

@@ -289,16 +289,26 @@ def test_a_text_variant_learns_from_n_per_class_and_tests_on_other_texts(tmp_pat
 
 
 def test_the_pilot_decides_the_close_calls_and_the_rules_calls_unless_always_asked():
+    from tlcore.strategy import Recommendation
+
     bench = _benchmark("bench_recommend")
-    estimated = {"finetune": 0.8}  # the gain model's advice carries fine-tuning's expected accuracy
-    close = SimpleNamespace(strategy="extract", confidence=0.55, expected_accuracy=estimated)
-    sure = SimpleNamespace(strategy="extract", confidence=0.9, expected_accuracy=estimated)
-    as_is = SimpleNamespace(strategy="predict", confidence=0.6, expected_accuracy=estimated)
-    rule = SimpleNamespace(strategy="extract", confidence=0.9, expected_accuracy={})
-    row = {"pilot_winner": "finetune"}
+
+    def advice(strategy, confidence, estimated=True):  # the gain model's advice carries its estimate
+        gain = {"expected_gain": 0.5, "gain_error": 3.0} if estimated else {}
+        return Recommendation(strategy, confidence, [], {}, {"extract": 0.8, "finetune": 0.805} if estimated else {},
+                              **gain)
+
+    close, sure, as_is, rule = advice("extract", 0.55), advice("extract", 0.9), advice("predict", 0.6), \
+        advice("extract", 0.9, estimated=False)
+    row = {"pilot_winner": "finetune", "pilot_extract": 0.80, "pilot_finetune": 0.90, "val_items": 200,
+           "pilot_seconds": 90.0}
     assert bench.with_pilot(row, close, always=False) == "finetune"
     assert bench.with_pilot(row, sure, always=False) == "extract"
     assert bench.with_pilot(row, sure, always=True) == "finetune"
     assert bench.with_pilot({"pilot_winner": "none"}, as_is, always=True) == "predict"
     assert bench.with_pilot(row, rule, always=False) == "finetune"  # the rule estimates no gain: always offered
     assert bench.with_pilot({}, close, always=False) is None  # no pilot measured: the policy is not scored
+    # the product's weighing: a lead within the pilot's noise leaves the estimate's call
+    noisy = row | {"pilot_winner": "extract", "pilot_finetune": 0.79, "val_items": 20}
+    assert bench.with_pilot(noisy, advice("finetune", 0.55), always=False) == "finetune"
+    assert bench.with_pilot(noisy, advice("finetune", 0.9), always="alone") == "extract"  # the pilot's own winner

@@ -1,4 +1,4 @@
-"""A pilot for a close call: both ways trained briefly, the validation split decides, the advice says so."""
+"""A pilot for a close call: both ways trained briefly, measured on validation, weighed with the estimate."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tlcore.pilot import CLOSE_CALL, Pilot, decided_by, pilot_offer
+from tlcore.pilot import CLOSE_CALL, Pilot, decided_by, pilot_offer, weigh
 from tlcore.strategy import Recommendation
 
 ADVICE = Recommendation("extract", 0.55, ["Your data is close to ImageNet."], {"image_size": 128, "heads": ["knn"]},
@@ -44,9 +44,41 @@ def test_the_pilot_decides_and_the_advice_says_so_with_its_numbers():
     assert table["How it was estimated"].iloc[-1].startswith("measured by a pilot")
 
 
+def test_with_an_estimate_the_pilot_is_weighed_by_its_precision_not_obeyed():
+    """A pilot's lead within its noise does not overturn a clear estimate; a clear lead overturns a weak one."""
+    import dataclasses
+
+    estimated = dataclasses.replace(ADVICE, strategy="finetune", confidence=0.64, settings=FINETUNE_SETTINGS,
+                                    expected_gain=1.3, gain_error=3.5)
+    # digits@50's pilot: 95.0% vs 93.75% on 80 validation images, a lead of -1.2 give or take 4.0 points
+    noisy = Pilot(0.95, 0.9375, 80, 90.0, 12, "extract")
+    lead, error = noisy.lead()
+    assert lead == pytest.approx(-1.25) and 3.5 < error < 4.5
+    kept = decided_by(estimated, noisy, "images", FINETUNE_SETTINGS)
+    assert kept.strategy == "finetune" and kept.settings["unfreeze_blocks"] == 12
+    assert "Weighed with the estimate before training (+1.3" in kept.reasons[0] and "it pays here" in kept.reasons[0]
+    weighed = weigh(1.3, 3.5, lead, error)[0]
+    assert 0 < weighed < 1.3 and kept.expected_accuracy["finetune"] == round(0.8 + weighed / 100, 4)
+    from tlcore.words import expected_accuracy_table
+
+    table = expected_accuracy_table({"recommendation": kept.to_dict(), "pilot": noisy.to_dict()}).set_index("Way")
+    assert table["How it was estimated"].iloc[-1].startswith("the probe plus the expected gain, weighed with a pilot")
+    assert 0.5 <= kept.confidence < estimated.confidence  # the pilot leaned the other way: less sure than before
+    # a lead far beyond its noise wins, and the advice becomes extract's: heads back, fine-tuning's settings gone
+    clear = decided_by(estimated, Pilot(0.95, 0.80, 80, 90.0, 12, "extract"), "images", FINETUNE_SETTINGS)
+    assert clear.strategy == "extract" and "simpler way is kept" in clear.reasons[0]
+    assert "unfreeze_blocks" not in clear.settings and clear.settings["heads"]
+    # a perfect score on 12 items is not certainty: a tie leaves the estimate's call
+    tie = Pilot(1.0, 1.0, 12, 60.0, 6, "extract")
+    assert tie.lead()[1] > 5 and decided_by(estimated, tie, "images", FINETUNE_SETTINGS).strategy == "finetune"
+    # good and fast asks the weighed gain for its two points
+    fast = dataclasses.replace(estimated, aim="fast")
+    assert decided_by(fast, Pilot(0.90, 0.915, 300, 90.0, 12, "finetune"), "images", {}).strategy == "extract"
+
+
 @pytest.mark.slow
-def test_analyze_with_a_pilot_trains_both_and_follows_validation(tmp_path, capsys):
-    """The digits sample (far from ImageNet): the pilot's numbers come from validation and its winner is the
+def test_analyze_with_a_pilot_trains_both_and_weighs_validation(tmp_path, capsys):
+    """The digits sample (far from ImageNet): the pilot's numbers come from validation and are weighed into the
     advice; nothing of the pilot's runs is left behind; the CLI's JSON carries it."""
     from tlcore.cli import main
 
@@ -55,6 +87,8 @@ def test_analyze_with_a_pilot_trains_both_and_follows_validation(tmp_path, capsy
     analysis = json.loads(capsys.readouterr().out)
     pilot, advice = analysis["pilot"], analysis["recommendation"]
     assert pilot is not None and 0 < pilot["extract_accuracy"] <= 1 and 0 < pilot["finetune_accuracy"] <= 1
-    assert advice["strategy"] == pilot["winner"] and advice["reasons"][0].startswith("Measured by a pilot")
+    assert advice["reasons"][0].startswith("Measured by a pilot") and advice["strategy"] in ("extract", "finetune")
+    # the default base has a calibrated estimate of the gain: the pilot is weighed with it, and the advice says so
+    assert advice["expected_gain"] is not None and "Weighed with the estimate" in advice["reasons"][0]
     assert pilot["val_items"] > 0 and pilot["seconds"] <= 40 * 1.5
     assert not any((tmp_path / "pilots").iterdir())

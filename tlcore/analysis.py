@@ -34,7 +34,7 @@ class Analysis:
     transferability: Transferability
     recommendation: Recommendation
     label_issues: list[dict] = dataclasses.field(default_factory=list)  # likely mislabelled items, all splits
-    pilot: Pilot | None = None  # a short fine-tuning run that decided a close call (`tlcore.pilot`)
+    pilot: Pilot | None = None  # a short run of both ways that measured a close call (`tlcore.pilot`)
 
     def to_dict(self) -> dict:
         return {
@@ -68,7 +68,8 @@ def analyze(
     `descriptions` of the classes (texts) help the zero-shot measure; `image_size` (images)
     overrides the size chosen from the images' own. `aim` is "best" (accuracy) or "fast" (good and
     fast: fine-tuning only where it is expected to pay for its time). With `pilot_in` (a workspace), a recommendation
-    between extract and fine-tuning is decided by a short pilot run of both (`tlcore.pilot`).
+    between extract and fine-tuning is measured by a short pilot run of both (`tlcore.pilot`: weighed with
+    the estimate of the gain where there is one, deciding alone where there is none).
     """
     modality = modality_of(dataset)
     choice = modality.resolve_base(dataset, backbone, image_size)

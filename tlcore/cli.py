@@ -116,7 +116,8 @@ def _parser() -> argparse.ArgumentParser:
     analyze.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX")
     analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
     analyze.add_argument("--pilot", action="store_true",
-                         help="decide between extract and fine-tuning by a short run of both, measured on validation")
+                         help="measure extract against fine-tuning by a short run of both on validation "
+                              "(weighed with the estimate of the gain where there is one)")
     analyze.add_argument("--pilot-seconds", type=_SECONDS, default=None, metavar="N", help="the pilot's budget (90)")
     analyze.add_argument("--aim", choices=tuple(AIMS), default="best",
                          help="best accuracy (default), or good and fast: fine-tune only where it pays for its time")

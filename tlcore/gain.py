@@ -56,10 +56,15 @@ class GainModel:
 
     def sure(self, gain: float) -> float:
         """How likely the sign of `gain` is right, under a normal error of the fit's spread (0.5..1)."""
-        return 0.5 * (1 + math.erf(abs(gain) / (self.residual_points * math.sqrt(2))))
+        return sign_sure(gain, self.residual_points)
 
     def seconds(self, strategy: str, n_train: int) -> float:
         return self.seconds_per_item.get(strategy, 0.0) * n_train
+
+
+def sign_sure(points: float, error: float) -> float:
+    """How likely the sign of an estimate of `points` is right, under a normal error of spread `error` (0.5..1)."""
+    return 0.5 * (1 + math.erf(abs(points) / (max(error, 1e-6) * math.sqrt(2))))
 
 
 def fit_gain(rows: Iterable[Mapping], base: str = "") -> GainModel:

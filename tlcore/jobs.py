@@ -98,7 +98,7 @@ def ahead_of(folder: Path) -> int | None:
 
 def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
                     descriptions: dict[str, str] | None = None, pilot: bool = False, aim: str = "best") -> Path:
-    """Queue an analysis of the stored dataset (with `pilot`, a close call decided by a short run of both ways;
+    """Queue an analysis of the stored dataset (with `pilot`, a close call measured by a short run of both ways;
     `aim`: "best" accuracy or "fast", good and fast); returns the job's folder (`analyses/<id>`)."""
     folder = Path(workspace) / "analyses" / runs.new_run_id()
     _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot, aim=aim)

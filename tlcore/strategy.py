@@ -44,6 +44,7 @@ FAR_SHIFT = 0.15
 MIN_PER_CLASS_TO_FINETUNE = 50
 FEW_PER_CLASS = 100
 MAX_UNFREEZE, MIN_UNFREEZE, FEW_DATA_UNFREEZE = 12, 4, 6
+EXTRACT_HEADS = ("logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees", "keras_head")
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Recommendation:
     expected_accuracy: dict  # strategy -> accuracy, where it can be estimated before training
     aim: str = "best"  # "best" accuracy, or "fast": good and fast
     expected_seconds: dict = field(default_factory=dict)  # strategy -> training seconds, where calibrated
+    expected_gain: float | None = None  # points fine-tuning is expected to add over extract, where calibrated
+    gain_error: float | None = None  # the typical error of that estimate, in points
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,6 +91,11 @@ AIMS = {"best": "the best accuracy", "fast": "good and fast"}
 FAST_GAIN_POINTS = 2.0  # "good and fast" fine-tunes only when it is expected to add at least this many points
 
 
+def points_needed(aim: str) -> float:
+    """The expected gain, in points, above which fine-tuning is worth it for `aim`."""
+    return FAST_GAIN_POINTS if aim == "fast" else 0.0
+
+
 def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, domain: str,
               settings: dict | None = None, *, gain: GainModel | None = None, aim: str = "best") -> Recommendation:
     """The strategy, its reasons and settings, from the measured numbers (see the module docstring).
@@ -107,7 +115,7 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     settings = dict(settings or {})
     reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
                "(cross-validated)."]
-    seconds = {}
+    seconds, points = {}, None
     if gain is not None:
         n_train = int(size.get("splits", {}).get("train", 0))
         seconds = {s: round(gain.seconds(s, n_train), 1) for s in ("predict", "extract", "finetune")}
@@ -143,17 +151,18 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     if strategy == "finetune":
         settings |= reading.settings
     elif strategy == "extract":
-        settings |= {"heads": ["logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees", "keras_head"]}
+        settings |= {"heads": list(EXTRACT_HEADS)}
     if measures.slope > 0.03:
         reasons.append(f"Accuracy still grows with data (+{measures.slope:.1%} from half to all examples): "
                        "more data would pay off.")
-    return Recommendation(strategy, confidence, reasons, settings, expected, aim, seconds)
+    return Recommendation(strategy, confidence, reasons, settings, expected, aim, seconds,
+                          None if points is None else round(points, 2), gain.residual_points if gain else None)
 
 
 def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, reading: GapReading, domain: str,
                       per_class: float, probe: float) -> tuple[str, float, list[str]]:
     """Extract or fine-tune by the expected gain of fine-tuning, for the aim; with the reasons in numbers."""
-    needed = FAST_GAIN_POINTS if aim == "fast" else 0.0
+    needed = points_needed(aim)
     strategy = "finetune" if points > needed else "extract"
     extra = max(seconds["finetune"] - seconds["extract"], 0.0)
     reasons = [

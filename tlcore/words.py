@@ -138,10 +138,12 @@ def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
     expected, times = advice["expected_accuracy"], advice.get("expected_seconds") or {}
     how = {"predict": "cross-validated on your training and validation data, with no training",
            "extract": "a linear probe, cross-validated on your training and validation data",
-           "finetune": "measured by a pilot: a short fine-tuning run, on your validation data"
-                       if analysis.get("pilot") else
-                       "the probe plus the gain fine-tuning is expected to add (see Why), from a model fitted on "
+           "finetune": "the probe plus the gain fine-tuning is expected to add (see Why), from a model fitted on "
                        "other datasets"}
+    if analysis.get("pilot"):
+        how["finetune"] = ("the probe plus the expected gain, weighed with a pilot's short fine-tuning run on your "
+                           "validation data (see Why)" if advice.get("expected_gain") is not None else
+                           "measured by a pilot: a short fine-tuning run, on your validation data")
     rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
             | ({"Training time": seconds(times[s])} if times else {})
             for s in ("predict", "extract", "finetune") if s in expected]
