@@ -22,7 +22,12 @@ saved and the points the extra minutes of fine-tuning would have bought. `--fit`
 fitted on every row (for images, `tlcore.image.gain.IMAGE_GAIN` must equal it; texts have no gain
 model in the product: on their table it did worse held out than both plain policies).
 
-    .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH] [--fit]
+`--check PATH` adds the rows of a table collected later (`images_check.csv`: variants collected
+after the pilot's weighing was chosen on `images.csv`): each is decided by what was fitted on the
+main table's rows of the other origins, and they are summed apart, so a choice made while looking
+at the main table is measured on rows it never saw.
+
+    .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH] [--check PATH] [--fit]
 """
 
 from __future__ import annotations
@@ -107,19 +112,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", action="store_true", help="the text table (default: images)")
     parser.add_argument("--table", type=Path)
+    parser.add_argument("--check", type=Path, help="a table collected later: its rows are decided by what was "
+                                                    "fitted on --table's other origins, and summed apart")
     parser.add_argument("--fit", action="store_true", help="print the model fitted on every row")
     args = parser.parse_args()
     args.table = args.table or (TEXT_TABLE if args.texts else TABLE)
-    rows = read_table(args.table)
-    piloted = all(row.get("pilot_winner", "") != "" for row in rows)
-    origins = sorted({r["origin"] for r in rows})
-    shown = args.table.relative_to(REPO) if args.table.is_relative_to(REPO) else args.table
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(rows)} variants of {len(origins)} datasets "
-          f"({', '.join(origins)}) from {shown}")
+    rows, check = read_table(args.table), read_table(args.check) if args.check else []
+    piloted = all(row.get("pilot_winner", "") != "" for row in rows + check)
+    origins = sorted({r["origin"] for r in rows + check})
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(rows)} variants of "
+          f"{len({r['origin'] for r in rows})} datasets ({', '.join(origins)}) from {_shown(args.table)}"
+          + (f"; {len(check)} more to check from {_shown(args.check)} (marked *)" if check else ""))
     names = ("best", "fast", *(("best + pilot", "pilot always", "pilot alone", "old rule + pilot") if piloted else ()),
-             "old rule",
-             "thresholds refitted", "always extract", "always fine-tune")
-    policies: dict[str, list[float]] = {p: [] for p in names}
+             "old rule", "thresholds refitted", "always extract", "always fine-tune")
+    policies: dict[str, dict[str, list[float]]] = {part: {p: [] for p in names} for part in ("table", "check")}
     saved, bought = [], []
     everything = fit_gain(rows, rows[0]["base"])
     shown_policies = ("best", "fast", *(("best + pilot",) if piloted else ()), "old rule",
@@ -127,9 +133,11 @@ def main() -> None:
     print(f"{'variant':<18} " + " ".join(f"{s:>8}" for s in STRATEGIES) + " confidence" +
           "".join(f" {p:<12} {'regret':>6}" for p in shown_policies))
     for origin in origins:
-        gain = fit_gain(r for r in rows if r["origin"] != origin)
-        thresholds = fit_thresholds([r for r in rows if r["origin"] != origin])
-        for row in (r for r in rows if r["origin"] == origin):
+        fitted_on = [r for r in rows if r["origin"] != origin]  # never a row of the origin decided, nor a check row
+        gain, thresholds = fit_gain(fitted_on), fit_thresholds(fitted_on)
+        decided = [("table", r) for r in rows if r["origin"] == origin] + \
+                  [("check", r) for r in check if r["origin"] == origin]
+        for part, row in decided:
             scores = scores_of(row)
             advice = {aim: decide(row, gain, aim) for aim in ("best", "fast")}
             chosen = {aim: a.strategy for aim, a in advice.items()}
@@ -145,35 +153,50 @@ def main() -> None:
                                      ("thresholds refitted", by_thresholds(row, *thresholds)),
                                      ("always extract", "extract"),
                                      ("always fine-tune", "finetune")):
-                policies[policy].append(regret(scores, strategy))
-            if chosen["fast"] != chosen["best"]:
+                policies[part][policy].append(regret(scores, strategy))
+            if chosen["fast"] != chosen["best"] and part == "table":
                 saved.append(seconds_of(row, chosen["best"], everything) - seconds_of(row, chosen["fast"], everything))
                 bought.append(100 * (scores[chosen["best"]] - scores[chosen["fast"]]))
             shown = [chosen[p] if p in chosen else row["rule_strategy"] for p in shown_policies]
-            print(f"{row['spec']:<18} " + " ".join(f"{scores[s]:>8.1%}" for s in STRATEGIES)
-                  + f" {advice['best'].confidence:>10.2f}"
+            print(f"{row['spec'] + (' *' if part == 'check' else ''):<18} "
+                  + " ".join(f"{scores[s]:>8.1%}" for s in STRATEGIES) + f" {advice['best'].confidence:>10.2f}"
                   + "".join(f" {c:<12} {regret(scores, c):>6.1f}" for c in shown))
-    for policy, regrets in policies.items():
-        held_out = " (leave-one-dataset-out)"
-        by_hand = (" (thresholds set by hand with these four sets in view: not held out)" if args.texts else
-                   " (thresholds set by hand on hymenoptera, eurosat200, mnist100: not held out)")
-        note = {"best": held_out, "fast": held_out, "best + pilot": held_out, "pilot always": held_out,
-                "pilot alone": " (the predict test is the held-out gain model's)",
-                "thresholds refitted": held_out, "old rule": by_hand, "old rule + pilot": by_hand}.get(policy, "")
-        print(f"{policy:<19} mean regret {sum(regrets) / len(regrets):.2f} points, max {max(regrets):.1f}{note}")
+    by_hand = (" (thresholds set by hand with these four sets in view: not held out)" if args.texts else
+               " (thresholds set by hand on hymenoptera, eurosat200, mnist100: not held out)")
+    summarise(policies["table"], by_hand)
     if saved:
         print(f"fast instead of best: {len(saved)} variants, {sum(saved) / len(saved):.0f} s of training saved on "
               f"average; the extra minutes of fine-tuning would have bought {sum(bought) / len(bought):+.1f} points "
               f"on average (from {min(bought):+.1f} to {max(bought):+.1f})")
+    if check:
+        print(f"on the {len(check)} rows of {_shown(args.check)} only (each decided by what the other origins' rows "
+              f"of {_shown(args.table)} fit):")
+        summarise(policies["check"], by_hand)
+    if args.fit:
+        print(f"fitted on every row: {everything}")
+
+
+def _shown(path: Path) -> Path:
+    path = path.resolve()
+    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+
+
+def summarise(policies: dict[str, list[float]], by_hand: str) -> None:
+    """Each policy's mean and maximum regret, then the ratios against the plain policies."""
+    held_out = " (leave-one-dataset-out)"
+    notes = {"best": held_out, "fast": held_out, "best + pilot": held_out, "pilot always": held_out,
+             "pilot alone": " (the predict test is the held-out gain model's)", "thresholds refitted": held_out,
+             "old rule": by_hand, "old rule + pilot": by_hand}
+    for policy, regrets in policies.items():
+        print(f"{policy:<19} mean regret {sum(regrets) / len(regrets):.2f} points, max {max(regrets):.1f}"
+              f"{notes.get(policy, '')}")
     mean = {p: sum(r) / len(r) for p, r in policies.items()}
     print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best aim {mean['best']:.2f} = "
           f"{mean['always fine-tune'] / max(mean['best'], 0.01):.2f}; always extract / best aim = "
           f"{mean['always extract'] / max(mean['best'], 0.01):.2f}")
-    if piloted:
+    if "best + pilot" in mean:
         print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best + pilot {mean['best + pilot']:.2f} = "
               f"{mean['always fine-tune'] / max(mean['best + pilot'], 0.01):.2f}")
-    if args.fit:
-        print(f"fitted on every row: {everything}")
 
 
 if __name__ == "__main__":

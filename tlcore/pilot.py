@@ -91,7 +91,8 @@ def pilot_offer(advice: Mapping) -> str:
     gain has no calibrated estimate for the base (texts, bases other than the default image base: the
     threshold rule decided). Measured leave-one-dataset-out on the calibration tables
     (`benchmarks/bench_recommend.py`): on images the pilot weighed with the estimate on close calls brings
-    the mean regret from 0.51 to 0.22 points (on every call: the same, for 90 s more per analysis); on
+    the mean regret from 0.51 to 0.22 points (on every call: the same, for 90 s more per analysis; on 16
+    variants collected after that choice, 1.43 -> 1.31: see the README); on
     texts, where no gain model beat the plain policies, the pilot deciding every call scored 0.75
     against the threshold rule's 1.11.
     """
