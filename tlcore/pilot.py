@@ -1,7 +1,7 @@
 """A pilot for a close call: a short fine-tuning run measured on validation against a head on the frozen base.
 
 Before training, whether fine-tuning will pay is an estimate (`tlcore.strategy`); where the
-estimate is unsure, a minute or two of the real thing answers better. The pilot trains both
+estimate is unsure, a minute or two of the real thing adds a measurement. The pilot trains both
 ways with the recommended base, image size, blocks and learning rate, within `PILOT_SECONDS`
 (the same `train` as a run, with its cheapest extract head and no search), and compares them on
 the validation split only. Only validation numbers are read (the run scores its models on test as
@@ -84,7 +84,7 @@ def weigh(estimate: float, estimate_error: float, measured: float, measured_erro
 
 
 def pilot_offer(advice: Mapping) -> str:
-    """Why a pilot should decide `advice` (a `Recommendation.to_dict()`) between extract and fine-tuning, in
+    """Why a pilot should measure `advice` (a `Recommendation.to_dict()`) between extract and fine-tuning, in
     words; "" when it should not.
 
     A close call of the expected gain (confidence under CLOSE_CALL); or any such call where fine-tuning's
@@ -92,9 +92,8 @@ def pilot_offer(advice: Mapping) -> str:
     threshold rule decided). Measured leave-one-dataset-out on the calibration tables
     (`benchmarks/bench_recommend.py`): on images the pilot weighed with the estimate on close calls brings
     the mean regret from 0.51 to 0.22 points (on every call: the same, for 90 s more per analysis; on 16
-    variants collected after that choice, 1.43 -> 1.31: see the README); on
-    texts, where no gain model beat the plain policies, the pilot deciding every call scored 0.75
-    against the threshold rule's 1.11.
+    variants collected after that choice, 1.43 -> 1.31: see the README); on texts, where no gain model
+    beat the plain policies, the pilot deciding every call scored 0.75 against the threshold rule's 1.11.
     """
     if advice["strategy"] not in ("extract", "finetune"):
         return ""
