@@ -50,7 +50,7 @@ def test_with_an_estimate_the_pilot_is_weighed_by_its_precision_not_obeyed():
 
     estimated = dataclasses.replace(ADVICE, strategy="finetune", confidence=0.64, settings=FINETUNE_SETTINGS,
                                     expected_gain=1.3, gain_error=3.5)
-    # digits@50's pilot: 95.0% vs 93.75% on 80 validation images, a lead of -1.2 give or take 4.0 points
+    # digits@50's pilot: 95.0% vs 93.75% on 80 validation images, a lead of -1.2 give or take 4.2 points
     noisy = Pilot(0.95, 0.9375, 80, 90.0, 12, "extract")
     lead, error = noisy.lead()
     assert lead == pytest.approx(-1.25) and 3.5 < error < 4.5

@@ -53,14 +53,13 @@ class Pilot:
     def lead(self) -> tuple[float, float]:
         """Fine-tuning's lead over the frozen head on validation, in points, and its standard error.
 
-        Each accuracy's binomial error is counted with one right and one wrong answer added, so that
-        12 right out of 12 is not taken for certainty.
+        Each accuracy's error is the selection's own (`tlcore.train.select.standard_error`, which adds
+        two right and two wrong answers, so that 12 right out of 12 is not taken for certainty).
         """
-        def variance(accuracy: float) -> float:
-            smoothed = (accuracy * self.val_items + 1) / (self.val_items + 2)
-            return smoothed * (1 - smoothed) / max(self.val_items, 1)
+        from .train.select import standard_error
 
-        error = math.sqrt(variance(self.extract_accuracy) + variance(self.finetune_accuracy))
+        n = max(self.val_items, 1)
+        error = math.hypot(standard_error(self.extract_accuracy, n), standard_error(self.finetune_accuracy, n))
         return 100 * (self.finetune_accuracy - self.extract_accuracy), 100 * error
 
     def measured(self, noun: str) -> str:
