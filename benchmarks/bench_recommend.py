@@ -73,15 +73,16 @@ def decide(row: dict, gain, aim: str):
     return recommend(size, measures, reading, 0.0, "the base's domain", gain=gain, aim=aim)
 
 
-def with_pilot(row: dict, advice: Recommendation, always: bool | str) -> str | None:
-    """What the pilot makes of `advice` (where it runs: a close call, or `always` as `analyze --pilot`;
-    `always="alone"`: on every call, ignoring the estimate), by the product's own `decided_by`; None where
-    the table has no pilot for the row."""
+def with_pilot(row: dict, advice: Recommendation, when: str) -> str | None:
+    """What the pilot makes of `advice` by the product's own `decided_by`, run `when`: "offered" (where the
+    page offers it), "always" (every call between extract and fine-tuning, as `analyze --pilot`) or "alone"
+    (every such call, deciding alone: the estimate ignored); None where the table has no pilot for the row."""
     winner = row.get("pilot_winner", "")
     if winner in ("", None):
         return None
-    runs = bool(pilot_offer(advice.to_dict())) or (always and advice.strategy in ("extract", "finetune"))
-    if always == "alone":
+    every_call = when != "offered" and advice.strategy in ("extract", "finetune")
+    runs = every_call or bool(pilot_offer(advice.to_dict()))
+    if when == "alone":
         advice = dataclasses.replace(advice, expected_gain=None)
     if not runs or winner not in ("extract", "finetune"):
         return advice.strategy
@@ -144,10 +145,10 @@ def main() -> None:
             if piloted:
                 # the rule estimates no gain: a pilot is offered, and decides alone
                 rule = Recommendation(row["rule_strategy"], row["rule_confidence"], [], {}, {})
-                chosen |= {"best + pilot": with_pilot(row, advice["best"], always=False),
-                           "pilot always": with_pilot(row, advice["best"], always=True),
-                           "pilot alone": with_pilot(row, advice["best"], always="alone"),
-                           "old rule + pilot": with_pilot(row, rule, always=False)}
+                chosen |= {"best + pilot": with_pilot(row, advice["best"], "offered"),
+                           "pilot always": with_pilot(row, advice["best"], "always"),
+                           "pilot alone": with_pilot(row, advice["best"], "alone"),
+                           "old rule + pilot": with_pilot(row, rule, "offered")}
             for policy, strategy in (*((aim, chosen[aim]) for aim in chosen),
                                      ("old rule", row["rule_strategy"]),
                                      ("thresholds refitted", by_thresholds(row, *thresholds)),

@@ -302,13 +302,13 @@ def test_the_pilot_decides_the_close_calls_and_the_rules_calls_unless_always_ask
         advice("extract", 0.9, estimated=False)
     row = {"pilot_winner": "finetune", "pilot_extract": 0.80, "pilot_finetune": 0.90, "val_items": 200,
            "pilot_seconds": 90.0}
-    assert bench.with_pilot(row, close, always=False) == "finetune"
-    assert bench.with_pilot(row, sure, always=False) == "extract"
-    assert bench.with_pilot(row, sure, always=True) == "finetune"
-    assert bench.with_pilot({"pilot_winner": "none"}, as_is, always=True) == "predict"
-    assert bench.with_pilot(row, rule, always=False) == "finetune"  # the rule estimates no gain: always offered
-    assert bench.with_pilot({}, close, always=False) is None  # no pilot measured: the policy is not scored
+    assert bench.with_pilot(row, close, "offered") == "finetune"
+    assert bench.with_pilot(row, sure, "offered") == "extract"
+    assert bench.with_pilot(row, sure, "always") == "finetune"
+    assert bench.with_pilot({"pilot_winner": "none"}, as_is, "always") == "predict"
+    assert bench.with_pilot(row, rule, "offered") == "finetune"  # the rule estimates no gain: always offered
+    assert bench.with_pilot({}, close, "offered") is None  # no pilot measured: the policy is not scored
     # the product's weighing: a lead within the pilot's noise leaves the estimate's call
     noisy = row | {"pilot_winner": "extract", "pilot_finetune": 0.79, "val_items": 20}
-    assert bench.with_pilot(noisy, advice("finetune", 0.55), always=False) == "finetune"
-    assert bench.with_pilot(noisy, advice("finetune", 0.9), always="alone") == "extract"  # the pilot's own winner
+    assert bench.with_pilot(noisy, advice("finetune", 0.55), "offered") == "finetune"
+    assert bench.with_pilot(noisy, advice("finetune", 0.9), "alone") == "extract"  # the pilot's own winner
