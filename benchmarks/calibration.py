@@ -2,13 +2,15 @@
 
 A variant is written `ORIGIN[/K][@N][~PX]`: the first K classes (sorted names) of ORIGIN, the first
 N images of each class (sorted files, across split folders; split afresh), at PX pixels (default:
-the size the analysis picks). ORIGIN is a folder of `../shared/datasets` or a generated set:
+the size the analysis picks). ORIGIN is a folder of `../shared/datasets`, a generated set:
 `digits` (scikit-learn's 1,797 handwritten digits) or `shapes` (the built-in drawn shapes, 160 per
-class). A variant learns from its N images per class (or all but 60 for `/K` alone) and is tested
-on up to 60 others of each class. Leave-one-dataset-out holds out every variant of one ORIGIN at once.
+class), or a set fetched from a package registry (`benchmarks/origins.py`: `emoji`, `stamps`). A
+variant learns from its N images per class (or all but 60 for `/K` alone) and is tested on up to 60
+others of each class. Leave-one-dataset-out holds out every variant of one ORIGIN at once.
 
 Texts (`--texts`, table `texts.csv`): ORIGIN is a table of `../shared/datasets/text` (`sms_spam`,
-`sst2`, `trec6`, `germeval2018`); its texts are de-duplicated and shuffled (seed 0), each class
+`sst2`, `trec6`, `germeval2018`) or of a package registry (`fortune_en`, `fortune_de`, `fortune_es`,
+`fortune_it`); its texts are de-duplicated and shuffled (seed 0), each class
 keeps up to TEXT_TEST_PER_CLASS (at most a quarter of it) for the test and learns from the first N
 of the rest.
 
@@ -42,6 +44,8 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from origins import origin_path  # noqa: E402  (benchmarks/origins.py)
 
 from tlcore.data import import_data  # noqa: E402
 from tlcore.modality import modality_of  # noqa: E402
@@ -92,7 +96,9 @@ def _generated(origin: str, scratch: Path) -> Path | None:
 
 def variant_source(spec: str, root: Path, scratch: Path) -> tuple[Path, int | None]:
     """What to import for `spec` (a folder of images or a table of texts) and its image size, if fixed."""
-    table = root / "text" / f"{_parse(spec)[0]}.csv"
+    origin = _parse(spec)[0]
+    fetched = origin_path(origin)  # a registry origin's folder or table, None for the shared and generated ones
+    table = fetched if fetched is not None and fetched.suffix == ".csv" else root / "text" / f"{origin}.csv"
     return (text_variant(spec, table, scratch), None) if table.is_file() else variant_folder(spec, root, scratch)
 
 
@@ -127,7 +133,7 @@ def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | No
     small variant's test accuracy is not read off a handful of images.
     """
     origin, classes, count, px = _parse(spec)
-    source = _generated(origin, scratch) or root / origin
+    source = _generated(origin, scratch) or origin_path(origin) or root / origin
     if classes is None and count is None:
         return source, px
     by_class: dict[str, list[Path]] = {}

