@@ -1,7 +1,8 @@
 """Is the recommendation right on data it was not fitted on? Leave-one-dataset-out regret over the calibration set.
 
-Reads a calibration table (`benchmarks/calibration.py` collects it: per variant of every offline
-image set, or with `--texts` every shared text set, the measures the analysis takes before
+Reads the calibration tables (`benchmarks/calibration.py` collects them; by default every image
+table, `calibration.IMAGE_TABLES`, or with `--texts` every text table: per variant of an offline
+set, the measures the analysis takes before
 training and each strategy's test accuracy and seconds after training all three). For each origin
 dataset, the expected-gain model (`tlcore.gain`) is fitted on the rows of every *other* origin, and
 `tlcore.strategy.recommend` decides each held-out row with it, for both aims ("best" accuracy, "fast": good and fast).
@@ -22,12 +23,13 @@ saved and the points the extra minutes of fine-tuning would have bought. `--fit`
 fitted on every row (for images, `tlcore.image.gain.IMAGE_GAIN` must equal it; texts have no gain
 model in the product: on their table it did worse held out than both plain policies).
 
-`--check PATH` adds the rows of a table collected later (`images_check.csv`: variants collected
-after the pilot's weighing was chosen on `images.csv`): each is decided by what was fitted on the
-main table's rows of the other origins, and they are summed apart, so a choice made while looking
-at the main table is measured on rows it never saw.
+`--check PATH...` adds the rows of tables collected later (`images_check.csv`: variants collected
+after the pilot's weighing was chosen on `images.csv`; `images_origins.csv`, `texts_origins.csv`:
+origins fetched from package registries, which no rule had seen): each is decided by what was
+fitted on `--table`'s rows of the other origins, and they are summed apart, so a choice made while
+looking at the main table is measured on rows it never saw. `--table` takes several tables, joined.
 
-    .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH] [--check PATH] [--fit]
+    .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH...] [--check PATH...] [--fit]
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ from types import SimpleNamespace
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from calibration import TABLE, TEXT_TABLE, read_table  # noqa: E402  (benchmarks/calibration.py)
+from calibration import IMAGE_TABLES, TEXT_TABLES, read_table  # noqa: E402  (benchmarks/calibration.py)
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
@@ -112,18 +114,20 @@ def fit_thresholds(rows: list[dict]) -> tuple[float, float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--texts", action="store_true", help="the text table (default: images)")
-    parser.add_argument("--table", type=Path)
-    parser.add_argument("--check", type=Path, help="a table collected later: its rows are decided by what was "
-                                                    "fitted on --table's other origins, and summed apart")
+    parser.add_argument("--table", type=Path, nargs="+", help="one or more tables, joined")
+    parser.add_argument("--check", type=Path, nargs="+", default=[],
+                        help="tables collected later: their rows are decided by what was fitted on --table's "
+                             "other origins, and summed apart")
     parser.add_argument("--fit", action="store_true", help="print the model fitted on every row")
     args = parser.parse_args()
-    args.table = args.table or (TEXT_TABLE if args.texts else TABLE)
-    rows, check = read_table(args.table), read_table(args.check) if args.check else []
+    args.table = args.table or list(TEXT_TABLES if args.texts else IMAGE_TABLES)
+    rows = [row for path in args.table for row in read_table(path)]
+    check = [row for path in args.check for row in read_table(path)]
     piloted = all(row.get("pilot_winner", "") != "" for row in rows + check)
     origins = sorted({r["origin"] for r in rows + check})
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(rows)} variants of "
-          f"{len({r['origin'] for r in rows})} datasets ({', '.join(origins)}) from {_shown(args.table)}"
-          + (f"; {len(check)} more to check from {_shown(args.check)} (marked *)" if check else ""))
+          f"{len({r['origin'] for r in rows})} datasets ({', '.join(origins)}) from {_shown(*args.table)}"
+          + (f"; {len(check)} more to check from {_shown(*args.check)} (marked *)" if check else ""))
     names = ("best", "fast", *(("best + pilot", "pilot always", "pilot alone", "old rule + pilot") if piloted else ()),
              "old rule", "thresholds refitted", "always extract", "always fine-tune")
     policies: dict[str, dict[str, list[float]]] = {part: {p: [] for p in names} for part in ("table", "check")}
@@ -170,16 +174,16 @@ def main() -> None:
               f"average; the extra minutes of fine-tuning would have bought {sum(bought) / len(bought):+.1f} points "
               f"on average (from {min(bought):+.1f} to {max(bought):+.1f})")
     if check:
-        print(f"on the {len(check)} rows of {_shown(args.check)} only (each decided by what the other origins' rows "
-              f"of {_shown(args.table)} fit):")
+        print(f"on the {len(check)} rows of {_shown(*args.check)} only (each decided by what the other origins' rows "
+              f"of {_shown(*args.table)} fit):")
         summarise(policies["check"], by_hand)
     if args.fit:
         print(f"fitted on every row: {everything}")
 
 
-def _shown(path: Path) -> Path:
-    path = path.resolve()
-    return path.relative_to(REPO) if path.is_relative_to(REPO) else path
+def _shown(*paths: Path) -> str:
+    shown = [p.resolve().relative_to(REPO) if p.resolve().is_relative_to(REPO) else p for p in paths]
+    return " + ".join(str(p) for p in shown)
 
 
 def summarise(policies: dict[str, list[float]], by_hand: str) -> None:

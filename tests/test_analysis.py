@@ -244,13 +244,13 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
 
 
 def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
-    """The constants in tlcore/image/gain.py are what `fit_gain` makes of benchmarks/calibration/images.csv."""
+    """The constants in tlcore/image/gain.py are what `fit_gain` makes of every committed image calibration table."""
     from tlcore.gain import fit_gain
     from tlcore.image.gain import IMAGE_GAIN
 
     calibration = benchmark_module("calibration")
-    rows = calibration.read_table(calibration.TABLE)
-    assert len(rows) >= 20 and {r["base"] for r in rows} == {IMAGE_GAIN.base}
+    rows = [row for table in calibration.IMAGE_TABLES for row in calibration.read_table(table)]
+    assert len(rows) >= 45 and {r["base"] for r in rows} == {IMAGE_GAIN.base}
     assert fit_gain(rows, IMAGE_GAIN.base) == IMAGE_GAIN
 
 

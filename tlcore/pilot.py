@@ -89,10 +89,10 @@ def pilot_offer(advice: Mapping) -> str:
     A close call of the expected gain (confidence under CLOSE_CALL); or any such call where fine-tuning's
     gain has no calibrated estimate for the base (texts, bases other than the default image base: the
     threshold rule decided). Measured leave-one-dataset-out on the calibration tables
-    (`benchmarks/bench_recommend.py`): on images the pilot weighed with the estimate on close calls brings
-    the mean regret from 0.51 to 0.22 points (on every call: the same, for 90 s more per analysis; on 16
-    variants collected after that choice, 1.43 -> 1.31: see the README); on texts, where no gain model
-    beat the plain policies, the pilot deciding every call scored 0.75 against the threshold rule's 1.11.
+    (`benchmarks/bench_recommend.py`, all image and text rows): on images the pilot weighed with the
+    estimate on close calls brings the mean regret from 0.85 to 0.72 points (on every call: 0.88, for
+    90 s more per analysis); on texts, where no gain model beat the rule, the pilot deciding every call
+    scored 1.00 against the rule's 0.96: a measurement the user may ask for, not a better decider.
     """
     if advice["strategy"] not in ("extract", "finetune"):
         return ""

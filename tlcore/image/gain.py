@@ -1,10 +1,13 @@
 """Fine-tuning's expected gain for EfficientNet-Lite0, the default image base (see `tlcore.gain`).
 
-Fitted by `tlcore.gain.fit_gain` on `benchmarks/calibration/images.csv` (20 variants of hymenoptera,
-eurosat200, mnist100, scikit-learn's digits and the drawn shapes, collected on a 2-core x86_64
-machine with a 300 s budget per variant, 2026-12-02); a test refits the table and compares. Its
-leave-one-dataset-out regret is what `benchmarks/bench_recommend.py` prints. To refit: collect
-rows with `benchmarks/calibration.py`, print the fit with `bench_recommend.py --fit`, paste it here.
+Fitted by `tlcore.gain.fit_gain` on every image calibration table (`benchmarks/calibration/`): 45
+variants of seven sets, collected on a 2-core x86_64 machine with a 300 s budget per variant,
+2026-12-02: `images.csv` (20 of hymenoptera, eurosat200, mnist100, scikit-learn's digits and the
+drawn shapes), `images_check.csv` (16 more of those five, collected to check the first fit) and
+`images_origins.csv` (9 of emoji and Tux Paint's stamps, fetched from package registries). A test
+refits the tables and compares. Its leave-one-dataset-out regret is what
+`benchmarks/bench_recommend.py` prints. To refit: collect rows with `benchmarks/calibration.py`,
+print the fit with `bench_recommend.py --fit`, paste it here.
 """
 
 from __future__ import annotations
@@ -12,10 +15,10 @@ from __future__ import annotations
 from ..gain import GainModel
 
 IMAGE_GAIN = GainModel(
-    intercept=-7.3843,
-    weights={"room": -0.78773, "distance": 6.91877, "log_per_class": 0.97715, "room_x_data": 0.12545},
-    residual_points=3.369,
-    seconds_per_item={"predict": 0.0, "extract": 0.0404, "finetune": 0.2321},
-    fitted_on=("digits", "eurosat200", "hymenoptera", "mnist100", "shapes"),
+    intercept=-21.4609,
+    weights={"room": -0.05395, "distance": 10.79744, "log_per_class": 2.9186, "room_x_data": 0.01302},
+    residual_points=4.167,
+    seconds_per_item={"predict": 0.0, "extract": 0.0342, "finetune": 0.1542},
+    fitted_on=("digits", "emoji", "eurosat200", "hymenoptera", "mnist100", "shapes", "stamps"),
     base="efficientnet_lite0",
 )
