@@ -12,10 +12,13 @@ when a benchmark first asks for them and never committed:
 - `stamps`: Tux Paint's stamps (Debian `tuxpaint-stamps-default`, GPL-2): cut-out photos and
   drawings of animals, food, plants and vehicles, longest side cut to 256 px.
 
-- `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`: Debian's fortune cookies (`fortunes`,
-  `fortunes-de`, `-es`, `-it`; their licences in their copyright files), one class per topic file
-  (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law), one text per cookie: a table
-  of texts with `text` and `label` columns, in English, German, Spanish and Italian.
+- `icons`: the Oxygen icon theme (Debian `oxygen-icon-theme`, LGPL-3+), 64 px, one class per
+  icon context (actions, apps, devices, mimetypes, places, status), real files only (the theme's
+  symlinks are aliases of them): drawn symbols, far from ImageNet.
+- `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`: Debian's
+  fortune cookies (`fortunes`, `fortunes-de`, `-es`, `-it`, `-ru`, `-pl`; their licences in their
+  copyright files), one class per topic file (`FORTUNE_CLASSES`: e.g. computers, politics,
+  science, food, law), one text per cookie: a table of texts with `text` and `label` columns.
 
 Transparent pixels are laid on white, as a person would see the image.
 
@@ -44,12 +47,17 @@ EMOJI_CLASSES = {"Animals & Nature": "animals", "Food & Drink": "food", "Travel 
 STAMPS_PACKAGE = "tuxpaint-stamps-default"
 STAMP_CLASSES = ("animals", "food", "plants", "vehicles")
 STAMP_SIDE = 256
-FORTUNE_PACKAGES = {"en": "fortunes", "de": "fortunes-de", "es": "fortunes-es", "it": "fortunes-it"}
+ICONS_PACKAGE = "oxygen-icon-theme"
+ICON_CLASSES = ("actions", "apps", "devices", "mimetypes", "places", "status")
+FORTUNE_PACKAGES = {"en": "fortunes", "de": "fortunes-de", "es": "fortunes-es", "it": "fortunes-it",
+                    "ru": "fortunes-ru", "pl": "fortunes-pl"}
 FORTUNE_CLASSES = {
     "en": ("computers", "politics", "science", "food", "law"),
     "de": ("witze", "fussball", "woerterbuch", "letzteworte", "computer"),
     "es": ("refranes", "leydemurphy", "ciencia", "informatica"),
     "it": ("leggi", "computer", "definizioni", "itatrek"),
+    "ru": ("love", "polit", "knowledge", "computer", "murphy"),
+    "pl": ("dowcipy", "chuck-norris", "bajki", "matura", "milosc"),
 }
 
 
@@ -85,13 +93,23 @@ def write_stamps(stamps: Path, out: Path) -> None:
             on_white(path, out / label / name, side=STAMP_SIDE)
 
 
+def write_icons(theme: Path, out: Path) -> None:
+    """One class folder per kept icon context, with its 64 px PNGs that are files, not aliases."""
+    for label in ICON_CLASSES:
+        for path in sorted((theme / "64x64" / label).glob("*.png")):
+            if not path.is_symlink():
+                on_white(path, out / label / path.name)
+
+
 def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
-    """A table of the cookies (text, label) of each topic file in `folder` (its UTF-8 twin `NAME.u8` if any)."""
+    """A table of the cookies (text, label) of each topic file in `folder` (its UTF-8 twin `NAME.u8` unless
+    that is empty, as some packages ship it)."""
     import pandas as pd
 
     rows = []
     for label in classes:
-        path = next(p for p in (folder / f"{label}.u8", folder / label, folder / f"{label}.fortunes") if p.is_file())
+        candidates = (folder / f"{label}.u8", folder / label, folder / f"{label}.fortunes")
+        path = next(p for p in candidates if p.is_file() and p.stat().st_size > 0)
         for cookie in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
             text = " ".join(cookie.replace("\n%", "").split())
             if text:
@@ -129,6 +147,10 @@ def _fetch_stamps(downloads: Path, out: Path) -> None:
     write_stamps(_deb(STAMPS_PACKAGE, downloads) / "usr" / "share" / "tuxpaint" / "stamps", out)
 
 
+def _fetch_icons(downloads: Path, out: Path) -> None:
+    write_icons(_deb(ICONS_PACKAGE, downloads) / "usr" / "share" / "icons" / "oxygen" / "base", out)
+
+
 def _fetch_fortunes(language: str, downloads: Path, out: Path) -> None:
     package = _deb(FORTUNE_PACKAGES[language], downloads)
     folder = package / "usr" / "share" / "games" / "fortunes"
@@ -144,6 +166,7 @@ class Origin:
 ORIGINS: dict[str, Origin] = {
     "emoji": Origin(_fetch_emoji),
     "stamps": Origin(_fetch_stamps),
+    "icons": Origin(_fetch_icons),
     **{f"fortune_{language}": Origin(partial(_fetch_fortunes, language), ".csv") for language in FORTUNE_PACKAGES},
 }
 

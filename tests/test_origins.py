@@ -93,6 +93,7 @@ def test_fortunes_give_one_text_per_cookie_labelled_by_its_topic_file(tmp_path):
     (folder / "witze").write_bytes("Ein Witz mit \xfc.\n%\n".encode("latin-1"))  # the twin below is read instead
     (folder / "witze.u8").write_text("Ein Witz\n\tüber zwei Zeilen.\n%\nNoch einer.\n%\n", encoding="utf-8")
     (folder / "fussball.fortunes").write_text("Der Ball ist rund.\n\t\t-- Sepp Herberger\n%\n\n%\n")
+    (folder / "fussball.u8").write_text("")  # an empty twin, as fortunes-pl ships them: not read
     out = tmp_path / "fortune_de.csv"
     origins.write_fortunes(folder, ("witze", "fussball"), out)
 
@@ -102,3 +103,18 @@ def test_fortunes_give_one_text_per_cookie_labelled_by_its_topic_file(tmp_path):
         {"text": "Noch einer.", "label": "witze"},
         {"text": "Der Ball ist rund. -- Sepp Herberger", "label": "fussball"},  # the empty cookie is dropped
     ]
+
+
+def test_icons_keep_the_chosen_contexts_files_not_their_aliases(tmp_path):
+    origins = _origins()
+    theme = tmp_path / "oxygen" / "base"
+    _half_transparent(theme / "64x64" / "devices" / "camera.png", (64, 64))
+    (theme / "64x64" / "devices" / "camera-photo.png").symlink_to("camera.png")  # an alias: the same image
+    _half_transparent(theme / "64x64" / "emotes" / "face-smile.png", (64, 64))  # not a kept context
+    _half_transparent(theme / "32x32" / "devices" / "camera.png", (32, 32))  # another size
+    out = tmp_path / "icons"
+    origins.write_icons(theme, out)
+
+    assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == ["devices/camera.png"]
+    with Image.open(out / "devices" / "camera.png") as image:
+        assert image.size == (64, 64) and image.getpixel((60, 5)) == (255, 255, 255)
