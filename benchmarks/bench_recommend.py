@@ -25,7 +25,9 @@ model in the product: on their table it did worse held out than both plain polic
 
 `--check PATH...` adds the rows of tables collected later (`images_check.csv`: variants collected
 after the pilot's weighing was chosen on `images.csv`; `images_origins.csv`, `texts_origins.csv`:
-origins fetched from package registries, which no rule had seen): each is decided by what was
+origins fetched from package registries, which no rule had seen; `images_origins2.csv`,
+`texts_origins2.csv`: a second round of such origins, collected after the refit on the first, and
+in no fit): each is decided by what was
 fitted on `--table`'s rows of the other origins, and they are summed apart, so a choice made while
 looking at the main table is measured on rows it never saw. `--table` takes several tables, joined.
 
