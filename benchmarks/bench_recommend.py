@@ -199,11 +199,18 @@ def summarise(policies: dict[str, list[float]], by_hand: str) -> None:
               f"{notes.get(policy, '')}")
     mean = {p: sum(r) / len(r) for p, r in policies.items()}
     print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best aim {mean['best']:.2f} = "
-          f"{mean['always fine-tune'] / max(mean['best'], 0.01):.2f}; always extract / best aim = "
-          f"{mean['always extract'] / max(mean['best'], 0.01):.2f}")
+          f"{_ratio(mean['always fine-tune'], mean['best'])}; always extract / best aim = "
+          f"{_ratio(mean['always extract'], mean['best'])}")
     if "best + pilot" in mean:
         print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best + pilot {mean['best + pilot']:.2f} = "
-              f"{mean['always fine-tune'] / max(mean['best + pilot'], 0.01):.2f}")
+              f"{_ratio(mean['always fine-tune'], mean['best + pilot'])}")
+
+
+def _ratio(baseline: float, policy: float) -> str:
+    """baseline / policy, or what it means when the policy lost nothing (a ratio would be a division by 0)."""
+    if policy < 0.005:
+        return "no ratio (the policy lost nothing)" if baseline >= 0.005 else "no ratio (neither lost anything)"
+    return f"{baseline / policy:.2f}"
 
 
 if __name__ == "__main__":
