@@ -49,7 +49,7 @@ from types import SimpleNamespace
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from calibration import IMAGE_TABLES, TEXT_TABLES, read_table  # noqa: E402  (benchmarks/calibration.py)
+from calibration import IMAGE_TABLES, TEXT_TABLES, read_tables  # noqa: E402  (benchmarks/calibration.py)
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
@@ -124,8 +124,7 @@ def main() -> None:
     parser.add_argument("--fit", action="store_true", help="print the model fitted on every row")
     args = parser.parse_args()
     args.table = args.table or list(TEXT_TABLES if args.texts else IMAGE_TABLES)
-    rows = [row for path in args.table for row in read_table(path)]
-    check = [row for path in args.check for row in read_table(path)]
+    rows, check = read_tables(args.table), read_tables(args.check)
     piloted = all(row.get("pilot_winner", "") != "" for row in rows + check)
     origins = sorted({r["origin"] for r in rows + check})
     fitted = sorted({r["origin"] for r in rows})

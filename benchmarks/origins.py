@@ -11,7 +11,6 @@ when a benchmark first asks for them and never committed:
   sorted split keeps an emoji's two styles on the same side (but at the one emoji on the boundary).
 - `stamps`: Tux Paint's stamps (Debian `tuxpaint-stamps-default`, GPL-2): cut-out photos and
   drawings of animals, food, plants and vehicles, longest side cut to 256 px.
-
 - `icons`: the Oxygen icon theme (Debian `oxygen-icon-theme`, LGPL-3+), 64 px, one class per
   icon context (actions, apps, devices, mimetypes, places, status), real files only (the theme's
   symlinks are aliases of them): drawn symbols, far from ImageNet.

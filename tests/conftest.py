@@ -19,6 +19,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["TRANSFERLAB_QUEUE"] = "immediate"
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
 def benchmark_module(name: str):
@@ -35,7 +36,6 @@ def benchmark_module(name: str):
     finally:
         sys.path.remove(str(REPO / "benchmarks"))
     return module
-SHARED_DATASETS = REPO.parent / "shared" / "datasets"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -249,7 +249,7 @@ def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
     from tlcore.image.gain import IMAGE_GAIN
 
     calibration = benchmark_module("calibration")
-    rows = [row for table in calibration.IMAGE_TABLES for row in calibration.read_table(table)]
+    rows = calibration.read_tables(calibration.IMAGE_TABLES)
     assert len(rows) >= 45 and {r["base"] for r in rows} == {IMAGE_GAIN.base}
     assert fit_gain(rows, IMAGE_GAIN.base) == IMAGE_GAIN
 
