@@ -13,8 +13,10 @@ read by the product's own `tlcore.pilot.decided_by`: "best + pilot" where the he
 recommendation is a close call (confidence under `tlcore.pilot.CLOSE_CALL`: where the Analyse page
 offers one; the pilot weighed with the expected gain), "pilot always" on every call between extract
 and fine-tuning (`analyze --pilot`), "pilot alone" the pilot's own winner on every such call (the
-one-standard-error rule, no estimate), and "old rule + pilot", the threshold rule's calls decided by
-the pilot (the rule estimates no gain, so the pilot decides alone on each: what texts get).
+one-standard-error rule, no estimate: what the rule's calls got until December 2026), and "old rule
++ pilot", the threshold rule's calls with a pilot run on each (the rule estimates no gain, so the
+pilot overturns a call only by leading the other way by `tlcore.pilot.CLEAR_LEAD` standard errors:
+what texts get from `analyze --pilot`).
 
 Printed in the same run: the regret of always extracting, of always fine-tuning, and of the old
 threshold rule (images: fitted by hand on hymenoptera, eurosat200 and mnist100, not held out); the
@@ -38,7 +40,6 @@ saw. `--table` takes several tables, joined.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import os
 import platform
@@ -79,18 +80,18 @@ def decide(row: dict, gain, aim: str):
 
 
 def with_pilot(row: dict, advice: Recommendation, when: str) -> str | None:
-    """What the pilot makes of `advice` by the product's own `decided_by`, run `when`: "offered" (where the
-    page offers it), "always" (every call between extract and fine-tuning, as `analyze --pilot`) or "alone"
-    (every such call, deciding alone: the estimate ignored); None where the table has no pilot for the row."""
+    """What the pilot makes of `advice`, run `when`: "offered" (where the page offers it) or "always" (every
+    call between extract and fine-tuning, as `analyze --pilot`), both by the product's own `decided_by`;
+    or "alone" (every such call, the pilot's own one-standard-error winner: advice and estimate ignored).
+    None where the table has no pilot for the row."""
     winner = row.get("pilot_winner", "")
     if winner in ("", None):
         return None
-    every_call = when != "offered" and advice.strategy in ("extract", "finetune")
-    runs = every_call or bool(pilot_offer(advice.to_dict()))
-    if when == "alone":
-        advice = dataclasses.replace(advice, expected_gain=None)
-    if not runs or winner not in ("extract", "finetune"):
+    between = advice.strategy in ("extract", "finetune") and winner in ("extract", "finetune")
+    if not between or (when == "offered" and not pilot_offer(advice.to_dict())):
         return advice.strategy
+    if when == "alone":
+        return winner
     pilot = Pilot(row["pilot_extract"], row["pilot_finetune"], row["val_items"], row["pilot_seconds"], None, winner)
     return decided_by(advice, pilot, "items", {}).strategy
 
@@ -150,12 +151,12 @@ def main() -> None:
             advice = {aim: decide(row, gain, aim) for aim in ("best", "fast")}
             chosen = {aim: a.strategy for aim, a in advice.items()}
             if piloted:
-                # the rule estimates no gain: a pilot is offered, and decides alone
+                # the rule estimates no gain: no pilot is offered; asked for, it must lead clearly to overturn
                 rule = Recommendation(row["rule_strategy"], row["rule_confidence"], [], {}, {})
                 chosen |= {"best + pilot": with_pilot(row, advice["best"], "offered"),
                            "pilot always": with_pilot(row, advice["best"], "always"),
                            "pilot alone": with_pilot(row, advice["best"], "alone"),
-                           "old rule + pilot": with_pilot(row, rule, "offered")}
+                           "old rule + pilot": with_pilot(row, rule, "always")}
             for policy, strategy in (*((aim, chosen[aim]) for aim in chosen),
                                      ("old rule", row["rule_strategy"]),
                                      ("thresholds refitted", by_thresholds(row, *thresholds)),

@@ -271,7 +271,7 @@ def test_a_text_variant_learns_from_n_per_class_and_tests_on_other_texts(tmp_pat
     assert variant["text"].str.casefold().str.split().str.join(" ").is_unique  # the near-copy was dropped
 
 
-def test_the_pilot_decides_the_close_calls_and_the_rules_calls_unless_always_asked():
+def test_the_benchmark_reads_the_pilot_as_the_product_does():
     from tlcore.strategy import Recommendation
 
     bench = benchmark_module("bench_recommend")
@@ -289,7 +289,10 @@ def test_the_pilot_decides_the_close_calls_and_the_rules_calls_unless_always_ask
     assert bench.with_pilot(row, sure, "offered") == "extract"
     assert bench.with_pilot(row, sure, "always") == "finetune"
     assert bench.with_pilot({"pilot_winner": "none"}, as_is, "always") == "predict"
-    assert bench.with_pilot(row, rule, "offered") == "finetune"  # the rule estimates no gain: always offered
+    assert bench.with_pilot(row, rule, "offered") == "extract"  # the rule estimates no gain: no pilot offered
+    assert bench.with_pilot(row, rule, "always") == "finetune"  # asked for, a clear lead overturns the rule
+    assert bench.with_pilot(row | {"pilot_finetune": 0.85}, rule, "always") == "extract"  # within the noise
+    assert bench.with_pilot(row | {"pilot_finetune": 0.85}, rule, "alone") == "finetune"  # the pilot's own winner
     assert bench.with_pilot({}, close, "offered") is None  # no pilot measured: the policy is not scored
     # the product's weighing: a lead within the pilot's noise leaves the estimate's call
     noisy = row | {"pilot_winner": "extract", "pilot_finetune": 0.79, "val_items": 20}

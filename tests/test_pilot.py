@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tlcore.pilot import CLOSE_CALL, Pilot, decided_by, pilot_offer, weigh
+from tlcore.pilot import CLEAR_LEAD, CLOSE_CALL, Pilot, decided_by, pilot_offer, weigh
 from tlcore.strategy import Recommendation
 
 ADVICE = Recommendation("extract", 0.55, ["Your data is close to ImageNet."], {"image_size": 128, "heads": ["knn"]},
@@ -14,29 +14,38 @@ ADVICE = Recommendation("extract", 0.55, ["Your data is close to ImageNet."], {"
 FINETUNE_SETTINGS = {"unfreeze_blocks": 12, "learning_rate": 2e-4}
 
 
-def test_a_pilot_is_offered_for_a_close_call_or_where_no_gain_is_estimated():
+def test_a_pilot_is_offered_for_a_close_call_of_the_estimate_only():
     def offer(strategy, confidence, estimated=True):
-        expected = {"predict": 0.5, "extract": 0.8} | ({"finetune": 0.82} if estimated else {})
-        return pilot_offer({"strategy": strategy, "confidence": confidence, "expected_accuracy": expected})
+        return pilot_offer(Recommendation(strategy, confidence, [], {}, {"predict": 0.5, "extract": 0.8},
+                                          expected_gain=1.0 if estimated else None).to_dict())
 
     assert offer("extract", CLOSE_CALL - 0.01).startswith("A close call") and offer("finetune", 0.5)
     assert not offer("extract", CLOSE_CALL) and not offer("predict", 0.5)
-    # the threshold rule (texts, other bases): every call between extract and fine-tuning, however sure it says it is
-    assert "no calibrated estimate" in offer("extract", 0.95, estimated=False)
-    assert offer("finetune", 0.9, estimated=False) and not offer("predict", 0.6, estimated=False)
+    # the threshold rule (texts, other bases): a pilot deciding alone made its calls worse, so none is offered
+    assert not offer("extract", 0.55, estimated=False) and not offer("finetune", 0.5, estimated=False)
 
 
-def test_the_pilot_decides_and_the_advice_says_so_with_its_numbers():
+def test_without_an_estimate_only_a_clear_pilot_overturns_the_rule_and_the_advice_says_so():
     won = Pilot(0.80, 0.92, 120, 88.0, 12, "finetune")
+    lead, error = won.lead()
+    assert lead > CLEAR_LEAD * error  # 12 points on 120 validation images: beyond two standard errors
     advice = decided_by(ADVICE, won, "images", FINETUNE_SETTINGS)
     assert advice.strategy == "finetune" and advice.settings["unfreeze_blocks"] == 12
     assert "heads" not in advice.settings and advice.settings["image_size"] == 128
     assert advice.reasons[0].startswith("Measured by a pilot (88 s") and "92.0%" in advice.reasons[0]
-    assert "80.0%" in advice.reasons[0] and advice.reasons[1:] == ADVICE.reasons
+    assert "80.0%" in advice.reasons[0] and "overturns the rule's call" in advice.reasons[0]
+    assert advice.reasons[1:] == ADVICE.reasons and advice.confidence > ADVICE.confidence
     assert advice.expected_accuracy["finetune"] == 0.92
-    kept = decided_by(ADVICE, Pilot(0.80, 0.82, 120, 88.0, 12, "extract"), "images", FINETUNE_SETTINGS)
-    assert kept.strategy == "extract" and "simpler way is kept" in kept.reasons[0]
-    assert "unfreeze_blocks" not in kept.settings
+    # fine-tuning ahead by its one-standard-error rule (the pilot's own winner) is not enough to overturn the rule
+    ahead = Pilot(0.80, 0.88, 120, 88.0, 12, "finetune")
+    assert ahead.lead()[0] < CLEAR_LEAD * ahead.lead()[1]
+    kept = decided_by(ADVICE, ahead, "images", FINETUNE_SETTINGS)
+    assert kept.strategy == "extract" and "the rule's call stands" in kept.reasons[0]
+    assert "unfreeze_blocks" not in kept.settings and kept.confidence == ADVICE.confidence
+    # nor, the other way, a rule's fine-tuning call by a frozen head ahead within the noise
+    rule_finetune = Recommendation("finetune", 0.8, [], FINETUNE_SETTINGS, {"predict": 0.5, "extract": 0.8})
+    assert decided_by(rule_finetune, Pilot(0.85, 0.80, 120, 88.0, 12, "extract"), "texts", FINETUNE_SETTINGS
+                      ).strategy == "finetune"
     from tlcore.words import expected_accuracy_table
 
     table = expected_accuracy_table({"recommendation": advice.to_dict(), "pilot": won.to_dict()}).set_index("Way")
