@@ -5,13 +5,13 @@ N images of each class (sorted files, across split folders; split afresh), at PX
 the size the analysis picks). ORIGIN is a folder of `../shared/datasets`, a generated set:
 `digits` (scikit-learn's 1,797 handwritten digits) or `shapes` (the built-in drawn shapes, 160 per
 class), or a set fetched from a package registry (`benchmarks/origins.py`: `emoji`, `stamps`,
-`icons`). A variant learns from its N images per class (or all but 60 for `/K` alone) and is tested
+`icons`, `glyphs`). A variant learns from its N images per class (or all but 60 for `/K` alone) and is tested
 on up to 60 others of each class. Leave-one-dataset-out holds out every variant of one ORIGIN at
 once.
 
 Texts (`--texts`, table `texts.csv`): ORIGIN is a table of `../shared/datasets/text` (`sms_spam`,
 `sst2`, `trec6`, `germeval2018`) or of a package registry (`benchmarks/origins.py`: `fortune_en`,
-`_de`, `_es`, `_it`, `_ru`, `_pl`); its texts are de-duplicated and shuffled (seed 0), each class
+`_de`, `_es`, `_it`, `_ru`, `_pl`, `_cs`, `_bg`, `_zh`, and `debian_en`); its texts are de-duplicated and shuffled (seed 0), each class
 keeps up to TEXT_TEST_PER_CLASS (at most a quarter of it) for the test and learns from the first N
 of the rest.
 

@@ -14,10 +14,21 @@ when a benchmark first asks for them and never committed:
 - `icons`: the Oxygen icon theme (Debian `oxygen-icon-theme`, LGPL-3+), 64 px, one class per
   icon context (actions, apps, devices, mimetypes, places, status), real files only (the theme's
   symlinks are aliases of them): drawn symbols, far from ImageNet.
-- `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`: Debian's
-  fortune cookies (`fortunes`, `fortunes-de`, `-es`, `-it`, `-ru`, `-pl`; their licences in their
-  copyright files), one class per topic file (`FORTUNE_CLASSES`: e.g. computers, politics,
-  science, food, law), one text per cookie: a table of texts with `text` and `label` columns.
+- `glyphs`: the letters A to J (one class each, as notMNIST) drawn in black on white, 64 px, in
+  every face of `GLYPH_PACKAGES` (Debian font packages, free licences: 1,455 TrueType and OpenType
+  files, 465 of them the decorative faces of `fonts-aenigma`). A face that lacks a letter, or draws
+  two letters alike (symbol fonts), is left out, as is a drawing another face already made. Files
+  are named `<family hash>-<face>.png`, so a variant's sorted split is a shuffle of families that
+  keeps a family's faces (bold, italic) mostly on one side. Far from ImageNet, as digits are, but
+  in shapes no origin here has.
+- `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`,
+  `fortune_cs`, `fortune_bg`, `fortune_zh`: Debian's fortune cookies (`fortunes`, `fortunes-de`,
+  `-es`, `-it`, `-ru`, `-pl`, `-cs`, `-bg`, `-zh`; their licences in their copyright files), one
+  class per topic file (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law; Chinese
+  sayings, Tang and Song poems), one text per cookie: a table of texts with `text` and `label` columns.
+- `debian_en`: Debian's packages by section (games, graphics, net, science, sound), one text per
+  source package, its one-line English description ("Real-time strategy game of ancient warfare"),
+  from the package lists `apt-get update` fetched (`apt-cache dumpavail`): short technical English.
 
 Transparent pixels are laid on white, as a person would see the image.
 
@@ -29,6 +40,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -39,6 +51,8 @@ from pathlib import Path
 
 from PIL import Image
 
+COLOUR = re.compile(r"\x1b\[[0-9;]*m")  # terminal colour codes, which some fortune files carry
+
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "transferlab-benchmarks" / "origins"
 EMOJI_PACKAGES = {"google": "emoji-datasource-google@16.0.0", "twitter": "emoji-datasource-twitter@16.0.0"}
 EMOJI_CLASSES = {"Animals & Nature": "animals", "Food & Drink": "food", "Travel & Places": "travel",
@@ -48,8 +62,32 @@ STAMP_CLASSES = ("animals", "food", "plants", "vehicles")
 STAMP_SIDE = 256
 ICONS_PACKAGE = "oxygen-icon-theme"
 ICON_CLASSES = ("actions", "apps", "devices", "mimetypes", "places", "status")
+GLYPH_CLASSES = tuple("ABCDEFGHIJ")
+GLYPH_SIDE = 64
+GLYPH_PACKAGES = (
+    "fonts-adf-accanthis", "fonts-adf-baskervald", "fonts-adf-berenis", "fonts-adf-gillius", "fonts-adf-ikarius",
+    "fonts-adf-irianis", "fonts-adf-libris", "fonts-adf-mekanus", "fonts-adf-oldania", "fonts-adf-romande",
+    "fonts-adf-switzera", "fonts-adf-tribun", "fonts-adf-universalis", "fonts-adf-verana", "fonts-aenigma",
+    "fonts-anonymous-pro", "fonts-arkpandora", "fonts-averia-gwf", "fonts-averia-sans-gwf", "fonts-averia-serif-gwf",
+    "fonts-bebas-neue", "fonts-beteckna", "fonts-blankenburg", "fonts-breip", "fonts-cabin", "fonts-cantarell",
+    "fonts-cherrybomb", "fonts-cmu", "fonts-comic-neue", "fonts-courier-prime", "fonts-croscore",
+    "fonts-crosextra-caladea", "fonts-crosextra-carlito", "fonts-dejavu-core", "fonts-dejavu-extra",
+    "fonts-dkg-handwriting", "fonts-dosis", "fonts-dustin", "fonts-ebgaramond", "fonts-ecolier-court",
+    "fonts-engadget", "fonts-f500", "fonts-fantasque-sans", "fonts-fanwood", "fonts-femkeklaver", "fonts-firacode",
+    "fonts-freefont-ttf", "fonts-go", "fonts-goudybookletter", "fonts-hack", "fonts-hermit", "fonts-humor-sans",
+    "fonts-inconsolata", "fonts-inter", "fonts-isabella", "fonts-jetbrains-mono", "fonts-junicode", "fonts-jura",
+    "fonts-kristi", "fonts-lato", "fonts-league-spartan", "fonts-liberation", "fonts-liberation2",
+    "fonts-lindenhill", "fonts-linex", "fonts-linuxlibertine", "fonts-lmodern", "fonts-lobster", "fonts-lobstertwo",
+    "fonts-mononoki", "fonts-mplus", "fonts-noto-mono", "fonts-ocr-a", "fonts-ocr-b", "fonts-oflb-euterpe",
+    "fonts-okolaks", "fonts-oldstandard", "fonts-open-sans", "fonts-play", "fonts-prociono", "fonts-quattrocento",
+    "fonts-quicksand", "fonts-radisnoir", "fonts-roboto-unhinted", "fonts-rufscript", "fonts-sil-andika",
+    "fonts-sil-charis", "fonts-sil-doulos", "fonts-sil-gentium", "fonts-sil-gentiumplus", "fonts-sixtyfour",
+    "fonts-sora", "fonts-staypuft", "fonts-stix", "fonts-texgyre", "fonts-tomsontalks", "fonts-tuffy",
+    "fonts-urw-base35", "fonts-vollkorn", "fonts-wine", "fonts-yanone-kaffeesatz",
+)
 FORTUNE_PACKAGES = {"en": "fortunes", "de": "fortunes-de", "es": "fortunes-es", "it": "fortunes-it",
-                    "ru": "fortunes-ru", "pl": "fortunes-pl"}
+                    "ru": "fortunes-ru", "pl": "fortunes-pl", "cs": "fortunes-cs", "bg": "fortunes-bg",
+                    "zh": "fortunes-zh"}
 FORTUNE_CLASSES = {
     "en": ("computers", "politics", "science", "food", "law"),
     "de": ("witze", "fussball", "woerterbuch", "letzteworte", "computer"),
@@ -57,7 +95,11 @@ FORTUNE_CLASSES = {
     "it": ("leggi", "computer", "definizioni", "itatrek"),
     "ru": ("love", "polit", "knowledge", "computer", "murphy"),
     "pl": ("dowcipy", "chuck-norris", "bajki", "matura", "milosc"),
+    "cs": ("market", "zemeplocha", "citace", "klasik-sk", "murphy"),
+    "bg": ("intauthors", "intproverb", "bgauthors", "bgproverb"),
+    "zh": ("chinese", "tang300", "song100"),
 }
+DESCRIPTION_CLASSES = ("games", "graphics", "net", "science", "sound")
 
 
 def on_white(source: Path, target: Path, side: int | None = None) -> None:
@@ -100,6 +142,49 @@ def write_icons(theme: Path, out: Path) -> None:
                 on_white(path, out / label / path.name)
 
 
+def draw_glyph(font, letter: str, side: int = GLYPH_SIDE) -> Image.Image | None:
+    """`letter` in `font`, black on white, centred in a `side`-pixel square; None where the face has no ink for it."""
+    from PIL import ImageDraw
+
+    box = font.getbbox(letter)
+    if box[2] <= box[0] or box[3] <= box[1]:
+        return None
+    ink = Image.new("L", (box[2] - box[0], box[3] - box[1]), 255)
+    ImageDraw.Draw(ink).text((-box[0], -box[1]), letter, font=font, fill=0)
+    if ink.getextrema()[0] == 255:
+        return None
+    ink.thumbnail((side - 8, side - 8))
+    square = Image.new("L", (side, side), 255)
+    square.paste(ink, ((side - ink.width) // 2, (side - ink.height) // 2))
+    return square
+
+
+def write_glyphs(fonts: list[Path], out: Path) -> None:
+    """One class folder per letter, one image per face that draws every letter, and draws each its own way."""
+    import hashlib
+
+    from PIL import ImageFont
+
+    seen: set[bytes] = set()
+    for path in sorted(fonts):
+        try:
+            font = ImageFont.truetype(str(path), size=GLYPH_SIDE)
+            missing = draw_glyph(font, "\uffff")  # what the face draws for a letter it lacks
+        except OSError:
+            continue
+        drawn = {letter: draw_glyph(font, letter) for letter in GLYPH_CLASSES}
+        pictures = [d.tobytes() for d in drawn.values() if d is not None]
+        if len(pictures) < len(GLYPH_CLASSES) or len(set(pictures)) < len(pictures) or \
+                (missing is not None and missing.tobytes() in pictures) or seen & set(pictures):
+            continue
+        seen |= set(pictures)
+        family = path.stem.split("-")[0].split("_")[0].lower()
+        name = f"{hashlib.sha1(family.encode()).hexdigest()[:8]}-{path.stem}.png"
+        for letter, picture in drawn.items():
+            (out / letter).mkdir(parents=True, exist_ok=True)
+            picture.convert("RGB").save(out / letter / name)
+
+
 def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
     """A table of the cookies (text, label) of each topic file in `folder` (its UTF-8 twin `NAME.u8` unless
     that is empty, as some packages ship it)."""
@@ -110,11 +195,36 @@ def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
         candidates = (folder / f"{label}.u8", folder / label, folder / f"{label}.fortunes")
         path = next(p for p in candidates if p.is_file() and p.stat().st_size > 0)
         for cookie in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
-            text = " ".join(cookie.replace("\n%", "").split())
+            text = " ".join(COLOUR.sub("", cookie.replace("\n%", "")).split())
             if text:
                 rows.append({"text": text, "label": label})
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out, index=False)
+
+
+def write_descriptions(stanzas: str, out: Path) -> None:
+    """A table of Debian packages' one-line descriptions (text) labelled by their section, from `apt-cache
+    dumpavail`'s stanzas: one package per source package and per description once its parenthesised
+    or dashed tail is cut ("... game (data files)", "... game - music" are the game's twins), sections
+    in DESCRIPTION_CLASSES only (`contrib/games` counts as `games`)."""
+    import pandas as pd
+
+    by_source: dict[str, dict] = {}
+    for stanza in stanzas.split("\n\n"):
+        fields = dict(line.split(": ", 1) for line in stanza.splitlines() if ": " in line and not line[0].isspace())
+        label = fields.get("Section", "").rpartition("/")[2]
+        if label in DESCRIPTION_CLASSES and fields.get("Description") and "Package" in fields:
+            source = fields.get("Source", fields["Package"]).split()[0]
+            if source not in by_source or fields["Package"] < by_source[source]["package"]:
+                by_source[source] = {"package": fields["Package"], "text": fields["Description"], "label": label}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows, seen = [], set()
+    for source in sorted(by_source):
+        stem = re.sub(r"\(.*?\)| - .*$", "", by_source[source]["text"]).casefold().split()
+        if " ".join(stem) not in seen:
+            seen.add(" ".join(stem))
+            rows.append(by_source[source])
+    pd.DataFrame(rows, columns=["package", "text", "label"])[["text", "label"]].to_csv(out, index=False)
 
 
 def _npm(spec: str, into: Path) -> Path:
@@ -150,10 +260,21 @@ def _fetch_icons(downloads: Path, out: Path) -> None:
     write_icons(_deb(ICONS_PACKAGE, downloads) / "usr" / "share" / "icons" / "oxygen" / "base", out)
 
 
+def _fetch_glyphs(downloads: Path, out: Path) -> None:
+    fonts = [path for package in GLYPH_PACKAGES for path in _deb(package, downloads).rglob("*")
+             if path.suffix.lower() in (".ttf", ".otf") and path.is_file()]
+    write_glyphs(fonts, out)
+
+
 def _fetch_fortunes(language: str, downloads: Path, out: Path) -> None:
-    package = _deb(FORTUNE_PACKAGES[language], downloads)
-    folder = package / "usr" / "share" / "games" / "fortunes"
-    write_fortunes(folder if language == "en" else folder / language, FORTUNE_CLASSES[language], out)
+    folder = _deb(FORTUNE_PACKAGES[language], downloads) / "usr" / "share" / "games" / "fortunes"
+    write_fortunes(folder / language if (folder / language).is_dir() else folder, FORTUNE_CLASSES[language], out)
+
+
+def _fetch_descriptions(downloads: Path, out: Path) -> None:
+    """From the package lists `apt-get update` fetched (Debian's, as of that day): nothing is downloaded here."""
+    write_descriptions(subprocess.run(["apt-cache", "dumpavail"], check=True, capture_output=True,
+                                      text=True).stdout, out)
 
 
 @dataclass(frozen=True)
@@ -166,7 +287,9 @@ ORIGINS: dict[str, Origin] = {
     "emoji": Origin(_fetch_emoji),
     "stamps": Origin(_fetch_stamps),
     "icons": Origin(_fetch_icons),
+    "glyphs": Origin(_fetch_glyphs),
     **{f"fortune_{language}": Origin(partial(_fetch_fortunes, language), ".csv") for language in FORTUNE_PACKAGES},
+    "debian_en": Origin(_fetch_descriptions, ".csv"),
 }
 
 

@@ -94,14 +94,16 @@ def test_fortunes_give_one_text_per_cookie_labelled_by_its_topic_file(tmp_path):
     (folder / "witze.u8").write_text("Ein Witz\n\tüber zwei Zeilen.\n%\nNoch einer.\n%\n", encoding="utf-8")
     (folder / "fussball.fortunes").write_text("Der Ball ist rund.\n\t\t-- Sepp Herberger\n%\n\n%\n")
     (folder / "fussball.u8").write_text("")  # an empty twin, as fortunes-pl ships them: not read
+    (folder / "farbe.u8").write_text("\x1b[33mBunt\x1b[m gesagt.\n%\n")  # colour codes, as fortunes-zh has them
     out = tmp_path / "fortune_de.csv"
-    origins.write_fortunes(folder, ("witze", "fussball"), out)
+    origins.write_fortunes(folder, ("witze", "fussball", "farbe"), out)
 
     table = pd.read_csv(out)
     assert table.to_dict("records") == [
         {"text": "Ein Witz über zwei Zeilen.", "label": "witze"},
         {"text": "Noch einer.", "label": "witze"},
         {"text": "Der Ball ist rund. -- Sepp Herberger", "label": "fussball"},  # the empty cookie is dropped
+        {"text": "Bunt gesagt.", "label": "farbe"},
     ]
 
 
@@ -118,3 +120,57 @@ def test_icons_keep_the_chosen_contexts_files_not_their_aliases(tmp_path):
     assert [p.relative_to(out).as_posix() for p in out.rglob("*.png")] == ["devices/camera.png"]
     with Image.open(out / "devices" / "camera.png") as image:
         assert image.size == (64, 64) and image.getpixel((60, 5)) == (255, 255, 255)
+
+
+def _default_face(path: Path) -> Path:
+    """Pillow's own TrueType face (Aileron), written out as a font file."""
+    from PIL import ImageFont
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ImageFont.load_default(size=10).path.getvalue())
+    return path
+
+
+def test_glyphs_draw_each_letter_once_per_face_and_leave_out_what_is_not_a_new_face(tmp_path):
+    origins = _origins()
+    face = _default_face(tmp_path / "fonts" / "Aileron-Regular.otf")
+    twin = tmp_path / "fonts" / "other-package" / "Aileron-Regular.otf"  # the same face in another package
+    twin.parent.mkdir()
+    twin.write_bytes(face.read_bytes())
+    (tmp_path / "fonts" / "broken.ttf").write_bytes(b"not a font")
+    out = tmp_path / "glyphs"
+    origins.write_glyphs([twin, face, tmp_path / "fonts" / "broken.ttf"], out)
+
+    assert sorted(p.name for p in out.iterdir()) == list(origins.GLYPH_CLASSES)
+    names = [p.relative_to(out).as_posix() for p in out.rglob("*.png")]
+    assert len(names) == len(origins.GLYPH_CLASSES)  # one face kept: its twin drew the same letters
+    assert all(name.endswith("-Aileron-Regular.png") for name in names)
+    with Image.open(out / "A" / Path(names[0]).name) as a, Image.open(out / "B" / Path(names[0]).name) as b:
+        assert a.size == (origins.GLYPH_SIDE, origins.GLYPH_SIDE) and a.mode == "RGB"
+        assert a.getpixel((0, 0)) == (255, 255, 255) and min(a.convert("L").getdata()) < 64  # black ink on white
+        assert a.tobytes() != b.tobytes()
+    # the family leads the name, hashed: a sorted split shuffles families and keeps a family's faces together
+    import hashlib
+
+    assert names[0].split("/")[1].startswith(hashlib.sha1(b"aileron").hexdigest()[:8] + "-")
+
+
+def test_debian_descriptions_give_one_text_per_source_package_labelled_by_section(tmp_path):
+    origins = _origins()
+    stanzas = "\n\n".join([
+        "Package: 0ad\nSource: 0ad\nSection: games\nDescription: Real-time strategy game of ancient warfare",
+        "Package: 0ad-data\nSection: games\nDescription: Real-time strategy game of ancient warfare (data files)",
+        "Package: abuse-lib\nSource: abuse (1:0.8)\nSection: contrib/games\nDescription: data for the game",
+        "Package: abuse\nSource: abuse\nSection: contrib/games\nDescription: side-scrolling shoot-em-up action game",
+        "Package: gimp\nSection: graphics\nDescription: GNU Image Manipulation Program\n long text\n .\n more",
+        "Package: bash\nSection: shells\nDescription: GNU Bourne Again SHell",  # not a kept section
+        "Package: nodesc\nSection: sound",  # no description
+    ])
+    out = tmp_path / "debian_en.csv"
+    origins.write_descriptions(stanzas, out)
+
+    assert pd.read_csv(out).to_dict("records") == [
+        {"text": "Real-time strategy game of ancient warfare", "label": "games"},  # its data package a twin
+        {"text": "side-scrolling shoot-em-up action game", "label": "games"},  # abuse's first binary by name
+        {"text": "GNU Image Manipulation Program", "label": "graphics"},
+    ]
