@@ -298,3 +298,11 @@ def test_the_benchmark_reads_the_pilot_as_the_product_does():
     noisy = row | {"pilot_winner": "extract", "pilot_finetune": 0.79, "val_items": 20}
     assert bench.with_pilot(noisy, advice("finetune", 0.55), "offered") == "finetune"
     assert bench.with_pilot(noisy, advice("finetune", 0.9), "alone") == "extract"  # the pilot's own winner
+
+
+def test_the_benchmark_scores_a_run_of_all_three_by_its_one_standard_error_choice():
+    bench = benchmark_module("bench_recommend")
+    row = {"val_predict": 0.80, "val_extract": 0.85, "val_finetune": 0.86, "val_items": 100}
+    assert bench.after_training(row) == "extract"  # fine-tuning leads by less than one standard error
+    assert bench.after_training(row | {"val_finetune": 0.95}) == "finetune"
+    assert bench.after_training(row | {"val_predict": 0.85}) == "predict"  # a tie keeps the simplest
