@@ -33,9 +33,10 @@ pilot).
 after the pilot's weighing was chosen on `images.csv`; `images_origins.csv`, `texts_origins.csv`:
 origins fetched from package registries, which no rule had seen; `images_origins2.csv`,
 `texts_origins2.csv`: a second round of such origins, collected after the refit on the first, and
-in no fit): each is decided by what was fitted on `--table`'s rows of the other origins, and they
-are summed apart, so a choice made while looking at the main table is measured on rows it never
-saw. `--table` takes several tables, joined.
+in no fit; `images_origins3.csv`, `texts_origins3.csv`: a third, collected after the pilot stopped
+deciding the rule's calls alone, in no fit): each is decided by what was fitted on `--table`'s
+rows of the other origins, and they are summed apart, so a choice made while looking at the main
+table is measured on rows it never saw. `--table` takes several tables, joined.
 
     .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH...] [--check PATH...] [--fit]
 """

@@ -15,7 +15,7 @@ less than its noise cannot overturn a clear estimate, and a clear pilot overturn
 Where there is no estimate (texts, other bases), a threshold rule made the call, and the pilot
 overturns it only when it leads the other way by more than `CLEAR_LEAD` standard errors. Deciding
 alone by the run's one-standard-error rule made those calls worse on the calibration tables (images
-0.52 -> 1.23 points of mean regret over 49 rows, texts 1.10 -> 1.22 over 24); no pilot there ever
+0.52 -> 1.27 points of mean regret over 49 rows, texts 1.10 -> 1.51 over 24); no pilot there ever
 led against the rule by more than one standard error, so a clear lead is rare and the page does
 not offer a pilot where there is no estimate (`analyze --pilot` runs one on request).
 """
