@@ -33,7 +33,7 @@ def test_without_an_estimate_only_a_clear_pilot_overturns_the_rule_and_the_advic
     assert advice.strategy == "finetune" and advice.settings["unfreeze_blocks"] == 12
     assert "heads" not in advice.settings and advice.settings["image_size"] == 128
     assert advice.reasons[0].startswith("Measured by a pilot (88 s") and "92.0%" in advice.reasons[0]
-    assert "80.0%" in advice.reasons[0] and "overturns the rule's call" in advice.reasons[0]
+    assert "80.0%" in advice.reasons[0] and "and overturns it" in advice.reasons[0]
     assert advice.reasons[1:] == ADVICE.reasons and advice.confidence > ADVICE.confidence
     assert advice.expected_accuracy["finetune"] == 0.92
     # fine-tuning ahead by its one-standard-error rule (the pilot's own winner) is not enough to overturn the rule
@@ -46,6 +46,8 @@ def test_without_an_estimate_only_a_clear_pilot_overturns_the_rule_and_the_advic
     rule_finetune = Recommendation("finetune", 0.8, [], FINETUNE_SETTINGS, {"predict": 0.5, "extract": 0.8})
     assert decided_by(rule_finetune, Pilot(0.85, 0.80, 120, 88.0, 12, "extract"), "texts", FINETUNE_SETTINGS
                       ).strategy == "finetune"
+    agrees = decided_by(ADVICE, Pilot(0.85, 0.80, 120, 88.0, 12, "extract"), "images", FINETUNE_SETTINGS)
+    assert agrees.strategy == "extract" and "leans the same way" in agrees.reasons[0]
     from tlcore.words import expected_accuracy_table
 
     table = expected_accuracy_table({"recommendation": advice.to_dict(), "pilot": won.to_dict()}).set_index("Way")

@@ -77,13 +77,18 @@ class Pilot:
         """The way a rule's call `rule` (no estimate of the gain) becomes with this pilot, and why in words:
         the pilot overturns it only by leading the other way by more than CLEAR_LEAD standard errors."""
         lead, error = self.lead()
-        toward = "finetune" if lead > 0 else "extract"
-        strategy = toward if toward != rule and abs(lead) > CLEAR_LEAD * error else rule
-        verdict = ("it leads clearly, so it overturns the rule's call" if strategy != rule else
-                   "the rule's call stands: it would need a lead of more than "
-                   f"{CLEAR_LEAD * error:.1f} points the other way, two standard errors, to overturn it")
+        toward = "finetune" if lead > 0 else "extract" if lead < 0 else rule
+        strategy = toward if abs(lead) > CLEAR_LEAD * error else rule
+        if toward == rule:
+            verdict = "the pilot leans the same way as the rule's call, which stands"
+        elif strategy != rule:
+            verdict = (f"the pilot leads against the rule's call by more than {CLEAR_LEAD:g} standard errors "
+                       "and overturns it")
+        else:
+            verdict = (f"the rule's call stands: overturning it takes a lead of more than {CLEAR_LEAD * error:.1f} "
+                       f"points the other way ({CLEAR_LEAD:g} standard errors)")
         return strategy, (f"{self.measured(noun)} ({lead:+.1f} points, give or take {error:.1f}). Fine-tuning's "
-                          f"gain has no calibrated estimate here, so {verdict}.")
+                          f"gain has no calibrated estimate here; {verdict}.")
 
 
 def weigh(estimate: float, estimate_error: float, measured: float, measured_error: float) -> tuple[float, float]:
