@@ -17,7 +17,8 @@ when a benchmark first asks for them and never committed:
 - `glyphs`: the letters A to J (one class each, as notMNIST) drawn in black on white, 64 px, in
   every face of `GLYPH_PACKAGES` (Debian font packages, free licences: 1,455 TrueType and OpenType
   files, 465 of them the decorative faces of `fonts-aenigma`). A face that lacks a letter, or draws
-  two letters alike (symbol fonts), is left out, as is a drawing another face already made. Files
+  two letters alike (symbol fonts), is left out, as is a drawing another face already made (1,275
+  faces are kept). Files
   are named `<family hash>-<face>.png`, so a variant's sorted split is a shuffle of families that
   keeps a family's faces (bold, italic) mostly on one side. Far from ImageNet, as digits are, but
   in shapes no origin here has.
