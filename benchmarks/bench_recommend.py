@@ -201,8 +201,8 @@ def main() -> None:
 
 
 def _shown(*paths: Path) -> str:
-    shown = [p.resolve().relative_to(REPO) if p.resolve().is_relative_to(REPO) else p for p in paths]
-    return " + ".join(str(p) for p in shown)
+    resolved = [p.resolve() for p in paths]
+    return " + ".join(str(p.relative_to(REPO) if p.is_relative_to(REPO) else p) for p in resolved)
 
 
 def summarise(policies: dict[str, list[float]], by_hand: str) -> None:

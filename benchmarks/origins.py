@@ -221,9 +221,9 @@ def write_descriptions(stanzas: str, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     rows, seen = [], set()
     for source in sorted(by_source):
-        stem = re.sub(r"\(.*?\)| - .*$", "", by_source[source]["text"]).casefold().split()
-        if " ".join(stem) not in seen:
-            seen.add(" ".join(stem))
+        stem = " ".join(re.sub(r"\(.*?\)| - .*$", "", by_source[source]["text"]).casefold().split())
+        if stem not in seen:
+            seen.add(stem)
             rows.append(by_source[source])
     pd.DataFrame(rows, columns=["package", "text", "label"])[["text", "label"]].to_csv(out, index=False)
 
