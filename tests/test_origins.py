@@ -174,3 +174,22 @@ def test_debian_descriptions_give_one_text_per_source_package_labelled_by_sectio
         {"text": "side-scrolling shoot-em-up action game", "label": "games"},  # abuse's first binary by name
         {"text": "GNU Image Manipulation Program", "label": "graphics"},
     ]
+
+
+def test_fashion_writes_the_first_images_of_each_class_as_grey_pictures_in_file_order(tmp_path):
+    origins = _origins()
+    clothes = tmp_path / "clothes"
+    clothes.mkdir()
+    for index in range(len(origins.FASHION_CLASSES)):
+        # image k of class i: every pixel 10 * k + i, so each written file says which row it came from
+        rows = [[10 * k + index] * 28 * 28 for k in range(3)]
+        (clothes / f"{index}.json").write_text(json.dumps({"data": rows}))
+    out = tmp_path / "fashion"
+    origins.write_fashion(clothes, out, per_class=2)
+
+    assert sorted(d.name for d in out.iterdir()) == sorted(origins.FASHION_CLASSES)
+    assert sorted(p.name for p in (out / "sandal").iterdir()) == ["0000.png", "0001.png"]  # the third left out
+    sandal = origins.FASHION_CLASSES.index("sandal")
+    with Image.open(out / "sandal" / "0001.png") as image:
+        assert image.mode == "L" and image.size == (28, 28)
+        assert image.getextrema() == (10 + sandal, 10 + sandal)
