@@ -29,14 +29,13 @@ fitted on every row (for images, `tlcore.image.gain.IMAGE_GAIN` must equal it; t
 model in the product: held out over all eight text sets it did no better than the text rule with the
 pilot).
 
-`--check PATH...` adds the rows of tables collected later (`images_check.csv`: variants collected
-after the pilot's weighing was chosen on `images.csv`; `images_origins.csv`, `texts_origins.csv`:
-origins fetched from package registries, which no rule had seen; `images_origins2.csv`,
-`texts_origins2.csv`: a second round of such origins, collected after the refit on the first, and
-in no fit; `images_origins3.csv`, `texts_origins3.csv`: a third, collected after the pilot stopped
-deciding the rule's calls alone, in no fit): each is decided by what was fitted on `--table`'s
-rows of the other origins, and they are summed apart, so a choice made while looking at the main
-table is measured on rows it never saw. `--table` takes several tables, joined.
+`--check PATH...` adds the rows of tables collected later: each is decided by what was fitted on
+`--table`'s rows of the other origins, and they are summed apart, so a choice made while looking at
+the main table is measured on rows it never saw (`images_origins4.csv`: Fashion-MNIST, collected
+after the refit on the nine origins of `calibration.IMAGE_TABLES`; `texts_origins2.csv`,
+`texts_origins3.csv`: text origins collected after the text rule was set). The image tables now in
+the fit were each such a check once: `images_check.csv` of the pilot's weighing chosen on
+`images.csv`, each `images_origins*.csv` of the fit before it. `--table` takes several tables, joined.
 
     .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH...] [--check PATH...] [--fit]
 """

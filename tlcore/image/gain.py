@@ -1,11 +1,12 @@
 """Fine-tuning's expected gain for EfficientNet-Lite0, the default image base (see `tlcore.gain`).
 
-Fitted by `tlcore.gain.fit_gain` on every image calibration table (`benchmarks/calibration/`): 45
-variants of seven sets, collected on a 2-core x86_64 machine with a 300 s budget per variant,
+Fitted by `tlcore.gain.fit_gain` on every image calibration table (`benchmarks/calibration/`): 58
+variants of nine sets, collected on a 2-core x86_64 machine with a 300 s budget per variant,
 2026-12-02: `images.csv` (20 of hymenoptera, eurosat200, mnist100, scikit-learn's digits and the
-drawn shapes), `images_check.csv` (16 more of those five, collected to check the first fit) and
-`images_origins.csv` (9 of emoji and Tux Paint's stamps, fetched from package registries). A test
-refits the tables and compares. Its leave-one-dataset-out regret is what
+drawn shapes), `images_check.csv` (16 more of those five, collected to check the first fit),
+`images_origins.csv` (9 of emoji and Tux Paint's stamps), `images_origins2.csv` (4 of the Oxygen
+icons) and `images_origins3.csv` (9 of letters in font faces), the last three fetched from package
+registries. A test refits the tables and compares. Its leave-one-dataset-out regret is what
 `benchmarks/bench_recommend.py` prints. To refit: collect rows with `benchmarks/calibration.py`,
 print the fit with `bench_recommend.py --fit`, paste it here.
 """
@@ -15,10 +16,10 @@ from __future__ import annotations
 from ..gain import GainModel
 
 IMAGE_GAIN = GainModel(
-    intercept=-21.4609,
-    weights={"room": -0.05395, "distance": 10.79744, "log_per_class": 2.9186, "room_x_data": 0.01302},
-    residual_points=4.167,
-    seconds_per_item={"predict": 0.0, "extract": 0.0342, "finetune": 0.1542},
-    fitted_on=("digits", "emoji", "eurosat200", "hymenoptera", "mnist100", "shapes", "stamps"),
+    intercept=-25.1267,
+    weights={"room": 0.09276, "distance": 13.49906, "log_per_class": 3.3854, "room_x_data": -0.00975},
+    residual_points=4.05,
+    seconds_per_item={"predict": 0.0, "extract": 0.0352, "finetune": 0.129},
+    fitted_on=("digits", "emoji", "eurosat200", "glyphs", "hymenoptera", "icons", "mnist100", "shapes", "stamps"),
     base="efficientnet_lite0",
 )
