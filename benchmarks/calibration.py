@@ -11,7 +11,7 @@ once.
 
 Texts (`--texts`, table `texts.csv`): ORIGIN is a table of `../shared/datasets/text` (`sms_spam`,
 `sst2`, `trec6`, `germeval2018`) or of a package registry (`benchmarks/origins.py`: `fortune_en`,
-`_de`, `_es`, `_it`, `_ru`, `_pl`, `_cs`, `_bg`, `_zh`, and `debian_en`); its texts are
+`_de`, `_es`, `_it`, `_ru`, `_pl`, `_cs`, `_bg`, `_zh`, `_pt`, and `debian_en`); its texts are
 de-duplicated and shuffled (seed 0), each class keeps up to TEXT_TEST_PER_CLASS (at most a quarter
 of it) for the test and learns from the first N of the rest.
 

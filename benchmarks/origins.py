@@ -29,8 +29,9 @@ when a benchmark first asks for them and never committed:
   file. Photos of things ImageNet has classes for (jersey, sandal, running shoe, handbag), but
   tiny, grey and inverted.
 - `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`,
-  `fortune_cs`, `fortune_bg`, `fortune_zh`: Debian's fortune cookies (`fortunes`, `fortunes-de`,
-  `-es`, `-it`, `-ru`, `-pl`, `-cs`, `-bg`, `-zh`; their licences in their copyright files), one
+  `fortune_cs`, `fortune_bg`, `fortune_zh`, `fortune_pt`: Debian's fortune cookies (`fortunes`,
+  `fortunes-de`, `-es`, `-it`, `-ru`, `-pl`, `-cs`, `-bg`, `-zh`, and `-mario` in Brazilian
+  Portuguese; their licences in their copyright files), one
   class per topic file (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law; Chinese
   sayings, Tang and Song poems), one text per cookie: a table of texts with `text` and `label` columns.
 - `debian_en`: Debian's packages by section (games, graphics, net, science, sound), one text per
@@ -98,7 +99,7 @@ GLYPH_PACKAGES = (
 )
 FORTUNE_PACKAGES = {"en": "fortunes", "de": "fortunes-de", "es": "fortunes-es", "it": "fortunes-it",
                     "ru": "fortunes-ru", "pl": "fortunes-pl", "cs": "fortunes-cs", "bg": "fortunes-bg",
-                    "zh": "fortunes-zh"}
+                    "zh": "fortunes-zh", "pt": "fortunes-mario"}
 FORTUNE_CLASSES = {
     "en": ("computers", "politics", "science", "food", "law"),
     "de": ("witze", "fussball", "woerterbuch", "letzteworte", "computer"),
@@ -109,6 +110,7 @@ FORTUNE_CLASSES = {
     "cs": ("market", "zemeplocha", "citace", "klasik-sk", "murphy"),
     "bg": ("intauthors", "intproverb", "bgauthors", "bgproverb"),
     "zh": ("chinese", "tang300", "song100"),
+    "pt": ("mario.geral", "mario.piadas", "mario.computadores", "mario.anagramas", "mario.gauchismos"),
 }
 DESCRIPTION_CLASSES = ("games", "graphics", "net", "science", "sound")
 
@@ -211,7 +213,7 @@ def write_fashion(clothes: Path, out: Path, per_class: int = FASHION_PER_CLASS) 
 
 def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
     """A table of the cookies (text, label) of each topic file in `folder` (its UTF-8 twin `NAME.u8` unless
-    that is empty, as some packages ship it)."""
+    that is empty, as some packages ship it), labelled by the file's topic (`mario.piadas`: `piadas`)."""
     import pandas as pd
 
     rows = []
@@ -221,7 +223,7 @@ def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
         for cookie in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
             text = " ".join(COLOUR.sub("", cookie.replace("\n%", "")).split())
             if text:
-                rows.append({"text": text, "label": label})
+                rows.append({"text": text, "label": label.rpartition(".")[2]})
     out.parent.mkdir(parents=True, exist_ok=True)
     pd.DataFrame(rows).to_csv(out, index=False)
 

@@ -95,8 +95,9 @@ def test_fortunes_give_one_text_per_cookie_labelled_by_its_topic_file(tmp_path):
     (folder / "fussball.fortunes").write_text("Der Ball ist rund.\n\t\t-- Sepp Herberger\n%\n\n%\n")
     (folder / "fussball.u8").write_text("")  # an empty twin, as fortunes-pl ships them: not read
     (folder / "farbe.u8").write_text("\x1b[33mBunt\x1b[m gesagt.\n%\n")  # colour codes, as fortunes-zh has them
+    (folder / "mario.piadas").write_text("Uma piada.\n%\n")  # a package's prefix, as fortunes-mario names them
     out = tmp_path / "fortune_de.csv"
-    origins.write_fortunes(folder, ("witze", "fussball", "farbe"), out)
+    origins.write_fortunes(folder, ("witze", "fussball", "farbe", "mario.piadas"), out)
 
     table = pd.read_csv(out)
     assert table.to_dict("records") == [
@@ -104,6 +105,7 @@ def test_fortunes_give_one_text_per_cookie_labelled_by_its_topic_file(tmp_path):
         {"text": "Noch einer.", "label": "witze"},
         {"text": "Der Ball ist rund. -- Sepp Herberger", "label": "fussball"},  # the empty cookie is dropped
         {"text": "Bunt gesagt.", "label": "farbe"},
+        {"text": "Uma piada.", "label": "piadas"},  # labelled by the topic, without the prefix
     ]
 
 
