@@ -33,9 +33,10 @@ pilot).
 `--table`'s rows of the other origins, and they are summed apart, so a choice made while looking at
 the main table is measured on rows it never saw (`images_origins4.csv`: Fashion-MNIST, collected
 after the refit on the nine origins of `calibration.IMAGE_TABLES`; `texts_origins2.csv`,
-`texts_origins3.csv`: text origins collected after the text rule was set). The image tables now in
-the fit were each such a check once: `images_check.csv` of the pilot's weighing chosen on
-`images.csv`, each `images_origins*.csv` of the fit before it. `--table` takes several tables, joined.
+`texts_origins3.csv`, `texts_origins4.csv`: text origins collected after the text rule was set).
+The image tables now in the fit were each such a check once: `images_check.csv` of the pilot's
+weighing chosen on `images.csv`, each `images_origins*.csv` of the fit before it. `--table` takes
+several tables, joined.
 
     .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH...] [--check PATH...] [--fit]
 """
