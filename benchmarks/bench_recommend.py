@@ -60,7 +60,7 @@ from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
 from tlcore.pilot import Pilot, decided_by, pilot_offer  # noqa: E402
 from tlcore.strategy import PREDICT_MARGIN, GapReading, Recommendation, recommend  # noqa: E402
-from tlcore.train.select import standard_error  # noqa: E402
+from tlcore.train.select import within_one_standard_error  # noqa: E402
 
 
 def scores_of(row: dict) -> dict[str, float]:
@@ -85,12 +85,11 @@ def decide(row: dict, gain, aim: str):
 
 
 def after_training(row: dict) -> str:
-    """The strategy a run of all three would keep (`train --strategy all`): the simplest whose validation
-    accuracy is within one standard error of the best, as `tlcore.train.select` chooses (read from each
-    strategy's best validation score). No advice before training sees as much."""
-    scores = {s: row[f"val_{s}"] for s in STRATEGIES}
-    top = max(scores.values())
-    return next(s for s in STRATEGIES if scores[s] >= top - standard_error(top, row["val_items"]))
+    """The strategy a run of all three would keep (`train --strategy all`): the simplest (STRATEGIES is in
+    order of complexity) whose validation accuracy is within one standard error of the best, by
+    `tlcore.train.select`'s own rule (read from each strategy's best validation score). No advice before
+    training sees as much."""
+    return within_one_standard_error(list(STRATEGIES), lambda s: row[f"val_{s}"], row["val_items"])[0]
 
 
 def with_pilot(row: dict, advice: Recommendation, when: str) -> str | None:

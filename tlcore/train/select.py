@@ -5,12 +5,16 @@ The test split plays no part here; it is read once, afterwards, for the models c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
 from .candidate import Candidate
 from .evaluate import Calibration, accuracy, calibrate, negative_log_likelihood
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,10 +85,15 @@ def one_standard_error_choice(ordered: list[Candidate], y_val: np.ndarray) -> Ca
     error uses the Agresti-Coull estimate (two successes and two failures added), which stays
     honest near 100%, where the plain p(1 - p) / n would claim no noise at all.
     """
-    best = accuracy(ordered[0].val_logits, y_val)
-    error = standard_error(best, len(y_val))
-    eligible = [c for c in ordered if accuracy(c.val_logits, y_val) >= best - error]
+    eligible = within_one_standard_error(ordered, lambda c: accuracy(c.val_logits, y_val), len(y_val))
     return min(eligible, key=lambda c: c.complexity)  # min() keeps the first (best ranked) among equals
+
+
+def within_one_standard_error(items: list[T], score: Callable[[T], float], n: int) -> list[T]:
+    """The items (in their order) whose score on n validation items is within one standard error of the best."""
+    scores = [score(item) for item in items]
+    best = max(scores)
+    return [item for item, value in zip(items, scores, strict=True) if value >= best - standard_error(best, n)]
 
 
 def standard_error(score: float, n: int) -> float:
