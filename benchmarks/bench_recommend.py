@@ -38,7 +38,11 @@ The image tables now in the fit were each such a check once: `images_check.csv` 
 weighing chosen on `images.csv`, each `images_origins*.csv` of the fit before it. `--table` takes
 several tables, joined.
 
+`--features` fits a smaller form of the gain model (some of `tlcore.gain.FEATURES`) everywhere the
+product's is fitted, to compare the two on the same rows.
+
     .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH...] [--check PATH...] [--fit]
+                                                   [--features NAME,...]
 """
 
 from __future__ import annotations
@@ -57,7 +61,7 @@ sys.path.insert(0, str(REPO))
 from calibration import IMAGE_TABLES, TEXT_TABLES, read_tables  # noqa: E402  (benchmarks/calibration.py)
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
-from tlcore.gain import TIME_COLUMNS, fit_gain  # noqa: E402
+from tlcore.gain import FEATURES, TIME_COLUMNS, fit_gain  # noqa: E402
 from tlcore.pilot import Pilot, decided_by, pilot_offer  # noqa: E402
 from tlcore.strategy import PREDICT_MARGIN, GapReading, Recommendation, recommend  # noqa: E402
 from tlcore.train.select import within_one_standard_error  # noqa: E402
@@ -136,9 +140,14 @@ def main() -> None:
                         help="tables collected later: their rows are decided by what was fitted on --table's "
                              "other origins, and summed apart")
     parser.add_argument("--fit", action="store_true", help="print the model fitted on every row")
+    parser.add_argument("--features", default=",".join(FEATURES),
+                        help="the gain model's features, comma-separated (default: the product's four)")
     args = parser.parse_args()
     args.table = args.table or list(TEXT_TABLES if args.texts else IMAGE_TABLES)
     rows, check = read_tables(args.table), read_tables(args.check)
+    features = tuple(args.features.split(","))
+    if unknown := set(features) - set(FEATURES):
+        parser.error(f"unknown features {sorted(unknown)}: expected some of {', '.join(FEATURES)}")
     piloted = all(row.get("pilot_winner", "") != "" for row in rows + check)
     origins = sorted({r["origin"] for r in rows + check})
     fitted = sorted({r["origin"] for r in rows})
@@ -149,14 +158,14 @@ def main() -> None:
              "old rule", "thresholds refitted", "always extract", "always fine-tune", "all three trained")
     policies: dict[str, dict[str, list[float]]] = {part: {p: [] for p in names} for part in ("table", "check")}
     saved, bought = [], []
-    everything = fit_gain(rows, rows[0]["base"])
+    everything = fit_gain(rows, rows[0]["base"], features)
     shown_policies = ("best", "fast", *(("best + pilot",) if piloted else ()), "old rule",
                       *(("old rule + pilot",) if piloted else ()))
     print(f"{'variant':<18} " + " ".join(f"{s:>8}" for s in STRATEGIES) + " confidence" +
           "".join(f" {p:<12} {'regret':>6}" for p in shown_policies))
     for origin in origins:
         fitted_on = [r for r in rows if r["origin"] != origin]  # never a row of the origin decided, nor a check row
-        gain, thresholds = fit_gain(fitted_on), fit_thresholds(fitted_on)
+        gain, thresholds = fit_gain(fitted_on, features=features), fit_thresholds(fitted_on)
         decided = [("table", r) for r in rows if r["origin"] == origin] + \
                   [("check", r) for r in check if r["origin"] == origin]
         for part, row in decided:

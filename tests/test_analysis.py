@@ -215,6 +215,19 @@ def test_the_gain_model_recovers_a_known_relation_and_the_time_per_item():
     assert noisy.sure(6.0) > noisy.sure(1.0) > 0.5  # the further from zero, the surer
 
 
+def test_a_smaller_form_of_the_gain_model_fits_only_its_own_features():
+    from tlcore.gain import fit_gain
+
+    # the gain depends on room, which the smaller form cannot see: it keeps its two weights and says it misses more
+    rows = _calibration_rows(weight_room=0.5, weight_data=-1.0)
+    full, small = fit_gain(rows), fit_gain(rows, features=("distance", "log_per_class"))
+    assert set(small.weights) == {"distance", "log_per_class"}
+    assert small.residual_points > 3 * full.residual_points
+    per_class = {r["per_class"] for r in rows}
+    assert small.expected_gain(0.8, 0.3, max(per_class)) > small.expected_gain(0.8, 0.3, min(per_class))
+    assert small.expected_gain(0.7, 0.3, 50) == small.expected_gain(0.99, 0.3, 50)  # room is not in it
+
+
 def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
     from tlcore.errors import UnknownNameError
     from tlcore.gain import GainModel

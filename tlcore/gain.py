@@ -67,25 +67,26 @@ def sign_sure(points: float, error: float) -> float:
     return 0.5 * (1 + math.erf(abs(points) / (max(error, 1e-6) * math.sqrt(2))))
 
 
-def fit_gain(rows: Iterable[Mapping], base: str = "") -> GainModel:
-    """Fit a GainModel on calibration rows (`benchmarks/calibration.py`'s columns)."""
+def fit_gain(rows: Iterable[Mapping], base: str = "", features: tuple[str, ...] = FEATURES) -> GainModel:
+    """Fit a GainModel on calibration rows (`benchmarks/calibration.py`'s columns), over `features` (some of
+    FEATURES: a smaller form can be compared with the product's on the same rows)."""
     rows = list(rows)
-    x = np.array([[features_of(r["probe"], r["distance"], r["per_class"])[f] for f in FEATURES] for r in rows])
+    x = np.array([[features_of(r["probe"], r["distance"], r["per_class"])[f] for f in features] for r in rows])
     y = np.array([100 * (r["test_finetune"] - r["test_extract"]) for r in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0
     z = (x - mean) / scale  # centred: the intercept is left out of the ridge penalty
-    beta = np.linalg.solve(z.T @ z + RIDGE * np.eye(len(FEATURES)), z.T @ (y - y.mean()))
+    beta = np.linalg.solve(z.T @ z + RIDGE * np.eye(len(features)), z.T @ (y - y.mean()))
     weights = beta / scale
     intercept = float(y.mean() - mean @ weights)
     residual = y - (x @ weights + intercept)
-    dof = max(len(rows) - len(FEATURES) - 1, 1)
+    dof = max(len(rows) - len(features) - 1, 1)
     per_item = {s: float(np.median([r[column] / max(r["n_train"], 1) for r in rows
                                     if isinstance(r.get(column), int | float)] or [0.0]))
                 for s, column in TIME_COLUMNS.items()}
     return GainModel(
         intercept=round(intercept, 4),
-        weights={f: round(float(w), 5) for f, w in zip(FEATURES, weights, strict=True)},
+        weights={f: round(float(w), 5) for f, w in zip(features, weights, strict=True)},
         residual_points=round(float(np.sqrt(residual @ residual / dof)), 3),
         seconds_per_item={s: round(v, 4) for s, v in per_item.items()},
         fitted_on=tuple(sorted({str(r["origin"]) for r in rows})),
