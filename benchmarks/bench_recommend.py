@@ -38,8 +38,9 @@ The image tables now in the fit were each such a check once: `images_check.csv` 
 weighing chosen on `images.csv`, each `images_origins*.csv` of the fit before it. `--table` takes
 several tables, joined.
 
-`--features` fits a smaller form of the gain model (some of `tlcore.gain.FEATURES`) everywhere the
-product's is fitted, to compare the two on the same rows.
+`--features` fits another form of the gain model (some of `tlcore.gain.FEATURES`) everywhere the
+product's is fitted, to compare the two on the same rows (images default to the product's two terms,
+distance and images per class; texts to all four).
 
     .venv/bin/python benchmarks/bench_recommend.py [--texts] [--table PATH...] [--check PATH...] [--fit]
                                                    [--features NAME,...]
@@ -62,6 +63,7 @@ from calibration import IMAGE_TABLES, TEXT_TABLES, read_tables  # noqa: E402  (b
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
 from tlcore.gain import FEATURES, TIME_COLUMNS, fit_gain  # noqa: E402
+from tlcore.image.gain import IMAGE_GAIN  # noqa: E402
 from tlcore.pilot import Pilot, decided_by, pilot_offer  # noqa: E402
 from tlcore.strategy import PREDICT_MARGIN, GapReading, Recommendation, recommend  # noqa: E402
 from tlcore.train.select import within_one_standard_error  # noqa: E402
@@ -140,12 +142,13 @@ def main() -> None:
                         help="tables collected later: their rows are decided by what was fitted on --table's "
                              "other origins, and summed apart")
     parser.add_argument("--fit", action="store_true", help="print the model fitted on every row")
-    parser.add_argument("--features", default=",".join(FEATURES),
-                        help="the gain model's features, comma-separated (default: the product's four)")
+    parser.add_argument("--features", help="the gain model's features, comma-separated (default: images the "
+                                           "product's, tlcore.image.gain.IMAGE_GAIN's; texts all four)")
     args = parser.parse_args()
     args.table = args.table or list(TEXT_TABLES if args.texts else IMAGE_TABLES)
     rows, check = read_tables(args.table), read_tables(args.check)
-    features = tuple(args.features.split(","))
+    features = tuple(args.features.split(",")) if args.features else FEATURES if args.texts else \
+        tuple(IMAGE_GAIN.weights)
     if unknown := set(features) - set(FEATURES):
         parser.error(f"unknown features {sorted(unknown)}: expected some of {', '.join(FEATURES)}")
     piloted = all(row.get("pilot_winner", "") != "" for row in rows + check)

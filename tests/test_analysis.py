@@ -256,6 +256,25 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
         advise(1.0, "cheapest")
 
 
+def test_the_expected_gain_names_the_measures_its_model_reads():
+    from tlcore.gain import GainModel
+
+    spec = get_spec("efficientnet_lite0")
+    reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
+    size = {"per_class_known_median": 150, "splits": {"train": 1000}}
+    seconds = {"predict": 0.0, "extract": 0.02, "finetune": 0.3}
+
+    def why(weights):
+        model = GainModel(1.0, weights, 2.0, seconds, ("a", "b"))
+        return shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model).reasons[1]
+
+    two = why({"distance": 10.0, "log_per_class": 3.0})
+    assert f"from a distance from ImageNet of {reading.distance:.2f} and 150 examples per class;" in two
+    assert "probe" not in two  # a model that does not read the probe does not claim to
+    four = why({"room": 0.1, "distance": 10.0, "log_per_class": 3.0, "room_x_data": -0.01})
+    assert "from the probe's 90.0%, a distance from ImageNet of" in four
+
+
 def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
     """The constants in tlcore/image/gain.py are what `fit_gain` makes of every committed image calibration table."""
     from tlcore.gain import fit_gain
@@ -265,7 +284,7 @@ def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
     rows = calibration.read_tables(calibration.IMAGE_TABLES)
     assert len(rows) == 58 and set(IMAGE_GAIN.fitted_on) == {r["origin"] for r in rows}
     assert {r["base"] for r in rows} == {IMAGE_GAIN.base}
-    assert fit_gain(rows, IMAGE_GAIN.base) == IMAGE_GAIN
+    assert fit_gain(rows, IMAGE_GAIN.base, tuple(IMAGE_GAIN.weights)) == IMAGE_GAIN
 
 
 def test_a_text_variant_learns_from_n_per_class_and_tests_on_other_texts(tmp_path):

@@ -11,6 +11,10 @@ the **expected gain** in test-accuracy points, from numbers measured before any 
 - `log_per_class`: log2 of the images per class (what there is to adapt the base with);
 - `room_x_data`: room times log_per_class (room is worth more with the data to take it).
 
+A model reads some of them (its `weights` name which): the default base's image model reads the
+distance and the images per class only, since the room terms did no better held out
+(`tlcore.image.gain`); `fit_gain` fits any subset, so forms can be compared on the same rows.
+
 A ridge fit on standardised features keeps the weights readable and small on a small table; the
 residual spread says how sure an expected gain is (the recommendation's confidence). Time is a
 rate per training item for each strategy (median over the table), so the advice can say what the

@@ -165,11 +165,14 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
     needed = points_needed(aim)
     strategy = "finetune" if points > needed else "extract"
     extra = max(seconds["finetune"] - seconds["extract"], 0.0)
+    said = {"room": f"the probe's {probe:.1%}", "distance": f"a distance from {domain} of {reading.distance:.2f}",
+            "log_per_class": f"{per_class:.0f} examples per class"}
+    inputs = [said[name] for name in dict.fromkeys("room" if f == "room_x_data" else f for f in gain.weights)]
     reasons = [
         f"Fine-tuning is expected to add {points:+.1f} points over a head on the frozen base (typical error "
-        f"{gain.residual_points:.1f} points), from the probe's {probe:.1%}, a distance from {domain} of "
-        f"{reading.distance:.2f} and {per_class:.0f} examples per class; it takes about {duration(extra)} more "
-        f"on a 2-core machine like the one it was calibrated on ({len(gain.fitted_on)} datasets).",
+        f"{gain.residual_points:.1f} points)" + (f", from {_listed(inputs)}" if inputs else "") + "; it takes about "
+        f"{duration(extra)} more on a 2-core machine like the one it was calibrated on ({len(gain.fitted_on)} "
+        "datasets).",
     ]
     if strategy == "finetune":
         reasons.append(f"That is worth it for {AIMS[aim]}: {reading.settings_reason}.")
@@ -179,3 +182,8 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
     else:
         reasons.append("A new head on the frozen base's features is expected to do as well, in less time.")
     return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons
+
+
+def _listed(parts: list[str]) -> str:
+    """'a', 'a and b', 'a, b and c'."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
