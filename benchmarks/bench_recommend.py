@@ -32,7 +32,8 @@ pilot).
 `--check PATH...` adds the rows of tables collected later: each is decided by what was fitted on
 `--table`'s rows of the other origins, and they are summed apart, so a choice made while looking at
 the main table is measured on rows it never saw (`images_origins4.csv`: Fashion-MNIST, collected
-after the refit on the nine origins of `calibration.IMAGE_TABLES`; `texts_origins2.csv`,
+after the refit on the nine origins of `calibration.IMAGE_TABLES`, and `images_origins5.csv`:
+Wesnoth's unit sprites, after the switch to the two-term form; `texts_origins2.csv`,
 `texts_origins3.csv`, `texts_origins4.csv`: text origins collected after the text rule was set).
 The image tables now in the fit were each such a check once: `images_check.csv` of the pilot's
 weighing chosen on `images.csv`, each `images_origins*.csv` of the fit before it. `--table` takes

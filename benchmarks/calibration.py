@@ -11,7 +11,7 @@ of one ORIGIN at once.
 
 Texts (`--texts`, table `texts.csv`): ORIGIN is a table of `../shared/datasets/text` (`sms_spam`,
 `sst2`, `trec6`, `germeval2018`) or of a package registry (`benchmarks/origins.py`: `fortune_en`,
-`_de`, `_es`, `_it`, `_ru`, `_pl`, `_cs`, `_bg`, `_zh`, `_pt`, and `debian_en`); its texts are
+`_de`, `_es`, `_it`, `_ru`, `_pl`, `_cs`, `_bg`, `_zh`, `_pt`, `debian_en` and `manpages_fr`); its texts are
 de-duplicated and shuffled (seed 0), each class keeps up to TEXT_TEST_PER_CLASS (at most a quarter
 of it) for the test and learns from the first N of the rest.
 
@@ -60,7 +60,7 @@ TABLE = REPO / "benchmarks" / "calibration" / "images.csv"
 TEXT_TABLE = TABLE.with_name("texts.csv")
 # What the product's fit reads: the first table, the variants collected to check it, then three rounds
 # of origins fetched from package registries (`benchmarks/origins.py`). `images_origins4.csv` (fashion)
-# was collected after the last refit, to check it, and is in no fit.
+# and `images_origins5.csv` (units) were collected after the last refit, to check it, and are in no fit.
 IMAGE_TABLES = tuple(TABLE.with_name(name) for name in (
     "images.csv", "images_check.csv", "images_origins.csv", "images_origins2.csv", "images_origins3.csv"))
 TEXT_TABLES = (TEXT_TABLE, TABLE.with_name("texts_origins.csv"))

