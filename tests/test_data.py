@@ -305,6 +305,57 @@ def test_split_is_stratified_seeded_and_stored(tmp_path, importer, workspace):
     assert all(p.is_file() for p in stored.files("test"))
 
 
+def _splits_per_group(dataset) -> dict:
+    return dataset.records.groupby(["label", "group"])["split"].agg(lambda s: "+".join(sorted(set(s)))).to_dict()
+
+
+def test_sub_folders_are_groups_kept_whole_in_one_split(tmp_path, importer):
+    entries = {f"{c}/video{g}/{k}.png": image_bytes("PNG")
+               for c in ("cats", "dogs") for g in range(8) for k in range(5)}
+    dataset = importer(make_zip(tmp_path / "videos.zip", entries))
+    spans = _splits_per_group(dataset)
+    assert len(spans) == 16 and all("+" not in s for s in spans.values())  # no group in two splits
+    for label in ("cats", "dogs"):
+        assert {s for (c, _), s in spans.items() if c == label} == {"train", "val", "test"}
+    assert dataset.split_sizes() == {"train": 60, "val": 10, "test": 10}
+    assert any("16 groups" in note and "kept whole" in note for note in dataset.notes)
+    stored = Dataset.load(dataset.stored_in)
+    assert _splits_per_group(stored) == spans and stored.split_hash() == dataset.split_hash()
+
+
+def test_flat_class_folders_split_as_before_groups(tmp_path, importer):
+    """No sub-folders, no groups: the split is the seeded image-by-image one (the counts of the rule)."""
+    dataset = importer(make_zip(tmp_path / "flat.zip", classes(per_class=20)))
+    assert dataset.records["group"].isna().all() and not any("group" in n for n in dataset.notes)
+    per_class = dataset.records.groupby(["label", "split"]).size().unstack()
+    assert per_class.to_dict("index") == {c: {"test": 3, "train": 14, "val": 3} for c in ("cats", "dogs")}
+
+
+def test_a_class_with_too_few_groups_is_split_by_image_and_says_so(tmp_path, importer):
+    entries = {f"cats/video{g}/{k}.png": image_bytes("PNG") for g in range(2) for k in range(10)}
+    entries.update({f"dogs/video{g}/{k}.png": image_bytes("PNG") for g in range(6) for k in range(4)})
+    dataset = importer(make_zip(tmp_path / "few.zip", entries))
+    spans = _splits_per_group(dataset)
+    assert all("+" not in s for (c, _), s in spans.items() if c == "dogs")
+    assert any("+" in s for (c, _), s in spans.items() if c == "cats")
+    assert set(dataset.subset("val")["label"]) == set(dataset.subset("test")["label"]) == {"cats", "dogs"}
+    warning = next(w for w in dataset.warnings if "groups have images in both" in w)
+    assert "['cats']" in warning and "at least three groups" in warning
+
+
+def test_csv_group_column_and_groups_shared_across_split_folders(tmp_path, importer):
+    entries = {f"img/{c}{g}_{k}.png": image_bytes("PNG") for c in "ab" for g in range(6) for k in range(3)}
+    listing = "path,label,group\n" + "".join(f"img/{c}{g}_{k}.png,{c},{c}{g}\n" for c in "ab" for g in range(6)
+                                              for k in range(3))
+    dataset = importer(make_zip(tmp_path / "listed.zip", entries | {"labels.csv": listing.encode()}))
+    assert len(_splits_per_group(dataset)) == 12 and all("+" not in s for s in _splits_per_group(dataset).values())
+
+    shared = {f"{split}/{c}/cam1/{k}.png": image_bytes("PNG") for split in ("train", "test") for c in "ab"
+              for k in range(3)}
+    dataset = importer(make_zip(tmp_path / "shared.zip", shared))
+    assert any("2 of 2 groups have images in both training and a held-out split" in w for w in dataset.warnings)
+
+
 def test_warnings_for_few_imbalanced_and_tiny_images(tmp_path, importer):
     entries = {f"big/{i}.png": image_bytes("PNG", size=(20, 20)) for i in range(30)}
     entries.update({f"small/{i}.png": image_bytes("PNG") for i in range(4)})

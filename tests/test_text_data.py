@@ -40,6 +40,18 @@ def test_csv_columns_are_found_by_name_and_splits_cover_every_class(tmp_path):
     assert reloaded.split_hash() == dataset.split_hash() and reloaded.texts() == dataset.texts()
 
 
+def test_a_group_column_keeps_each_group_in_one_split(tmp_path):
+    rows = [(f"{label} message {g}-{k}", label, f"{label}{g}") for label in ("ham", "spam") for g in range(8)
+            for k in range(4)]
+    dataset = import_text_dataset(_csv(tmp_path / "threads.csv", rows, header="text,label,group"), tmp_path / "ws")
+    spans = dataset.records.groupby("group")["split"].nunique()
+    assert len(spans) == 16 and (spans == 1).all()
+    assert set(dataset.subset("test")["label"]) == {"ham", "spam"}
+    assert any("16 groups" in note for note in dataset.notes)
+    reloaded = TextDataset.load(dataset.stored_in)
+    assert reloaded.records["group"].tolist() == dataset.records["group"].tolist()
+
+
 def test_tsv_and_columns_chosen_by_the_user(tmp_path):
     source = _csv(tmp_path / "data.tsv", [(t, label, "x") for t, label in _rows()], header="body\tkind\tother",
                   sep="\t")

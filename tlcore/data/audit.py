@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import Dataset
+from .splits import leaks
 
 NEAR_DUPLICATE_THRESHOLD = 0.95
 MAX_NEAR_PAIRS = 1000
@@ -113,7 +114,7 @@ def near_pairs(features: np.ndarray, threshold: float, chunk: int = 1024,
 def _describe(group: pd.DataFrame, similarity: float | None = None) -> dict:
     labels, splits = sorted(set(group["label"])), sorted(set(group["split"]))
     kinds = ["within one class" if len(labels) == 1 else "conflicting labels"]
-    leakage = ("train" in splits and len(splits) > 1) or {"val", "test"} <= set(splits)
+    leakage = leaks(set(splits))
     if len(splits) > 1:
         kinds.append("across splits")
     described = {

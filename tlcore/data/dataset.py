@@ -12,10 +12,16 @@ import pandas as pd
 
 from .layout import SPLITS, Skipped
 
-COLUMNS = ["path", "label", "split", "sha256", "width", "height", "format"]
+COLUMNS = ["path", "label", "split", "group", "sha256", "width", "height", "format"]
 RECORDS_FILE = "dataset.csv"
 META_FILE = "dataset.json"
 HASH_CHUNK = 10_000  # rows fed to the split digest at a time
+
+
+def with_groups(records: pd.DataFrame) -> pd.DataFrame:
+    """`records` with a `group` column (missing in datasets stored before groups), empty cells as missing."""
+    groups = records["group"] if "group" in records else pd.Series(None, index=records.index, dtype=object)
+    return records.assign(group=groups.where(groups.notna() & (groups != ""), None).astype(object))
 
 
 class SplitRecords:
@@ -110,10 +116,11 @@ class Dataset(SplitRecords):
     @classmethod
     def load(cls, folder: Path) -> Dataset:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        records = pd.read_csv(folder / RECORDS_FILE, dtype={"path": str, "label": str, "split": str, "sha256": str})
+        records = pd.read_csv(folder / RECORDS_FILE, dtype={"path": str, "label": str, "split": str, "sha256": str,
+                                                            "group": str})
         return cls(
             root=Path(meta["root"]),
-            records=records,
+            records=with_groups(records),
             classes=tuple(meta["classes"]),
             layout=meta["layout"],
             source=meta["source"],

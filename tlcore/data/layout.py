@@ -1,9 +1,12 @@
 """Find the images of a dataset folder and their labels: class folders, split folders, or a CSV.
 
 Accepted layouts, each optionally under one or more single top folders:
-- `<class>/<image>` (images may sit deeper inside a class folder);
+- `<class>/<image>` (images may sit deeper inside a class folder: see groups below);
 - `train/<class>/...` with `val/` (or `validation/`) and/or `test/`, any case;
-- a CSV with a header `path,label` (optionally `split`), paths relative to the CSV.
+- a CSV with a header `path,label` (optionally `split` and `group`), paths relative to the CSV.
+A sub-folder of a class folder (`cats/video-3/frame-12.jpg`) names a group: images that belong
+together (frames of one video, photos of one session, scans of one patient), which the splitter
+keeps on one side (`tlcore.data.splits`); so does a CSV's `group` column.
 System files (`__MACOSX/`, `.DS_Store`, `Thumbs.db`, hidden files) and files that are not
 images are left out and reported, never silently dropped.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 import csv
 import os
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 from ..errors import DataError
@@ -36,12 +39,13 @@ class Skipped:
 
 @dataclass(frozen=True)
 class Candidate:
-    """A file that should be an image of class `label`, in `split` if the layout names one."""
+    """A file that should be an image of class `label`, in `split` and `group` if the layout names them."""
 
     path: Path
     relative: str
     label: str
     split: str | None = None
+    group: str | None = None
 
 
 @dataclass
@@ -142,7 +146,8 @@ def _from_folders(root: Path, base: Path, files: list[Path], suffixes: frozenset
             layout.skipped.append(Skipped(relative, f"not inside {where}; move it into its class folder"))
         else:
             split = SPLIT_NAMES[parts[0].lower()] if split_layout else None
-            layout.candidates.append(Candidate(path, relative, parts[depth - 1].strip(), split))
+            group = parts[depth] if len(parts) > depth + 1 else None  # the first sub-folder of the class folder
+            layout.candidates.append(Candidate(path, relative, parts[depth - 1].strip(), split, group))
     return layout
 
 
@@ -156,6 +161,7 @@ def _from_csv(root: Path, base: Path, csv_file: Path, files: list[Path]) -> Layo
         for line, row in enumerate(reader, start=2):
             raw_path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
             split_name = (row.get("split") or "").strip().lower()
+            group = (row.get("group") or "").strip() or None
             where = f"{csv_name} line {line}"
             if not raw_path or not label:
                 layout.skipped.append(Skipped(where, "empty path or label"))
@@ -172,7 +178,7 @@ def _from_csv(root: Path, base: Path, csv_file: Path, files: list[Path]) -> Layo
             else:
                 listed.add(path)
                 split = SPLIT_NAMES[split_name] if split_name else None
-                layout.candidates.append(Candidate(path, path.relative_to(root).as_posix(), label, split))
+                layout.candidates.append(Candidate(path, path.relative_to(root).as_posix(), label, split, group))
     for path in files:
         if path != csv_file and path not in listed and _is_image(path):
             layout.skipped.append(Skipped(path.relative_to(root).as_posix(), f"not listed in {csv_name}"))
@@ -194,6 +200,4 @@ def _merge_label_case(layout: Layout) -> None:
             rename.update({v: keep for v in variants})
             layout.notes.append(f"merged classes {sorted(variants)} that differ only in case into {keep!r}")
     if rename:
-        layout.candidates = [
-            Candidate(c.path, c.relative, rename.get(c.label, c.label), c.split) for c in layout.candidates
-        ]
+        layout.candidates = [replace(c, label=rename.get(c.label, c.label)) for c in layout.candidates]

@@ -17,7 +17,7 @@ from ..data.checks import Items, class_warnings, refuse_untrainable, refuse_unus
 from ..data.dataset import Dataset
 from ..data.layout import Skipped, discover
 from ..data.limits import ImportLimits, SplitConfig
-from ..data.splits import assign_splits
+from ..data.splits import GROUPED, assign_splits, group_notes
 from ..data.store import check_source, source_digest, stored
 from ..errors import DataError
 from ..progress import ProgressCallback
@@ -60,7 +60,7 @@ def import_dataset(
         dataset = _build(root, name, limits, split, progress)
         return dataclasses.replace(dataset, root=final / "files") if is_zip else dataset
 
-    digest = source_digest(source, f"image {limits} {split}")
+    digest = source_digest(source, f"image {limits} {split} {GROUPED}")
     return stored(workspace, name, digest, build, Dataset.load)
 
 
@@ -74,16 +74,17 @@ def _build(root: Path, name: str, limits: ImportLimits, split: SplitConfig, prog
         if isinstance(result, ImageInfo):
             rows.append({
                 "path": candidate.relative, "label": candidate.label,
-                "split": candidate.split, "sha256": result.sha256, "width": result.width,
+                "split": candidate.split, "group": candidate.group, "sha256": result.sha256, "width": result.width,
                 "height": result.height, "format": result.format,
             })  # fmt: skip
         else:
             skipped.append(Skipped(candidate.relative, result))
-    frame = pd.DataFrame(rows, columns=["path", "label", "split", "sha256", "width", "height", "format"])
+    frame = pd.DataFrame(rows, columns=["path", "label", "split", "group", "sha256", "width", "height", "format"])
     refuse_unusable(name, frame, skipped, IMAGES)
     if set(frame["split"].dropna()) == {"train", "val"}:
         layout.notes.append("no test folder: the val folder is the held-out test split; validation comes from train")
     frame["split"] = assign_splits(frame, split)
+    layout.notes.extend(group_notes(frame, "image"))
     frame = frame.sort_values(["split", "label", "path"], key=_split_order).reset_index(drop=True)
     classes = tuple(sorted(frame["label"].unique()))
     refuse_untrainable(frame, IMAGES)

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ..data.audit import Audit, label_issues_of, near_pairs
+from ..data.splits import leaks
 
 NEAR_DUPLICATE_THRESHOLD = 0.95
 
@@ -47,7 +48,7 @@ def _describe(pair: pd.DataFrame, similarity: float) -> dict:
         "splits": list(pair["split"]),
         "kinds": ["within one class" if len(labels) == 1 else "conflicting labels"]
         + (["across splits"] if len(splits) > 1 else []),
-        "leakage": bool(("train" in splits and len(splits) > 1) or {"val", "test"} <= set(splits)),
+        "leakage": leaks(set(splits)),
         "similarity": round(similarity, 4),
     }
 

@@ -23,10 +23,10 @@ import pandas as pd
 
 from ..data.archive import unpack_zip
 from ..data.checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
-from ..data.dataset import SplitRecords
+from ..data.dataset import SplitRecords, with_groups
 from ..data.layout import SPLIT_NAMES, Skipped, discover
 from ..data.limits import ImportLimits, SplitConfig
-from ..data.splits import assign_splits
+from ..data.splits import GROUPED, assign_splits, group_notes
 from ..data.store import check_source, source_digest, stored
 from ..errors import DataError
 from ..progress import ProgressCallback, report
@@ -38,7 +38,7 @@ TEXT_NAMES = ("text", "sentence", "message", "sms", "review", "content", "docume
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "tag", "topic")
 MAX_TEXT_CHARS = 100_000
 MAX_TABLE_BYTES = 512 * 1024**2
-COLUMNS = ["text", "label", "split", "sha256", "n_chars", "source_row"]
+COLUMNS = ["text", "label", "split", "group", "sha256", "n_chars", "source_row"]
 RECORDS_FILE = "dataset.csv"
 META_FILE = "dataset.json"
 HELP = ("Expected a CSV or TSV file with a text column and a label column (e.g. text,label), or a zip of "
@@ -80,9 +80,9 @@ class TextDataset(SplitRecords):
     @classmethod
     def load(cls, folder: Path) -> TextDataset:
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
-        records = pd.read_csv(folder / RECORDS_FILE, dtype={"text": str, "label": str, "split": str, "sha256": str},
-                              keep_default_na=False)
-        return cls(records, tuple(meta["classes"]), meta["layout"], meta["source"],
+        records = pd.read_csv(folder / RECORDS_FILE, dtype={"text": str, "label": str, "split": str, "sha256": str,
+                                                            "group": str}, keep_default_na=False)
+        return cls(with_groups(records), tuple(meta["classes"]), meta["layout"], meta["source"],
                    tuple(Skipped(**s) for s in meta["skipped"]), tuple(meta["warnings"]), tuple(meta["notes"]),
                    stored_in=Path(folder))
 
@@ -147,7 +147,7 @@ def import_text_dataset(
             frame, skipped, notes, layout = _read_tree(root, columns, limits)
         return _build(frame, stem, layout, skipped, notes, split, progress)
 
-    digest = source_digest(source, f"text {columns} {limits} {split} {file_name if is_table else ''}")
+    digest = source_digest(source, f"text {columns} {limits} {split} {file_name if is_table else ''} {GROUPED}")
     return stored(workspace, stem, digest, build, TextDataset.load)
 
 
@@ -191,9 +191,11 @@ def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimit
         notes.append(f"{bad_lines} line(s) of {name} held bytes that are not UTF-8 (now shown as \ufffd); "
                      "save the file as UTF-8 to keep those characters")
     split_col = next((c for c in table.columns if c.lower() == "split"), None)
+    group_col = next((c for c in table.columns if c.lower() == "group" and c not in (text_col, label_col)), None)
     frame = pd.DataFrame({
         "text": table[text_col], "label": table[label_col].str.strip(),
         "split": table[split_col].str.strip().str.lower().map(SPLIT_NAMES) if split_col else None,
+        "group": table[group_col].str.strip().mask(lambda g: g == "") if group_col else None,
         "source_row": [f"{name} row {i + 2}" for i in range(len(table))],
     })  # fmt: skip
     skipped = []
@@ -257,9 +259,9 @@ def _read_tree(root: Path, columns: TextColumns, limits: ImportLimits):
     for candidate in layout.candidates:
         with candidate.path.open("rb") as handle:  # a longer text is cut at MAX_TEXT_CHARS by _build anyway
             text, bad = _decode(handle.read(MAX_TEXT_CHARS * 4))
-        rows.append({"text": text, "label": candidate.label, "split": candidate.split,
+        rows.append({"text": text, "label": candidate.label, "split": candidate.split, "group": candidate.group,
                      "source_row": candidate.relative, "bad_encoding": bool(bad)})
-    frame = pd.DataFrame(rows, columns=["text", "label", "split", "source_row", "bad_encoding"])
+    frame = pd.DataFrame(rows, columns=["text", "label", "split", "group", "source_row", "bad_encoding"])
     notes = list(layout.notes)
     if frame["bad_encoding"].any():
         notes.append(f"{int(frame['bad_encoding'].sum())} file(s) held bytes that are not UTF-8 (now shown as "
@@ -307,6 +309,7 @@ def _build(frame: pd.DataFrame, name: str, layout: str, skipped: list, notes: li
     if frame["split"].notna().any() and frame["split"].isna().any():
         raise DataError(f"{name}: some rows name a split and some do not; fill the split column for every row")
     frame["split"] = assign_splits(frame, split)
+    notes.extend(group_notes(frame, "text"))
     order = frame["split"].map({"train": 0, "val": 1, "test": 2})
     frame = frame.assign(_order=order).sort_values(["_order", "label", "source_row"]).drop(columns=["_order", "path"])
     frame = frame.reset_index(drop=True)
