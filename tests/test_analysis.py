@@ -91,6 +91,38 @@ def test_closed_form_leave_one_out_equals_refitting_without_each_image():
     assert tr.loo_ridge_accuracy(features, labels) == pytest.approx(brute)
 
 
+def test_closed_form_leave_one_group_out_equals_refitting_without_each_group():
+    rng = np.random.default_rng(8)
+    groups = np.repeat(np.arange(12), 4)
+    labels = np.repeat(rng.integers(0, 3, 12), 4)
+    features = rng.normal(size=(48, 10))
+    features[np.arange(48), labels] += 1.0
+    x = (features - features.mean(0)) / (features.std(0) + 1e-6)
+    targets = np.eye(3)[labels]
+    _, sigma = tr._svd(x)
+    brute = 0.0
+    for t in sigma.mean() * np.array([1e-3, 1e-2, 1e-1, 1.0, 10.0]):
+        hits = [Ridge(alpha=t).fit(x[groups != g], targets[groups != g]).predict(x[groups == g]).argmax(1)
+                == labels[groups == g] for g in range(12)]
+        brute = max(brute, float(np.mean(np.concatenate(hits))))
+    assert tr.loo_ridge_accuracy(features, labels, groups) == pytest.approx(brute)
+
+
+def test_groups_of_twins_are_held_out_whole_so_the_probes_stop_reading_them():
+    """Frames of one video learn nothing about another: by item the probes find each frame's twins,
+    by group they are at chance; without groups the measures are the item-by-item ones, unchanged."""
+    rng = np.random.default_rng(9)
+    groups = np.repeat(np.arange(40), 6)
+    labels = np.repeat(np.arange(40) % 4, 6)
+    features = np.repeat(rng.normal(size=(40, 24)), 6, axis=0) + 0.05 * rng.normal(size=(240, 24))
+    logits = rng.normal(size=(240, 1000))
+    by_item = tr.measure(features, logits, labels)
+    by_group = tr.measure(features, logits, labels, groups=[f"video{g}" for g in groups])
+    assert by_item.probe_accuracy > 0.75 and by_item.loo_accuracy > 0.75
+    assert by_group.probe_accuracy < 0.5 and by_group.loo_accuracy < 0.5
+    assert tr.measure(features, logits, labels, groups=[None] * 240) == by_item
+
+
 def test_leep_and_asis_accuracy_see_a_source_class_per_label():
     rng = np.random.default_rng(6)
     labels = np.repeat([0, 1, 2], 40)

@@ -47,7 +47,7 @@ def test_the_chief_oracle_stops_a_distributed_search_once_more_trials_cannot_pay
         config=TrainConfig(search=SearchConfig(chief_address=f"127.0.0.1:{_free_port()}")),
         features={"train": SimpleNamespace(features=np.random.default_rng(0).normal(size=(40, 8)))},
         labels={"train": y}, n_classes=2, run_dir=tmp_path, deadline=float("inf"), progress=None, best=best,
-        seconds_left=lambda: 60.0,
+        seconds_left=lambda: 60.0, groups=lambda split: None,
     )
     assert search.run(ctx) == []
     _, score = search.inner_split(y, 0)

@@ -219,6 +219,30 @@ def test_units_keep_the_chosen_races_and_a_few_evenly_spread_frames_of_each_unit
 
 
 
+def test_a_grouped_variant_of_units_keeps_each_unit_in_one_split(tmp_path, monkeypatch):
+    from tlcore.data import import_data
+
+    origins, calibration = _origins(), benchmark_module("calibration")
+    units = tmp_path / "units"
+    for race in ("dwarves", "drakes"):
+        for unit in range(6):
+            for frame in range(4):
+                colour = (40 * unit, 100 if race == "drakes" else 0, 10 * frame, 255)
+                _half_transparent(units / race / f"u{unit}" / f"u{unit}-{frame}.png", (72, 72), colour)
+    written = tmp_path / "written"
+    origins.write_units(units, written, frames=4)
+    monkeypatch.setattr(calibration, "origin_path", lambda name: written if name == "units" else None)
+
+    folder, _ = calibration.variant_folder("units@20:grouped", tmp_path / "shared", tmp_path / "scratch")
+    assert calibration.origin_of("units@20:grouped") == "units"
+    dataset = import_data(folder, tmp_path / "store")
+    spans = dataset.records.groupby(["label", "group"])["split"].nunique()
+    assert len(spans) == 12 and (spans == 1).all()  # 5 units learnt from and 1 tested, per race
+    assert set(dataset.subset("val")["label"]) == {"dwarves", "drakes"}
+    with pytest.raises(SystemExit, match="can be grouped"):
+        calibration.variant_folder("emoji@20:grouped", tmp_path / "shared", tmp_path / "scratch")
+
+
 def test_manual_pages_give_one_description_per_page_labelled_by_section(tmp_path):
     import gzip
 

@@ -52,7 +52,8 @@ def _context(labels: dict, logits: dict, n_classes: int, classes: tuple[str, ...
     from tlcore.features import Features
 
     class FakeDataset:
-        pass
+        def groups(self, split=None):
+            return None
 
     dataset = FakeDataset()
     dataset.classes = classes

@@ -48,6 +48,9 @@ def test_a_perfect_validation_split_no_longer_makes_every_answer_read_99_percent
     class Dataset:
         classes = ("a", "b")
 
+        def groups(self, split=None):
+            return None
+
     features = {s: Features(x.astype(np.float32), np.zeros((len(x), 0), np.float32), s) for s, (x, _) in data.items()}
     labels = {s: y for s, (_, y) in data.items()}
     config = TrainConfig(baselines=("logistic_regression",))

@@ -10,6 +10,11 @@ All from one matrix of features (and the ImageNet probabilities) of the training
 - The leave-one-out accuracy of a ridge probe, in closed form from the same SVD, a 5-fold
   logistic-regression accuracy, and the probe's gain from half of the data to all of it.
 Raw LogME and LEEP values are not comparable across datasets; the accuracies are.
+
+With `groups` (items that belong together, `tlcore.data.splits`), every held-out measure holds out
+whole groups: folds never split a group (`tlcore.folds`), "leave one out" leaves out a group, and the half the
+slope starts from is half of each class's groups. Without them, the measures are the same as
+before groups existed, to the digit.
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.special import softmax
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score, train_test_split
+from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+
+from .folds import folds, group_ids
 
 EPS = 1e-12
 
@@ -90,25 +97,23 @@ def leep(source_probs: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
     return float(np.mean(np.log(predicted[np.arange(len(labels)), labels] + EPS)))
 
 
-def _folds(labels: np.ndarray, wanted: int, seed: int) -> StratifiedKFold:
-    return StratifiedKFold(int(max(2, min(wanted, np.bincount(labels).min()))), shuffle=True, random_state=seed)
-
-
-def asis_accuracy(source_probs: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0) -> float:
+def asis_accuracy(source_probs: np.ndarray, labels: np.ndarray, n_classes: int, seed: int = 0,
+                  groups: np.ndarray | None = None) -> float:
     """Cross-validated accuracy of the empirical predictor: the "predict as-is" strategy's expected accuracy."""
     correct = 0
-    for fit, score in _folds(labels, 5, seed).split(source_probs, labels):
+    for fit, score in folds(labels, 5, seed, groups):
         table = empirical_predictor(source_probs[fit], labels[fit], n_classes)
         correct += int(np.sum(np.argmax(source_probs[score] @ table, axis=1) == labels[score]))
     return correct / len(labels)
 
 
-def loo_ridge_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
+def loo_ridge_accuracy(features: np.ndarray, labels: np.ndarray, groups: np.ndarray | None = None) -> float:
     """Leave-one-out accuracy of a one-vs-rest ridge probe, exact and in closed form.
 
     With the SVD of the centred features, the hat matrix is H = U diag(sigma / (sigma + t)) U', and
     each left-out prediction is (y_hat - h_ii y) / (1 - h_ii). The ridge strength t is the best of
-    a few multiples of the mean eigenvalue, itself chosen by the same leave-one-out accuracy.
+    a few multiples of the mean eigenvalue, itself chosen by the same leave-one-out accuracy. With
+    `groups` a group G is left out at once: y_G - (I - H_GG)^-1 (y_G - y_hat_G).
     """
     x = features.astype(np.float64)
     x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-6)
@@ -120,27 +125,61 @@ def loo_ridge_accuracy(features: np.ndarray, labels: np.ndarray) -> float:
         weights = sigma / (sigma + t)
         # The unpenalised intercept adds 1/N to every leverage and the target mean to every fit.
         fitted = targets.mean(axis=0) + u @ (weights[:, None] * z)
-        leverage = np.einsum("ij,j,ij->i", u, weights, u) + 1.0 / len(labels)
-        left_out = targets - (targets - fitted) / (1 - leverage[:, None] + EPS)
+        if groups is None:
+            leverage = np.einsum("ij,j,ij->i", u, weights, u) + 1.0 / len(labels)
+            left_out = targets - (targets - fitted) / (1 - leverage[:, None] + EPS)
+        else:
+            left_out = _left_out_by_group(targets, fitted, u, weights, groups)
         best = max(best, float(np.mean(np.argmax(left_out, axis=1) == labels)))
     return best
 
 
-def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+def _left_out_by_group(targets, fitted, u, weights, groups) -> np.ndarray:
+    left_out = np.empty_like(fitted)
+    for group in np.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        hat = (u[rows] * weights) @ u[rows].T + 1.0 / len(targets)
+        left_out[rows] = targets[rows] - np.linalg.solve(np.eye(len(rows)) - hat + EPS * np.eye(len(rows)),
+                                                         targets[rows] - fitted[rows])
+    return left_out
+
+
+def probe_accuracy(features: np.ndarray, labels: np.ndarray, seed: int = 0, groups: np.ndarray | None = None) -> float:
     """5-fold cross-validated accuracy of a standardised logistic regression."""
     model = make_pipeline(StandardScaler(), LogisticRegression(C=0.03, max_iter=2000))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return float(np.mean(cross_val_score(model, features, labels, cv=_folds(labels, 5, seed))))
+        return float(np.mean(cross_val_score(model, features, labels, cv=folds(labels, 5, seed, groups))))
 
 
-def learning_slope(features: np.ndarray, labels: np.ndarray, seed: int = 0) -> float:
+def learning_slope(features: np.ndarray, labels: np.ndarray, seed: int = 0, groups: np.ndarray | None = None) -> float:
     """Leave-one-out probe accuracy on all the images minus on a stratified half: points gained per doubling."""
     counts = np.bincount(labels)
     if counts.min() < 4:
         return 0.0
-    half, _ = train_test_split(np.arange(len(labels)), train_size=0.5, stratify=labels, random_state=seed)
-    return loo_ridge_accuracy(features, labels) - loo_ridge_accuracy(features[half], labels[half])
+    if groups is None:
+        half, _ = train_test_split(np.arange(len(labels)), train_size=0.5, stratify=labels, random_state=seed)
+    else:
+        half = _half_of_groups(labels, groups, seed)
+        if len(np.unique(labels[half])) < len(counts):
+            return 0.0  # a class with one group has no half to learn from
+    return (loo_ridge_accuracy(features, labels, groups)
+            - loo_ridge_accuracy(features[half], labels[half], None if groups is None else groups[half]))
+
+
+def _half_of_groups(labels: np.ndarray, groups: np.ndarray, seed: int) -> np.ndarray:
+    """Whole groups of each class, in a seeded order, until they hold half of the class's items."""
+    rng, half = np.random.default_rng(seed), []
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        taken = 0
+        for group in rng.permutation(np.unique(groups[rows])):
+            if taken >= len(rows) / 2:
+                break
+            members = rows[groups[rows] == group]
+            half.extend(members)
+            taken += len(members)
+    return np.sort(np.asarray(half, dtype=np.int64))
 
 
 @dataclass(frozen=True)
@@ -156,15 +195,17 @@ class Transferability:
         return asdict(self)
 
 
-def measure(features: np.ndarray, imagenet_logits: np.ndarray, labels: np.ndarray, seed: int = 0) -> Transferability:
-    """Every measure above, on the training images' features, ImageNet logits and labels."""
+def measure(features: np.ndarray, imagenet_logits: np.ndarray, labels: np.ndarray, seed: int = 0,
+            groups=None) -> Transferability:
+    """Every measure above, on the training images' features, ImageNet logits, labels and groups (if any)."""
     n_classes = int(labels.max()) + 1
     probs = softmax(imagenet_logits.astype(np.float64), axis=1)
+    ids = group_ids(groups)
     return Transferability(
         logme=logme(features, labels),
         leep=leep(probs, labels, n_classes),
-        asis_accuracy=asis_accuracy(probs, labels, n_classes, seed),
-        probe_accuracy=probe_accuracy(features, labels, seed),
-        loo_accuracy=loo_ridge_accuracy(features, labels),
-        slope=learning_slope(features, labels, seed),
+        asis_accuracy=asis_accuracy(probs, labels, n_classes, seed, ids),
+        probe_accuracy=probe_accuracy(features, labels, seed, ids),
+        loo_accuracy=loo_ridge_accuracy(features, labels, ids),
+        slope=learning_slope(features, labels, seed, ids),
     )

@@ -41,6 +41,13 @@ class SplitRecords:
         index = {name: i for i, name in enumerate(self.classes)}
         return np.array([index[label] for label in self.subset(split)["label"]], dtype=np.int64)
 
+    def groups(self, split: str | None = None) -> np.ndarray | None:
+        """The group of each record of `split` (None where it has none), or None when no record has one."""
+        column = self.subset(split).get("group")
+        if column is None or column.isna().all():
+            return None
+        return column.to_numpy(dtype=object)
+
     def split_sizes(self) -> dict[str, int]:
         counts = self.records["split"].value_counts()
         return {split: int(counts.get(split, 0)) for split in SPLITS}

@@ -113,7 +113,8 @@ class ImageModality(Modality):
         gap = domain_gap(base, load_images([files[i] for i in sorted(sample)], choice.image_size), logits)
         report(progress, "analysis", 1, 3, "transferability")
         overlap = label_overlap(dataset.classes, logits, labels)
-        measures = transferability.measure(x, logits, labels, seed)
+        groups = dataset.groups()
+        measures = transferability.measure(x, logits, labels, seed, None if groups is None else groups[known])
         name_map = name_map_accuracy(dataset.classes, logits, labels)
         name_map_used = name_map is not None and name_map >= measures.asis_accuracy
         reading = read_image_gap(gap, base.spec, size["per_class_known_median"], name_map_used, measures)

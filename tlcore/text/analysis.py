@@ -31,7 +31,8 @@ def measure_texts(dataset, encoder, *, seed: int = 0, descriptions: Mapping[str,
     gap = text_gap(encoder, [t for t, keep in zip(dataset.texts(), known, strict=True) if keep], seed=seed)
     report(progress, "analysis", 1, 3, "transferability")
     cosines = x @ prototypes(encoder, dataset.classes, descriptions).T
-    measures = transferability.measure(x, RAW_SCALE * cosines, labels, seed)
+    groups = dataset.groups()
+    measures = transferability.measure(x, RAW_SCALE * cosines, labels, seed, None if groups is None else groups[known])
     zero_shot = cv_accuracy(cosines, labels, seed)
     reading = read_text_gap(gap, encoder.spec, size["per_class_known_median"], False, measures)
     return Measurements(size, gap, measures, reading, zero_shot, features)

@@ -17,7 +17,7 @@ from sklearn.base import clone
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import Pipeline
@@ -25,6 +25,7 @@ from sklearn.preprocessing import Normalizer, StandardScaler
 from sklearn.svm import SVC, LinearSVC
 
 from ..errors import UnknownNameError
+from ..folds import folds
 from ..progress import report
 from .candidate import Candidate, Context, per_sample_ms
 
@@ -88,7 +89,7 @@ def logits_of(baseline: Baseline, estimator: Pipeline, x: np.ndarray, n_classes:
     return full
 
 
-def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y: np.ndarray, folds: int, seed: int,
+def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y: np.ndarray, splits: list,
                        n_classes: int) -> np.ndarray:
     """Logits of every training item from a copy of `estimator` fitted without it (the search's own folds).
 
@@ -96,7 +97,7 @@ def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y
     whole training split, not only the few validation items.
     """
     oof = np.zeros((len(y), n_classes))
-    for fit, held in StratifiedKFold(folds, shuffle=True, random_state=seed).split(x, y):
+    for fit, held in splits:
         model = clone(estimator).fit(x[fit], y[fit])
         oof[held] = logits_of(baseline, model, x[held], n_classes)
     return oof
@@ -104,7 +105,7 @@ def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y
 
 def run(ctx: Context) -> list[Candidate]:
     x, y = ctx.features["train"].features, ctx.labels["train"]
-    folds = int(max(2, min(3, np.bincount(y).min())))
+    splits = folds(y, 3, ctx.config.seed, ctx.groups("train"))
     candidates = []
     names = [get_baseline(n).name for n in ctx.config.baselines]
     for done, name in enumerate(names):
@@ -115,14 +116,14 @@ def run(ctx: Context) -> list[Candidate]:
         start = time.perf_counter()
         search = GridSearchCV(
             baseline.make(ctx.config.seed), baseline.grid, scoring="accuracy", refit=True,
-            cv=StratifiedKFold(folds, shuffle=True, random_state=ctx.config.seed),
+            cv=splits,
         )  # fmt: skip
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", UserWarning)  # "least populated class has only N members"
             search.fit(x, y)
             estimator = search.best_estimator_
-            oof = out_of_fold_logits(baseline, estimator, x, y, folds, ctx.config.seed, ctx.n_classes)
+            oof = out_of_fold_logits(baseline, estimator, x, y, splits, ctx.n_classes)
         seconds = time.perf_counter() - start
         candidates.append(Candidate(
             strategy="extract",

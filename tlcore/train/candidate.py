@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from ..features import Features
+from ..folds import group_ids
 from ..progress import ProgressCallback
 from .config import TrainConfig
 
@@ -57,6 +58,10 @@ class Context:
     @property
     def n_classes(self) -> int:
         return len(self.dataset.classes)
+
+    def groups(self, split: str) -> np.ndarray | None:
+        """The group of each item of `split` as integers for `tlcore.folds`, or None when the data has none."""
+        return group_ids(self.dataset.groups(split))
 
     def offer(self, candidate: Candidate) -> None:
         """A model that exists now: the run may keep it as its best so far (`tlcore.train.anytime`)."""

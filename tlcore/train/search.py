@@ -18,9 +18,9 @@ import time
 
 import keras
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from ..errors import SettingError
+from ..folds import holdout
 from .candidate import Candidate, Context, per_sample_ms
 from .search_workers import serve_search
 from .tuner import HeadHyperModel, make_tuner
@@ -30,10 +30,9 @@ __all__ = ["HeadHyperModel", "inner_split", "make_tuner", "run"]
 INNER_VALIDATION = 0.2
 
 
-def inner_split(y: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (fit, score) indices of the training split for the trials."""
-    fit, score = train_test_split(np.arange(len(y)), test_size=INNER_VALIDATION, stratify=y, random_state=seed)
-    return np.sort(fit), np.sort(score)
+def inner_split(y: np.ndarray, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (fit, score) indices of the training split for the trials, whole groups on each side."""
+    return holdout(y, INNER_VALIDATION, seed, groups)
 
 
 def _baselines_cv(ctx: Context) -> float | None:
@@ -51,7 +50,7 @@ def run(ctx: Context) -> list[Candidate]:
     onehot = keras.utils.to_categorical(y, ctx.n_classes)
     if np.bincount(y).min() < 2:
         raise SettingError("the head search needs at least 2 training images per class; use more images")
-    fit, score = inner_split(y, ctx.config.seed)
+    fit, score = inner_split(y, ctx.config.seed, ctx.groups("train"))
     start = time.perf_counter()
     arrays = (x[fit], onehot[fit], x[score], onehot[score])
     # the stops that end a search once more trials cannot pay, for the one oracle (the chief's, when distributed)
