@@ -1,8 +1,9 @@
 """The recommendation's calibration set: variants of every image set available offline, each measured and trained.
 
-A variant is written `ORIGIN[/K][@N][~PX]`: the first K classes (sorted names) of ORIGIN, the first
-N images of each class (sorted files, across split folders; split afresh), at PX pixels (default:
-the size the analysis picks). ORIGIN is a folder of `../shared/datasets`, a generated set:
+A variant is written `ORIGIN[/K][@N][~PX][:grouped]`: the first K classes (sorted names) of ORIGIN, the
+first N images of each class (sorted files, across split folders; split afresh), at PX pixels (default:
+the size the analysis picks); `:grouped` (origins whose file names start with their family's key:
+`units`, `glyphs`) puts each family in a sub-folder, so the import keeps it whole in one split. ORIGIN is a folder of `../shared/datasets`, a generated set:
 `digits` (scikit-learn's 1,797 handwritten digits) or `shapes` (the built-in drawn shapes, 160 per
 class), or a set fetched from a package registry (`benchmarks/origins.py`: `emoji`, `stamps`,
 `icons`, `glyphs`, `fashion`, `units`). A variant learns from its N images per class (or all but 60 for `/K`
@@ -76,12 +77,16 @@ DEFAULT_SPECS = (
 TEXT_SPECS = tuple(f"{origin}@{n}" for n in (25, 100, 400) for origin in ("sms_spam", "sst2", "trec6", "germeval2018"))
 
 
+GROUPED_ORIGINS = ("units", "glyphs")  # their file names start with `origins.family_key` and a "-"
+
+
 def origin_of(spec: str) -> str:
-    return spec.split("/")[0].split("@")[0].split("~")[0]
+    return spec.split("/")[0].split("@")[0].split("~")[0].split(":")[0]
 
 
 def _parse(spec: str) -> tuple[str, int | None, int | None, int | None]:
-    rest, _, px = spec.partition("~")
+    rest = spec.removesuffix(":grouped")
+    rest, _, px = rest.partition("~")
     rest, _, count = rest.partition("@")
     origin, _, classes = rest.partition("/")
     return origin, int(classes) if classes else None, int(count) if count else None, int(px) if px else None
@@ -140,6 +145,9 @@ def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | No
     small variant's test accuracy is not read off a handful of images.
     """
     origin, classes, count, px = _parse(spec)
+    grouped = spec.endswith(":grouped")
+    if grouped and (origin not in GROUPED_ORIGINS or (classes is None and count is None)):
+        raise SystemExit(f"{spec}: only a subset (/K or @N) of {', '.join(GROUPED_ORIGINS)} can be grouped")
     source = _generated(origin, scratch) or origin_path(origin) or root / origin
     if classes is None and count is None:
         return source, px
@@ -147,14 +155,15 @@ def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | No
     for path in sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES):
         by_class.setdefault(path.parent.name, []).append(path)
     kept = sorted(by_class)[:classes] if classes else sorted(by_class)
-    folder = scratch / spec.replace("@", "-").replace("/", "-").replace("~", "-")
+    folder = scratch / spec.replace("@", "-").replace("/", "-").replace("~", "-").replace(":", "-")
     for label in kept:
         files = by_class[label]
         learn = files[:count] if count else files[: len(files) - TEST_PER_CLASS]
         for split, chosen in (("train", learn), ("test", files[len(learn):][:TEST_PER_CLASS])):
-            (folder / split / label).mkdir(parents=True, exist_ok=True)
             for path in chosen:
-                shutil.copyfile(path, folder / split / label / f"{path.parent.parent.name}-{path.name}")
+                place = folder / split / label / (path.name.split("-")[0] if grouped else "")
+                place.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, place / f"{path.parent.parent.name}-{path.name}")
     return folder, px
 
 

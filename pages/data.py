@@ -89,8 +89,10 @@ key, source, options = None, None, {}  # options: import_data keywords (the uplo
 if choice == "upload":
     st.caption(
         f"Up to {limit_mb} MB. Images: a zip with one folder per class (`cats/1.jpg`, `dogs/1.jpg`), optionally "
-        "inside `train/` and `val/` or `test/` folders, or with a `labels.csv` (`path,label`). Texts: a CSV or TSV "
-        "with a text column and a label column, or a zip of class folders of `.txt` files."
+        "inside `train/` and `val/` or `test/` folders, or with a `labels.csv` (`path,label`). Images that belong "
+        "together (frames of one video, one session) go in a sub-folder of their class (`cats/video-3/1.jpg`), "
+        "which is kept whole in one split so the scores are on new ones. Texts: a CSV or TSV with a text column "
+        "and a label column (and an optional `group` column), or a zip of class folders of `.txt` files."
     )
     upload = st.file_uploader("Dataset file", type=["zip", "csv", "tsv"])
     if upload is not None:
