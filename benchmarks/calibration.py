@@ -3,12 +3,13 @@
 A variant is written `ORIGIN[/K][@N][~PX][:grouped]`: the first K classes (sorted names) of ORIGIN, the
 first N images of each class (sorted files, across split folders; split afresh), at PX pixels (default:
 the size the analysis picks); `:grouped` (origins whose file names start with their family's key:
-`units`, `glyphs`) puts each family in a sub-folder, so the import keeps it whole in one split. ORIGIN is a folder of `../shared/datasets`, a generated set:
-`digits` (scikit-learn's 1,797 handwritten digits) or `shapes` (the built-in drawn shapes, 160 per
-class), or a set fetched from a package registry (`benchmarks/origins.py`: `emoji`, `stamps`,
-`icons`, `glyphs`, `fashion`, `units`). A variant learns from its N images per class (or all but 60 for `/K`
-alone) and is tested on up to 60 others of each class. Leave-one-dataset-out holds out every variant
-of one ORIGIN at once.
+`units`, `glyphs`) puts each family in a sub-folder, so the import keeps it whole in one split.
+ORIGIN is a folder of `../shared/datasets`, a generated set: `digits` (scikit-learn's 1,797
+handwritten digits) or `shapes` (the built-in drawn shapes, 160 per class), or a set fetched from a
+package registry (`benchmarks/origins.py`: `emoji`, `stamps`, `icons`, `glyphs`, `fashion`,
+`units`). A variant learns from its N images per class (or all but 60 for `/K` alone) and is
+tested on up to 60 others of each class. Leave-one-dataset-out holds out every variant of one
+ORIGIN at once.
 
 Texts (`--texts`, table `texts.csv`): ORIGIN is a table of `../shared/datasets/text` (`sms_spam`,
 `sst2`, `trec6`, `germeval2018`) or of a package registry (`benchmarks/origins.py`: `fortune_en`,
