@@ -307,6 +307,35 @@ def test_the_expected_gain_names_the_measures_its_model_reads():
     assert "from the probe's 90.0%, a distance from ImageNet of" in four
 
 
+def test_the_probe_says_it_held_out_whole_groups_and_when_they_are_too_few():
+    import pandas as pd
+
+    from tlcore.data.dataset import SplitRecords
+
+    class Frames(SplitRecords):
+        classes = ("a", "b")
+
+        def __init__(self, groups_a: int):
+            rows = [("a", f"a{i % groups_a}", "train") for i in range(12)] + [("b", f"b{i % 6}", "train")
+                                                                               for i in range(12)]
+            rows += [("a", "held", "test"), ("b", None, "val")]  # a test group is not one the probe can hold out
+            self.records = pd.DataFrame(rows, columns=["label", "group", "split"])
+
+    spec = get_spec("efficientnet_lite0")
+    reading = read_image_gap(_gap(shift=0.3), spec, 12, False, _measures())
+    for groups_a, few in ((2, True), (6, False)):
+        size = Frames(groups_a).class_sizes()
+        assert (size["groups"], size["groups_per_class_min"]) == (groups_a + 7, groups_a)  # b's val item: its own
+        first = shared_recommend(size, _measures(), reading, 0.0, "ImageNet").reasons[0]
+        assert f"cross-validated on whole groups: {groups_a + 7} of them, {groups_a} in the smallest class" in first
+        assert ("far off either way" in first) == few
+    flat = Frames(2)
+    flat.records = flat.records.assign(group=None)
+    size = flat.class_sizes()
+    assert "groups" not in size
+    assert "(cross-validated)." in shared_recommend(size, _measures(), reading, 0.0, "ImageNet").reasons[0]
+
+
 def test_the_image_gain_model_is_the_fit_of_the_committed_calibration_table():
     """The constants in tlcore/image/gain.py are what `fit_gain` makes of every committed image calibration table."""
     from tlcore.gain import fit_gain

@@ -63,7 +63,16 @@ class SplitRecords:
             "per_class_known_median": float(known.median()),  # training + validation: what a model can learn from
             "imbalance": float(counts.max() / counts.min()),
             "splits": self.split_sizes(),
-        }
+        } | self._group_sizes()
+
+    def _group_sizes(self) -> dict:
+        """How many groups the held-out measures can hold out (training and validation), where there are groups."""
+        known = self.records[self.records["split"] != "test"]
+        if "group" not in known or known["group"].isna().all():
+            return {}
+        keys = known["group"].where(known["group"].notna(), "\0item " + known.index.astype(str))
+        per_class = keys.groupby(known["label"]).nunique()
+        return {"groups": int(keys.nunique()), "groups_per_class_min": int(per_class.min())}
 
     def split_hash(self) -> str:
         """A digest of which record (by content) is in which split with which label.
