@@ -191,17 +191,20 @@ def follow(folder: Path, title: str) -> str:
     """Show a job's live progress (polled from what the job writes) until it ends; returns its state.
 
     A fragment reruns every second while the job is queued or running; when it ends, the whole
-    page reruns once so the page can show the result.
+    page reruns once so the page can show the result, and the fragment is no longer drawn, so
+    nothing polls a finished job. A fragment left polling on a finished page raced the switch to
+    another page: the browser got an update for the old page ("Bad delta path index 5 (should be
+    between [0, 0])", caught by the browser tests) and the page went blank.
     """
+    found = jobs.job_state(folder)
+    if found not in jobs.UNFINISHED:
+        return found
 
     @st.fragment(run_every=POLL_SECONDS)
     def panel() -> None:
         found = jobs.job_state(folder)
         if found not in jobs.UNFINISHED:
-            if st.session_state.get(f"followed:{folder}") != found:
-                st.session_state[f"followed:{folder}"] = found
-                st.rerun()
-            return
+            st.rerun()  # the whole page: it shows the result and draws no fragment
         show_progress(folder, title, found)
         if st.button("Cancel", key=f"cancel:{folder}"):
             run_or_stop(lambda: jobs.cancel(folder))
