@@ -301,8 +301,9 @@ def test_the_probe_says_it_held_out_whole_groups_and_when_they_are_too_few():
         classes = ("a", "b")
 
         def __init__(self, groups_a: int):
-            rows = [("a", f"a{i % groups_a}", "train") for i in range(12)] + [("b", f"b{i % 6}", "train")
-                                                                               for i in range(12)]
+            # b's sub-folders share a's names: a group lives in its class, as the split keeps it
+            rows = [("a", f"take{i % groups_a}", "train") for i in range(12)] + [("b", f"take{i % 6}", "train")
+                                                                                  for i in range(12)]
             rows += [("a", "held", "test"), ("b", None, "val")]  # a test group is not one the probe can hold out
             self.records = pd.DataFrame(rows, columns=["label", "group", "split"])
 

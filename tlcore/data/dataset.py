@@ -71,8 +71,8 @@ class SplitRecords:
         if "group" not in known or known["group"].isna().all():
             return {}
         keys = known["group"].where(known["group"].notna(), "\0item " + known.index.astype(str))
-        per_class = keys.groupby(known["label"]).nunique()
-        return {"groups": int(keys.nunique()), "groups_per_class_min": int(per_class.min())}
+        per_class = keys.groupby(known["label"]).nunique()  # a group lives in its class, as the split keeps it
+        return {"groups": int(per_class.sum()), "groups_per_class_min": int(per_class.min())}
 
     def split_hash(self) -> str:
         """A digest of which record (by content) is in which split with which label.
