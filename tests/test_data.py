@@ -331,6 +331,26 @@ def test_flat_class_folders_split_as_before_groups(tmp_path, importer):
     assert per_class.to_dict("index") == {c: {"test": 3, "train": 14, "val": 3} for c in ("cats", "dogs")}
 
 
+def test_held_out_groups_are_a_fair_draw_not_the_small_ones():
+    """Forty one-image groups and three bursts of forty: filling the shares largest first puts the three bursts in
+    training and holds out only one-image groups (another population, where size goes with kind); a seeded
+    random order of groups holds out bursts about as often as their share of the images (three quarters)."""
+    import pandas as pd
+
+    from tlcore.data.splits import assign_splits
+
+    groups = [f"single{i}" for i in range(40)] + [f"burst{i}" for i in range(3) for _ in range(40)]
+    frame = pd.DataFrame({"path": [f"{i}.png" for i in range(len(groups))], "label": "cats", "split": None,
+                          "group": groups})
+    size = frame["group"].map(frame["group"].value_counts())
+    held_out_from_bursts = []
+    for seed in range(10):
+        splits = assign_splits(frame, SplitConfig(seed=seed))
+        assert splits.groupby(frame["group"]).nunique().max() == 1
+        held_out_from_bursts.append(float((size[splits != "train"] == 40).mean()))
+    assert 0.4 < np.mean(held_out_from_bursts) < 0.95  # largest first: 0
+
+
 def test_a_class_with_too_few_groups_is_split_by_image_and_says_so(tmp_path, importer):
     entries = {f"cats/video{g}/{k}.png": image_bytes("PNG") for g in range(2) for k in range(10)}
     entries.update({f"dogs/video{g}/{k}.png": image_bytes("PNG") for g in range(6) for k in range(4)})
