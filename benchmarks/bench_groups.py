@@ -47,7 +47,7 @@ def main() -> None:
         parser.error(f"no variant of {args.grouped} is in {args.plain}")
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(plain)} variants in both "
           f"{args.plain.name} (split image by image) and {args.grouped.name} (groups kept whole)")
-    print("points by which a held-out reading exceeds the test accuracy (other units' images) it stands for")
+    print("points by which a held-out reading exceeds the test accuracy (other families' images) it stands for")
     print(f"{'variant':<14} {'split':<8} " + " ".join(f"{name:>12}" for name in GAPS) + f" {'val items':>9}")
     distance = {}
     for kind, table in (("plain", plain), ("grouped", grouped)):
