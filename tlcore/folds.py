@@ -16,7 +16,8 @@ from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train
 
 def group_ids(groups) -> np.ndarray | None:
     """One integer per item, shared by a group's items (an ungrouped item is its own), or None when no item
-    has a group: then every fold takes its item-by-item form."""
+    has a group: then every fold takes its item-by-item form. A name two classes share is one group here
+    (the split keeps them apart, by class): holding both out at once is the cautious side."""
     if groups is None:
         return None
     keys = pd.Series(groups, dtype=object)

@@ -44,8 +44,9 @@ FAR_SHIFT = 0.15
 MIN_PER_CLASS_TO_FINETUNE = 50
 FEW_PER_CLASS = 100
 # With groups kept whole, a class with fewer groups than this leaves its folds too little to learn from. Set
-# on the only grouped rows there are, Wesnoth's unit sprites (README, "Groups kept whole"): the probe read 16-31
-# points under the test score with 2-4 units in the smallest class, within 6 points with 5 to 10.
+# on Wesnoth's unit sprites (README, "Groups kept whole"): the probe read 16-31 points under the test score with
+# 2-4 units in the smallest class, within 6 points with 5 to 10. Not a guarantee above it: on glyphs@25 (19
+# font families a class) the probe read 31 points under, as it reads low there split image by image too.
 FEW_GROUPS = 5
 MAX_UNFREEZE, MIN_UNFREEZE, FEW_DATA_UNFREEZE = 12, 4, 6
 EXTRACT_HEADS = ("logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees", "keras_head")
