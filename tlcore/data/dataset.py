@@ -70,8 +70,10 @@ class SplitRecords:
         known = self.records[self.records["split"] != "test"]
         if "group" not in known or known["group"].isna().all():
             return {}
-        keys = known["group"].where(known["group"].notna(), "\0item " + known.index.astype(str))
-        per_class = keys.groupby(known["label"]).nunique()  # a group lives in its class, as the split keeps it
+        from ..folds import group_ids  # here, not at the top: importing the data layer needs no scikit-learn
+
+        ids = pd.Series(group_ids(known["group"].to_numpy(dtype=object)), index=known.index)
+        per_class = ids.groupby(known["label"]).nunique()  # a group lives in its class, as the split keeps it
         return {"groups": int(per_class.sum()), "groups_per_class_min": int(per_class.min())}
 
     def split_hash(self) -> str:
