@@ -50,7 +50,7 @@ sys.path.insert(0, str(REPO))
 
 from origins import origin_path  # noqa: E402  (benchmarks/origins.py)
 
-from tlcore.data import import_data  # noqa: E402
+from tlcore.data import SplitConfig, import_data  # noqa: E402
 from tlcore.modality import modality_of  # noqa: E402
 from tlcore.pilot import run_pilot  # noqa: E402
 from tlcore.strategy import recommend  # noqa: E402
@@ -198,18 +198,26 @@ def measured_row(spec: str, dataset, image_size: int | None, budget: float, seed
         "distance": m.reading.distance, "far": m.reading.far, "rule_strategy": advice.strategy,
         "rule_confidence": advice.confidence, "unfreeze_blocks": m.reading.settings.get("unfreeze_blocks"),
         "analysis_seconds": round(analysis_seconds, 1), "val_items": int((dataset.records["split"] == "val").sum()),
-        "test_items": int((dataset.records["split"] == "test").sum()), "budget_seconds": budget,
+        "test_items": int((dataset.records["split"] == "test").sum()), "budget_seconds": budget, "seed": seed,
     }
+    test_items = sorted(str(item) for item in dataset.items("test"))
     for strategy in STRATEGIES:
         rows = board[board["strategy"] == strategy]
         row[f"test_{strategy}"] = result.report["per_strategy"][strategy]["accuracy"]
         row[f"val_{strategy}"] = float(rows["val_accuracy"].max())
         row[f"seconds_{strategy}"] = round(float(rows["train_seconds"].sum()), 1)
+        row[f"wrong_{strategy}"] = wrong_positions(result.per_strategy[strategy], test_items)
     # what extract costs where the head search stops once it cannot pay (the product's default): the
     # scikit-learn heads; the search here ran to its share of the budget, to be compared whole
     heads = board[(board["strategy"] == "extract") & (board["model"] != "keras_head")]
     row["seconds_extract_heads"] = round(float(heads["train_seconds"].sum()), 1)
     return row
+
+
+def wrong_positions(evaluation, test_items: list[str]) -> str:
+    """The positions (in `test_items`, sorted names) of the test items `evaluation` got wrong, space-separated."""
+    where = {item: position for position, item in enumerate(test_items)}
+    return " ".join(str(p) for p in sorted(where[str(m["file"])] for m in evaluation.misclassified))
 
 
 def pilot_columns(dataset, image_size: int | None, seed: int = 0) -> dict:
@@ -262,10 +270,11 @@ def main() -> None:
     parser.add_argument("--budget-seconds", type=float, default=240)
     parser.add_argument("--root", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--pilot", action="store_true", help="add the pilot's columns to the rows that lack them")
+    parser.add_argument("--seed", type=int, default=0, help="the draw: validation split, folds, search, initialisation")
     args = parser.parse_args()
     args.specs = args.specs or list(TEXT_SPECS if args.texts else DEFAULT_SPECS)
     args.table = args.table or (TEXT_TABLE if args.texts else TABLE)
-    done = {row["spec"] for row in read_table(args.table)}
+    done = {(row["spec"], row.get("seed") or 0) for row in read_table(args.table)}
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; budget {args.budget_seconds:.0f} s per variant; "
           f"{len(done)} rows already in {args.table}", flush=True)
     args.table.parent.mkdir(parents=True, exist_ok=True)
@@ -274,12 +283,12 @@ def main() -> None:
             add_pilots(args, Path(scratch))
             return
         for spec in args.specs:
-            if spec in done:
+            if (spec, args.seed) in done:
                 continue
             started = time.perf_counter()
             source, px = variant_source(spec, args.root, Path(scratch) / "sources")
-            dataset = import_data(source, Path(scratch) / "store")
-            row = measured_row(spec, dataset, px, args.budget_seconds)
+            dataset = import_data(source, Path(scratch) / "store", split=SplitConfig(seed=args.seed))
+            row = measured_row(spec, dataset, px, args.budget_seconds, seed=args.seed)
             write_table(args.table, [*read_table(args.table), row])
             print(f"{spec}: {time.perf_counter() - started:.0f} s; " + ", ".join(
                 f"{s} {row[f'test_{s}']:.1%}" for s in STRATEGIES) + f"; rule says {row['rule_strategy']}", flush=True)

@@ -386,3 +386,42 @@ def test_the_benchmark_scores_a_run_of_all_three_by_its_one_standard_error_choic
     assert bench.after_training(row) == "extract"  # fine-tuning leads by less than one standard error
     assert bench.after_training(row | {"val_finetune": 0.95}) == "finetune"
     assert bench.after_training(row | {"val_predict": 0.85}) == "predict"  # a tie keeps the simplest
+
+
+def _draw(predict, extract, finetune, wrong=None, items=10):
+    row = {"test_predict": predict, "test_extract": extract, "test_finetune": finetune, "test_items": items}
+    return row | {f"wrong_{s}": " ".join(map(str, w)) for s, w in (wrong or {}).items()}
+
+
+def test_the_noise_benchmark_scores_a_draws_winner_on_another_draw():
+    bench = benchmark_module("bench_noise")
+    steady = [_draw(0.5, 0.9, 0.8), _draw(0.5, 0.92, 0.85)]
+    assert bench.hindsight(steady) == [0.0, 0.0]  # the same winner on both draws loses nothing
+    flipped = [_draw(0.5, 0.90, 0.80), _draw(0.5, 0.85, 0.95)]
+    assert bench.hindsight(flipped) == pytest.approx([10.0, 10.0])  # extract's draw, then fine-tuning's
+
+
+def test_the_noise_benchmark_pools_the_gains_spread_within_each_variant():
+    bench = benchmark_module("bench_noise")
+    moving = [_draw(0.0, 0.80, 0.82), _draw(0.0, 0.80, 0.84)]  # gains +2 and +4 points
+    steady = [_draw(0.0, 0.50, 0.90), _draw(0.0, 0.60, 1.00)]  # +40 both times: far from the first, no spread
+    spread, freedom = bench.gain_spread([moving, steady])
+    assert freedom == 2 and spread == pytest.approx(1.0)  # sqrt((1 + 1 + 0 + 0) / 2): between variants is not noise
+
+
+def test_the_noise_benchmark_resamples_test_items_keeping_each_items_answers_paired():
+    bench = benchmark_module("bench_noise")
+    # fine-tuning right wherever extract is, and on one item more: no resample can let extract win
+    dominated = _draw(0.0, 0.8, 0.9, {"predict": range(10), "extract": [0, 1], "finetune": [0]})
+    assert bench.correct_matrix(dominated).sum(axis=0).tolist() == [0, 8, 9]
+    assert np.all(bench.resampled(dominated, 500) == 0)
+    # a tie with different mistakes: the full sample's winner (extract, the simpler) is beaten on resamples
+    tied = _draw(0.0, 0.8, 0.8, {"predict": range(10), "extract": [0, 1], "finetune": [8, 9]})
+    regrets = bench.resampled(tied, 500)
+    assert regrets.mean() > 2.0 and regrets.max() >= 20.0 and np.all(regrets >= 0)
+
+
+def test_the_collector_records_which_test_items_each_strategy_got_wrong():
+    calibration = benchmark_module("calibration")
+    evaluation = SimpleNamespace(misclassified=[{"file": "test/b/2.png"}, {"file": "test/a/9.png"}])
+    assert calibration.wrong_positions(evaluation, ["test/a/1.png", "test/a/9.png", "test/b/2.png"]) == "1 2"
