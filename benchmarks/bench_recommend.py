@@ -18,6 +18,10 @@ one-standard-error rule, no estimate: what the rule's calls got until December 2
 pilot overturns a call only by leading the other way by `tlcore.pilot.CLEAR_LEAD` standard errors:
 what texts get from `analyze --pilot`).
 
+The advice says what its call between extract and fine-tuning is expected to lose against the other
+way (`tlcore.gain.expected_loss`, from the held-out estimate and its typical error); printed beside
+it, what those calls lost on test: an honest figure has the same mean.
+
 Printed in the same run: the regret of always extracting, of always fine-tuning, and of the old
 threshold rule (images: fitted by hand on hymenoptera, eurosat200 and mnist100, not held out); the
 threshold rule's shape with its thresholds refitted leave-one-dataset-out; for "fast", the seconds
@@ -162,6 +166,7 @@ def main() -> None:
              "old rule", "thresholds refitted", "always extract", "always fine-tune", "all three trained")
     policies: dict[str, dict[str, list[float]]] = {part: {p: [] for p in names} for part in ("table", "check")}
     saved, bought = [], []
+    losses: dict[str, list[tuple[float, float]]] = {"table": [], "check": []}  # (said, lost) per call between two ways
     everything = fit_gain(rows, rows[0]["base"], features)
     shown_policies = ("best", "fast", *(("best + pilot",) if piloted else ()), "old rule",
                       *(("old rule + pilot",) if piloted else ()))
@@ -190,6 +195,10 @@ def main() -> None:
                                      ("always fine-tune", "finetune"),
                                      ("all three trained", after_training(row))):
                 policies[part][policy].append(regret(scores, strategy))
+            if advice["best"].expected_loss is not None:
+                other = "extract" if chosen["best"] == "finetune" else "finetune"
+                lost = max(0.0, 100 * (scores[other] - scores[chosen["best"]]))
+                losses[part].append((advice["best"].expected_loss, lost))
             if chosen["fast"] != chosen["best"] and part == "table":
                 saved.append(seconds_of(row, chosen["best"], everything) - seconds_of(row, chosen["fast"], everything))
                 bought.append(100 * (scores[chosen["best"]] - scores[chosen["fast"]]))
@@ -200,6 +209,7 @@ def main() -> None:
     by_hand = (" (thresholds set by hand with these four sets in view: not held out)" if args.texts else
                " (thresholds set by hand on hymenoptera, eurosat200, mnist100: not held out)")
     summarise(policies["table"], by_hand)
+    said_and_lost(losses["table"])
     if saved:
         print(f"fast instead of best: {len(saved)} variants, {sum(saved) / len(saved):.0f} s of training saved on "
               f"average; the extra minutes of fine-tuning would have bought {sum(bought) / len(bought):+.1f} points "
@@ -208,6 +218,7 @@ def main() -> None:
         print(f"on the {len(check)} rows of {_shown(*args.check)} only (each decided by what the other origins' rows "
               f"of {_shown(*args.table)} fit):")
         summarise(policies["check"], by_hand)
+        said_and_lost(losses["check"])
     if args.fit:
         print(f"fitted on every row: {everything}")
 
@@ -234,6 +245,15 @@ def summarise(policies: dict[str, list[float]], by_hand: str) -> None:
     if "best + pilot" in mean:
         print(f"ratio: always fine-tune {mean['always fine-tune']:.2f} / best + pilot {mean['best + pilot']:.2f} = "
               f"{_ratio(mean['always fine-tune'], mean['best + pilot'])}")
+
+
+def said_and_lost(calls: list[tuple[float, float]]) -> None:
+    """The advice's expected loss (`tlcore.gain.expected_loss`, best aim) beside what its calls between extract and
+    fine-tuning lost against the other of the two on test: an honest figure has the same mean."""
+    if calls:
+        said, lost = (sum(c[i] for c in calls) / len(calls) for i in (0, 1))
+        print(f"expected loss, best aim: said {said:.2f} points per call, lost {lost:.2f} against the other way on "
+              f"test, over {len(calls)} calls between extract and fine-tuning")
 
 
 def _ratio(baseline: float, policy: float) -> str:

@@ -273,6 +273,37 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
         advise(1.0, "cheapest")
 
 
+def test_the_expected_loss_is_the_mean_of_what_the_other_way_leads_by():
+    from tlcore.gain import expected_loss
+
+    rng = np.random.default_rng(0)
+    for points, error in ((0.0, 4.0), (1.5, 4.0), (-3.0, 2.0), (8.0, 4.0)):
+        gains = rng.normal(points, error, 400_000)  # fine-tuning's gain, as the estimate's error allows it
+        for chosen, lead in (("finetune", -gains), ("extract", gains)):
+            assert expected_loss(points, error, chosen) == pytest.approx(np.maximum(lead, 0).mean(), abs=0.02)
+    assert expected_loss(0.0, 4.0, "finetune") == pytest.approx(4.0 / np.sqrt(2 * np.pi))  # a coin toss
+    clear, close, against = (expected_loss(8.0, 4.0, "finetune"), expected_loss(1.0, 4.0, "finetune"),
+                             expected_loss(1.0, 4.0, "extract"))
+    assert clear < close < against  # a clear call loses little; going against the estimate loses more
+
+
+def test_the_advice_says_what_its_choice_is_expected_to_lose():
+    from tlcore.gain import GainModel, expected_loss
+
+    spec = get_spec("efficientnet_lite0")
+    reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
+    size = {"per_class_known_median": 150, "splits": {"train": 1000}}
+    model = GainModel(1.0, {}, 4.0, {"predict": 0.0, "extract": 0.02, "finetune": 0.3}, ("a", "b"))
+    advice = shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model)
+    assert advice.strategy == "finetune"
+    assert advice.expected_loss == pytest.approx(expected_loss(1.0, 4.0, "finetune"), abs=0.005)
+    assert f"loses {advice.expected_loss:.1f} points against the better of the two ways" in advice.reasons[1]
+    fast = shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model, aim="fast")
+    assert fast.strategy == "extract" and fast.expected_loss > advice.expected_loss  # time bought with accuracy
+    rule = shared_recommend(size, _measures(), reading, 0.0, "ImageNet")
+    assert rule.expected_loss is None and "loses" not in " ".join(rule.reasons)  # no estimate, no figure
+
+
 def test_the_expected_gain_names_the_measures_its_model_reads():
     from tlcore.gain import GainModel
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from tlcore.gain import expected_loss
 from tlcore.pilot import CLEAR_LEAD, CLOSE_CALL, Pilot, decided_by, pilot_offer, weigh
 from tlcore.strategy import Recommendation
 
@@ -68,8 +69,11 @@ def test_with_an_estimate_the_pilot_is_weighed_by_its_precision_not_obeyed():
     kept = decided_by(estimated, noisy, "images", FINETUNE_SETTINGS)
     assert kept.strategy == "finetune" and kept.settings["unfreeze_blocks"] == 12
     assert "Weighed with the estimate before training (+1.3" in kept.reasons[0] and "it pays here" in kept.reasons[0]
-    weighed = weigh(1.3, 3.5, lead, error)[0]
+    weighed, weighed_error = weigh(1.3, 3.5, lead, error)
     assert 0 < weighed < 1.3 and kept.expected_accuracy["finetune"] == round(0.8 + weighed / 100, 4)
+    # what the choice is expected to lose is the weighed gain's, said in the pilot's reason
+    assert kept.expected_loss == round(expected_loss(weighed, weighed_error, "finetune"), 2)
+    assert f"loses {kept.expected_loss:.1f} points against the better of the two ways" in kept.reasons[0]
     from tlcore.words import expected_accuracy_table
 
     table = expected_accuracy_table({"recommendation": kept.to_dict(), "pilot": noisy.to_dict()}).set_index("Way")

@@ -71,6 +71,16 @@ def sign_sure(points: float, error: float) -> float:
     return 0.5 * (1 + math.erf(abs(points) / (max(error, 1e-6) * math.sqrt(2))))
 
 
+def expected_loss(points: float, error: float, chosen: str) -> float:
+    """Points of accuracy that choosing `chosen` ("extract" or "finetune") is expected to lose against the better
+    of the two, where fine-tuning's gain is estimated at `points` with a normal error of spread `error`: the mean
+    of max(0, the other way's lead), chance included. A wrong call on a close estimate costs little; a clear
+    estimate is rarely wrong."""
+    lead = points if chosen == "extract" else -points  # what the other way is expected to lead by
+    z = lead / max(error, 1e-6)
+    return lead * 0.5 * (1 + math.erf(z / math.sqrt(2))) + error * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+
 def fit_gain(rows: Iterable[Mapping], base: str = "", features: tuple[str, ...] = FEATURES) -> GainModel:
     """Fit a GainModel on calibration rows (`benchmarks/calibration.py`'s columns), over `features` (some of
     FEATURES: a smaller form can be compared with the product's on the same rows)."""

@@ -31,9 +31,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
-from .gain import sign_sure
+from .gain import expected_loss, sign_sure
 from .progress import ProgressCallback
-from .strategy import EXTRACT_HEADS, Recommendation, points_needed
+from .strategy import EXTRACT_HEADS, Recommendation, loss_sentence, points_needed
 
 PILOT_SECONDS = 90.0
 CLOSE_CALL = 0.7  # a recommendation less sure than this offers a pilot (the Analyse page, `analyze --pilot`)
@@ -145,7 +145,7 @@ def run_pilot(dataset, base: str, image_size: int | None, settings: dict, worksp
 def decided_by(advice: Recommendation, pilot: Pilot, noun: str, finetune_settings: dict) -> Recommendation:
     """The recommendation with the pilot's measurement (weighed with the estimate where there is one),
     saying so in its first reason."""
-    expected = dict(advice.expected_accuracy)
+    expected, loss = dict(advice.expected_accuracy), None
     if advice.expected_gain is None:
         strategy, reason = pilot.against_rule(advice.strategy, noun)
         confidence = sign_sure(*pilot.lead()) if strategy != advice.strategy else advice.confidence
@@ -155,10 +155,12 @@ def decided_by(advice: Recommendation, pilot: Pilot, noun: str, finetune_setting
         points, error = weigh(advice.expected_gain, advice.gain_error, lead, lead_error)
         needed = points_needed(advice.aim)
         strategy = "finetune" if points > needed else "extract"
+        loss = round(expected_loss(points, error, strategy), 2)
         reason = (f"{pilot.measured(noun)} ({lead:+.1f} points, give or take {lead_error:.1f}). Weighed with the "
                   f"estimate before training ({advice.expected_gain:+.1f}, give or take {advice.gain_error:.1f}) by "
                   f"how precise each is, fine-tuning is expected to add {points:+.1f} points (give or take "
-                  f"{error:.1f}), so " + ("it pays here." if strategy == "finetune" else "the simpler way is kept."))
+                  f"{error:.1f}), so " + ("it pays here." if strategy == "finetune" else "the simpler way is kept.")
+                  + " " + loss_sentence(loss))
         confidence = sign_sure(points - needed, error)
         expected["finetune"] = round(min(1.0, expected["extract"] + points / 100), 4)
     settings = dict(advice.settings)
@@ -170,5 +172,5 @@ def decided_by(advice: Recommendation, pilot: Pilot, noun: str, finetune_setting
         settings.setdefault("heads", list(EXTRACT_HEADS))
     return dataclasses.replace(
         advice, strategy=strategy, confidence=round(min(0.95, confidence), 2),
-        reasons=[reason, *advice.reasons], settings=settings, expected_accuracy=expected,
+        reasons=[reason, *advice.reasons], settings=settings, expected_accuracy=expected, expected_loss=loss,
     )

@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .errors import UnknownNameError
-from .gain import GainModel
+from .gain import GainModel, expected_loss
 from .progress import duration
 
 PREDICT_MARGIN = 0.01
@@ -63,6 +63,7 @@ class Recommendation:
     expected_seconds: dict = field(default_factory=dict)  # strategy -> training seconds, where calibrated
     expected_gain: float | None = None  # points fine-tuning is expected to add over extract, where calibrated
     gain_error: float | None = None  # the typical error of that estimate, in points
+    expected_loss: float | None = None  # points the choice is expected to lose against the other way, where calibrated
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -132,7 +133,7 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     settings = dict(settings or {})
     reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
                f"({_cross_validated(size)})."]
-    seconds, points = {}, None
+    seconds, points, loss = {}, None, None
     if gain is not None:
         n_train = int(size.get("splits", {}).get("train", 0))
         seconds = {s: round(gain.seconds(s, n_train), 1) for s in ("predict", "extract", "finetune")}
@@ -144,7 +145,8 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
                        "needs no training and cannot overfit your data.")
         confidence = _confidence(asis - probe + PREDICT_MARGIN, 0.05)
     elif gain is not None:
-        strategy, confidence, why = _by_expected_gain(gain, points, seconds, aim, reading, domain, per_class, probe)
+        strategy, confidence, why, loss = _by_expected_gain(gain, points, seconds, aim, reading, domain, per_class,
+                                                            probe)
         reasons += why
     elif probe < PROBE_CEILING and reading.far and per_class >= MIN_PER_CLASS_TO_FINETUNE:
         strategy = "finetune"
@@ -173,14 +175,17 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
         reasons.append(f"Accuracy still grows with data (+{measures.slope:.1%} from half to all examples): "
                        "more data would pay off.")
     return Recommendation(strategy, confidence, reasons, settings, expected, aim, seconds,
-                          None if points is None else round(points, 2), gain.residual_points if gain else None)
+                          None if points is None else round(points, 2), gain.residual_points if gain else None,
+                          loss)
 
 
 def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, reading: GapReading, domain: str,
-                      per_class: float, probe: float) -> tuple[str, float, list[str]]:
-    """Extract or fine-tune by the expected gain of fine-tuning, for the aim; with the reasons in numbers."""
+                      per_class: float, probe: float) -> tuple[str, float, list[str], float]:
+    """Extract or fine-tune by the expected gain of fine-tuning, for the aim; with the reasons in numbers and what
+    the choice is expected to lose against the other way."""
     needed = points_needed(aim)
     strategy = "finetune" if points > needed else "extract"
+    loss = round(expected_loss(points, gain.residual_points, strategy), 2)
     extra = max(seconds["finetune"] - seconds["extract"], 0.0)
     said = {"room": f"the probe's {probe:.1%}", "distance": f"a distance from {domain} of {reading.distance:.2f}",
             "log_per_class": f"{per_class:.0f} examples per class"}
@@ -189,7 +194,7 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
         f"Fine-tuning is expected to add {points:+.1f} points over a head on the frozen base (typical error "
         f"{gain.residual_points:.1f} points)" + (f", from {_listed(inputs)}" if inputs else "") + "; it takes about "
         f"{duration(extra)} more on a 2-core machine like the one it was calibrated on ({len(gain.fitted_on)} "
-        "datasets).",
+        "datasets). " + loss_sentence(loss),
     ]
     if strategy == "finetune":
         reasons.append(f"That is worth it for {AIMS[aim]}: {reading.settings_reason}.")
@@ -198,7 +203,13 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
                        f"chosen from {FAST_GAIN_POINTS:.0f} points); ask for the best accuracy to fine-tune.")
     else:
         reasons.append("A new head on the frozen base's features is expected to do as well, in less time.")
-    return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons
+    return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons, loss
+
+
+def loss_sentence(points: float) -> str:
+    """What the choice is expected to cost against the other way, in words (see `tlcore.gain.expected_loss`)."""
+    return (f"On average, choosing on these numbers loses {points:.1f} points against the better of the two ways "
+            "(how likely the other way wins, times by how much).")
 
 
 def _listed(parts: list[str]) -> str:
