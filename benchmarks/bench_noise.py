@@ -77,14 +77,20 @@ def hindsight(draws: list[dict]) -> list[float]:
     return [regret(scores_of(b), best(scores_of(a))) for a, b in permutations(draws, 2)]
 
 
-def gain_spread(variants: list[list[dict]]) -> tuple[float, int]:
-    """The pooled standard deviation, in points, of fine-tuning's gain over extract between draws of one
-    variant, and its degrees of freedom: the part of the gain that no measure before training can predict."""
+MEASURES = {"fine-tuning's gain over extract": lambda d: d["test_finetune"] - d["test_extract"],
+            "extract's test accuracy": lambda d: d["test_extract"],
+            "fine-tuning's test accuracy": lambda d: d["test_finetune"]}
+
+
+def spread(variants: list[list[dict]], value) -> tuple[float, int]:
+    """The pooled standard deviation, in points, of `value(row)` between draws of one variant, and its degrees of
+    freedom: what another draw moves and no measure before training can predict (differences between variants
+    are not counted)."""
     squares, freedom = 0.0, 0
     for draws in variants:
-        gains = np.array([100 * (d["test_finetune"] - d["test_extract"]) for d in draws])
-        squares += float(((gains - gains.mean()) ** 2).sum())
-        freedom += len(gains) - 1
+        values = np.array([100 * value(d) for d in draws])
+        squares += float(((values - values.mean()) ** 2).sum())
+        freedom += len(values) - 1
     return (float(np.sqrt(squares / freedom)) if freedom else float("nan")), freedom
 
 
@@ -164,11 +170,12 @@ def main() -> None:
         print(f"floor, another test sample: a draw's test winner on resampled test images: mean "
               f"{sum(floors['resampled']) / len(floors['resampled']):.2f} points over {len(floors['resampled'])} "
               f"draws, largest row mean {max(floors['resampled']):.1f}")
-    spread, freedom = gain_spread(variants)
-    fresh, fresh_freedom = gain_spread([[d for d in draws if d["seed"] != 0] for draws in variants])
-    print(f"fine-tuning's gain over extract moves between draws of one variant by {spread:.1f} points (pooled "
-          f"standard deviation, {freedom} degrees of freedom; {fresh:.1f} on the draws of this table alone, "
-          f"{fresh_freedom}); the image gain model's typical error is {IMAGE_GAIN.residual_points:.1f} points")
+    for name, value in MEASURES.items():
+        pooled, freedom = spread(variants, value)
+        fresh, fresh_freedom = spread([[d for d in draws if d["seed"] != 0] for draws in variants], value)
+        print(f"{name} moves between draws of one variant by {pooled:.1f} points (pooled standard deviation, "
+              f"{freedom} degrees of freedom; {fresh:.1f} on this table's draws alone, {fresh_freedom})")
+    print(f"the image gain model's typical error, across variants: {IMAGE_GAIN.residual_points:.1f} points")
     product = sum(regrets["product"]) / rows
     print(f"ratio: product {product:.2f} / hindsight floor {hindsight_mean:.2f} = "
           + (f"{product / hindsight_mean:.2f}" if hindsight_mean >= 0.005 else "no ratio (the floor is 0)"))

@@ -436,8 +436,10 @@ def test_the_noise_benchmark_pools_the_gains_spread_within_each_variant():
     bench = benchmark_module("bench_noise")
     moving = [_draw(0.0, 0.80, 0.82), _draw(0.0, 0.80, 0.84)]  # gains +2 and +4 points
     steady = [_draw(0.0, 0.50, 0.90), _draw(0.0, 0.60, 1.00)]  # +40 both times: far from the first, no spread
-    spread, freedom = bench.gain_spread([moving, steady])
-    assert freedom == 2 and spread == pytest.approx(1.0)  # sqrt((1 + 1 + 0 + 0) / 2): between variants is not noise
+    gain = bench.MEASURES["fine-tuning's gain over extract"]
+    pooled, freedom = bench.spread([moving, steady], gain)
+    assert freedom == 2 and pooled == pytest.approx(1.0)  # sqrt((1 + 1 + 0 + 0) / 2): between variants is not noise
+    assert bench.spread([moving], bench.MEASURES["extract's test accuracy"]) == (0.0, 1)
 
 
 def test_the_noise_benchmark_resamples_test_items_keeping_each_items_answers_paired():
