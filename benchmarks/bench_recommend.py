@@ -67,7 +67,7 @@ sys.path.insert(0, str(REPO))
 from calibration import IMAGE_TABLES, TEXT_TABLES, read_tables  # noqa: E402  (benchmarks/calibration.py)
 from regret import STRATEGIES, regret  # noqa: E402  (benchmarks/regret.py)
 
-from tlcore.gain import FEATURES, TIME_COLUMNS, fit_gain  # noqa: E402
+from tlcore.gain import FEATURES, FOUR_TERMS, TIME_COLUMNS, fit_gain  # noqa: E402
 from tlcore.image.gain import IMAGE_GAIN  # noqa: E402
 from tlcore.pilot import Pilot, decided_by, pilot_offer  # noqa: E402
 from tlcore.strategy import PREDICT_MARGIN, GapReading, Recommendation, recommend  # noqa: E402
@@ -152,7 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     args.table = args.table or list(TEXT_TABLES if args.texts else IMAGE_TABLES)
     rows, check = read_tables(args.table), read_tables(args.check)
-    features = tuple(args.features.split(",")) if args.features else FEATURES if args.texts else \
+    features = tuple(args.features.split(",")) if args.features else FOUR_TERMS if args.texts else \
         tuple(IMAGE_GAIN.weights)
     if unknown := set(features) - set(FEATURES):
         parser.error(f"unknown features {sorted(unknown)}: expected some of {', '.join(FEATURES)}")

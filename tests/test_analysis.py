@@ -222,7 +222,7 @@ def test_the_gain_model_recovers_a_known_relation_and_the_time_per_item():
     rows = _calibration_rows()
     model = fit_gain(rows, base="efficientnet_lite0")
     truth = [100 * (r["test_finetune"] - r["test_extract"]) for r in rows]
-    fitted = [model.expected_gain(r["probe"], r["distance"], r["per_class"]) for r in rows]
+    fitted = [model.expected_gain(r["probe"], r["distance"], r["per_class"], r["n_train"]) for r in rows]
     assert np.max(np.abs(np.subtract(truth, fitted))) < 1.0  # ridge shrinks a little (gains span 0-15 points)
     assert model.residual_points < 1.0 and model.fitted_on == ("set0", "set1", "set2", "set3")
     assert model.seconds("finetune", 100) == pytest.approx(50.0)
@@ -241,8 +241,12 @@ def test_a_smaller_form_of_the_gain_model_fits_only_its_own_features():
     assert set(small.weights) == {"distance", "log_per_class"}
     assert small.residual_points > 3 * full.residual_points
     per_class = {r["per_class"] for r in rows}
-    assert small.expected_gain(0.8, 0.3, max(per_class)) > small.expected_gain(0.8, 0.3, min(per_class))
-    assert small.expected_gain(0.7, 0.3, 50) == small.expected_gain(0.99, 0.3, 50)  # room is not in it
+    assert small.expected_gain(0.8, 0.3, max(per_class), 500) > small.expected_gain(0.8, 0.3, min(per_class), 500)
+    assert small.expected_gain(0.7, 0.3, 50, 500) == small.expected_gain(0.99, 0.3, 50, 500)  # room is not in it
+    total = fit_gain(rows, features=("distance", "log_train"))  # the data as training images in all
+    assert set(total.weights) == {"distance", "log_train"}
+    assert total.expected_gain(0.8, 0.3, 50, 2000) > total.expected_gain(0.8, 0.3, 50, 200)
+    assert total.expected_gain(0.8, 0.3, 10, 500) == total.expected_gain(0.8, 0.3, 200, 500)  # per class is not in it
 
 
 def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
@@ -321,6 +325,8 @@ def test_the_expected_gain_names_the_measures_its_model_reads():
     assert "probe" not in two  # a model that does not read the probe does not claim to
     four = why({"room": 0.1, "distance": 10.0, "log_per_class": 3.0, "room_x_data": -0.01})
     assert "from the probe's 90.0%, a distance from ImageNet of" in four
+    total = why({"distance": 10.0, "log_train": 3.0})
+    assert f"from a distance from ImageNet of {reading.distance:.2f} and 1000 training examples;" in total
 
 
 def test_the_probe_says_it_held_out_whole_groups_and_when_they_are_too_few():
@@ -430,6 +436,9 @@ def test_the_noise_benchmark_scores_a_draws_winner_on_another_draw():
     assert bench.hindsight(steady) == [0.0, 0.0]  # the same winner on both draws loses nothing
     flipped = [_draw(0.5, 0.90, 0.80), _draw(0.5, 0.85, 0.95)]
     assert bench.hindsight(flipped) == pytest.approx([10.0, 10.0])  # extract's draw, then fine-tuning's
+    # one way for the variant: the better mean, scored on each draw
+    leaning = [_draw(0.5, 0.90, 0.80), _draw(0.5, 0.85, 0.97)]  # means: extract 0.875, fine-tuning 0.885
+    assert bench.best_fixed(leaning) == pytest.approx([10.0, 0.0])
 
 
 def test_the_noise_benchmark_pools_the_gains_spread_within_each_variant():

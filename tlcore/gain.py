@@ -9,7 +9,9 @@ the **expected gain** in test-accuracy points, from numbers measured before any 
 - `room`: the points a frozen base leaves, 100 x (1 - the linear probe's cross-validated accuracy);
 - `distance`: how far the data is from the base's own (images: the mean BatchNorm shift);
 - `log_per_class`: log2 of the images per class (what there is to adapt the base with);
-- `room_x_data`: room times log_per_class (room is worth more with the data to take it).
+- `room_x_data`: room times log_per_class (room is worth more with the data to take it);
+- `log_train`: log2 of the training images in all (what fine-tuning adapts the base with, whatever the
+  number of classes).
 
 A model reads some of them (its `weights` name which): the default base's image model reads the
 distance and the images per class only, since the room terms did no better held out
@@ -29,18 +31,20 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FEATURES = ("room", "distance", "log_per_class", "room_x_data")
+FEATURES = ("room", "distance", "log_per_class", "room_x_data", "log_train")
+FOUR_TERMS = FEATURES[:4]  # the first form fitted, and the texts' (which have no gain model in the product)
 RIDGE = 1.0  # on standardised features: shrinks weights a small table cannot support
 # the calibration table's training seconds of each strategy: for extract the scikit-learn heads only, since
 # the head search stops once it cannot pay (the calibration ran it to its budget share, for comparison)
 TIME_COLUMNS = {"predict": "seconds_predict", "extract": "seconds_extract_heads", "finetune": "seconds_finetune"}
 
 
-def features_of(probe: float, distance: float, per_class: float) -> dict[str, float]:
+def features_of(probe: float, distance: float, per_class: float, n_train: int) -> dict[str, float]:
     """The model's inputs from what the analysis measures (see the module docstring)."""
     room = 100 * (1 - probe)
     data = math.log2(max(per_class, 1.0))
-    return {"room": room, "distance": distance, "log_per_class": data, "room_x_data": room * data}
+    return {"room": room, "distance": distance, "log_per_class": data, "room_x_data": room * data,
+            "log_train": math.log2(max(n_train, 1))}
 
 
 @dataclass(frozen=True)
@@ -54,8 +58,8 @@ class GainModel:
     fitted_on: tuple[str, ...] = field(default=())  # the calibration origins (datasets) it was fitted on
     base: str = ""  # the base it was measured with; another base is not covered by it
 
-    def expected_gain(self, probe: float, distance: float, per_class: float) -> float:
-        values = features_of(probe, distance, per_class)
+    def expected_gain(self, probe: float, distance: float, per_class: float, n_train: int) -> float:
+        values = features_of(probe, distance, per_class, n_train)
         return self.intercept + sum(w * values[name] for name, w in self.weights.items())
 
     def sure(self, gain: float) -> float:
@@ -81,11 +85,12 @@ def expected_loss(points: float, error: float, chosen: str) -> float:
     return lead * 0.5 * (1 + math.erf(z / math.sqrt(2))) + error * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
 
 
-def fit_gain(rows: Iterable[Mapping], base: str = "", features: tuple[str, ...] = FEATURES) -> GainModel:
+def fit_gain(rows: Iterable[Mapping], base: str = "", features: tuple[str, ...] = FOUR_TERMS) -> GainModel:
     """Fit a GainModel on calibration rows (`benchmarks/calibration.py`'s columns), over `features` (some of
     FEATURES: a smaller form can be compared with the product's on the same rows)."""
     rows = list(rows)
-    x = np.array([[features_of(r["probe"], r["distance"], r["per_class"])[f] for f in features] for r in rows])
+    x = np.array([[features_of(r["probe"], r["distance"], r["per_class"], r["n_train"])[f] for f in features]
+                  for r in rows])
     y = np.array([100 * (r["test_finetune"] - r["test_extract"]) for r in rows])
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale == 0] = 1.0

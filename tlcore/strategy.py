@@ -137,7 +137,7 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     if gain is not None:
         n_train = int(size.get("splits", {}).get("train", 0))
         seconds = {s: round(gain.seconds(s, n_train), 1) for s in ("predict", "extract", "finetune")}
-        points = gain.expected_gain(probe, reading.distance, per_class)
+        points = gain.expected_gain(probe, reading.distance, per_class, n_train)
         expected["finetune"] = round(min(1.0, probe + points / 100), 4)
     if asis >= probe - PREDICT_MARGIN:
         strategy = "predict"
@@ -145,8 +145,8 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
                        "needs no training and cannot overfit your data.")
         confidence = _confidence(asis - probe + PREDICT_MARGIN, 0.05)
     elif gain is not None:
-        strategy, confidence, why, loss = _by_expected_gain(gain, points, seconds, aim, reading, domain, per_class,
-                                                            probe)
+        strategy, confidence, why, loss = _by_expected_gain(gain, points, seconds, aim, reading, domain,
+                                                            (probe, per_class, n_train))
         reasons += why
     elif probe < PROBE_CEILING and reading.far and per_class >= MIN_PER_CLASS_TO_FINETUNE:
         strategy = "finetune"
@@ -180,15 +180,17 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
 
 
 def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, reading: GapReading, domain: str,
-                      per_class: float, probe: float) -> tuple[str, float, list[str], float]:
+                      measured: tuple[float, float, int]) -> tuple[str, float, list[str], float]:
     """Extract or fine-tune by the expected gain of fine-tuning, for the aim; with the reasons in numbers and what
-    the choice is expected to lose against the other way."""
+    the choice is expected to lose against the other way. `measured`: the probe, examples per class, training
+    examples (what the gain model may read)."""
+    probe, per_class, n_train = measured
     needed = points_needed(aim)
     strategy = "finetune" if points > needed else "extract"
     loss = round(expected_loss(points, gain.residual_points, strategy), 2)
     extra = max(seconds["finetune"] - seconds["extract"], 0.0)
     said = {"room": f"the probe's {probe:.1%}", "distance": f"a distance from {domain} of {reading.distance:.2f}",
-            "log_per_class": f"{per_class:.0f} examples per class"}
+            "log_per_class": f"{per_class:.0f} examples per class", "log_train": f"{n_train} training examples"}
     inputs = [said[name] for name in dict.fromkeys("room" if f == "room_x_data" else f for f in gain.weights)]
     reasons = [
         f"Fine-tuning is expected to add {points:+.1f} points over a head on the frozen base (typical error "
