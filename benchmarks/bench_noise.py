@@ -198,7 +198,8 @@ def main() -> None:
         fresh, fresh_freedom = spread([[d for d in draws if d["seed"] != 0] for draws in variants], value)
         print(f"{name} moves between draws of one variant by {pooled:.1f} points (pooled standard deviation, "
               f"{freedom} degrees of freedom; {fresh:.1f} on this table's draws alone, {fresh_freedom})")
-    print(f"the image gain model's typical error, across variants: {IMAGE_GAIN.residual_points:.1f} points")
+    if kind == "images":
+        print(f"the image gain model's typical error, across variants: {IMAGE_GAIN.residual_points:.1f} points")
     product = sum(regrets["product"]) / rows
     print(f"ratio: product {product:.2f} / hindsight floor {hindsight_mean:.2f} = "
           + (f"{product / hindsight_mean:.2f}" if hindsight_mean >= 0.005 else "no ratio (the floor is 0)"))
