@@ -201,8 +201,10 @@ def main() -> None:
     if kind == "images":
         print(f"the image gain model's typical error, across variants: {IMAGE_GAIN.residual_points:.1f} points")
     product = sum(regrets["product"]) / rows
-    print(f"ratio: product {product:.2f} / hindsight floor {hindsight_mean:.2f} = "
-          + (f"{product / hindsight_mean:.2f}" if hindsight_mean >= 0.005 else "no ratio (the floor is 0)"))
+    fixed = sum(floors["fixed"]) / rows
+    for name, floor in (("hindsight floor", hindsight_mean), ("one-way floor", fixed)):
+        print(f"ratio: product {product:.2f} / {name} {floor:.2f} = "
+              + (f"{product / floor:.2f}" if floor >= 0.005 else "no ratio (the floor is 0)"))
 
 
 if __name__ == "__main__":
