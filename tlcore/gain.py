@@ -14,8 +14,9 @@ the **expected gain** in test-accuracy points, from numbers measured before any 
   number of classes).
 
 A model reads some of them (its `weights` name which): the default base's image model reads the
-distance and the images per class only, since the room terms did no better held out
-(`tlcore.image.gain`); `fit_gain` fits any subset, so forms can be compared on the same rows.
+distance and the images per class only, since the room terms did no better held out, nor the
+training images in all in place of the images per class (`tlcore.image.gain`); `fit_gain` fits any
+subset, so forms can be compared on the same rows.
 
 A ridge fit on standardised features keeps the weights readable and small on a small table; the
 residual spread says how sure an expected gain is (the recommendation's confidence). Time is a
