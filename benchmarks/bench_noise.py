@@ -147,6 +147,7 @@ def main() -> None:
           + f" {'winner':<9} {'product':<9} {'regret':>6} {'resampled':>9} {'p95':>5}")
     regrets: dict[str, list[float]] = {p: [] for p in ("product", "always extract", "always fine-tune")}
     fresh: dict[str, list[float]] = {p: [] for p in regrets}  # the draws of this table only (no seed-0 row)
+    by_seed: dict[int, list[float]] = {}  # the product's regret on each seed's draws
     floors: dict[str, list[float]] = {"hindsight": [], "hindsight max": [], "resampled": [], "fixed": []}
     flips = pairs = 0
     variants = []
@@ -158,6 +159,8 @@ def main() -> None:
             for policy, strategy in (("product", chosen), ("always extract", "extract"),
                                      ("always fine-tune", "finetune")):
                 regrets[policy].append(regret(scores, strategy))
+                if policy == "product":
+                    by_seed.setdefault(row["seed"], []).append(regrets[policy][-1])
                 if row["seed"] != 0:
                     fresh[policy].append(regrets[policy][-1])
             sampled = resampled(row, args.resamples) if "wrong_predict" in row and row["wrong_predict"] != "" \
@@ -182,6 +185,8 @@ def main() -> None:
         print(f"{policy:<17} mean regret {sum(values) / rows:.2f} points, max {max(values):.1f} over {rows} draws; "
               f"{sum(fresh[policy]) / len(fresh[policy]):.2f}, max {max(fresh[policy]):.1f} over the "
               f"{len(fresh[policy])} of this table")
+    print("the product's mean regret on each seed's draws: " + ", ".join(
+        f"seed {seed} {sum(v) / len(v):.2f} ({len(v)})" for seed, v in sorted(by_seed.items())))
     hindsight_mean = sum(floors["hindsight"]) / len(specs)
     print(f"floor, another draw: the test winner of one draw, scored on another: mean {hindsight_mean:.2f} points "
           f"(per variant, over its pairs), max {max(floors['hindsight max']):.1f}; the winner changed in "
