@@ -4,11 +4,11 @@ A calibration row's regret is read off one draw (one validation split, one set o
 search, one initialisation of every model) and one sample of test images. This benchmark measures
 how far each moves the regret, with nothing fitted, on variants collected more than once
 (`calibration.py SPEC --seed S`: the same training and test images, everything the product draws at
-random drawn anew; table `images_noise.csv`, seeds 1 and 2; the seed-0 row of the same spec in
-`calibration.IMAGE_TABLES`, collected by the code of its day, joins as a third draw where present).
+random drawn anew; table `images_noise.csv`, seeds 1 to 3; the seed-0 row of the same spec in the
+kind's other tables, collected by the code of its day, joins as one more draw where present).
 
-Floors that no advice made before training can go below, since they are chance that the measures
-before training cannot see:
+Floors that advice made before training cannot be expected to go below, since they are chance that
+the measures before training do not see:
 - **another draw** ("hindsight"): train all three ways, keep the test winner, and score that choice
   on another draw of the same variant. Its regret is what the same choice loses when only the
   draw changes; averaged over every ordered pair of draws.
@@ -22,8 +22,9 @@ before training cannot see:
 Beside them, in the same run, on every draw's row: the product's call and the plain policies. For
 images the product's call is the expected gain's (best accuracy, no pilot), fitted leave-one-dataset-out
 on `calibration.IMAGE_TABLES` without the row's origin; for texts (`--texts`, table `texts_noise.csv`)
-it is the text rule's, as the collector recorded it for that draw. Last, the ratio of the product's
-mean regret to the hindsight floor.
+it is the text rule's, as the collector recorded it for that draw; its mean regret on each seed's
+draws shows how far one draw of a whole table moves. Last, the ratio of the product's mean regret to
+the another-draw floor and to the one-way floor.
 
     .venv/bin/python benchmarks/bench_noise.py [--texts] [--table PATH] [--resamples N] [--features NAME,...]
 """
@@ -192,8 +193,8 @@ def main() -> None:
           f"(per variant, over its pairs), max {max(floors['hindsight max']):.1f}; the winner changed in "
           f"{flips} of {pairs} ordered pairs")
     print(f"floor, one way per variant: the way with the best mean over a variant's draws, scored on each: mean "
-          f"{sum(floors['fixed']) / rows:.2f} points, max {max(floors['fixed']):.1f} over {rows} draws (the least any "
-          "advice made before training can lose here; chosen on the draws it is scored on)")
+          f"{sum(floors['fixed']) / rows:.2f} points, max {max(floors['fixed']):.1f} over {rows} draws (the least an "
+          "advice that picks one way for a variant can lose here; picked on the draws it is scored on)")
     if floors["resampled"]:
         print(f"floor, another test sample: a draw's test winner on resampled test images: mean "
               f"{sum(floors['resampled']) / len(floors['resampled']):.2f} points over {len(floors['resampled'])} "
