@@ -59,13 +59,13 @@ def first_draws(kind: str, noise_table: Path) -> dict[str, dict]:
     return {row["spec"]: row | {"seed": 0} for row in read_tables(tables)}
 
 
-def product_call(kind: str, fitted_rows: list[dict], features: tuple[str, ...] = tuple(IMAGE_GAIN.weights)):
+def product_call(kind: str, features: tuple[str, ...] = tuple(IMAGE_GAIN.weights)):
     """How the product decides a row of `kind`: images by the expected gain (of `features`, by default the
-    product's) fitted without the row's origin, texts by the text rule (the collector recorded its call for the
-    row's own draw)."""
+    product's) fitted on `calibration.IMAGE_TABLES` without the row's origin, texts by the text rule (the
+    collector recorded its call for the row's own draw)."""
     if kind == "texts":
         return lambda row: row["rule_strategy"]
-    gains = {}
+    fitted_rows, gains = read_tables(IMAGE_TABLES), {}
 
     def decided(row: dict) -> str:
         origin = row["origin"]
@@ -138,8 +138,7 @@ def main() -> None:
     args.table = args.table or NOISE_TABLES[kind]
     again = read_table(args.table)
     first = first_draws(kind, args.table)
-    call = product_call(kind, read_tables(IMAGE_TABLES),
-                        tuple(args.features.split(",")) if args.features else tuple(IMAGE_GAIN.weights))
+    call = product_call(kind, tuple(args.features.split(",")) if args.features else tuple(IMAGE_GAIN.weights))
     specs = list(dict.fromkeys(row["spec"] for row in again))
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; {len(again)} rows of {len(specs)} variants "
           f"in {args.table.name} (seeds {sorted({row['seed'] for row in again})}), seed 0 from the fit's tables "
@@ -164,8 +163,7 @@ def main() -> None:
                     by_seed.setdefault(row["seed"], []).append(regrets[policy][-1])
                 if row["seed"] != 0:
                     fresh[policy].append(regrets[policy][-1])
-            sampled = resampled(row, args.resamples) if "wrong_predict" in row and row["wrong_predict"] != "" \
-                else None
+            sampled = resampled(row, args.resamples) if "wrong_predict" in row else None  # seed-0 rows have none
             if sampled is not None:
                 floors["resampled"].append(float(sampled.mean()))
             print(f"{spec:<16} {row['seed']:>4} " + " ".join(f"{scores[s]:>8.1%}" for s in STRATEGIES)
