@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 
 PASS_SHARE = 0.95  # the share of validation inputs that must read as known
+MIN_HELD_OUT = 5  # held-out inputs the line needs, at the least
+CROSS_FOLDS = 5  # folds of the training split that join a validation split too small alone (`fit_detector`)
 OUTPUT_NAME = "unknown_score"
 
 
@@ -31,6 +33,7 @@ class UnknownDetector:
     centres: np.ndarray  # C x D: the class means, whitened
     threshold: float  # the squared distance PASS_SHARE of validation inputs stay under
     val_items: int
+    set_on: str = ""  # the held-out inputs the line was set on, in words ("" : the validation split alone)
 
     def scores(self, features: np.ndarray) -> np.ndarray:
         """The unknown score of each row: above 1 it looks like none of the classes."""
@@ -59,31 +62,70 @@ class UnknownDetector:
     def describe(self, test_features: np.ndarray | None = None) -> dict:
         """What the report says: the rule, where its line was set, and how often it fires on the test split."""
         summary = {"method": "distance to the nearest class (shared-covariance Gaussian on the head's features)",
-                   "threshold_set_on": f"validation split ({self.val_items} items): {PASS_SHARE:.0%} read as known"}
+                   "threshold_set_on": f"{self.set_on or f'validation split ({self.val_items} items)'}: "
+                                       f"{PASS_SHARE:.0%} read as known"}
         if test_features is not None and len(test_features):
             summary |= {"test_flagged": float(np.mean(self.scores(test_features) > 1.0)),
                         "test_items": len(test_features)}
         return summary
 
 
-def fit_detector(train: np.ndarray, labels: np.ndarray, val: np.ndarray) -> UnknownDetector | None:
-    """The detector fitted on the training split, its line set on validation; None with too little data."""
+def fit_detector(train: np.ndarray, labels: np.ndarray, val: np.ndarray, *,
+                 cross_fit: bool = False) -> UnknownDetector | None:
+    """The detector fitted on the training split, its line set on validation; None with too little data.
+
+    A validation split of fewer than `MIN_HELD_OUT` inputs cannot set the line alone. With
+    `cross_fit`, the training split's own inputs then join it, each scored by a detector fitted
+    without it (`CROSS_FOLDS` folds, class by class), so every distance behind the line is still
+    one of an input the detector did not see; the final detector is fitted on the whole training
+    split. Small gathered datasets (10 images a class leave 4 for validation) get a detector so.
+    """
+    classes = np.unique(labels)
+    if len(classes) < 2 or len(train) <= len(classes):
+        return None
+    if len(val) < MIN_HELD_OUT and not cross_fit:
+        return None
+    detector = _fitted(train, labels, 1.0, len(val), "")
+    held_out = [detector._distances(val).min(axis=1)] if len(val) else []
+    set_on = f"validation split ({len(val)} items)"
+    if len(val) < MIN_HELD_OUT:
+        folds = _folds(labels, CROSS_FOLDS)
+        for k in np.unique(folds):
+            rest = folds != k
+            if rest.sum() > len(np.unique(labels[rest])):  # a fold's detector needs more rows than classes
+                held_out.append(_fitted(train[rest], labels[rest], 1.0, 0, "")._distances(train[~rest]).min(axis=1))
+        scored = sum(len(d) for d in held_out)
+        if scored < MIN_HELD_OUT:
+            return None
+        set_on = (f"validation split ({len(val)} items) and the training split ({scored - len(val)} items, each "
+                  f"scored by a detector fitted without it)")
+    threshold = float(np.quantile(np.concatenate(held_out), PASS_SHARE, method="higher"))
+    return UnknownDetector(detector.whitening, detector.centres, max(threshold, 1e-12), len(val), set_on)
+
+
+def _fitted(train: np.ndarray, labels: np.ndarray, threshold: float, val_items: int, set_on: str) -> UnknownDetector:
+    """Class means and the shared, shrunk covariance of unit-length `train` rows, as a detector with `threshold`."""
     from sklearn.covariance import LedoitWolf
 
-    classes = np.unique(labels)
-    if len(val) < 5 or len(classes) < 2 or len(train) <= len(classes):
-        return None
     unit = _unit(train)
-    means = np.stack([unit[labels == k].mean(0) for k in range(int(labels.max()) + 1)])
-    covariance = LedoitWolf().fit(unit - means[labels]).covariance_
+    present = np.unique(labels)  # a class with no training row has no mean
+    means = np.zeros((int(labels.max()) + 1, unit.shape[1]))
+    means[present] = np.stack([unit[labels == k].mean(0) for k in present])
+    covariance = LedoitWolf(store_precision=False).fit(unit - means[labels]).covariance_
     values, vectors = np.linalg.eigh(covariance)
     whitening = vectors / np.sqrt(np.maximum(values, values.max() * 1e-6))
-    present = np.isin(np.arange(len(means)), classes)  # a class with no training row has no mean
     centres = (means[present] @ whitening).astype(np.float32)
-    detector = UnknownDetector(whitening.astype(np.float32), centres, 1.0, len(val))
-    squared = detector._distances(val).min(axis=1)
-    threshold = float(np.quantile(squared, PASS_SHARE, method="higher"))
-    return UnknownDetector(detector.whitening, centres, max(threshold, 1e-12), len(val))
+    return UnknownDetector(whitening.astype(np.float32), centres, threshold, val_items, set_on)
+
+
+def _folds(labels: np.ndarray, folds: int) -> np.ndarray:
+    """A fold per row, dealt class by class in a seeded order, so every fold holds each class's share."""
+    rng = np.random.default_rng(0)
+    fold = np.empty(len(labels), int)
+    for k in np.unique(labels):
+        rows = np.flatnonzero(labels == k)
+        fold[rng.permutation(rows)] = np.arange(len(rows)) % folds
+    return fold
 
 
 def _unit(features: np.ndarray) -> np.ndarray:
