@@ -4,8 +4,9 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, follow, run_or_stop, steps, word_table
-from tlcore import runs
+from pages.common import current_run, follow, run_or_stop, state, steps, word_table, workspace
+from tlcore import jobs, runs
+from tlcore.export import install_command
 from tlcore.image.bundle import predict_bytes
 from tlcore.modality import get_modality
 from tlcore.predict import load_bundle, predict
@@ -14,6 +15,11 @@ steps("Export")
 st.title("Export and try")
 run = current_run()
 if run is None:
+    run_dir = state().folder(workspace(), "runs")
+    if run_dir is not None and run_dir.is_dir() and jobs.job_state(run_dir) in jobs.UNFINISHED:
+        st.caption("The run below is training; its bundle appears here when it is ready.")
+        follow(run_dir, f"Run {run_dir.name}")
+        st.stop()
     st.info("Train a model on the Train page first (or open an earlier run on the Runs page).")
     st.stop()
 
@@ -31,22 +37,36 @@ bundle = run_or_stop(lambda: load_bundle(archive))
 modality = get_modality(bundle.modality)
 
 
+def answer_words(result: dict) -> str:
+    """The answer in words: the class and its probability, or, when the input looks like none of the classes,
+    that first, with the nearest class after it."""
+    if result["unknown"]:
+        return f"probably none of these classes (nearest: **{result['label']}**, {result['prob']:.0%})"
+    return f"**{result['label']}** ({result['prob']:.0%})"
+
+
+def needs() -> str:
+    """What predict.py needs, as the model card says it (`pip install ...`)."""
+    return f"predict.py, which runs after `{install_command(bundle.manifest)}`"
+
+
 def show(result: dict, where, key: str) -> None:
     if result["unknown"]:
         where.warning(f"This looks like none of your classes (unknown score {result['unknown_score']:.1f}: above 1, "
-                      "it is further from every class than 95% of the validation inputs were). Treat the answer "
-                      "below with care.")
+                      "it is further from every class than 95% of the held-out inputs its line was set on). Treat "
+                      "the answer below with care.")
     chart = px.bar(pd.DataFrame(result["top"])[::-1], x="prob", y="label", orientation="h", range_x=[0, 1])
     where.plotly_chart(chart, width="stretch", key=key)  # keyed: the same photo twice draws the same chart twice
 
 
 def try_texts() -> None:
     st.caption("Inside: model.keras (takes the tokenizer's word-piece ids), tokenizer/ (its vocabulary), "
-               "labels.json, manifest.json, a model card and predict.py, which needs only Keras and keras-hub.")
+               f"labels.json, manifest.json, a model card and {needs()}.")
     typed = st.text_area("Try it on a text", placeholder="Type or paste a text, then press Ctrl+Enter")
     if typed.strip():
         (result,) = run_or_stop(lambda: predict(bundle, [typed]))
-        st.markdown(f"**{result['label']}** ({result['prob']:.0%})")
+        said = answer_words(result)
+        st.markdown(said[:1].upper() + said[1:])
         show(result, st, "typed")
         explanation = run_or_stop(lambda: modality.explain(bundle, typed))
         st.caption(f"Which words it read for {result['label']}, by {explanation.method}:")
@@ -55,14 +75,14 @@ def try_texts() -> None:
 
 def try_images() -> None:
     st.caption("Inside: model.keras (takes raw images), model.tflite, labels.json, manifest.json, a model card and "
-               "predict.py, which needs only Keras and Pillow.")
+               f"{needs()}.")
     uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
                                accept_multiple_files=True)
     for index, upload in enumerate(uploads or []):
         result = run_or_stop(lambda upload=upload: predict_bytes(bundle, upload.getvalue(), upload.name))
         explanation = run_or_stop(lambda upload=upload: modality.explain(bundle, upload.getvalue()))
         left, right = st.columns([1, 2])
-        left.image(upload.getvalue(), caption=f"{upload.name}: {result['label']} ({result['prob']:.0%})", width=200)
+        left.image(upload.getvalue(), caption=f"{upload.name}: {answer_words(result).replace('**', '')}", width=200)
         left.image(explanation.picture, caption=f"Where it looks for {result['label']}", width=200)
         show(result, right, f"upload:{index}")
     st.caption("Red marks where the model looks: the parts of the image that raised its answer's score most "
@@ -71,4 +91,7 @@ def try_images() -> None:
 
 
 TRY = {"image": try_images, "text": try_texts}  # kind of data -> how a user gives the model an input
+if not bundle.manifest.get("unknown"):
+    st.caption("This model carries no \"none of my classes\" score (the Results page says why): every input gets "
+               "one of your classes, however unrelated.")
 TRY[bundle.modality]()

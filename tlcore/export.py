@@ -22,6 +22,7 @@ from .modality import BundleGraph, get_modality
 from .train import RunResult
 from .train.as_keras import KERAS_FORMS
 from .train.candidate import Candidate
+from .train.evaluate import temperature_sentence
 from .unknown import PASS_SHARE, UnknownDetector
 
 BUNDLE_FORMAT = "transferlab-bundle"
@@ -117,6 +118,13 @@ def _manifest(result: RunResult, candidate: Candidate, temperature: float, metri
     }
 
 
+def install_command(manifest: dict) -> str:
+    """The command that installs what the bundle's `predict.py` imports: the model card's own line, so the app,
+    the card and the script say the same."""
+    use, _ = get_modality(manifest["modality"]).card_use(manifest)
+    return next(line for line in use if line.startswith("pip install"))
+
+
 def _zip(folder: Path) -> Path:
     """`folder` zipped beside it (written whole, then renamed into place)."""
     buffer = io.BytesIO()
@@ -150,8 +158,8 @@ def model_card(result: RunResult, manifest: dict, metrics) -> str:
         lines += ["", "## Held-out test results", "",
                   f"Accuracy {metrics.accuracy:.1%}, macro-F1 {metrics.macro_f1:.3f}. Calibration error (ECE) "
                   f"{metrics.ece_before:.3f} before and {metrics.ece_after:.3f} after temperature scaling "
-                  f"(temperature {metrics.temperature:.2f}, fitted on {metrics.temperature_fitted_on}"
-                  f"{'; ' + metrics.temperature_note if metrics.temperature_note else ''}).", "",
+                  f"(temperature {metrics.temperature:.2f}). "
+                  + temperature_sentence(metrics.temperature_fitted_on, metrics.temperature_note), "",
                   "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
         lines += [f"| {r['class']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | {r['support']} |"
                   for r in metrics.per_class]

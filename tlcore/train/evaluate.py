@@ -7,6 +7,7 @@ validation split only and then applied, unchanged, to the test split.
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -90,6 +91,28 @@ def calibrate(logits: np.ndarray, y: np.ndarray, fitted_on: str) -> Calibration:
         return Calibration(1.0, len(y), fitted_on, f"not fitted: the fit ran to its bound ({temperature:.3g}); the "
                                                    "model's own confidence is kept (temperature 1)")
     return Calibration(temperature, len(y), fitted_on)
+
+
+_FITTED = re.compile(r"\d+ predictions: ")  # how `evaluate` writes where a fitted temperature came from
+
+
+def temperature_sentence(fitted_on: str, note: str = "") -> str:
+    """Where the temperature came from, in one or two sentences: what it was fitted on, or why none was fitted.
+
+    Takes an evaluation's `temperature_fitted_on` and `temperature_note`. A temperature fitted on
+    nothing (a label map's probabilities are used as they are; no data) is said to be not fitted.
+    """
+    if _FITTED.match(fitted_on) and note.startswith("not fitted: "):
+        return f"A temperature was tried on {fitted_on}, but {_sentence(note.removeprefix('not fitted: '), False)}"
+    if _FITTED.match(fitted_on):
+        return f"The temperature was fitted on {fitted_on}." + (f" {_sentence(note)}" if note else "")
+    why = note or fitted_on.removeprefix("not scaled: ")
+    return f"No temperature was fitted: {why.rstrip('.')}." if why else "No temperature was fitted."
+
+
+def _sentence(text: str, capital: bool = True) -> str:
+    text = text.strip().rstrip(".")
+    return (text[:1].upper() if capital else text[:1]) + text[1:] + "." if text else ""
 
 
 def temperature_for_confidence(logits: np.ndarray, target: float) -> float:
