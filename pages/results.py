@@ -4,14 +4,24 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, next_step, scores_in_context, steps
-from tlcore import words
+from pages.common import current_run, follow, job_failed, next_step, scores_in_context, state, steps, workspace
+from tlcore import jobs, words
 from tlcore.explain import stored_explanations, top_words
+from tlcore.train.evaluate import temperature_sentence
+from tlcore.unknown import MIN_HELD_OUT
 
 steps("Results")
 st.title("Results")
 run = current_run()
 if run is None:
+    run_dir = state().folder(workspace(), "runs")
+    found = jobs.job_state(run_dir) if run_dir is not None and run_dir.is_dir() else None
+    if found in jobs.UNFINISHED:  # training now: its progress here, its results when it completes
+        st.caption("The run below is training; its results appear here when it completes.")
+        follow(run_dir, f"Run {run_dir.name}")
+        st.stop()
+    if found in ("failed", "cancelled", "interrupted"):
+        job_failed(run_dir)
     st.info("Train a model on the Train page first (or open an earlier run on the Runs page).")
     st.stop()
 
@@ -36,8 +46,8 @@ cols[3].metric("Temperature", f"{test['temperature']:.2f}",
 if test.get("temperature_fitted_on"):
     (low_b, high_b), (low_a, high_a) = test["ece_before_interval"], test["ece_after_interval"]
     st.caption(f"Calibration error on the test split: {test['ece_before']:.3f} (95% interval {low_b:.3f}-{high_b:.3f}) "
-               f"before temperature scaling, {test['ece_after']:.3f} ({low_a:.3f}-{high_a:.3f}) after. The temperature "
-               f"was fitted on {test['temperature_fitted_on']}. {test.get('temperature_note', '')}")
+               f"before temperature scaling, {test['ece_after']:.3f} ({low_a:.3f}-{high_a:.3f}) after. "
+               + temperature_sentence(test["temperature_fitted_on"], test.get("temperature_note", "")))
 scores_in_context(report, st.info)
 if report.get("anytime"):
     st.caption(words.anytime_note(report["anytime"]))
@@ -57,9 +67,16 @@ chart.add_shape(type="line", x0=0, y0=0, x1=1, y1=1, line={"dash": "dot"})
 st.plotly_chart(chart, width="stretch")
 unknown = report.get("unknown")
 if unknown and "test_flagged" in unknown:
-    st.caption(f"\"None of my classes\": inputs further from every class than 95% of the validation split are "
-               f"flagged as unknown on Export and in predictions. On the test split it flagged "
-               f"{unknown['test_flagged']:.0%} of your own {unknown['test_items']} items (about 5% is expected).")
+    set_on = unknown.get("threshold_set_on", "validation split").rsplit(": ", 1)[0]  # "validation split (37 items)"
+    st.caption(f"\"None of my classes\": inputs further from every class than 95% of the {set_on} are flagged as "
+               f"unknown on Export and in predictions. On the test split it flagged {unknown['test_flagged']:.0%} of "
+               f"your own {unknown['test_items']} items (about 5% is expected).")
+elif not unknown:
+    val_items = (report.get("largest_class") or {}).get("val_items")
+    st.caption("\"None of my classes\": not available for this model, so every input gets one of your classes, "
+               "however unrelated. " + (f"The validation split holds {val_items} items, too few to set the line "
+                                        f"(at least {MIN_HELD_OUT} are needed); add data to get it."
+                                        if val_items is not None and val_items < MIN_HELD_OUT else ""))
 st.subheader("Most confident mistakes (test split)")
 mistakes = test["misclassified"][:12]
 explained = {e["file"]: e for e in stored_explanations(run["run_dir"])}
