@@ -1,13 +1,16 @@
 """Runs: every run of this session's workspace, newest first, with its state; follow, cancel, resume or open one."""
 
 import json
+import re
+import time
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from pages.common import follow, job_failed, no_worker_warning, remember, run_or_stop, workspace
-from tlcore import jobs, words
-from tlcore.runs import all_runs, list_runs
+from tlcore import jobs, runs, words
+from tlcore.runs import all_runs
 from tlcore.train.anytime import read_best
 
 st.title("Runs")
@@ -15,52 +18,128 @@ every = all_runs(workspace())
 if not every:
     st.info("No finished runs yet: train one on the Train page.")
     st.stop()
-headline = {r["run"]: r for r in list_runs(workspace())}
 
-def ahead(run_dir) -> str:
+
+def ahead(run_dir: Path, state: str) -> str:
     """How many jobs wait before a queued one, as text ("" for the others)."""
-    if jobs.job_state(run_dir) != "queued":
+    if state != "queued":
         return ""
     count = run_or_stop(lambda: jobs.ahead_of(run_dir))
     return "" if count is None else str(count)
 
 
-def best_words(run_dir) -> str:
-    """A running run's best model so far and its validation score ("" before its first model)."""
+def dataset_name(run_dir: Path, report: dict) -> str:
+    """The dataset's name as the Data page shows it: from the report, else the run's copy of the dataset, else the
+    stored dataset the job was asked to train on (a run cancelled in the queue has no copy yet)."""
+    found = report.get("source") or runs.read_json(run_dir / "dataset" / "dataset.json").get("source")
+    if found:
+        return found
+    asked = jobs.job_info(run_dir).get("dataset")
+    datasets = (workspace() / "datasets").resolve()
+    if asked and Path(asked).resolve().parent == datasets:  # only this workspace's own datasets are read
+        return runs.read_json(Path(asked) / "dataset.json").get("source", "")
+    return ""
+
+
+def way(run_dir: Path, report: dict) -> str:
+    """The way of reusing the model the run was asked for: predict, extract, finetune or all."""
+    if report.get("strategy"):
+        return report["strategy"]
+    asked = runs.read_json(run_dir / runs.REQUEST_FILE).get("request", {}).get("strategies") or []
+    return asked[0] if len(asked) == 1 else "all" if asked else ""
+
+
+def started(run_dir: Path) -> time.struct_time:
+    """When the run started: from its id where the app named it (20261202-140501-ab12), else its folder's time."""
+    found = re.match(r"(\d{8}-\d{6})", run_dir.name)
+    if found:
+        try:
+            return time.strptime(found.group(1), "%Y%m%d-%H%M%S")
+        except ValueError:
+            pass
+    request = run_dir / runs.REQUEST_FILE
+    return time.localtime((request if request.is_file() else run_dir).stat().st_mtime)
+
+
+def when(moment: time.struct_time) -> str:
+    """ "2 Dec 14:05" (the year too when it is not this one)."""
+    year = f" {moment.tm_year}" if moment.tm_year != time.localtime().tm_year else ""
+    return f"{moment.tm_mday} {time.strftime('%b', moment)}{year} {time.strftime('%H:%M', moment)}"
+
+
+def best_words(run_dir: Path) -> str:
+    """A run's best model so far and its validation score ("" before its first model)."""
     best = read_best(run_dir)
-    return f"{best['strategy']}/{best['model']}, validation {words.percent(best['val_accuracy'])}" if best else ""
+    if not best:
+        return ""
+    title = words.model_title(best["strategy"], best["model"], words.base_title(best.get("base") or ""))
+    return f"{title}, {words.percent(best['val_accuracy'])} on validation"
 
 
-table = pd.DataFrame([{
-    "run": r["run"], "state": jobs.job_state(r["run_dir"]), "jobs ahead": ahead(r["run_dir"]),
-    "dataset": headline.get(r["run"], {}).get("dataset", ""),
-    "selected": headline.get(r["run"], {}).get("selected", ""),
-    "test_accuracy": headline.get(r["run"], {}).get("test_accuracy"), "best so far": best_words(r["run_dir"]),
-    "detail": r["detail"],
-    "bundle": (r["run_dir"] / "bundle.zip").is_file(),
-} for r in every])  # fmt: skip
-st.dataframe(table, hide_index=True)
+def row(run: dict) -> dict:
+    run_dir = run["run_dir"]
+    state = jobs.job_state(run_dir)
+    report = runs.read_json(run_dir / "report.json") if run["state"] == "complete" else {}
+    selected, test = report.get("selected") or {}, report.get("test") or {}
+    return {
+        "run": run["run"], "started": when(started(run_dir)), "dataset": dataset_name(run_dir, report),
+        "way": way(run_dir, report), "state": state, "jobs ahead": ahead(run_dir, state),
+        "selected model": words.model_title(selected["strategy"], selected["model"],
+                                            words.base_title(report.get("backbone") or ""))
+        if selected.get("model") else "",
+        "test accuracy": words.percent(test["accuracy"]) if test.get("accuracy") is not None else "",
+        "best so far": best_words(run_dir) if state != "complete" else "",
+        "bundle": (run_dir / "bundle.zip").is_file(), "note": run["detail"],
+    }  # fmt: skip
+
+
+table = pd.DataFrame([row(r) for r in every])
+COLUMNS = {  # column -> what its header says, and on hover
+    "started": st.column_config.TextColumn("Started", width="small"),
+    "dataset": st.column_config.TextColumn("Dataset", width="small"),
+    "way": st.column_config.TextColumn("Way", width="small", help="The way of reusing the pretrained model: predict "
+                                       "(as it is), extract (a new model on its features), finetune, or all three."),
+    "state": st.column_config.TextColumn("State", width="small"),
+    "jobs ahead": st.column_config.TextColumn("Jobs ahead", width="small", help="Jobs waiting before this one."),
+    "selected model": st.column_config.TextColumn("Selected model", help="Chosen on the validation split."),
+    "test accuracy": st.column_config.TextColumn("Test accuracy", width="small",
+                                                 help="The selected model's, on the held-out test split."),
+    "best so far": st.column_config.TextColumn("Best so far", help="While a run trains: its best model yet."),
+    "bundle": st.column_config.CheckboxColumn("Bundle", width="small", help="Its bundle.zip is ready to download."),
+    "note": st.column_config.TextColumn("Note", help="Why it failed or stopped."),
+    "run": st.column_config.TextColumn("Run id", width="small", help="The run's folder, as the CLI names it."),
+}
+shown = [c for c in COLUMNS if c in ("started", "dataset", "state", "bundle") or (table[c] != "").any()]
+st.dataframe(table, hide_index=True, width="stretch", column_order=shown, column_config=COLUMNS)
 if (table["state"] == "queued").any():
     no_worker_warning()
 
-choice = st.selectbox("Run", table["run"].tolist())
-row = next(r for r in every if r["run"] == choice)
-found = jobs.job_state(row["run_dir"])
+
+def label(run_id: str) -> str:
+    """A run in the picker: "flowers, extract, 94.6%, 2 Dec 14:05" (its state instead of a score until complete)."""
+    found = table.set_index("run").loc[run_id]
+    outcome = found["test accuracy"] if found["state"] == "complete" else found["state"]
+    return ", ".join(part for part in (found["dataset"], found["way"], outcome, found["started"]) if part)
+
+
+choice = st.selectbox("Run", table["run"].tolist(), format_func=label)
+picked = next(r for r in every if r["run"] == choice)["run_dir"]
+found = jobs.job_state(picked)
 if found in jobs.UNFINISHED:
-    follow(row["run_dir"], f"Run {choice}")
+    follow(picked, f"Run {label(choice)}")
     st.stop()
 if found in ("failed", "cancelled", "interrupted"):
-    job_failed(row["run_dir"])
+    job_failed(picked)
     if found != "failed" and st.button("Resume", help="Continue with the same data and settings; finished search "
                                                       "trials are read back."):
-        request = json.loads((row["run_dir"] / "request.json").read_text(encoding="utf-8"))
+        request = json.loads((picked / "request.json").read_text(encoding="utf-8"))
         from tlcore.train.config import TrainConfig
 
         config = run_or_stop(lambda: TrainConfig.from_dict(request["request"]["config"]))
-        dataset = jobs.job_info(row["run_dir"]).get("dataset")
+        dataset = jobs.job_info(picked).get("dataset")
         run_or_stop(lambda: jobs.submit_training(workspace(), dataset, config, run_id=choice))
         st.rerun()
     st.stop()
 if st.button("Open this run", type="primary"):
     remember(run=choice)
-    st.success(f"Run {choice} is open: see the Results and Export pages.")
+    st.success(f"Run {label(choice)} is open: see the Results and Export pages.")
