@@ -9,9 +9,13 @@ as before groups existed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, train_test_split
+
+from .errors import DataError
 
 
 def group_ids(groups) -> np.ndarray | None:
@@ -27,19 +31,66 @@ def group_ids(groups) -> np.ndarray | None:
     return pd.factorize(keys)[0]
 
 
+MIN_PER_CLASS = 2  # one item of a class held out while another of it is learnt from
+LEAVE_ONE_OUT_MAX = 30  # a set this small, whose smallest class allows only two folds, leaves one item out at a time
+
+
 def folds(labels: np.ndarray, wanted: int, seed: int, groups: np.ndarray | None = None) -> list:
-    """(fit, held) index pairs: `wanted` stratified folds, fewer where a class (or the groups) cannot fill them."""
-    count = int(max(2, min(wanted, np.bincount(labels).min())))
-    if groups is None:
-        return list(StratifiedKFold(count, shuffle=True, random_state=seed).split(labels, labels))
-    count = int(max(2, min(wanted, len(np.unique(groups)))))
-    return list(StratifiedGroupKFold(count, shuffle=True, random_state=seed).split(labels, labels, groups))
+    """(fit, held) index pairs: `wanted` stratified folds, fewer where a class (or the groups) cannot fill them.
+
+    Every fit side holds every class. A class with one group (or ungrouped) is folded item by item, as the
+    splitter splits it; a class with a single item cannot be held out at all, and is refused in words. Where
+    the smallest class allows only two folds of a tiny set, each item is held out alone (leave-one-out), so
+    every fit learns from all but one item instead of half of them.
+    """
+    labels = np.asarray(labels)
+    refuse_single_items(labels)
+    if groups is not None:
+        groups = _units(labels, np.asarray(groups))
+        count = int(max(2, min(wanted, len(np.unique(groups)))))
+        found = list(StratifiedGroupKFold(count, shuffle=True, random_state=seed).split(labels, labels, groups))
+        if all(set(labels[fit]) == set(labels) for fit, _ in found):
+            return found  # else the groups cannot be dealt so that each side keeps every class: item by item
+    count = int(max(2, min(wanted, np.unique(labels, return_counts=True)[1].min())))
+    if count == 2 < wanted and len(labels) <= LEAVE_ONE_OUT_MAX:  # halves of a tiny set fit on too little
+        every = np.arange(len(labels))
+        return [(np.delete(every, i), every[i : i + 1]) for i in every]
+    return list(StratifiedKFold(count, shuffle=True, random_state=seed).split(labels, labels))
+
+
+def refuse_single_items(labels: np.ndarray) -> None:
+    """A `DataError` when a class has fewer than 2 items: no held-out measure can then learn it."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) and counts.min() < MIN_PER_CLASS:
+        single = int((counts < MIN_PER_CLASS).sum())
+        raise DataError(f"training needs at least {MIN_PER_CLASS} items of every class in the training split (one "
+                        f"to hold out while it learns from the other); {single} of the {len(classes)} classes "
+                        f"{'has' if single == 1 else 'have'} only 1. Add items to those classes: with the default "
+                        "split, 4 per class give 2 to training")
+
+
+def _units(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """`groups` where each class has at least 2 of them; the items of a class with fewer are their own units."""
+    units = groups.astype(np.int64, copy=True)
+    fresh = units.max(initial=-1) + 1
+    for label in np.unique(labels):
+        rows = np.flatnonzero(labels == label)
+        if len(np.unique(units[rows])) < MIN_PER_CLASS:
+            units[rows] = fresh + np.arange(len(rows))
+            fresh += len(rows)
+    return units
 
 
 def holdout(labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray | None = None):
-    """Sorted (fit, score) indices with about `fraction` of the items, stratified, scored."""
+    """Sorted (fit, score) indices with about `fraction` of the items, stratified, scored.
+
+    At least one item of each class is scored and one kept to fit on (more than `fraction` of a tiny set)."""
+    labels = np.asarray(labels)
     if groups is None:
-        fit, score = train_test_split(np.arange(len(labels)), test_size=fraction, stratify=labels, random_state=seed)
+        refuse_single_items(labels)
+        n_classes = len(np.unique(labels))
+        size = min(max(math.ceil(fraction * len(labels)), n_classes), len(labels) - n_classes)
+        fit, score = train_test_split(np.arange(len(labels)), test_size=size, stratify=labels, random_state=seed)
     else:
         fit, score = folds(labels, round(1 / fraction), seed, groups)[0]
     return np.sort(fit), np.sort(score)

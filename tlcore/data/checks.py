@@ -14,6 +14,7 @@ from ..errors import DataError
 from .layout import Skipped
 
 MIN_PER_CLASS = 2  # one to learn from, one to test on
+MIN_TRAINING = 2  # training items per class: one is held out while the other is learnt from (`tlcore.folds`)
 FEW_PER_CLASS = 10
 IMBALANCE_RATIO = 5.0
 
@@ -63,6 +64,14 @@ def class_warnings(frame: pd.DataFrame, items: Items) -> list[str]:
     if len(few):
         listed = ", ".join(f"{label!r} ({n})" for label, n in few.items())
         warnings.append(f"few {items.noun} in {listed}; {FEW_PER_CLASS} or more per class give steadier results")
+    trained = frame.loc[frame["split"] == "train", "label"].value_counts() if "split" in frame else None
+    single = sorted(label for label in counts.index if trained is not None and trained.get(label, 0) == 1)
+    if single:
+        listed = ", ".join(repr(label) for label in single[:5]) + (f" and {len(single) - 5} more" if len(single) > 5
+                                                                   else "")
+        warnings.append(f"{listed} {'has' if len(single) == 1 else 'have'} a single training {items.noun[:-1]}: "
+                        f"training needs {MIN_TRAINING} per class and will refuse; add {items.noun} (with the default "
+                        f"split, 4 per class give {MIN_TRAINING} to training)")
     if counts.max() / counts.min() > IMBALANCE_RATIO:
         warnings.append(f"classes are imbalanced: {counts.index[0]!r} has {counts.iloc[0]} {items.noun}, "
                         f"{counts.index[-1]!r} {counts.iloc[-1]} ({counts.iloc[0] / counts.iloc[-1]:.0f}x); "
