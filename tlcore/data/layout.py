@@ -69,28 +69,47 @@ def discover(root: Path, suffixes: frozenset[str] = IMAGE_SUFFIXES, noun: str = 
     root = root.resolve()
     files, skipped = _walk(root)
     base = _strip_top_folders(root, files)
-    inside = [f for f in files if base == root or base in f.parents]
-    csv_file = _labels_csv(base, inside) if suffixes is IMAGE_SUFFIXES else None
-    layout = (_from_folders(root, base, inside, suffixes, noun) if csv_file is None
-              else _from_csv(root, base, csv_file, inside))
+    within = [f for f in files if base == root or base in f.parents]
+    csv_file = _labels_csv(base, within, skipped, root) if suffixes is IMAGE_SUFFIXES else None
+    layout = (_from_folders(root, base, within, suffixes, noun) if csv_file is None
+              else _from_csv(root, base, csv_file, within))
     layout.skipped = skipped + layout.skipped
     _merge_label_case(layout)
     return layout
 
 
+def inside(root: Path, path: Path) -> bool:
+    """Whether `path`, its links followed, is `root` (already resolved) or lies under it."""
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a link that loops
+        return False
+    return resolved == root or root in resolved.parents
+
+
 def _walk(root: Path) -> tuple[list[Path], list[Skipped]]:
+    """Every regular file under `root` that resolves inside it, and every entry left out with the reason.
+
+    Links are followed only where they lead inside `root`, and never into folders (their files are read
+    where they are); a folder that cannot be listed is named, not silently left out.
+    """
     files, skipped = [], []
-    for folder, dirs, names in os.walk(root):  # os.walk does not follow links into other folders
+
+    def unreadable(error: OSError) -> None:
+        where = Path(error.filename or root)
+        name = "./" if where == root else f"{_relative(root, where)}/"
+        skipped.append(Skipped(name, f"folder cannot be read ({error.strerror or error}); its files were left out"))
+
+    for folder, dirs, names in os.walk(root, onerror=unreadable):  # os.walk does not follow links into folders
         here = Path(folder)
         dirs.sort()
         for name in sorted(names) + [d for d in dirs if (here / d).is_symlink()]:
             path = here / name
             relative = PurePosixPath(path.relative_to(root).as_posix())
-            if is_system_file(relative):
-                skipped.append(Skipped(str(relative), "system or hidden file"))
-            elif path.is_symlink() and root not in path.resolve().parents:
-                skipped.append(Skipped(str(relative), "link to a place outside the dataset folder"))
-            elif path.is_file():
+            reason = _left_out(root, path, relative)
+            if reason:
+                skipped.append(Skipped(str(relative), reason))
+            else:
                 files.append(path)
         for name in [d for d in dirs if is_system_file(PurePosixPath(d))]:
             count = sum(len(f) for _, _, f in os.walk(here / name))
@@ -98,6 +117,33 @@ def _walk(root: Path) -> tuple[list[Path], list[Skipped]]:
             skipped.append(Skipped(f"{folder}/", f"system or hidden folder ({count} files)"))
         dirs[:] = [d for d in dirs if not is_system_file(PurePosixPath(d)) and not (here / d).is_symlink()]
     return files, skipped
+
+
+def _left_out(root: Path, path: Path, relative: PurePosixPath) -> str | None:
+    """Why the entry at `path` is not a file of the dataset, or None when it is."""
+    if is_system_file(relative):
+        return "system or hidden file"
+    if path.is_symlink():  # lstat only: cannot fail on an entry its folder listed
+        if not inside(root, path):
+            return "link to a place outside the dataset folder"
+        if path.is_dir():
+            return "link to a folder; its files are read where they are, not through the link"
+        if not path.exists():
+            return "link to nothing (its target is missing)"
+    problem = _not_a_file(path)
+    return "not a regular file (a device, pipe or socket)" if problem == "" else problem
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return path.relative_to(root).as_posix()
+    except ValueError:
+        return path.name
+
+
+def list_files(root: Path) -> tuple[list[Path], list[Skipped]]:
+    """Every file under `root` that an import may read (see `_walk`), and what was left out with the reason."""
+    return _walk(Path(root).resolve())
 
 
 def _strip_top_folders(root: Path, files: list[Path]) -> Path:
@@ -119,13 +165,21 @@ def _is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
-def _labels_csv(base: Path, files: list[Path]) -> Path | None:
+def _labels_csv(base: Path, files: list[Path], skipped: list[Skipped], root: Path) -> Path | None:
     for path in (f for f in files if f.parent == base and f.suffix.lower() == ".csv"):
-        with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-            header = [h.strip().lower() for h in next(csv.reader(f), [])]
+        try:
+            with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+                header = [h.strip().lower() for h in next(csv.reader(f), [])]
+        except (OSError, csv.Error) as error:
+            skipped.append(Skipped(_relative(root, path), f"cannot be read ({_why(error)})"))
+            continue
         if {"path", "label"} <= set(header):
             return path
     return None
+
+
+def _why(error: Exception) -> str:
+    return (error.strerror if isinstance(error, OSError) and error.strerror else str(error)) or type(error).__name__
 
 
 def _from_folders(root: Path, base: Path, files: list[Path], suffixes: frozenset[str], noun: str) -> Layout:
@@ -155,36 +209,58 @@ def _from_csv(root: Path, base: Path, csv_file: Path, files: list[Path]) -> Layo
     layout = Layout("csv", base)
     listed: set[Path] = set()
     csv_name = csv_file.relative_to(root).as_posix()
-    with csv_file.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.DictReader(f)
-        reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
-        for line, row in enumerate(reader, start=2):
-            raw_path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
-            split_name = (row.get("split") or "").strip().lower()
-            group = (row.get("group") or "").strip() or None
-            where = f"{csv_name} line {line}"
-            if not raw_path or not label:
-                layout.skipped.append(Skipped(where, "empty path or label"))
-                continue
-            relative = PurePosixPath(raw_path.replace("\\", "/"))
-            if relative.is_absolute() or ".." in relative.parts:
-                layout.skipped.append(Skipped(f"{where}: {raw_path}", "path leaves the dataset folder"))
-                continue
-            path = base / relative
-            if split_name and split_name not in SPLIT_NAMES:
-                layout.skipped.append(Skipped(f"{where}: {raw_path}", f"unknown split {split_name!r}"))
-            elif not path.is_file():
-                layout.skipped.append(Skipped(f"{where}: {raw_path}", f"listed in {csv_name} but not found"))
-            else:
-                listed.add(path)
-                split = SPLIT_NAMES[split_name] if split_name else None
-                layout.candidates.append(Candidate(path, path.relative_to(root).as_posix(), label, split, group))
+    for line, row in _csv_rows(csv_file, csv_name):
+        raw_path, label = (row.get("path") or "").strip(), (row.get("label") or "").strip()
+        split_name = (row.get("split") or "").strip().lower()
+        group = (row.get("group") or "").strip() or None
+        where = f"{csv_name} line {line}"
+        if not raw_path or not label:
+            layout.skipped.append(Skipped(where, "empty path or label"))
+            continue
+        relative = PurePosixPath(raw_path.replace("\\", "/"))
+        if relative.is_absolute() or ".." in relative.parts:
+            layout.skipped.append(Skipped(f"{where}: {raw_path}", "path leaves the dataset folder"))
+            continue
+        path = base / relative
+        if split_name and split_name not in SPLIT_NAMES:
+            layout.skipped.append(Skipped(f"{where}: {raw_path}", f"unknown split {split_name!r}"))
+        elif not inside(root, path):
+            layout.skipped.append(Skipped(f"{where}: {raw_path}", "path leads outside the dataset folder "
+                                                                  "through a link"))
+        elif (problem := _not_a_file(path)) is not None:
+            layout.skipped.append(Skipped(f"{where}: {raw_path}", problem or f"listed in {csv_name} but not found"))
+        else:
+            listed.add(path)
+            split = SPLIT_NAMES[split_name] if split_name else None
+            layout.candidates.append(Candidate(path, path.relative_to(root).as_posix(), label, split, group))
     for path in files:
         if path != csv_file and path not in listed and _is_image(path):
             layout.skipped.append(Skipped(path.relative_to(root).as_posix(), f"not listed in {csv_name}"))
     if layout.candidates and any(c.split for c in layout.candidates) != all(c.split for c in layout.candidates):
         raise DataError(f"{csv_name}: some rows name a split and some do not; fill the split column for every row")
     return layout
+
+
+def _csv_rows(csv_file: Path, csv_name: str):
+    """(line number, row with lower-case keys) of a labels CSV; a file that cannot be read is a `DataError`."""
+    reader = None
+    try:
+        with csv_file.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+            reader = csv.DictReader(f)
+            reader.fieldnames = [h.strip().lower() for h in reader.fieldnames or []]
+            yield from enumerate(reader, start=2)
+    except (OSError, csv.Error) as error:
+        where = f" at line {reader.line_num or 1}" if reader is not None else ""
+        raise DataError(f"{csv_name} could not be read{where} ({_why(error)}); save it again as a plain CSV file "
+                        "with the columns path,label") from None
+
+
+def _not_a_file(path: Path) -> str | None:
+    """None for a regular file; "" when nothing is there; else why it cannot be read."""
+    try:
+        return None if path.is_file() else ""
+    except OSError as error:
+        return f"cannot be read ({_why(error)})"
 
 
 def _merge_label_case(layout: Layout) -> None:

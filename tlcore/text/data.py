@@ -24,7 +24,7 @@ import pandas as pd
 from ..data.archive import unpack_zip
 from ..data.checks import Items, class_warnings, refuse_untrainable, refuse_unusable, skipped_warning
 from ..data.dataset import SplitRecords, with_groups
-from ..data.layout import SPLIT_NAMES, Skipped, discover
+from ..data.layout import SPLIT_NAMES, Skipped, discover, list_files
 from ..data.limits import ImportLimits, SplitConfig
 from ..data.splits import GROUPED, assign_splits, group_notes
 from ..data.store import check_source, source_digest, stored
@@ -38,6 +38,7 @@ TEXT_NAMES = ("text", "sentence", "message", "sms", "review", "content", "docume
 LABEL_NAMES = ("label", "labels", "class", "category", "target", "y", "sentiment", "intent", "tag", "topic")
 MAX_TEXT_CHARS = 100_000
 MAX_TABLE_BYTES = 512 * 1024**2
+HEADER_BYTES = 1024**2  # what `table_columns` reads of a table to name its columns
 COLUMNS = ["text", "label", "split", "group", "sha256", "n_chars", "source_row"]
 RECORDS_FILE = "dataset.csv"
 META_FILE = "dataset.json"
@@ -101,7 +102,7 @@ def is_text_source(source: Path) -> bool:
     if suffix in TABLE_SUFFIXES or suffix in TEXT_SUFFIXES:
         return True
     if source.is_dir():
-        names = [p.name for p in source.rglob("*") if p.is_file()]
+        names = [p.name for p in list_files(source)[0]]
     elif zipfile.is_zipfile(source):
         with zipfile.ZipFile(source) as zf:
             names = [n for n in zf.namelist() if not n.endswith("/")]
@@ -151,21 +152,84 @@ def import_text_dataset(
     return stored(workspace, stem, digest, build, TextDataset.load)
 
 
-def _decode(raw: bytes) -> tuple[str, int]:
-    """Text from bytes as UTF-8 (a BOM dropped), or UTF-16 where a UTF-16 BOM says so; undecodable bytes
-    replaced, with the count of lines that held them."""
-    text = raw.decode(_encoding(raw), errors="replace")
-    return text, sum("\ufffd" in line for line in text.splitlines()) if "\ufffd" in text else 0
+def _decode(raw: bytes, name: str, final: bool = True) -> tuple[str, int, str | None]:
+    """(text, lines holding undecodable bytes, a note on the encoding or None) of `raw`, in the encoding
+    `_encoding` finds; `final=False` for the start of a longer file (a character may be cut at its end)."""
+    codec, note = _encoding(raw, name, final)
+    text = codecs.getincrementaldecoder(codec)(errors="replace").decode(raw, final=final)
+    return text, sum("\ufffd" in line for line in text.splitlines()) if "\ufffd" in text else 0, note
 
 
-def _encoding(raw: bytes) -> str:
-    return "utf-16" if raw[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) else "utf-8-sig"
+BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))  # UTF-32 LE starts like UTF-16 LE
+WESTERN = "cp1252"  # Windows-1252: Latin-1 and the quotes, dashes and euro sign Windows adds in 0x80-0x9F
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_CHUNK = 1 << 20
+
+
+def _encoding(raw: bytes, name: str, final: bool = True) -> tuple[str, str | None]:
+    """The codec that reads `raw` and a note when the user should know how it was chosen; a `DataError` when
+    no common encoding reads it.
+
+    A byte-order mark decides (UTF-8, UTF-16, UTF-32); then UTF-16 without one (NUL bytes in every other
+    place); then UTF-8, also when a few of its bytes are damaged (they become U+FFFD, counted by the caller);
+    then Windows-1252, a superset of Latin-1, where its accented letters stand alone or in pairs, as in
+    Western European words. Runs of them, as Cyrillic, Greek or East Asian text in a legacy code page gives,
+    and bytes no Western code page uses, are refused: guessed, they would be read wrong without a word.
+    """
+    for bom, codec in BOMS:
+        if raw.startswith(bom):
+            return codec, None
+    if utf16 := _utf16_without_bom(raw, final):
+        return utf16, None
+    replaced, non_ascii, _ = _scan(raw, "utf-8", final)
+    if not replaced or non_ascii - replaced > replaced:  # UTF-8, or UTF-8 with a few damaged bytes
+        return "utf-8-sig", None
+    replaced, non_ascii, in_runs = _scan(raw, WESTERN, final)
+    save = "save it as UTF-8 (in a spreadsheet: CSV UTF-8) and load it again"
+    if replaced:
+        raise DataError(f"{name} is not UTF-8 and holds bytes no Western European encoding uses: its encoding "
+                        f"could not be told; {save}")
+    if in_runs > max(20, non_ascii // 2):
+        raise DataError(f"{name} is not UTF-8, and its non-ASCII letters come in runs, as Cyrillic, Greek or East "
+                        f"Asian text in an older encoding does: it cannot be read as Western European (Latin-1); "
+                        f"{save}")
+    return WESTERN, (f"{name} is not UTF-8; it was read as Western European (Windows-1252, Latin-1): if accented "
+                     f"letters look wrong, {save}")
+
+
+def _utf16_without_bom(raw: bytes, final: bool) -> str | None:
+    """"utf-16-le" or "utf-16-be" when `raw` is UTF-16 without a byte-order mark (NUL in every other byte
+    of its ASCII characters) and reads as such; None otherwise."""
+    sample = raw[:65536]
+    if len(sample) < 4 or sample.count(0) < len(sample) // 4:
+        return None
+    codec = "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
+    return codec if not _scan(raw, codec, final)[0] else None
+
+
+def _scan(raw: bytes, codec: str, final: bool = True) -> tuple[int, int, int]:
+    """(replaced characters, non-ASCII characters, of them in runs of 3 or more) of `raw` read with `codec`,
+    a megabyte at a time: no copy of a large table is held at once."""
+    decoder = codecs.getincrementaldecoder(codec)(errors="replace")
+    view, replaced, non_ascii, in_runs = memoryview(raw), 0, 0, 0
+    for start in range(0, len(raw), _CHUNK):
+        text = decoder.decode(view[start : start + _CHUNK], final=final and start + _CHUNK >= len(raw))
+        replaced += text.count("\ufffd")
+        for run in _NON_ASCII.findall(text):
+            non_ascii += len(run)
+            in_runs += len(run) if len(run) >= 3 else 0
+    return replaced, non_ascii, in_runs
 
 
 def _read_bounded(path: Path, limit: int, name: str) -> bytes:
     """At most `limit` bytes of `path`, counted while reading (a size on disk can change or lie)."""
-    with path.open("rb") as handle:
-        raw = handle.read(limit + 1)
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as error:
+        raise DataError(f"{name} cannot be read ({error.strerror or error}); check that the file is readable "
+                        "and load it again") from None
     if len(raw) > limit:
         raise DataError(f"{name} is larger than the limit of {limit / 1024**2:.0f} MB (text.data.MAX_TABLE_BYTES); "
                         "split it, or keep a sample of its rows")
@@ -175,8 +239,9 @@ def _read_bounded(path: Path, limit: int, name: str) -> bytes:
 def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimits):
     raw = _read_bounded(path, MAX_TABLE_BYTES, name)
     separator = TABLE_SUFFIXES[path.suffix.lower()]
+    codec, encoding_note = _encoding(raw, name)
     try:  # pandas decodes the bytes itself: a str copy of a large table would cost four bytes a character
-        table = pd.read_csv(io.BytesIO(raw), sep=separator, dtype=str, keep_default_na=False, encoding=_encoding(raw),
+        table = pd.read_csv(io.BytesIO(raw), sep=separator, dtype=str, keep_default_na=False, encoding=codec,
                             encoding_errors="replace", quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="c")
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise DataError(f"{name} could not be read as a {'TSV' if separator == chr(9) else 'CSV'} file ({error}). "
@@ -184,12 +249,13 @@ def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimit
     table.columns = [str(c).strip() for c in table.columns]
     text_col, label_col = _choose_columns(table, name, columns)
     notes = [f"texts from column {text_col!r}, labels from column {label_col!r}"]
+    notes += [encoding_note] if encoding_note else []
     del raw
     bad_lines = int((table[text_col].str.contains("\ufffd", regex=False)
                      | table[label_col].str.contains("\ufffd", regex=False)).sum())
     if bad_lines:
-        notes.append(f"{bad_lines} line(s) of {name} held bytes that are not UTF-8 (now shown as \ufffd); "
-                     "save the file as UTF-8 to keep those characters")
+        notes.append(f"{bad_lines} line(s) of {name} held bytes that are not {_label(codec)} (now shown as "
+                     "\ufffd); save the file as UTF-8 to keep those characters")
     split_col = next((c for c in table.columns if c.lower() == "split"), None)
     group_col = next((c for c in table.columns if c.lower() == "group" and c not in (text_col, label_col)), None)
     frame = pd.DataFrame({
@@ -207,11 +273,21 @@ def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimit
     return frame, skipped, notes
 
 
+def _label(codec: str) -> str:
+    """A codec's name as users know it."""
+    return {"utf-8-sig": "UTF-8", WESTERN: "Windows-1252"}.get(codec, codec.upper().removesuffix("-LE")
+                                                                     .removesuffix("-BE"))
+
+
 def table_columns(path: str | Path) -> tuple[list[str], str | None, str | None]:
     """(columns, the text column found by name, the label column found by name) of a table file's header."""
     path = Path(path)
-    with check_source(path).open("rb") as handle:
-        content, _ = _decode(handle.read(1024**2))
+    try:
+        with check_source(path).open("rb") as handle:
+            raw = handle.read(HEADER_BYTES + 1)
+    except OSError as error:
+        raise DataError(f"{path.name} cannot be read ({error.strerror or error}); load it again") from None
+    content, _, _ = _decode(raw[:HEADER_BYTES], path.name, final=len(raw) <= HEADER_BYTES)
     separator = TABLE_SUFFIXES.get(path.suffix.lower(), ",")
     header = next(csv.reader(io.StringIO(content), delimiter=separator), [])
     columns = [c.strip() for c in header]
@@ -248,21 +324,33 @@ def _choose_columns(table: pd.DataFrame, name: str, columns: TextColumns) -> tup
 
 def _read_tree(root: Path, columns: TextColumns, limits: ImportLimits):
     root = Path(root).resolve()
-    tables = [p for p in root.rglob("*") if p.suffix.lower() in TABLE_SUFFIXES and p.is_file()
-              and not any(part.startswith(".") or part == "__MACOSX" for part in p.relative_to(root).parts)]
-    has_texts = any(p.suffix.lower() in TEXT_SUFFIXES for p in root.rglob("*"))
-    if len(tables) == 1 and not has_texts:
+    files, walked = list_files(root)  # only files that resolve inside `root`
+    tables = [p for p in files if p.suffix.lower() in TABLE_SUFFIXES]
+    if len(tables) == 1 and not any(p.suffix.lower() in TEXT_SUFFIXES for p in files):
         frame, skipped, notes = _read_table(tables[0], tables[0].relative_to(root).as_posix(), columns, limits)
-        return frame, skipped, notes, "table"
+        unread = [s for s in walked if not s.reason.startswith("system or hidden")]  # links, unreadable folders
+        return frame, unread + skipped, notes, "table"
     layout = discover(root, TEXT_SUFFIXES, "text")
-    rows, skipped = [], list(layout.skipped)
+    rows, skipped, western = [], list(layout.skipped), 0
     for candidate in layout.candidates:
-        with candidate.path.open("rb") as handle:  # a longer text is cut at MAX_TEXT_CHARS by _build anyway
-            text, bad = _decode(handle.read(MAX_TEXT_CHARS * 4))
+        try:
+            with candidate.path.open("rb") as handle:  # a longer text is cut at MAX_TEXT_CHARS by _build anyway
+                raw = handle.read(MAX_TEXT_CHARS * 4)
+            text, bad, note = _decode(raw, candidate.relative, final=len(raw) < MAX_TEXT_CHARS * 4)
+        except OSError as error:
+            skipped.append(Skipped(candidate.relative, f"cannot be read ({error.strerror or error})"))
+            continue
+        except DataError as error:  # an encoding that cannot be told
+            skipped.append(Skipped(candidate.relative, str(error).removeprefix(f"{candidate.relative} ")))
+            continue
+        western += note is not None
         rows.append({"text": text, "label": candidate.label, "split": candidate.split, "group": candidate.group,
                      "source_row": candidate.relative, "bad_encoding": bool(bad)})
     frame = pd.DataFrame(rows, columns=["text", "label", "split", "group", "source_row", "bad_encoding"])
     notes = list(layout.notes)
+    if western:
+        notes.append(f"{western} file(s) are not UTF-8; they were read as Western European (Windows-1252, Latin-1): "
+                     "if accented letters look wrong, save them as UTF-8")
     if frame["bad_encoding"].any():
         notes.append(f"{int(frame['bad_encoding'].sum())} file(s) held bytes that are not UTF-8 (now shown as "
                      "\ufffd); save them as UTF-8 to keep those characters")
