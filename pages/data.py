@@ -1,5 +1,14 @@
-"""Data: a built-in sample, or an upload of images (a zip) or texts (a CSV/TSV, or a zip of .txt); what is in it."""
+"""Data: a built-in sample, or an upload of images (a zip) or texts (a CSV/TSV, or a zip of .txt); what is in it.
 
+Every name the user gave (an upload's file name, class names, file names, texts) is shown as text, never as
+Markdown (`plain`), and every image is shown from TransferLab's own decoding (`shown`), or a placeholder.
+"""
+
+import html
+import os
+import re
+
+import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -17,7 +26,9 @@ from pages.common import (
 )
 from tlcore.data import import_data
 from tlcore.data.versions import revise
+from tlcore.errors import TLCoreError
 from tlcore.image import gather
+from tlcore.image.decode import thumbnail
 from tlcore.modality import modality_of
 from tlcore.samples import DEFAULT_SAMPLE, SAMPLES, sample_path
 from tlcore.text.data import TABLE_SUFFIXES, table_columns
@@ -34,6 +45,30 @@ default = now.choice if now.choice in choices else f"sample:{DEFAULT_SAMPLE}"
 choice = st.radio("Dataset", choices, index=choices.index(default), format_func=labels.get)
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"]
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:@&=^\"'/?%,;])")
+
+
+def plain(text) -> str:
+    """`text` escaped so Markdown shows it as it is: no link, emphasis, HTML or directive can come of it."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
+
+
+@st.cache_data(max_entries=4096, show_spinner=False)
+def _thumbnail(path: str, side: int, stamp: float) -> np.ndarray | None:
+    try:
+        return thumbnail(path, side)
+    except TLCoreError:
+        return None
+
+
+def shown(path, side: int = 240) -> np.ndarray:
+    """The image at `path` as RGB that fits in side x side (any mode Pillow reads), or a grey placeholder."""
+    try:
+        stamp = os.stat(path).st_mtime
+    except OSError:
+        stamp = 0.0
+    image = _thumbnail(str(path), side, stamp)
+    return image if image is not None else np.full((side // 2, side // 2, 3), 200, dtype=np.uint8)
 
 
 def gather_panel() -> None:
@@ -52,19 +87,19 @@ def gather_panel() -> None:
         return
     names = list(draft.classes)
     camera, into = st.columns([2, 1])
-    target = into.radio("Photos from the webcam go to", names, key="gather_target")
+    target = into.radio("Photos from the webcam go to", names, key="gather_target", format_func=plain)
     photo = camera.camera_input("Take a photo", key=f"camera:{version}")
     if photo is not None:
         _add(target, [(f"webcam photo {version}", photo.getvalue())])
     for index, name in enumerate(names):
         files = draft.files(name)
-        st.markdown(f"**{name}**: {len(files)} image{'' if len(files) == 1 else 's'}")
-        added = st.file_uploader(f"Add images to {name}", type=IMAGE_TYPES, accept_multiple_files=True,
+        st.markdown(f"**{plain(name)}**: {len(files)} image{'' if len(files) == 1 else 's'}")
+        added = st.file_uploader(f"Add images to {plain(name)}", type=IMAGE_TYPES, accept_multiple_files=True,
                                  key=f"files:{index}:{version}")
         if added:
             _add(name, [(f.name, f.getvalue()) for f in added])
         if files:
-            st.image([str(f) for f in files[-8:]], width=72)
+            st.image([shown(f, 144) for f in files[-8:]], width=72)
     ready, missing = draft.ready()
     left, right = st.columns([3, 1], vertical_alignment="bottom")
     title = left.text_input("Dataset name", value="gathered")
@@ -79,7 +114,7 @@ def gather_panel() -> None:
 def _add(name: str, images: list[tuple[str, bytes]]) -> None:
     _, refused = run_or_stop(lambda: gather.add_images(workspace(), name, images))
     for line in refused:
-        st.warning(f"Not added: {line}")
+        st.warning(f"Not added: {plain(line)}")
     st.session_state["gather_version"] += 1
     if not refused:
         st.rerun()
@@ -122,7 +157,7 @@ if source is not None and (loaded is None or loaded[0] != key):
     st.rerun()  # the steps at the top name the new dataset
 _, dataset, report = current_dataset()
 noun = modality_of(dataset).noun.capitalize()
-st.success(f"Loaded: **{dataset.source}**. It stays loaded while you go on to the next steps.")
+st.success(f"Loaded: **{plain(dataset.source)}**. It stays loaded while you go on to the next steps.")
 next_step("Data")
 
 cols = st.columns(4)
@@ -134,7 +169,7 @@ cols[2].metric("Train / val / test", f"{sizes['train']} / {sizes['val']} / {size
                     "once, at the end.")
 cols[3].metric("Skipped", len(dataset.skipped), help="Files that could not be used; the list is below.")
 for line in dict.fromkeys(report.warnings):  # each said once; what is only a note is shown as one
-    (st.info if line in dataset.notes else st.warning)(line)
+    (st.info if line in dataset.notes else st.warning)(plain(line))
 if dataset.modality == "image" and st.button("Add images to this dataset",
                                              help="Opens the gathering panel with these images in it; creating the "
                                                   "dataset then makes a new one, and this one stays as it is."):
@@ -144,6 +179,7 @@ if dataset.modality == "image" and st.button("Add images to this dataset",
 
 per_class = report.per_class.melt(id_vars="class", value_vars=["train", "val", "test"], var_name="split",
                                   value_name=noun.lower())
+per_class["class"] = per_class["class"].map(lambda name: html.escape(str(name), quote=False))  # Plotly reads tags
 st.plotly_chart(px.bar(per_class, x="class", y=noun.lower(), color="split", title=f"{noun} per class"),
                 width="stretch")
 
@@ -152,7 +188,8 @@ st.subheader("Samples")
 
 def image_samples(name: str, rows) -> None:
     files = rows["path"].head(6)
-    st.image([str(dataset.root / f) for f in files], caption=[short(f.rsplit("/", 1)[-1]) for f in files], width=96)
+    st.image([shown(dataset.root / f, 192) for f in files], caption=[plain(short(f.rsplit("/", 1)[-1])) for f in files],
+             width=96)
 
 
 def review_label_issues() -> None:
@@ -175,9 +212,9 @@ def review_label_issues() -> None:
         options = ["keep", "exclude", *[f"relabel as {c}" for c in dataset.classes if c != issue["given"]]]
         suggested = f"relabel as {issue['suggested']}"
         choices[issue["file"]] = right.radio(
-            f"Labelled **{issue['given']}**; looks like **{issue['suggested']}** (the check gives its label a "
-            f"{1 - issue['score']:.0%} chance)", options, key=f"review:{index}", horizontal=True,
-            help=f"'{suggested}' is what the check suggests.")
+            f"Labelled **{plain(issue['given'])}**; looks like **{plain(issue['suggested'])}** (the check gives its "
+            f"label a {1 - issue['score']:.0%} chance)", options, key=f"review:{index}", horizontal=True,
+            format_func=plain, help=f"'{plain(suggested)}' is what the check suggests.")
     excluded = {item for item, choice in choices.items() if choice == "exclude"}
     relabelled = {item: choice.removeprefix("relabel as ") for item, choice in choices.items()
                   if choice.startswith("relabel as ")}
@@ -191,8 +228,8 @@ def review_label_issues() -> None:
 
 
 MAX_REVIEWED = 24
-SHOW_ITEM = {"image": lambda where, item: where.image(str(dataset.root / item), width=120),
-             "text": lambda where, item: where.write(item)}  # kind of data -> how one item is shown
+SHOW_ITEM = {"image": lambda where, item: where.image(shown(dataset.root / item), width=120),
+             "text": lambda where, item: where.markdown(plain(item))}  # kind of data -> how one item is shown
 
 
 def short(name: str, keep: int = 11) -> str:
@@ -206,13 +243,13 @@ def text_samples(name: str, rows) -> None:
 
 SHOW_SAMPLES = {"image": image_samples, "text": text_samples}  # kind of data -> how a few of its items are shown
 for name in dataset.classes:
-    st.markdown(f"**{name}**")  # the class name above its own row of samples
+    st.markdown(f"**{plain(name)}**")  # the class name above its own row of samples
     SHOW_SAMPLES[dataset.modality](name, dataset.records.loc[dataset.records["label"] == name])
 
 review_label_issues()
 skipped_files = {s.file for s in dataset.skipped}
 duplicates = [d for d in report.duplicates if not set(d["files"]) <= skipped_files]  # dropped ones are listed below
-with st.expander(f"Per-class details, formats ({', '.join(report.formats)}), duplicates: {len(duplicates)}"):
+with st.expander(f"Per-class details, formats ({plain(', '.join(report.formats))}), duplicates: {len(duplicates)}"):
     st.dataframe(report.per_class, hide_index=True)
     if duplicates:
         st.dataframe(pd.DataFrame(duplicates), hide_index=True)

@@ -27,6 +27,25 @@ def load_rgb(source: ImageSource, size: int | None = None, max_pixels: int = MAX
     EXIF orientation is applied; grey, palette, 16-bit and CMYK images become RGB, and
     transparent pixels are shown on white (the way a viewer shows them).
     """
+
+    def square(image: Image.Image) -> Image.Image:
+        return image if size is None else image.resize((size, size), Image.Resampling.BILINEAR)
+
+    return _decoded(source, size, max_pixels, square)
+
+
+def thumbnail(source: ImageSource, side: int, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """`source` as an RGB uint8 array that fits in side x side, its shape kept: what a page can show of any image
+    `load_rgb` reads (a 16-bit PNG or a CMYK JPEG, which a browser or Streamlit's encoder may not take)."""
+
+    def fit(image: Image.Image) -> Image.Image:
+        image.thumbnail((side, side), Image.Resampling.BILINEAR)
+        return image
+
+    return _decoded(source, side, max_pixels, fit)
+
+
+def _decoded(source: ImageSource, size: int | None, max_pixels: int, finish) -> np.ndarray:
     name = _describe(source)
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
@@ -38,10 +57,7 @@ def load_rgb(source: ImageSource, size: int | None = None, max_pixels: int = MAX
                 )
             if size is not None:
                 image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
-            image = _to_rgb(ImageOps.exif_transpose(image))
-            if size is not None:
-                image = image.resize((size, size), Image.Resampling.BILINEAR)
-            return np.asarray(image, dtype=np.uint8)
+            return np.asarray(finish(_to_rgb(ImageOps.exif_transpose(image))), dtype=np.uint8)
     except FileNotFoundError:
         raise ImageError(f"{name}: file not found; check the path") from None
     except Image.DecompressionBombError:
