@@ -24,6 +24,7 @@ from pages.common import (
 from tlcore import jobs, runs, words
 from tlcore.modality import modality_of
 from tlcore.pilot import PILOT_SECONDS, pilot_offer
+from tlcore.strategy import DEFAULT_AIM
 from tlcore.train import TrainConfig
 
 steps("Analyse")
@@ -47,12 +48,13 @@ if modality.describes_classes:
     if typed != descriptions():
         remember(descriptions=typed)
 
-AIMS = {"best": "The best accuracy", "fast": "Good and fast (fine-tune only where it clearly pays for its time)"}
-asked = jobs.job_info(stored[0]).get("aim", "best") if stored else "best"
+AIMS = {"fast": "Good and fast (fine-tune only where it clearly pays for its minutes)", "best": "The best accuracy"}
+asked = jobs.job_info(stored[0]).get("aim", DEFAULT_AIM) if stored else DEFAULT_AIM
 aim = st.radio("What matters most", list(AIMS), index=list(AIMS).index(asked), format_func=AIMS.get,
                horizontal=True, key="aim",
-               help="Changes the advice between a new head on the frozen base and fine-tuning: "
-                    "fine-tuning usually adds a little accuracy and takes minutes longer.")
+               help="Changes the advice between a new head on the frozen base and fine-tuning: fine-tuning usually "
+                    "adds a little accuracy and takes minutes longer. Good and fast fine-tunes only where the gain "
+                    "expected is clearly larger than the error of that estimate.")
 
 if stored is None or shown != base or asked != aim or runs.state(stored[0]) in ("failed", "cancelled", "interrupted"):
     if stored is not None and shown == base and asked == aim:
@@ -89,9 +91,12 @@ if analysis.get("label_issues"):
     st.info(f"{len(analysis['label_issues'])} of your {modality.noun} look mislabelled (their label disagrees with "
             "what a model trained without them predicts): review them on the Data page before training.")
 recommended = TrainConfig.from_analysis(analysis, budget_seconds=DEFAULT_BUDGET, class_descriptions=descriptions())
+expected = (advice.get("expected_seconds") or {}).get(strategy)
 if st.button("Train the recommended model", key="train_recommended", type="primary",
-             help=f"Trains '{strategy}' with the recommended settings in the background, "
-                  f"within {DEFAULT_BUDGET:.0f} seconds, and takes you to the Train page to follow it."):
+             help=f"Trains '{strategy}' with the recommended settings in the background ("
+                  + (f"about {words.seconds(min(expected, DEFAULT_BUDGET))} on this machine, " if expected else "")
+                  + f"{DEFAULT_BUDGET:.0f} seconds at most, the bundle included), and takes you to the Train page "
+                  "to follow it."):
     run_dir = run_or_stop(lambda: jobs.submit_training(workspace(), dataset_folder(), recommended))
     remember(run=run_dir.name, strategy=strategy)
     st.switch_page(STEPS["Train"])
@@ -103,7 +108,8 @@ shown = [(f"{modality.noun.capitalize()} per class to learn from",
 for start in range(0, len(shown), 2):  # two per row: the labels stay whole
     for col, (label, value, meaning) in zip(st.columns(2), shown[start : start + 2], strict=False):
         col.metric(label, value, help=meaning)
-st.markdown("**What each way is expected to score, and how long it trains** (before any training):")
+st.markdown("**Each way in points and minutes** (before any training): the accuracy it is expected to score, and "
+            "the time from pressing Train to a model you can download, timed on this machine by the analysis.")
 st.table(words.expected_accuracy_table(analysis).set_index("Way"))
 chart = modality.gap_chart(gap)
 if chart:

@@ -238,10 +238,15 @@ def best_so_far(folder: Path) -> None:
 def show_progress(folder: Path, title: str, found: str) -> None:
     """The bar (100% when the job ends), elapsed and remaining time, the status line, the models so far, the chart."""
     progress = jobs.read_progress(folder)
+    if (folder / jobs.CANCEL_FILE).exists():
+        st.warning(f"{title}: stopping, as you asked. It stops after the step it is in (a batch, a model) and keeps "
+                   "what had finished.")
     if found == "queued":
         ahead = run_or_stop(lambda: jobs.ahead_of(folder))
-        st.info(f"{title}: waiting in the queue" + (f", {ahead} job(s) ahead of it." if ahead else ".") +
-                " It runs when a worker is free; you can leave this page.")
+        wait = run_or_stop(lambda: jobs.expected_wait(folder))
+        st.info(f"{title}: waiting in the queue, " + (f"number {ahead + 1}" if ahead is not None else "next")
+                + (f", expected to start in about {words.seconds(wait)}" if wait else "")
+                + ". It runs when a worker is free; you can leave this page.")
         no_worker_warning()
         return
     fraction = 1.0 if progress.get("finished") or found == "complete" else float(progress.get("fraction", 0.0))

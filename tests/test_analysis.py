@@ -137,7 +137,8 @@ def recommend(size, overlap, gap, measures, spec, image_size, name_map_accuracy=
     """The shared rule fed the image reading, as `ImageModality.measure` and `analyze` feed it."""
     used = name_map_accuracy is not None and name_map_accuracy >= measures.asis_accuracy
     reading = read_image_gap(gap, spec, size["per_class_known_median"], used, measures)
-    return shared_recommend(size, measures, reading, name_map_accuracy or 0.0, "ImageNet", {"image_size": image_size})
+    return shared_recommend(size, measures, reading, name_map_accuracy or 0.0, "ImageNet", {"image_size": image_size},
+                            aim="best")
 
 
 def test_recommendation_moves_to_finetune_as_the_gap_widens():
@@ -271,7 +272,8 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
     assert tuned.expected_seconds == {"predict": 0.0, "extract": 20.0, "finetune": 300.0}
     assert "+1.0 points" in tuned.reasons[1] and "4 min 40 s more" in tuned.reasons[1]
     assert tuned.settings["unfreeze_blocks"] == reading.settings["unfreeze_blocks"]
-    assert "not worth the extra time" in " ".join(advise(small, "fast").reasons)
+    said = " ".join(advise(small, "fast").reasons)
+    assert "within the estimate's typical error (2.0): not worth 4 min 40 s more" in said
     assert advise(6.0, "best").confidence > tuned.confidence
     with pytest.raises(UnknownNameError):
         advise(1.0, "cheapest")
@@ -298,7 +300,7 @@ def test_the_advice_says_what_its_choice_is_expected_to_lose():
     reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
     size = {"per_class_known_median": 150, "splits": {"train": 1000}}
     model = GainModel(1.0, {}, 4.0, {"predict": 0.0, "extract": 0.02, "finetune": 0.3}, ("a", "b"))
-    advice = shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model)
+    advice = shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model, aim="best")
     assert advice.strategy == "finetune"
     assert advice.expected_loss == pytest.approx(expected_loss(1.0, 4.0, "finetune"), abs=0.005)
     assert f"loses {advice.expected_loss:.1f} points against the better of the two ways" in advice.reasons[1]
@@ -321,12 +323,12 @@ def test_the_expected_gain_names_the_measures_its_model_reads():
         return shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model).reasons[1]
 
     two = why({"distance": 10.0, "log_per_class": 3.0})
-    assert f"from a distance from ImageNet of {reading.distance:.2f} and 150 examples per class;" in two
-    assert "probe" not in two  # a model that does not read the probe does not claim to
+    assert f"estimated from a distance from ImageNet of {reading.distance:.2f} and 150 examples per class (" in two
+    assert "probe's" not in two  # a model that does not read the probe does not claim to
     four = why({"room": 0.1, "distance": 10.0, "log_per_class": 3.0, "room_x_data": -0.01})
     assert "from the probe's 90.0%, a distance from ImageNet of" in four
     total = why({"distance": 10.0, "log_train": 3.0})
-    assert f"from a distance from ImageNet of {reading.distance:.2f} and 1000 training examples;" in total
+    assert f"estimated from a distance from ImageNet of {reading.distance:.2f} and 1000 training examples (" in total
 
 
 def test_the_probe_says_it_held_out_whole_groups_and_when_they_are_too_few():
@@ -467,3 +469,62 @@ def test_the_collector_records_which_test_items_each_strategy_got_wrong():
     calibration = benchmark_module("calibration")
     evaluation = SimpleNamespace(misclassified=[{"file": "test/b/2.png"}, {"file": "test/a/9.png"}])
     assert calibration.wrong_positions(evaluation, ["test/a/1.png", "test/a/9.png", "test/b/2.png"]) == "1 2"
+
+
+def test_the_expected_gain_never_exceeds_the_room_the_frozen_head_leaves():
+    from tlcore.gain import GainModel
+
+    spec = get_spec("efficientnet_lite0")
+    size = {"per_class_known_median": 150, "splits": {"train": 1000}}
+    generous = GainModel(9.0, {}, 4.0, {"predict": 0.0, "extract": 0.02, "finetune": 0.3}, ("a", "b"))
+    for probe in (1.0, 0.995, 0.97):
+        measures = _measures(probe=probe)
+        reading = read_image_gap(_gap(shift=0.3), spec, 150, False, measures)
+        for aim in ("best", "fast"):
+            advice = shared_recommend(size, measures, reading, 0.0, "ImageNet", gain=generous, aim=aim)
+            assert advice.expected_gain <= 100 * (1 - probe) + 1e-9
+            assert advice.expected_accuracy["finetune"] <= 1.0
+    perfect = _measures(probe=1.0)
+    reading = read_image_gap(_gap(shift=0.3), spec, 150, False, perfect)
+    fast = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim="fast")
+    assert fast.strategy == "extract" and fast.expected_loss == 0.0  # nothing left to gain, nothing to lose
+    assert "already scores 100.0%: fine-tuning has no points left to add" in fast.reasons[1]
+
+
+def test_good_and_fast_is_the_default_and_does_not_fine_tune_on_a_gain_within_its_error():
+    import inspect
+
+    from tlcore.analysis import analyze
+    from tlcore.gain import GainModel
+    from tlcore.strategy import DEFAULT_AIM
+
+    assert DEFAULT_AIM == "fast" and inspect.signature(analyze).parameters["aim"].default == DEFAULT_AIM
+    spec = get_spec("efficientnet_lite0")
+    reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
+    size = {"per_class_known_median": 150, "splits": {"train": 1000}}
+    seconds = {"predict": 20.0, "extract": 30.0, "finetune": 330.0}
+
+    def advise(points, error, aim=DEFAULT_AIM):
+        model = GainModel(points, {}, error, {}, ("a", "b"))
+        return shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=model, aim=aim, seconds=seconds)
+
+    within = advise(3.5, 4.0)  # above the 2 points good-and-fast asks, within the estimate's own error
+    assert within.strategy == "extract" and advise(3.5, 4.0, "best").strategy == "finetune"
+    assert advise(5.0, 4.0).strategy == "finetune"  # a clear gain pays for its minutes
+    said = " ".join(within.reasons)
+    assert "takes about 5 min 0 s more on this machine for an expected +3.5 points" in said
+    assert "(typical error 4.0)" in said and "within the estimate's typical error (4.0)" in said
+    assert within.expected_seconds == seconds  # the times measured here, not the calibration machine's
+
+
+def test_without_a_gain_estimate_good_and_fast_keeps_the_frozen_head():
+    spec = get_spec("efficientnet_lite0")
+    measures = _measures(probe=0.80)
+    reading = read_image_gap(_gap(shift=0.4), spec, 150, False, measures)
+    size = _size()
+    seconds = {"predict": 10.0, "extract": 20.0, "finetune": 200.0}
+    best = shared_recommend(size, measures, reading, 0.0, "ImageNet", aim="best", seconds=seconds)
+    fast = shared_recommend(size, measures, reading, 0.0, "ImageNet", aim="fast", seconds=seconds)
+    assert (best.strategy, fast.strategy) == ("finetune", "extract")
+    assert "3 min 0 s more on this machine" in " ".join(fast.reasons)
+    assert "ask for the best accuracy to fine-tune" in " ".join(fast.reasons)

@@ -87,12 +87,14 @@ def test_the_whole_path_through_the_pages(tmp_path):
     assert "Press Analyse" in at.info[0].value
     at.button(key="analyse").click().run()
     assert not at.exception
-    assert at.subheader[0].value.startswith("Our advice: ")
-    assert "Training time" in at.table[0].value.columns  # the default base's calibrated times
-    at.radio(key="aim").set_value("fast").run()  # another aim: a new analysis, asked for
+    assert at.subheader[0].value.startswith("Our advice: ") and at.radio(key="aim").value == "fast"  # the default
+    ways = at.table[0].value  # every way in points and minutes, side by side
+    assert {"Expected accuracy", "Time to a downloadable model"} <= set(ways.columns) and len(ways) == 3
+    assert all(str(t).endswith(" s") for t in ways["Time to a downloadable model"])
+    at.radio(key="aim").set_value("best").run()  # another aim: a new analysis, asked for
     assert "Press Analyse" in at.info[0].value
     at.button(key="analyse").click().run()
-    assert at.subheader[0].value.startswith("Our advice: ") and at.radio(key="aim").value == "fast"
+    assert at.subheader[0].value.startswith("Our advice: ") and at.radio(key="aim").value == "best"
     at.radio(key="pick").set_value("predict").run()
 
     at.switch_page("pages/train.py").run()

@@ -40,7 +40,7 @@ def test_a_score_is_set_beside_always_answering_the_largest_class():
     warn, sentence = words.largest_class_note(62 / 90, largest, "test", 90)
     assert warn and "66.7%" in sentence and "not clearly better" in sentence
     warn, sentence = words.largest_class_note(86 / 90, largest, "test", 90)
-    assert not warn and "beats that by 28.9%" in sentence
+    assert not warn and "beats that by 28.9 points" in sentence
 
 
 def test_the_leaderboard_speaks_in_words_and_units_with_no_empty_cells():

@@ -293,3 +293,132 @@ def test_an_interrupted_run_resumes_as_a_job_with_its_stored_settings(shapes, tm
     asked = json.loads((run_dir / "request.json").read_text())["request"]["config"]
     resumed = jobs.submit_training(ws, shapes.stored_in, TrainConfig.from_dict(asked), run_id=run_dir.name)
     assert resumed == run_dir and runs.state(run_dir) == "complete" and (run_dir / "bundle.zip").is_file()
+
+
+def test_cancel_stops_fine_tuning_within_a_batch(shapes, tmp_path):
+    from tlcore.train import FinetuneConfig
+
+    config = TrainConfig(strategies=("finetune",), image_size=64, budget_seconds=300, stop_early=False,
+                         finetune=FinetuneConfig(epochs=5, batch_size=8, augment=False))
+    batches = []
+    real_call = jobs.ProgressFile.__call__
+
+    def cancel_at_the_third_batch(self, progress):
+        if progress.stage == "finetune" and "batch" in progress.message:
+            batches.append(progress.message)
+            if len(batches) == 3:
+                runs.write_atomic(self.folder / jobs.CANCEL_FILE, "by the test")
+        real_call(self, progress)
+
+    jobs.ProgressFile.__call__ = cancel_at_the_third_batch
+    try:
+        run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, config)
+    finally:
+        jobs.ProgressFile.__call__ = real_call
+    assert runs.state(run_dir) == "cancelled" and "cancelled during finetune" in runs.status(run_dir)["reason"]
+    assert len(batches) == 3 and batches[-1].startswith("epoch 1 of at most 5, batch 3")  # no batch after the request
+
+
+def test_workers_default_to_what_the_machine_allows_and_the_setting_wins(monkeypatch):
+    monkeypatch.delenv(jobs.WORKERS_ENV, raising=False)
+    found = jobs.default_workers()
+    assert 1 <= found <= (os.cpu_count() or 1)
+    monkeypatch.setenv(jobs.WORKERS_ENV, "3")
+    assert jobs.default_workers() == 3
+    monkeypatch.setenv(jobs.WORKERS_ENV, "many")
+    with pytest.raises(jobs.JobError, match="TRANSFERLAB_WORKERS='many' is not a number of workers"):
+        jobs.default_workers()
+
+
+def test_a_queued_job_shows_its_place_and_expected_wait(shapes, tmp_path, queue_at):
+    import dataclasses
+
+    queue_at("sqlite")
+    ws = tmp_path / "ws"
+    first = jobs.submit_training(ws, shapes.stored_in, dataclasses.replace(TINY, budget_seconds=300))
+    second = jobs.submit_training(ws, shapes.stored_in, TINY)
+    assert (jobs.ahead_of(first), jobs.ahead_of(second)) == (0, 1)
+    assert jobs.expected_wait(first) == 0.0 and jobs.expected_wait(second) == pytest.approx(300.0)
+    marker = jobs.running_dir() / "elsewhere.json"  # a job another worker is running, with 100 s of budget left
+    runs.write_json(marker, {"folder": "x", "budget": 160.0, "started": time.time() - 60.0})
+    assert jobs.expected_wait(first) == pytest.approx(100.0, abs=2.0)
+    assert jobs.expected_wait(second) == pytest.approx(400.0, abs=2.0)
+    for folder in (first, second):
+        jobs.cancel(folder)
+    assert jobs.expected_wait(second) is None  # no longer waiting
+
+
+@pytest.mark.slow
+def test_two_workers_run_two_jobs_at_once(shapes, tmp_path, queue_at):
+    import dataclasses
+
+    env = queue_at("sqlite")
+    ws = tmp_path / "ws"
+    long = TrainConfig(strategies=("extract",), image_size=64, budget_seconds=300, baselines=(),
+                       search=SearchConfig(max_trials=50, max_epochs=80), stop_early=False)
+    both = [jobs.submit_training(ws, shapes.stored_in, dataclasses.replace(long, seed=seed)) for seed in (0, 1)]
+    worker = start_worker(env, "--workers", "2")
+    try:
+        assert wait_for(lambda: all(runs.state(f) == "running" for f in both), 180)
+    finally:
+        for folder in both:
+            if runs.state(folder) in jobs.UNFINISHED:
+                jobs.cancel(folder)
+        stop(worker)
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in os.listdir("/proc"):
+        if stat.isdigit():
+            try:
+                with open(f"/proc/{stat}/stat", encoding="utf-8") as file:
+                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(parent, []).append(int(stat))
+    found, todo = set(), [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_serve_stopped_by_sigterm_leaves_no_process_behind(tmp_path, queue_at):
+    env = queue_at("sqlite")
+    port = _free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "tlcore", "serve", "--port", str(port), "--workers", "2"],
+                             cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert wait_for(lambda: len(jobs.alive_workers()) == 1 and len(_descendants(serve.pid)) >= 4, 120)
+        started = _descendants(serve.pid)  # the app, the worker's consumer and its two worker processes
+        serve.send_signal(signal.SIGTERM)
+        assert serve.wait(timeout=60) == 0
+        assert wait_for(lambda: not any(_alive(pid) for pid in started), 30), "a process serve started is left"
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+
+
+def test_quick_presses_of_train_queue_one_run(shapes, tmp_path, queue_at):
+    import dataclasses
+    from concurrent.futures import ThreadPoolExecutor
+
+    queue_at("sqlite")
+    ws = tmp_path / "ws"
+    with ThreadPoolExecutor(4) as pool:  # twelve presses, some at the same moment
+        folders = list(pool.map(lambda _: jobs.submit_training(ws, shapes.stored_in, TINY), range(12)))
+    assert len(set(folders)) == 1 and len(jobs.queued_ids()) == 1
+    other = jobs.submit_training(ws, shapes.stored_in, dataclasses.replace(TINY, seed=1))  # another request
+    assert other != folders[0] and len(jobs.queued_ids()) == 2

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
+from .costs import Counts, Rates, expected_seconds, measure_rates
 from .data.label_issues import find_label_issues
 from .modality import BaseChoice, modality_of
 from .pilot import PILOT_SECONDS, Pilot, decided_by, run_pilot
 from .progress import ProgressCallback, report
-from .strategy import Recommendation, recommend
+from .strategy import DEFAULT_AIM, Recommendation, recommend
+from .train.config import FinetuneConfig
 from .transferability import Transferability
 
 ANALYSIS_FILE = "analysis.json"
@@ -35,6 +37,7 @@ class Analysis:
     recommendation: Recommendation
     label_issues: list[dict] = dataclasses.field(default_factory=list)  # likely mislabelled items, all splits
     pilot: Pilot | None = None  # a short run of both ways that measured a close call (`tlcore.pilot`)
+    rates: Rates | None = None  # what this machine takes per item (`tlcore.costs`): the expected times' source
 
     def to_dict(self) -> dict:
         return {
@@ -48,6 +51,7 @@ class Analysis:
             "recommendation": self.recommendation.to_dict(),
             "label_issues": self.label_issues,
             "pilot": self.pilot.to_dict() if self.pilot else None,
+            "rates": self.rates.to_dict() if self.rates else None,
         }
 
 
@@ -61,7 +65,7 @@ def analyze(
     progress: ProgressCallback | None = None,
     pilot_in: Path | None = None,
     pilot_seconds: float = PILOT_SECONDS,
-    aim: str = "best",
+    aim: str = DEFAULT_AIM,
 ) -> Analysis:
     """Measure `dataset` against `backbone` (default: its kind's offline base) and recommend a strategy.
 
@@ -74,10 +78,12 @@ def analyze(
     modality = modality_of(dataset)
     choice = modality.resolve_base(dataset, backbone, image_size)
     measured = modality.measure(dataset, choice, seed=seed, descriptions=descriptions, progress=progress)
+    report(progress, "analysis", 2, 3, "timing a fine-tuning step on this machine")
+    rates, seconds = _expected_seconds(modality, dataset, choice, measured)
     report(progress, "analysis", 2, 3, "recommendation")
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
-                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim)
+                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim, seconds=seconds)
     pilot = None
     if pilot_in is not None and advice.strategy in ("extract", "finetune"):
         report(progress, "analysis", 2, 3, f"pilot: fine-tuning against a frozen head for {pilot_seconds:.0f} s")
@@ -88,7 +94,17 @@ def analyze(
                                [str(item) for item in dataset.records[modality.item_column]], seed)
     report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
     return Analysis(modality.name, choice, measured.size, measured.label_overlap, measured.domain_gap,
-                    measured.transferability, advice, issues, pilot)
+                    measured.transferability, advice, issues, pilot, rates)
+
+
+def _expected_seconds(modality, dataset, choice: BaseChoice, measured) -> tuple[Rates, dict[str, float]]:
+    """This machine's rates for the data (`tlcore.costs`) and each way's expected wall time to its bundle."""
+    blocks = measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]
+    splits = dataset.records["split"].to_numpy(dtype=object)
+    train = splits == "train"
+    rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
+    counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
+    return rates, expected_seconds(rates, counts, FinetuneConfig().epochs)
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:

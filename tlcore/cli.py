@@ -12,20 +12,23 @@ import json
 import math
 import os
 import sys
+import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from .errors import SettingError, TLCoreError
 from .progress import Progress
-from .strategy import AIMS
+from .strategy import AIMS, DEFAULT_AIM
 
 EXIT_REFUSED = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    called = time.monotonic()  # a user's time counts from the command (`train`'s budget and wall times)
     parser = _parser()
     args = parser.parse_args(argv)
+    args.called = called
     try:
         return args.run(args)
     except TLCoreError as error:
@@ -119,8 +122,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="measure extract against fine-tuning by a short run of both on validation "
                               "(weighed with the estimate of the gain where there is one)")
     analyze.add_argument("--pilot-seconds", type=_SECONDS, default=None, metavar="N", help="the pilot's budget (90)")
-    analyze.add_argument("--aim", choices=tuple(AIMS), default="best",
-                         help="best accuracy (default), or good and fast: fine-tune only where it pays for its time")
+    analyze.add_argument("--aim", choices=tuple(AIMS), default=DEFAULT_AIM,
+                         help="fast: good and fast, fine-tuning only where its gain is clear (default); best: the "
+                              "best accuracy, fine-tuning wherever it is expected to add points")
     analyze.add_argument("--json", action="store_true", help="print the analysis as JSON")
     analyze.set_defaults(run=_analyze)
 
@@ -187,7 +191,9 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the app and a job worker together; Ctrl+C stops both")
     serve.add_argument("--port", type=_number(int, 1, 65535, "a port"), default=8501)
-    serve.add_argument("--workers", type=_COUNT, default=1, metavar="N")
+    serve.add_argument("--workers", type=_COUNT, default=None, metavar="N",
+                       help="job worker processes (default: what the machine's cores and memory allow, or "
+                            "$TRANSFERLAB_WORKERS)")
     serve.set_defaults(run=_serve)
 
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
@@ -303,7 +309,7 @@ def _analyze(args: argparse.Namespace) -> int:
     if advice["expected_seconds"]:
         from .progress import duration
 
-        print("expected training time on a 2-core machine: "
+        print("expected time to a downloadable model on this machine: "
               + ", ".join(f"{k} {duration(v)}" for k, v in advice["expected_seconds"].items()))
     offer = "" if args.pilot else pilot_offer(advice)
     if offer:
@@ -340,18 +346,21 @@ def _train(args: argparse.Namespace) -> int:
     config, followed = _train_config(args, dataset)
     print(followed, file=sys.stderr)
     with _quiet_native_logs():
-        from .explain import explain_run
-        from .export import export_bundle
-        from .train import train
+        from .deliver import train_and_bundle
 
-        first = []  # the first model's bundle, built while the run goes on
-        result = train(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""),
-                       first_model=lambda interim: first.append(export_bundle(interim, tflite=False)))
-        bundle = export_bundle(result)
-        explain_run(result, bundle, _progress_line("explain"))
+        done = train_and_bundle(dataset, config, workspace, run_id=args.resume, progress=_progress_line(""),
+                                started=args.called)
+    result, bundle, first = done.result, done.bundle, done.first_bundle
+    if bundle is None:
+        raise SettingError(f"the run {result.run_dir.name} is complete but its bundle could not be built: "
+                           f"{done.bundle_error}")
+    expected = _expected_for(dataset, config)
     if args.json:
-        print(json.dumps(result.report | {"bundle": str(bundle), "first_bundle": str(first[0]) if first else None,
-                                          "settings_from": followed}, indent=2, ensure_ascii=False))
+        print(json.dumps(result.report | {"bundle": str(bundle), "first_bundle": str(first) if first else None,
+                                          "seconds_to_first_bundle": done.seconds_to_first_bundle,
+                                          "seconds_to_final_bundle": done.seconds_to_final_bundle,
+                                          "expected_seconds": expected, "settings_from": followed},
+                         indent=2, ensure_ascii=False))
         return 0
     from . import words
 
@@ -366,7 +375,8 @@ def _train(args: argparse.Namespace) -> int:
     print(("warning: " if warn else "") + sentence)
     print(f"run folder: {result.run_dir}")
     anytime = result.report["anytime"]
-    print(words.anytime_note(anytime) + (f" (its bundle: {first[0]})" if first else ""))
+    print(words.anytime_note(anytime) + (f" (its bundle: {first})" if first else ""))
+    print(words.wall_note(result.report["wall"], expected))
     from .modality import modality_of
 
     print(f"bundle: {bundle}  (transferlab predict {bundle} {modality_of(dataset).input_name}...)")
@@ -407,6 +417,16 @@ def _train_config(args: argparse.Namespace, dataset):
                     + (f", fine-tuning {blocks} {_unfreeze_word(dataset)} at learning rate {rate:g}"
                        if blocks and {"finetune", "all"} & set(config.strategies) else "")
                     + "; options given on the command line win")  # fmt: skip
+
+
+def _expected_for(dataset, config) -> dict[str, float]:
+    """What the saved analysis expected each way of this run to take (its budget at most), where it said."""
+    from .analysis import stored_analysis
+
+    analysis = stored_analysis(dataset) or {}
+    said = (analysis.get("recommendation") or {}).get("expected_seconds") or {}
+    asked = set(said) if "all" in config.strategies else set(config.strategies)
+    return {way: min(float(seconds), config.budget_seconds) for way, seconds in said.items() if way in asked}
 
 
 def _unfreeze_word(dataset) -> str:
@@ -468,8 +488,11 @@ def _jobs(args: argparse.Namespace) -> int:
     rows = []
     for workspace in sorted([home / "workspace", *(home / "sessions").glob("*/")]):
         for row in runs.all_runs(workspace):
-            ahead = jobs.ahead_of(row["run_dir"]) if row["state"] == "queued" else None
+            queued = row["state"] == "queued"
+            ahead = jobs.ahead_of(row["run_dir"]) if queued else None
+            wait = jobs.expected_wait(row["run_dir"]) if queued else None
             rows.append({"run": row["run"], "state": jobs.job_state(row["run_dir"]), "ahead": ahead,
+                         "expected_wait_seconds": None if wait is None else round(wait),
                          "workspace": workspace.name, "detail": row["detail"], "updated": row["updated"]})
     queue = {"waiting": len(jobs.queued_ids()), "workers_alive": len(jobs.alive_workers())}
     if args.json:
@@ -477,41 +500,66 @@ def _jobs(args: argparse.Namespace) -> int:
         return 0
     print(f"queue: {queue['waiting']} job(s) waiting; {queue['workers_alive']} worker(s) alive")
     for row in rows:
-        ahead = f" ({row['ahead']} ahead)" if row["ahead"] else ""
+        ahead = f" ({row['ahead']} ahead" + (f", ~{row['expected_wait_seconds']} s" if row["expected_wait_seconds"]
+                                              else "") + ")" if row["ahead"] is not None else ""
         detail = f"  {row['detail']}" if row["detail"] else ""
         print(f"{row['run']:<24} {row['state'] + ahead:<16} {row['workspace'][:12]:<12}{detail}")
     return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """The app and a worker as two child processes; both stop when either ends or on Ctrl+C."""
+    """The app and the job workers as child processes, each in its own process group; all of them stop when
+    one ends, on Ctrl+C or on SIGTERM, with every process they started."""
     import signal
     import subprocess
-    import time
+
+    from . import jobs
 
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.is_file():
         raise SettingError(f"serve runs the app from a checkout of TransferLab; {app} is missing")
-    children = [
-        subprocess.Popen([sys.executable, "-m", "tlcore", "worker", "--workers", str(args.workers)]),
-        subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)],
-                         cwd=app.parent),
-    ]
+    workers = args.workers or jobs.default_workers()
+    print(f"serve: the app on port {args.port} and {workers} job worker process(es) "
+          f"(--workers or {jobs.WORKERS_ENV} to change); Ctrl+C stops them all", file=sys.stderr)
+    commands = [[sys.executable, "-m", "tlcore", "worker", "--workers", str(workers)],
+                [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]]
+    children = [subprocess.Popen(command, cwd=app.parent, start_new_session=True) for command in commands]
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        for child in children:
-            if child.poll() is None:
-                child.send_signal(signal.SIGINT)
-        for child in children:
-            try:
-                child.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                child.kill()
+        signal.signal(signal.SIGTERM, previous)
+        _stop_groups(children)
     return 0
+
+
+def _stop_groups(children: list, grace: float = 20.0) -> None:
+    """SIGTERM to each child's whole process group (huey's consumer stops its worker processes at once, a job
+    in progress is marked interrupted), then SIGKILL to what is left after `grace` seconds."""
+    import signal
+    import subprocess
+
+    def signal_group(child, signum) -> None:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(child.pid, signum)
+
+    for child in children:
+        signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+    for child in children:
+        signal_group(child, signal.SIGKILL)  # the group's stragglers, if any
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=5)
 
 
 def _descriptions(given: list[str] | None) -> dict[str, str]:

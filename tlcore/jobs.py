@@ -15,6 +15,7 @@ once in the submitting process (tests, or a single-user script).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import socket
@@ -28,6 +29,7 @@ from pathlib import Path
 from . import paths, runs
 from .errors import TLCoreError
 from .progress import Progress
+from .strategy import DEFAULT_AIM
 
 QUEUE_ENV = "TRANSFERLAB_QUEUE"
 PROGRESS_FILE = "progress.json"
@@ -78,12 +80,18 @@ def _enqueue(name: str, *args) -> str:
     return task.id
 
 
-def queued_ids() -> list[str]:
-    """Ids of the jobs waiting in the queue, first to run first."""
+def waiting() -> list:
+    """The tasks waiting in the queue, first to run first (cancelled ones, which a worker skips, left out)."""
+    huey = queue()
     try:
-        return [task.id for task in queue().pending()]
+        return [task for task in huey.pending() if not huey.is_revoked(task)]
     except Exception as error:  # a Redis that went away, a locked database
         raise JobError(f"the job queue cannot be read ({type(error).__name__}: {error}); check {QUEUE_ENV}") from None
+
+
+def queued_ids() -> list[str]:
+    """Ids of the jobs waiting in the queue, first to run first."""
+    return [task.id for task in waiting()]
 
 
 def ahead_of(folder: Path) -> int | None:
@@ -93,11 +101,44 @@ def ahead_of(folder: Path) -> int | None:
     return ids.index(task_id) if task_id in ids else None
 
 
+ANALYSIS_GUESS_SECONDS = 60.0  # an analysis has no budget: what one usually takes, for a waiting job's estimate
+
+
+def expected_wait(folder: Path) -> float | None:
+    """Seconds the queued job of `folder` is expected to wait (None when it is not waiting): what the running jobs
+    have left of their budgets plus the budgets of the jobs ahead of it in the queue, shared among the live
+    workers' processes."""
+    pending = waiting()
+    ids = [task.id for task in pending]
+    task_id = job_info(folder).get("task_id")
+    if task_id not in ids:
+        return None
+    work = sum(_task_budget(task) for task in pending[: ids.index(task_id)])
+    now = time.time()
+    for marker in running_dir().glob("*.json"):
+        info = runs.read_json(marker)
+        if info:
+            work += max(float(info.get("budget", ANALYSIS_GUESS_SECONDS)) - (now - float(info.get("started", now))), 0)
+    workers = sum(int(w.get("workers", 1)) for w in alive_workers()) or 1
+    return work / workers
+
+
+def _task_budget(task) -> float:
+    """A queued task's time budget: a training run's config says it; an analysis is guessed."""
+    config = next((a for a in getattr(task, "args", ()) if hasattr(a, "budget_seconds")), None)
+    return float(config.budget_seconds) if config is not None else ANALYSIS_GUESS_SECONDS
+
+
+def running_dir() -> Path:
+    """Where each running job keeps a marker (its budget and start), for the waiting jobs' expected wait."""
+    return paths.home() / "running"
+
+
 # --- submitting ----------------------------------------------------------------------------------------------
 
 
 def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
-                    descriptions: dict[str, str] | None = None, pilot: bool = False, aim: str = "best") -> Path:
+                    descriptions: dict[str, str] | None = None, pilot: bool = False, aim: str = DEFAULT_AIM) -> Path:
     """Queue an analysis of the stored dataset (with `pilot`, a close call measured by a short run of both ways;
     `aim`: "best" accuracy or "fast", good and fast); returns the job's folder (`analyses/<id>`)."""
     folder = Path(workspace) / "analyses" / runs.new_run_id()
@@ -118,13 +159,51 @@ def submit_training(workspace: Path, dataset_folder: Path, config, run_id: str |
     from .train import run_request
 
     dataset = load_stored(dataset_folder)
-    run_dir = runs.open_run(Path(workspace), run_id, run_request(dataset, config))
-    (run_dir / CANCEL_FILE).unlink(missing_ok=True)
-    (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
-    _write_job(run_dir, "training", dataset_folder, budget_seconds=config.budget_seconds)
+    request = run_request(dataset, config)
+    with _submitting(Path(workspace)):  # one press, one run: quick presses find the run the first one queued
+        if run_id is None and (same := _just_submitted(Path(workspace), request)) is not None:
+            return same
+        run_dir = runs.open_run(Path(workspace), run_id, request)
+        (run_dir / CANCEL_FILE).unlink(missing_ok=True)
+        (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
+        _write_job(run_dir, "training", dataset_folder, budget_seconds=config.budget_seconds)
     task_id = _enqueue("train", str(workspace), str(dataset_folder), config, run_dir.name)
     _record_task(run_dir, task_id)
     return run_dir
+
+
+SAME_PRESS_SECONDS = 10.0  # a second request for the same run within this time is the same press, not a new run
+
+
+@contextlib.contextmanager
+def _submitting(workspace: Path):
+    """One submission at a time per workspace (a lock file, held while the run is named and queued)."""
+    import fcntl
+
+    workspace.mkdir(parents=True, exist_ok=True)
+    with open(workspace / ".submitting.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _just_submitted(workspace: Path, request: dict) -> Path | None:
+    """An unfinished run of this workspace asked the same `request` moments ago, if there is one."""
+    for row in runs.all_runs(workspace)[:5]:
+        info = job_info(row["run_dir"])
+        if row["state"] in UNFINISHED and time.time() - float(info.get("submitted", 0)) < SAME_PRESS_SECONDS \
+                and runs.read_json(row["run_dir"] / runs.REQUEST_FILE).get("request") == _plain(request):
+            return row["run_dir"]
+    return None
+
+
+def _plain(request: dict) -> dict:
+    """`request` as it reads back from its JSON file (tuples as lists)."""
+    import json
+
+    return json.loads(json.dumps(request, default=str))
 
 
 def _write_job(folder: Path, kind: str, dataset_folder: Path, **details) -> None:
@@ -172,18 +251,25 @@ POINT_WORDS = {("search", "val_accuracy"): "trial's accuracy (inner split)",
 class ProgressFile:
     """A progress callback that writes `progress.json` (throttled) and stops the job if it was cancelled.
 
-    With a time budget (training), the bar is the share of the budget used, which a run keeps to;
-    without one (analysis), the share of the current stage. Remaining time follows from either.
+    With a time budget (training), the bar is the share of the budget used, which a run keeps to, and the
+    time left is the budget left; without one (analysis), the share of the current stage. Between the steps a
+    long call makes no report of its own (a TFLite conversion), the last state is written again every `tick`
+    seconds with the time moved on, so the bar never stands still until `finish`.
     """
 
     folder: Path
     budget_seconds: float | None = None
     every: float = 0.5
+    tick: float = 2.0
     started: float = field(default_factory=time.time)
     board: list = field(default_factory=list)
     points: list = field(default_factory=list)
     _last: float = 0.0
     _stage: str = ""
+    _latest: tuple | None = None
+    _done: threading.Event = field(default_factory=threading.Event)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _ticker: threading.Thread | None = None
 
     def __call__(self, progress: Progress) -> None:
         if (self.folder / CANCEL_FILE).exists():
@@ -209,6 +295,25 @@ class ProgressFile:
 
     def write(self, stage: str, stage_fraction: float, message: str = "", count: str = "", finished: bool = False,
               error: str = "") -> None:
+        with self._lock:
+            if self._done.is_set():
+                return  # a late tick after finish
+            self._latest = (stage, stage_fraction, message, count)
+            if finished:
+                self._done.set()
+            self._write(stage, stage_fraction, message, count, finished, error)
+        if self._ticker is None and not finished:
+            self._ticker = threading.Thread(target=self._tick, daemon=True, name="transferlab-progress")
+            self._ticker.start()
+
+    def _tick(self) -> None:
+        while not self._done.wait(self.tick):
+            with self._lock:
+                if not self._done.is_set() and self._latest is not None:
+                    self._write(*self._latest)
+
+    def _write(self, stage: str, stage_fraction: float, message: str = "", count: str = "", finished: bool = False,
+               error: str = "") -> None:
         elapsed = time.time() - self.started
         if finished:
             fraction, remaining = 1.0, 0.0
@@ -261,6 +366,16 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
     tracker.write("starting", 0.0, "a worker took the job")
     if sets_running:
         runs.set_status(folder, "running", worker=f"{socket.gethostname()}:{os.getpid()}")
+    marker = running_dir() / f"{socket.gethostname()}-{os.getpid()}-{folder.name}.json"
+    runs.write_json(marker, {"folder": folder.name, "budget": tracker.budget_seconds or ANALYSIS_GUESS_SECONDS,
+                             "started": time.time()})
+    try:
+        _work(folder, tracker, work)
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _work(folder: Path, tracker: ProgressFile, work) -> None:
     with runs.Heartbeat(folder):
         try:
             work()
@@ -286,7 +401,7 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
 
 
 def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | None, descriptions: dict,
-             pilot: bool = False, aim: str = "best", task=None) -> None:
+             pilot: bool = False, aim: str = DEFAULT_AIM, task=None) -> None:
     folder_path = Path(folder)
     tracker = ProgressFile(folder_path)
 
@@ -304,29 +419,21 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
 
 
 def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) -> None:
+    started = time.monotonic()  # the user's budget counts from here: reading the data and loading the base are in it
     run_dir = Path(workspace) / "runs" / run_id
     tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds)
 
     def work() -> None:
         from .data.store import load_stored
-        from .explain import explain_run
-        from .export import export_bundle
-        from .train import train
+        from .deliver import train_and_bundle
 
-        result = train(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id, progress=tracker,
-                       first_model=lambda interim: export_bundle(interim, tflite=False))  # usable while the run goes on
-        tracker.write("bundle", 0.0, "building the bundle (model, model card, TFLite for images)")
-        try:
-            archive = export_bundle(result)
-        except TLCoreError as error:  # the run stays complete; only its download is missing
-            runs.set_status(run_dir, "complete", seconds=result.report["seconds"], bundle_error=str(error))
-            return
-        tracker.write("explain", 0.0, "showing where the model looks in its most confident mistakes")
-        try:
-            explain_run(result, archive, tracker)
-        except Exception as error:  # the run and its bundle are whole; only the pictures are missing
-            runs.set_status(run_dir, "complete", seconds=result.report["seconds"],
-                            explain_error=f"{type(error).__name__}: {str(error)[:300]}")
+        done = train_and_bundle(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id,
+                                progress=tracker, started=started)
+        problems = {"bundle_error": done.bundle_error} if done.bundle_error else {}
+        if done.explained and done.bundle is not None:
+            problems["explain_error"] = done.explained
+        if problems:  # the run is complete; only its download or its pictures are missing
+            runs.set_status(run_dir, "complete", seconds=done.result.report["seconds"], **problems)
 
     _job(run_dir, tracker, work, sets_running=False)
 
@@ -362,6 +469,25 @@ def alive_workers(stale_seconds: float = WORKER_STALE_SECONDS) -> list[dict]:
         if info and time.time() - float(info.get("time", 0)) <= stale_seconds:
             found.append(info)
     return found
+
+
+WORKERS_ENV = "TRANSFERLAB_WORKERS"
+WORKER_MEMORY_GB = 4  # what one training job may hold (TensorFlow, a base being fine-tuned, its images)
+
+
+def default_workers() -> int:
+    """Worker processes for `serve`: `$TRANSFERLAB_WORKERS`, else one per core as far as memory allows
+    (`WORKER_MEMORY_GB` each), at least one: a short job need not wait behind another user's fine-tuning."""
+    given = os.environ.get(WORKERS_ENV, "").strip()
+    if given:
+        if not given.isdigit() or int(given) < 1:
+            raise JobError(f"{WORKERS_ENV}={given!r} is not a number of workers; give a whole number from 1")
+        return int(given)
+    try:
+        memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    except (ValueError, OSError, AttributeError):
+        memory_gb = WORKER_MEMORY_GB
+    return max(1, min(os.cpu_count() or 1, int(memory_gb // WORKER_MEMORY_GB)))
 
 
 def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:

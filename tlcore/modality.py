@@ -135,6 +135,11 @@ class Modality:
         """(how many to unfreeze, how many there are, learning rate) when nothing else is known."""
         raise NotImplementedError
 
+    def time_step(self, dataset, choice: BaseChoice, blocks: int) -> tuple[float, float, float]:
+        """Seconds per item on this machine of (the frozen base's forward pass, a fine-tuning step with `blocks`
+        unfrozen, reading an item), timed on a batch of the dataset's training items (`tlcore.costs`)."""
+        raise NotImplementedError
+
     def measure(self, dataset, choice: BaseChoice, *, seed: int, descriptions: dict | None,
                 progress: ProgressCallback | None) -> Measurements:
         raise NotImplementedError

@@ -9,15 +9,18 @@ The decision rests on quantities measured on the training and validation data:
    else the empirical label map's cross-validated accuracy) is within 1 point of the best
    linear probe's. No training, nothing to overfit.
 2. **finetune** when its **expected gain** over a head on the frozen base is worth it for the
-   user's aim: more than 0 points for "best" accuracy, at least `FAST_GAIN_POINTS` for "fast"
-   (good and fast). The gain comes from the modality's calibrated model (`tlcore.gain`: the room
-   the probe leaves, the distance from the base's domain, the examples per class), fitted on a
-   calibration set of many datasets and their variants and scored leave-one-dataset-out
-   (`benchmarks/bench_recommend.py`); the advice names the expected gain, its typical error and
-   the extra training time. The confidence is how likely the gain's sign is right.
+   user's aim: more than 0 points for "best" accuracy; for "fast" (good and fast, the default) at
+   least `FAST_GAIN_POINTS` and more than the estimate's own typical error, since a gain within its
+   error is not worth minutes. The gain comes from the modality's calibrated model (`tlcore.gain`:
+   the distance from the base's domain, the examples per class), fitted on a calibration set of
+   many datasets and their variants and scored leave-one-dataset-out (`benchmarks/bench_recommend.py`),
+   and never exceeds the room the frozen head leaves (100 minus its measured accuracy). The advice
+   names the expected gain, its typical error and the extra minutes on this machine
+   (`tlcore.costs`). The confidence is how likely the gain's sign is right.
    Where a modality has no calibrated model for its base (texts today), the threshold rule
-   decides: the probe below 97%, the data far from the base's domain (images: mean BatchNorm
-   shift >= 0.15), at least 50 examples per class.
+   decides for "best": the probe below 97%, the data far from the base's domain (images: mean
+   BatchNorm shift >= 0.15), at least 50 examples per class; "fast" keeps the frozen head there,
+   since nothing says before training that fine-tuning's minutes buy points.
    The blocks to unfreeze follow the shift profile: from the first block whose shift reaches
    half of the largest, at most 12 (the whole base at once was measured to collapse), at least 4,
    and at most 6 with fewer than 100 images per class.
@@ -49,7 +52,8 @@ FEW_PER_CLASS = 100
 # font families a class) the probe read 31 points under, as it reads low there split image by image too.
 FEW_GROUPS = 5
 MAX_UNFREEZE, MIN_UNFREEZE, FEW_DATA_UNFREEZE = 12, 4, 6
-EXTRACT_HEADS = ("logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees", "keras_head")
+WAYS = ("predict", "extract", "finetune")
+EXTRACT_HEADS = ("ridge", "logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees", "keras_head")
 
 
 @dataclass(frozen=True)
@@ -67,6 +71,11 @@ class Recommendation:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def room(probe: float) -> float:
+    """The points a frozen head leaves: no way of training can add more than 100 minus its measured accuracy."""
+    return max(100 * (1 - probe), 0.0)
 
 
 def _confidence(margin: float, scale: float) -> float:
@@ -94,12 +103,14 @@ class GapReading:
 
 
 AIMS = {"best": "the best accuracy", "fast": "good and fast"}
+DEFAULT_AIM = "fast"
 FAST_GAIN_POINTS = 2.0  # "good and fast" fine-tunes only when it is expected to add at least this many points
 
 
-def points_needed(aim: str) -> float:
-    """The expected gain, in points, above which fine-tuning is worth it for `aim`."""
-    return FAST_GAIN_POINTS if aim == "fast" else 0.0
+def points_needed(aim: str, error: float = 0.0) -> float:
+    """The expected gain, in points, above which fine-tuning is worth it for `aim`: for good and fast, at least
+    `FAST_GAIN_POINTS` and more than the estimate's typical `error` (a gain within its error buys nothing sure)."""
+    return max(FAST_GAIN_POINTS, error) if aim == "fast" else 0.0
 
 
 def _cross_validated(size: dict) -> str:
@@ -115,7 +126,8 @@ def _cross_validated(size: dict) -> str:
 
 
 def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, domain: str,
-              settings: dict | None = None, *, gain: GainModel | None = None, aim: str = "best") -> Recommendation:
+              settings: dict | None = None, *, gain: GainModel | None = None, aim: str = DEFAULT_AIM,
+              seconds: dict[str, float] | None = None) -> Recommendation:
     """The strategy, its reasons and settings, from the measured numbers (see the module docstring).
 
     `reading` is the modality's reading of its domain gap, `as_is_accuracy` the best way to use the
@@ -123,6 +135,8 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     recommendation of this dataset carries (the image size). With `gain` (the modality's calibrated
     `tlcore.gain.GainModel`), extract or fine-tune is decided by fine-tuning's expected gain for
     the `aim` ("best" accuracy, or "fast": good and fast); without it, by the far-and-enough-data rule.
+    `seconds`: each way's expected wall time on this machine (`tlcore.costs.expected_seconds`); without it,
+    the gain model's rates from its calibration machine, where there is one.
     """
     if aim not in AIMS:
         raise UnknownNameError("aim", aim, list(AIMS))
@@ -133,11 +147,13 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     settings = dict(settings or {})
     reasons = [f"As it is, {reading.asis.format(asis)}; a linear head on its features scores {probe:.1%} "
                f"({_cross_validated(size)})."]
-    seconds, points, loss = {}, None, None
+    points, loss = None, None
+    n_train = int(size.get("splits", {}).get("train", 0))
+    where = "on this machine" if seconds is not None else "on a 2-core machine like the one it was calibrated on"
+    if seconds is None:
+        seconds = {s: round(gain.seconds(s, n_train), 1) for s in WAYS} if gain is not None else {}
     if gain is not None:
-        n_train = int(size.get("splits", {}).get("train", 0))
-        seconds = {s: round(gain.seconds(s, n_train), 1) for s in ("predict", "extract", "finetune")}
-        points = gain.expected_gain(probe, reading.distance, per_class, n_train)
+        points = min(gain.expected_gain(probe, reading.distance, per_class, n_train), room(probe))
         expected["finetune"] = round(min(1.0, probe + points / 100), 4)
     if asis >= probe - PREDICT_MARGIN:
         strategy = "predict"
@@ -146,16 +162,22 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
         confidence = _confidence(asis - probe + PREDICT_MARGIN, 0.05)
     elif gain is not None:
         strategy, confidence, why, loss = _by_expected_gain(gain, points, seconds, aim, reading, domain,
-                                                            (probe, per_class, n_train))
+                                                            (probe, per_class, n_train), where)
         reasons += why
     elif probe < PROBE_CEILING and reading.far and per_class >= MIN_PER_CLASS_TO_FINETUNE:
-        strategy = "finetune"
-        reasons += [
-            f"Your data is far from {domain}: {reading.text}.",
-            f"A frozen base leaves room: the probe stays at {probe:.1%}, below {PROBE_CEILING:.0%}.",
-            f"With {per_class:.0f} examples per class there is enough to adapt the base: {reading.settings_reason}.",
-        ]
-        confidence = _confidence(min(PROBE_CEILING - probe, reading.margin), 0.1)
+        why = [f"Your data is far from {domain}: {reading.text}.",
+               f"A frozen base leaves room: the probe stays at {probe:.1%}, below {PROBE_CEILING:.0%}."]
+        if aim == "fast":
+            strategy, confidence = "extract", 0.6
+            why.append(f"For {AIMS['fast']}: nothing measured before training says how many points fine-tuning "
+                       f"would add here{_extra_time(seconds, where)}, so a new head on the frozen base is advised; "
+                       "ask for the best accuracy to fine-tune.")
+        else:
+            strategy = "finetune"
+            why.append(f"With {per_class:.0f} examples per class there is enough to adapt the base: "
+                       f"{reading.settings_reason}{_extra_time(seconds, where)}.")
+            confidence = _confidence(min(PROBE_CEILING - probe, reading.margin), 0.1)
+        reasons += why
     else:
         strategy = "extract"
         if probe >= PROBE_CEILING:
@@ -180,32 +202,53 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
 
 
 def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, reading: GapReading, domain: str,
-                      measured: tuple[float, float, int]) -> tuple[str, float, list[str], float]:
-    """Extract or fine-tune by the expected gain of fine-tuning, for the aim; with the reasons in numbers and what
-    the choice is expected to lose against the other way. `measured`: the probe, examples per class, training
-    examples (what the gain model may read)."""
+                      measured: tuple[float, float, int], where: str) -> tuple[str, float, list[str], float]:
+    """Extract or fine-tune by the expected gain of fine-tuning (already capped by the room), for the aim; with the
+    reasons in points and minutes and what the choice is expected to lose against the other way. `measured`: the
+    probe, examples per class, training examples (what the gain model may read); `where` the times were measured."""
     probe, per_class, n_train = measured
-    needed = points_needed(aim)
+    error = gain.residual_points
+    needed = points_needed(aim, error)
     strategy = "finetune" if points > needed else "extract"
-    loss = round(expected_loss(points, gain.residual_points, strategy), 2)
+    left = room(probe)
+    # the other way cannot lead by more than the room: where the frozen head leaves none, keeping it loses nothing
+    loss = round(min(expected_loss(points, error, strategy), left) if strategy == "extract" else
+                 expected_loss(points, error, strategy), 2)
     extra = max(seconds["finetune"] - seconds["extract"], 0.0)
     said = {"room": f"the probe's {probe:.1%}", "distance": f"a distance from {domain} of {reading.distance:.2f}",
             "log_per_class": f"{per_class:.0f} examples per class", "log_train": f"{n_train} training examples"}
     inputs = [said[name] for name in dict.fromkeys("room" if f == "room_x_data" else f for f in gain.weights)]
-    reasons = [
-        f"Fine-tuning is expected to add {points:+.1f} points over a head on the frozen base (typical error "
-        f"{gain.residual_points:.1f} points)" + (f", from {_listed(inputs)}" if inputs else "") + "; it takes about "
-        f"{duration(extra)} more on a 2-core machine like the one it was calibrated on ({len(gain.fitted_on)} "
-        "datasets). " + loss_sentence(loss),
-    ]
+    if left < 0.05:
+        reasons = [f"A head on the frozen base already scores {probe:.1%}: fine-tuning has no points left to add, "
+                   f"and it would take about {duration(extra)} more {where}."]
+    else:
+        capped = points >= left - 1e-9
+        reasons = [
+            f"Fine-tuning takes about {duration(extra)} more {where} for an expected {points:+.1f} points over a "
+            f"head on the frozen base (typical error {error:.1f})"
+            + (f", at most the {left:.1f} points the frozen head leaves at {probe:.1%}" if capped else "")
+            + (f"; estimated from {_listed(inputs)} ({len(gain.fitted_on)} datasets)" if inputs else "") + ". "
+            + loss_sentence(loss),
+        ]
     if strategy == "finetune":
         reasons.append(f"That is worth it for {AIMS[aim]}: {reading.settings_reason}.")
+    elif left < 0.05:
+        pass
     elif aim == "fast" and points > 0:
-        reasons.append(f"For {AIMS['fast']}, {points:.1f} points are not worth the extra time (fine-tuning is "
-                       f"chosen from {FAST_GAIN_POINTS:.0f} points); ask for the best accuracy to fine-tune.")
+        reasons.append(f"For {AIMS['fast']}, {points:.1f} points " + (
+            f"are within the estimate's typical error ({error:.1f})" if points <= error else
+            f"are fewer than the {FAST_GAIN_POINTS:.0f} points it asks") + f": not worth {duration(extra)} more. "
+            "Ask for the best accuracy to fine-tune.")
     else:
         reasons.append("A new head on the frozen base's features is expected to do as well, in less time.")
     return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons, loss
+
+
+def _extra_time(seconds: dict, where: str) -> str:
+    """", and it takes about 4 min more on this machine" where the times are known."""
+    if not seconds or "finetune" not in seconds:
+        return ""
+    return f" (it takes about {duration(max(seconds['finetune'] - seconds['extract'], 0.0))} more {where})"
 
 
 def loss_sentence(points: float) -> str:

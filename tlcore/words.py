@@ -29,6 +29,7 @@ MODEL_WORDS = {
     "imagenet_names": "ImageNet's own classes, matched to your class names",
     "empirical_label_map": "ImageNet's own answers, mapped to your labels by your examples",
     "zero_shot_names": "Similarity to your class names (zero-shot)",
+    "ridge": "Ridge classifier (linear, one quick solve)",
     "logistic_regression": "Logistic regression",
     "rbf_svm": "Support vector machine (RBF kernel)",
     "linear_svm": "Linear support vector machine",
@@ -127,13 +128,17 @@ def largest_class_note(accuracy: float, largest: dict, split: str, items: int) -
     sentence = (f"Always answering the largest class, \"{largest['class']}\", would score {percent(baseline)} on the "
                 f"same {name} split ({items} items).")
     if accuracy - baseline > margin:
-        return False, sentence + f" The model beats that by {percent(accuracy - baseline)}."
+        return False, sentence + f" The model beats that by {100 * (accuracy - baseline):.1f} points."
     return True, (sentence + f" The model's {percent(accuracy)} is not clearly better: on {items} items a lead under "
-                  f"{percent(margin)} can be luck. Add data, or check that the labels can be told apart.")
+                  f"{100 * margin:.1f} points can be luck. Add data, or check that the labels can be told apart.")
+
+
+TIME_COLUMN = "Time to a downloadable model"
 
 
 def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
-    """What each way of reusing the model is expected to score before training (and take, where calibrated)."""
+    """What each way of reusing the model is expected to score before training, and how long it takes from pressing
+    Train to its bundle (timed on this machine by the analysis: `tlcore.costs`), side by side."""
     advice = analysis["recommendation"]
     expected, times = advice["expected_accuracy"], advice.get("expected_seconds") or {}
     how = {"predict": "cross-validated on your training and validation data, with no training",
@@ -145,13 +150,14 @@ def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
                            "validation data (see Why)" if advice.get("expected_gain") is not None else
                            "measured by a pilot: a short fine-tuning run, on your validation data")
     rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
-            | ({"Training time": seconds(times[s])} if times else {})
+            | ({TIME_COLUMN: seconds(times[s])} if times else {})
             for s in ("predict", "extract", "finetune") if s in expected]
     if "finetune" not in expected:
         rows.append({"Way": strategy_title("finetune"), "Expected accuracy": "measured by training",
                      "How it was estimated": "no honest estimate before training for this base: it depends on how "
                                              "far the model can adapt; usually at or above the probe when the data "
-                                             "is far from the model's own and there is enough of it"})
+                                             "is far from the model's own and there is enough of it"}
+                    | ({TIME_COLUMN: seconds(times["finetune"])} if "finetune" in times else {}))
     return pd.DataFrame(rows)
 
 
@@ -169,6 +175,20 @@ def measures_table(analysis: dict, gap_words: dict[str, tuple[str, str]]) -> pd.
                 f"{value:.2f}" if isinstance(value, float) else str(value)
             rows.append({"Measure": title, "Value": shown, "What it means": meaning})
     return pd.DataFrame(rows)
+
+
+def wall_note(wall: dict | None, expected: dict[str, float] | None = None) -> str:
+    """The user's time in words: to the first and the final bundle from the click, against the budget and what
+    the advice expected."""
+    if not wall or wall.get("seconds_to_final_bundle") is None:
+        return ""
+    note = (f"From the start: the first model's bundle after {seconds(wall['seconds_to_first_bundle'])}, "
+            if wall.get("seconds_to_first_bundle") is not None else "From the start: ")
+    note += (f"the final bundle after {seconds(wall['seconds_to_final_bundle'])} "
+             f"(budget {seconds(wall['budget_seconds'])})")
+    if expected and len(expected) == 1:
+        note += f"; the advice expected about {seconds(next(iter(expected.values())))}"
+    return note + "."
 
 
 def anytime_note(anytime: dict | None) -> str:

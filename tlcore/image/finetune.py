@@ -17,11 +17,21 @@ import numpy as np
 
 from ..devices import get_strategy
 from ..train.candidate import Candidate, Context, per_sample_ms
-from ..train.stages import Deadline, EpochReport, KeepBest, class_weights, compile_for_finetuning, stage_one_head
+from ..train.config import FinetuneConfig
+from ..train.stages import (
+    Deadline,
+    EpochReport,
+    KeepBest,
+    class_weights,
+    compile_for_finetuning,
+    passes_after_training,
+    stage_one_head,
+)
 from .bases import Backbone
 from .extract import load_images
 
 DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4  # measured: see the README's fine-tuning table
+STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 
 
 def unfreeze_top(backbone: Backbone, n_blocks: int) -> int:
@@ -60,6 +70,31 @@ def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int)
         keras.Model(plain, backbone.model(plain)[0], name="finetuned_features")
 
 
+def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> tuple[float, float, float]:
+    """Seconds per image on this machine of (the frozen base's forward pass, one fine-tuning step with the top
+    `blocks` unfrozen, reading and resizing), timed on up to one batch of `files` after a step that traces."""
+    files = files[:FinetuneConfig.batch_size]
+    start = time.perf_counter()
+    images = load_images(files, backbone.image_size)
+    decode = (time.perf_counter() - start) / len(files)
+    backbone.forward_graph(images)  # traced before, by the analysis: warm
+    start = time.perf_counter()
+    backbone.forward_graph(images)
+    forward = (time.perf_counter() - start) / len(files)
+    base = backbone.fresh()
+    unfreeze_top(base, blocks)
+    head = keras.Sequential([keras.layers.Dense(n_classes)], name="timing_head")
+    model, _ = build_model(base, head, augment=True, seed=0)
+    compile_for_finetuning(model, DEFAULT_LEARNING_RATE, 10)
+    target = keras.utils.to_categorical(np.arange(len(files)) % n_classes, n_classes)
+    model.train_on_batch(images, target)  # traces the step
+    start = time.perf_counter()
+    for _ in range(STEPS_TIMED):
+        model.train_on_batch(images, target)
+    step = (time.perf_counter() - start) / (STEPS_TIMED * len(files))
+    return forward, step, decode
+
+
 def run(ctx: Context) -> list[Candidate]:
     config = ctx.config.finetune
     blocks = config.unfreeze_blocks or DEFAULT_UNFREEZE
@@ -78,11 +113,12 @@ def run(ctx: Context) -> list[Candidate]:
         compile_for_finetuning(model, rate, steps)
     weights = class_weights(ctx.labels["train"], ctx.n_classes)
     keep = KeepBest((images["val"], onehot["val"]))
+    counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}
     history = model.fit(
         images["train"], onehot["train"], batch_size=config.batch_size, epochs=config.epochs,
         validation_data=(images["val"], onehot["val"]), class_weight=weights, verbose=0,
         callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
-                   Deadline(ctx.deadline), EpochReport(ctx, config.epochs)],
+                   Deadline(ctx.deadline, keep, passes_after_training(counts)), EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
     predict = lambda x: model.predict(x, verbose=0, batch_size=64)  # noqa: E731

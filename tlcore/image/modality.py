@@ -83,6 +83,11 @@ class ImageModality(Modality):
 
         return DEFAULT_UNFREEZE, get_spec(choice.name).n_blocks or 16, DEFAULT_LEARNING_RATE
 
+    def time_step(self, dataset, choice, blocks):
+        from .finetune import time_step
+
+        return time_step(self.load_base(choice), dataset.files("train"), len(dataset.classes), blocks)
+
     def load_base(self, choice: BaseChoice):
         from .bases import load_backbone
 

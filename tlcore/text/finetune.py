@@ -18,18 +18,21 @@ import numpy as np
 
 from ..devices import get_strategy
 from ..train.candidate import Candidate, Context
+from ..train.config import FinetuneConfig
 from ..train.stages import (
     Deadline,
     EpochReport,
     KeepBest,
     class_weights,
     compile_for_finetuning,
+    passes_after_training,
     stage_one_head,
 )
 from .embed import padded
 from .encoder import TextEncoder
 
 DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
+STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 
 
 def unfreeze_top(encoder: TextEncoder, n_layers: int) -> int:
@@ -93,6 +96,31 @@ def build_model(encoder: TextEncoder, head: keras.Model) -> tuple[keras.Model, k
         keras.Model(inputs, embedding, name="finetuned_text_features")
 
 
+def time_step(encoder: TextEncoder, texts: list[str], n_classes: int, blocks: int) -> tuple[float, float, float]:
+    """Seconds per text on this machine of (the frozen encoder's forward pass, one fine-tuning step with the top
+    `blocks` layers unfrozen, tokenising), timed on up to one batch of `texts` after a step that traces."""
+    texts = texts[:FinetuneConfig.batch_size]
+    start = time.perf_counter()
+    tokens, mask = padded(encoder.token_ids(texts))
+    decode = (time.perf_counter() - start) / len(texts)
+    encoder.forward_graph(tokens, mask)  # trace (the analysis traced it for its own batch shapes)
+    start = time.perf_counter()
+    encoder.forward_graph(tokens, mask)
+    forward = (time.perf_counter() - start) / len(texts)
+    fresh = encoder.fresh()
+    unfreeze_top(fresh, blocks)
+    head = keras.Sequential([keras.layers.Dense(n_classes)], name="timing_head")
+    model, _ = build_model(fresh, head)
+    compile_for_finetuning(model, DEFAULT_LEARNING_RATE, 10)
+    x = {"token_ids": tokens, "padding_mask": mask}
+    target = keras.utils.to_categorical(np.arange(len(texts)) % n_classes, n_classes)
+    model.train_on_batch(x, target)  # traces the step
+    start = time.perf_counter()
+    for _ in range(STEPS_TIMED):
+        model.train_on_batch(x, target)
+    return forward, (time.perf_counter() - start) / (STEPS_TIMED * len(texts)), decode
+
+
 def run(ctx: Context) -> list[Candidate]:
     config = ctx.config.finetune
     blocks = config.unfreeze_blocks or DEFAULT_UNFREEZE
@@ -113,10 +141,11 @@ def run(ctx: Context) -> list[Candidate]:
         compile_for_finetuning(model, rate, steps)
     validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
     keep = KeepBest((validation,))
+    counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}
     history = model.fit(
         train_batches, epochs=config.epochs, validation_data=validation, verbose=0,
         callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
-                   Deadline(ctx.deadline), EpochReport(ctx, config.epochs)],
+                   Deadline(ctx.deadline, keep, passes_after_training(counts)), EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
     latency_start = time.perf_counter()

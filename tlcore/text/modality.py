@@ -77,6 +77,11 @@ class TextModality(Modality):
 
         return DEFAULT_UNFREEZE, get_text_spec(choice.name).n_blocks, DEFAULT_LEARNING_RATE
 
+    def time_step(self, dataset, choice, blocks):
+        from .finetune import time_step
+
+        return time_step(self.load_base(choice), dataset.texts("train"), len(dataset.classes), blocks)
+
     def load_base(self, choice: BaseChoice):
         from .encoder import load_text_encoder
 

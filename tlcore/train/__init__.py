@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import runs
+from .. import costs, runs
 from ..errors import SettingError, TLCoreError, UnknownNameError
 from ..modality import modality_of
 from ..progress import ProgressCallback, report
 from .anytime import FIRST_FOLDER, BestSoFar
+from .baselines import first_head
 from .candidate import Candidate, Context
 from .config import STRATEGY_NAMES, FinetuneConfig, HeadSpace, SearchConfig, TrainConfig
 from .evaluate import Evaluation, accuracy, evaluate, largest_class_accuracy
@@ -67,17 +68,24 @@ def train(
     run_id: str | None = None,
     progress: ProgressCallback | None = None,
     first_model: Callable[[RunResult], None] | None = None,
+    started: float | None = None,
+    after_seconds: float = 0.0,
 ) -> RunResult:
     """Train `config.strategies` on `dataset` (images or texts) within `config.budget_seconds`.
 
     With `run_id` of an earlier, interrupted run, its folder is reused and the head search resumes.
     `first_model` is called once, while the run goes on, with the first model as a whole interim
-    result (tested, in `<run>/first/`): the job and the CLI build its bundle there.
+    result (tested, in `<run>/first/`): the job and the CLI build its bundle there. A head on the
+    cached features is always the first model, also when only fine-tuning was asked for.
+
+    The budget is the user's wall time: it counts from `started` (a `time.monotonic()` reading taken
+    when the user asked, before reading the data; default now), and `after_seconds` of it are left for
+    what follows the run (the bundle: `tlcore.deliver`).
     """
-    started = time.monotonic()
-    # Strategies share 95% of the budget; the rest is kept for what cannot stop at a deadline:
-    # predicting validation and test images, evaluating and writing the run folder.
-    end = started + (1 - FINISHING_SHARE) * config.budget_seconds
+    started = time.monotonic() if started is None else started
+    # Strategies share 95% of what the budget leaves after `after_seconds`; the rest is kept for what cannot
+    # stop at a deadline: predicting validation and test items, the detector, evaluating and writing the run.
+    end = started + (1 - FINISHING_SHARE) * config.budget_seconds - after_seconds
     names = _strategies(config.strategies, dataset)
     from ..devices import STRATEGIES as DISTRIBUTIONS
 
@@ -119,22 +127,30 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
     modality = modality_of(dataset)
     prepared = modality.prepare(dataset, config, progress)
     config = prepared.config
+    features_seconds = time.monotonic() - started
+    if getattr(prepared.features, "from_cache", False):  # what a run takes before its first strategy, here
+        costs.record(config.backbone, config.image_size, "start", features_seconds)
     runs.write_json(run_dir / "config.json", dataclasses.asdict(config) | {"strategies": names})
     splits = dataset.records["split"].to_numpy(dtype=object)
     features = {s: prepared.features.rows(splits == s) for s in ("train", "val", "test")}
     labels = {s: dataset.labels(s) for s in ("train", "val", "test")}
     ctx = Context(dataset, config, prepared.base, features, labels, run_dir, end, prepared.latency_ms,
                   prepared.size_bytes, progress)  # fmt: skip
+    ctx.shared["seconds_to_features"] = round(features_seconds, 1)
 
     ctx.best = BestSoFar(run_dir, labels["val"], labels["train"], started, config.backbone,
                          on_first=first_model and (lambda chosen: _first(ctx, chosen, started, first_model)))
     registry = modality.strategies()
     candidates: list[Candidate] = []
+    if "extract" in registry and "extract" not in names and names != ["predict"]:
+        ctx.deadline = end
+        report(progress, "strategies", 0, len(names), "a first model: a head on the cached features")
+        candidates += first_head(ctx)  # offered as they come: the first model, seconds after the features
     for index, name in enumerate(names):
         runner, weight = registry[name]
         share = weight / sum(registry[n][1] for n in names[index:])
         ctx.deadline = time.monotonic() + share * max(end - time.monotonic(), 0.0)
-        if index and ctx.stop_before(f"strategy {name}"):
+        if (index or candidates) and ctx.stop_before(f"strategy {name}"):
             continue
         report(progress, "strategies", index, len(names), f"training {name}")
         found = runner(ctx)
@@ -161,7 +177,9 @@ def _finish(ctx: Context, candidates: list[Candidate], names: list[str], seconds
         raise SettingError("no model finished within the time budget; raise budget_seconds")
     selection = select(candidates, ctx.labels["val"], ctx.labels["train"])
     _fit_unknown(ctx, candidates)
-    per_strategy = _evaluate_choices(ctx, selection, names)
+    # the selected model's strategy is evaluated too: a run asked only to fine-tune keeps its first head when
+    # fine-tuning did not beat it on validation
+    per_strategy = _evaluate_choices(ctx, selection, list(dict.fromkeys([*names, selection.selected.strategy])))
     rows = _leaderboard(selection, ctx.labels["val"], per_strategy)
     if save_models:
         _save_models(ctx, candidates)
@@ -226,6 +244,7 @@ def _report(ctx: Context, selection: Selection, per_strategy: dict, rows: list[d
         "source": ctx.dataset.source,
         "classes": list(ctx.dataset.classes),
         "seconds": round(seconds, 1),
+        "seconds_to_features": ctx.shared.get("seconds_to_features"),
         "budget_seconds": ctx.config.budget_seconds,
         "leaderboard": rows,
         "selected": {"strategy": selected.strategy, "model": selected.name, "params": _plain(selected.params),

@@ -94,6 +94,7 @@ def keras_head(candidate: Candidate, n_classes: int) -> Callable:
 # extract model name -> fitted candidate, number of classes -> features-to-logits callable (a layer or a function)
 KERAS_FORMS: dict[str, Callable[[Candidate, int], Callable]] = {
     "keras_head": keras_head,
+    "ridge": linear,
     "logistic_regression": linear,
     "linear_svm": linear,
     "rbf_svm": rbf_svm,

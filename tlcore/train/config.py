@@ -59,7 +59,7 @@ class TrainConfig:
     image_size: int | None = None  # None: chosen from the images' own size, see `tlcore.image.bases.auto_image_size`
     budget_seconds: float = 600.0
     seed: int = 0
-    baselines: tuple[str, ...] = ("logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees")
+    baselines: tuple[str, ...] = ("ridge", "logistic_regression", "rbf_svm", "linear_svm", "knn", "extra_trees")
     search: SearchConfig = field(default_factory=SearchConfig)
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
     distribution: str = "default"  # tf.distribute strategy for extraction and fine-tuning (tlcore.devices)

@@ -48,7 +48,9 @@ class KeepBest(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         batch = {"batch_size": 64} if len(self.validation) > 1 else {}
+        start = time.monotonic()
         self.best_loss = self.model.evaluate(*self.validation, verbose=0, return_dict=True, **batch)["loss"]
+        self.seconds = time.monotonic() - start  # one pass over validation: what answering costs (`Deadline`)
         self.best_weights, self.best_epoch = self.model.get_weights(), 0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -60,21 +62,41 @@ class KeepBest(keras.callbacks.Callback):
 
 
 class Deadline(keras.callbacks.Callback):
-    """Stop training after the batch during which the deadline passed."""
+    """Stop training after the batch during which the deadline passed; with `keep` (the run's `KeepBest`) and
+    `passes`, early enough to leave that many passes over validation's size for what follows training (the tuned
+    model's answers and the features its head reads, on every split), timed by `keep`'s first evaluation."""
 
-    def __init__(self, deadline: float) -> None:
+    def __init__(self, deadline: float, keep: KeepBest | None = None, passes: float = 0.0) -> None:
         super().__init__()
-        self.deadline = deadline
+        self.deadline, self.keep, self.passes = deadline, keep, passes
 
     def on_train_batch_end(self, batch, logs=None):
-        if time.monotonic() >= self.deadline:
+        after = self.passes * getattr(self.keep, "seconds", 0.0)
+        if time.monotonic() >= self.deadline - after:
             self.model.stop_training = True
 
 
+def passes_after_training(counts: dict[str, int]) -> float:
+    """Passes over the validation split's size that fine-tuning makes after training: answers on validation and
+    test, then the head's features on every split."""
+    val = max(counts.get("val", 0), 1)
+    return (counts["val"] + counts["test"] + sum(counts.values())) / val
+
+
 class EpochReport(keras.callbacks.Callback):
+    """Progress after every batch (so the bar moves and a cancel is seen within a batch) and every epoch."""
+
     def __init__(self, ctx: Context, epochs: int) -> None:
         super().__init__()
-        self.ctx, self.epochs = ctx, epochs
+        self.ctx, self.epochs, self.epoch = ctx, epochs, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        steps = self.params.get("steps") if self.params else None
+        where = f"epoch {self.epoch + 1} of at most {self.epochs}, batch {batch + 1}"
+        report(self.ctx.progress, "finetune", self.epoch, self.epochs, where + (f" of {steps}" if steps else ""))
 
     def on_epoch_end(self, epoch, logs=None):
         shown = ("loss", "accuracy", "val_loss", "val_accuracy")

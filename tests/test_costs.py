@@ -1,0 +1,92 @@
+"""What each way costs on this machine (`tlcore.costs`): the expected times' parts, the machine's records,
+and the timing done once per machine, base and size."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from tlcore import costs, paths
+from tlcore.modality import BaseChoice
+
+
+@pytest.fixture
+def shapes(tmp_path):
+    from tlcore.data import import_data
+    from tlcore.samples import sample_path
+
+    return import_data(sample_path("shapes"), tmp_path / "ws")
+
+
+RATES = costs.Rates(forward=0.01, step=0.03, decode=0.002, head_fit=0.05, bundle=12.0, start=2.0)
+
+
+def test_each_way_pays_the_start_and_the_bundle_and_fine_tuning_grows_with_epochs_and_items():
+    counts = costs.Counts(train=200, val=40, test=40)
+    found = costs.expected_seconds(RATES, counts, epochs=10)
+    assert set(found) == {"predict", "extract", "finetune"}
+    assert all(seconds >= RATES.start + RATES.bundle for seconds in found.values())
+    assert found["predict"] < found["extract"] < found["finetune"]
+    epochs_part = 10 * (200 * 0.03 + 40 * 0.01)  # every epoch trains on the training items and reads validation
+    assert found["finetune"] - found["predict"] == pytest.approx(epochs_part, rel=0.25)
+    more = costs.expected_seconds(RATES, costs.Counts(400, 40, 40), epochs=10)
+    assert more["finetune"] > found["finetune"] + 10 * 200 * 0.03 * 0.9
+    assert costs.expected_seconds(RATES, counts, epochs=20)["finetune"] > found["finetune"]
+    capped = costs.expected_seconds(RATES, counts, epochs=10, budget=30.0)
+    assert max(capped.values()) == 30.0  # no way is said to take longer than its budget lets it
+
+
+def test_the_machine_keeps_its_last_measurements_and_reads_their_median(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    assert costs.measured("base", 128, "bundle") is None
+    assert costs.guessed("image", "base", 128, "bundle") == costs.BUNDLE_GUESS["image"]  # nothing run here yet
+    for seconds in (30.0, 10.0, 20.0, 1000.0, 25.0, 22.0):
+        costs.record("base", 128, "bundle", seconds)
+    assert costs.measured("base", 128, "bundle") == 22.0  # the last five: 10, 20, 1000, 25, 22
+    assert costs.guessed("image", "base", 128, "bundle") == 22.0
+    assert costs.measured("base", 224, "bundle") is None  # another size is another key
+    stored = next(paths.cache_dir("costs").glob("*.json"))
+    stored.write_text("{not json", encoding="utf-8")  # damaged: measured again, never trusted
+    assert costs.measured("base", 128, "bundle") is None
+    costs.record("base", 128, "bundle", 5.0)
+    assert json.loads(stored.read_text(encoding="utf-8"))["base@128"]["bundle"] == [5.0]
+
+
+def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    calls = []
+
+    def time_step(dataset, choice, blocks):
+        calls.append((choice.name, choice.image_size, blocks))
+        return 0.01, 0.02, 0.001
+
+    modality = SimpleNamespace(name="image", time_step=time_step)
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(60, 8)), np.arange(60) % 3
+    first = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)
+    again = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)
+    assert calls == [("base", 128, 6)] and (first.forward, first.step) == (again.forward, again.step) == (0.01, 0.02)
+    costs.measure_rates(modality, None, BaseChoice("base", 128), 12, features, labels)  # deeper: another step
+    costs.measure_rates(modality, None, BaseChoice("base", 160), 6, features, labels)  # another size
+    assert calls[1:] == [("base", 128, 12), ("base", 160, 6)]
+    assert first.head_fit > 0 and first.bundle == costs.BUNDLE_GUESS["image"]
+
+
+def test_another_machine_does_not_read_this_ones_timings(tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    costs.record("base", 128, "step@6", 0.02)
+    monkeypatch.setattr(costs, "machine_key", lambda: "another-machine")
+    assert costs.measured("base", 128, "step@6") is None
+
+
+@pytest.mark.slow
+def test_the_timed_step_of_the_default_base_is_slower_than_its_forward_pass(shapes):
+    from tlcore.image.modality import MODALITY
+
+    choice = MODALITY.resolve_base(shapes, None, 96)
+    forward, step, decode = MODALITY.time_step(shapes, choice, 6)
+    assert 0 < forward < step  # a training step also goes backward
+    assert 0 < decode < 1

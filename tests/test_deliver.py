@@ -1,0 +1,56 @@
+"""From pressing Train to a downloadable bundle (`tlcore.deliver`): a first model on the cached features whatever
+the way, the user's wall times in the report, and the budget kept with the bundle inside it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tlcore.data import import_data
+from tlcore.deliver import train_and_bundle
+from tlcore.samples import sample_path
+from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig
+
+
+@pytest.fixture
+def shapes(tmp_path):
+    return import_data(sample_path("shapes"), tmp_path / "ws")
+
+
+def test_fine_tuning_alone_still_has_a_head_on_the_features_as_its_first_model(shapes, tmp_path):
+    config = TrainConfig(strategies=("finetune",), image_size=64, budget_seconds=300, stop_early=False,
+                         finetune=FinetuneConfig(epochs=2, augment=False))
+    done = train_and_bundle(shapes, config, tmp_path / "ws")
+    report = done.result.report
+    board = {row["model"]: row for row in report["leaderboard"]}
+    assert board["ridge"]["strategy"] == "extract" and "finetune_top12" in board  # the first head, then fine-tuning
+    first = json.loads((done.result.run_dir / "best_so_far.json").read_text())["first_seconds"]
+    assert first < board["finetune_top12"]["train_seconds"]  # before fine-tuning had finished anything
+    assert done.first_bundle is not None and done.first_bundle.is_file()
+    assert report["strategies"] == ["finetune"] and "finetune" in report["per_strategy"]
+    assert done.seconds_to_first_bundle < done.seconds_to_final_bundle
+    stored = json.loads((done.result.run_dir / "report.json").read_text())
+    assert stored["wall"]["seconds_to_final_bundle"] == done.seconds_to_final_bundle  # what the pages read
+
+
+def test_a_head_on_the_features_at_the_ceiling_ends_fine_tuning_early_and_says_why(shapes, tmp_path):
+    config = TrainConfig(strategies=("finetune",), image_size=64, budget_seconds=300)
+    done = train_and_bundle(shapes, config, tmp_path / "ws")
+    anytime = done.result.report["anytime"]
+    if done.result.report["leaderboard"][0]["val_accuracy"] < 1.0:
+        pytest.skip("the first head did not get every validation shape right on this machine")
+    assert [s["skipped"] for s in anytime["stopped_early"]] == ["strategy finetune"]
+    assert done.result.selected.strategy == "extract"
+
+
+@pytest.mark.slow
+def test_a_short_budget_ends_with_a_downloadable_bundle_within_it(shapes, tmp_path):
+    budget = 60.0
+    config = TrainConfig(strategies=("finetune",), image_size=96, budget_seconds=budget, stop_early=False,
+                         search=SearchConfig(max_trials=3), finetune=FinetuneConfig(epochs=200, patience=200))
+    done = train_and_bundle(shapes, config, tmp_path / "ws")
+    assert done.bundle is not None and done.bundle.is_file()
+    epochs = done.result.report["leaderboard"]
+    assert any(row["strategy"] == "finetune" for row in epochs)  # it fine-tuned, and was stopped by the time
+    assert done.seconds_to_final_bundle <= 1.1 * budget, done.result.report["wall"]  # the run's own clock

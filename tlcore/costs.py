@@ -1,0 +1,206 @@
+"""What each way of reusing the base costs in the user's wall time, on the machine where it runs.
+
+The time a user is told is from pressing Train (or calling `train`) to a bundle they can download:
+starting the job (reading the data, loading the base), the work of the way itself, the finishing
+steps (predictions, the "none of my classes" detector, evaluation) and the bundle. Nothing here
+comes from a table fitted elsewhere:
+
+- `forward` and `step` are timed on a few real batches of the user's own items when the analysis
+  runs (`Modality.time_rates`): one item through the frozen base, and one item through a training
+  step of fine-tuning (forward and backward through the unfrozen top);
+- `bundle` and `start` are what the last runs on this machine took (`record`), with a first guess
+  of `BUNDLE_GUESS`/`START_GUESS` seconds until one has run;
+- the heads on cached features (the scikit-learn baselines, the head search) take `HEADS_PER_FIT`
+  times one logistic regression fitted on the same features here, and at least `HEADS_FLOOR`
+  (both set on the shared sets: `benchmarks/bench_advice_time.py` prints expected against measured).
+
+Timings are kept per machine (its processor, its cores and the library versions) and per base and
+input size in `$TRANSFERLAB_HOME/costs/`, so they are paid once and survive restarts; a damaged file
+is measured again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from . import paths, runs
+
+# What a job spends before and after its way's own work, until the machine has recorded its own.
+START_GUESS = {"image": 3.0, "text": 3.0}
+BUNDLE_GUESS = {"image": 15.0, "text": 10.0}  # a bundle of a head on the frozen base
+FINETUNE_BUNDLE_GUESS = {"image": 30.0, "text": 15.0}  # a fine-tuned base converted whole
+# The scikit-learn baselines and the head search (stopped once they cannot pay), in fits of one logistic regression
+# on the same features, and at least the floor; set on the shared sets (benchmarks/bench_advice_time.py).
+HEADS_PER_FIT = 40.0
+HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's first trials take some
+FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
+FINISH_PER_ITEM = 0.0005  # seconds per item to predict, evaluate and fit the detector on cached features
+RECORDS_KEPT = 5
+
+
+@dataclass(frozen=True)
+class Rates:
+    """Seconds this machine takes for one base at one input size (see the module docstring)."""
+
+    forward: float  # per item through the frozen base, in batches
+    step: float  # per training item of one fine-tuning step (forward and backward)
+    decode: float = 0.0  # per item to read and resize it (images; texts: tokenising)
+    head_fit: float = 0.0  # one logistic regression on the training features
+    bundle: float = 0.0  # building a bundle of a head on the frozen base
+    start: float = 0.0  # a job's start: reading the data and loading the base
+    finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Items per split: what each way's time grows with."""
+
+    train: int
+    val: int
+    test: int
+
+    @property
+    def total(self) -> int:
+        return self.train + self.val + self.test
+
+
+def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | None = None) -> dict[str, float]:
+    """Each way's wall seconds from pressing Train to its final bundle, the features already cached (as after the
+    analysis); with `budget`, no way is expected to take longer than the budget lets it."""
+    fixed = rates.start + FINISH_PER_ITEM * counts.total
+    heads = max(HEADS_PER_FIT * rates.head_fit, HEADS_FLOOR)
+    first_head = max(FIRST_HEAD_FITS * rates.head_fit, 1.0)  # fine-tuning's first model: a head on the features
+    tuning = (counts.total * rates.decode  # every item read once
+              + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
+              + 2 * counts.total * rates.forward)  # the tuned model's answers and the features its head reads
+    found = {"predict": fixed + rates.bundle + 1.0, "extract": fixed + rates.bundle + heads,
+             "finetune": fixed + (rates.finetune_bundle or rates.bundle) + first_head + tuning}
+    if budget is not None:
+        found = {way: min(seconds, budget) for way, seconds in found.items()}
+    return {way: round(seconds, 1) for way, seconds in found.items()}
+
+
+# --- what this machine has measured -----------------------------------------------------------------------------
+
+
+def machine_key() -> str:
+    """The processor, its core count and the library versions: timings are not carried to another machine."""
+    flags = ""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as info:
+            for line in info:
+                if line.startswith(("model name", "flags")):
+                    flags += line
+                if line.startswith("flags"):
+                    break
+    except OSError:
+        flags = platform.processor()
+    try:
+        import keras
+        import tensorflow as tf
+
+        versions = f"{tf.__version__}/{keras.__version__}"
+    except ImportError:  # pragma: no cover (both are requirements)
+        versions = ""
+    text = f"{platform.machine()}|{os.cpu_count()}|{flags}|{versions}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _file() -> Path:
+    return paths.cache_dir("costs") / f"{machine_key()}.json"
+
+
+def _read() -> dict:
+    try:
+        found = json.loads(_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}  # absent or damaged: measured again
+    return found if isinstance(found, dict) else {}
+
+
+def _key(base: str, size: int | None) -> str:
+    return f"{base}@{size}" if size else base
+
+
+def measured(base: str, size: int | None, what: str) -> float | None:
+    """The median of what this machine recorded for `what` ("bundle", "start", "forward", "step@6", ...), or None."""
+    values = _read().get(_key(base, size), {}).get(what)
+    if not isinstance(values, list) or not values:
+        return None
+    numbers = [float(v) for v in values if isinstance(v, int | float) and v >= 0]
+    return statistics.median(numbers) if numbers else None
+
+
+def record(base: str, size: int | None, what: str, seconds: float) -> None:
+    """Keep one more measurement of `what` (the last `RECORDS_KEPT`); a failed write only loses the record."""
+    try:
+        found = _read()
+        entry = found.setdefault(_key(base, size), {})
+        entry[what] = [*entry.get(what, []), round(float(seconds), 6)][-RECORDS_KEPT:]
+        runs.write_json(_file(), found)
+    except OSError:
+        pass
+
+
+def guessed(modality: str, base: str, size: int | None, what: str) -> float:
+    """What this machine recorded for "bundle", "bundle:finetune" or "start", else the first guess for the kind
+    of data."""
+    found = measured(base, size, what)
+    if found is not None:
+        return found
+    guesses = {"bundle": BUNDLE_GUESS, "bundle:finetune": FINETUNE_BUNDLE_GUESS}.get(what, START_GUESS)
+    return guesses.get(modality, 10.0)
+
+
+def measure_rates(modality, dataset, choice, blocks: int, features, labels) -> Rates:
+    """This machine's `Rates` for `dataset` on `choice`: the base's forward pass and a fine-tuning step with
+    `blocks` unfrozen timed once per machine, base and size (kept; `Modality.time_step`), a head fitted now on
+    the training `features` (what every head on cached features costs here), and what the last bundles and
+    job starts took."""
+    key = (choice.name, choice.image_size)
+    step_name = f"step@{blocks}"
+    forward, step, decode = (measured(*key, name) for name in ("forward", step_name, "decode"))
+    if None in (forward, step, decode):
+        forward, step, decode = modality.time_step(dataset, choice, blocks)
+        for name, value in (("forward", forward), (step_name, step), ("decode", decode)):
+            record(*key, name, value)
+    return Rates(forward=forward, step=step, decode=decode, head_fit=time_head_fit(features, labels),
+                 bundle=guessed(modality.name, *key, "bundle"), start=guessed(modality.name, *key, "start"),
+                 finetune_bundle=guessed(modality.name, *key, "bundle:finetune"))
+
+
+def time_head_fit(features, labels) -> float:
+    """Seconds to fit one scaled logistic regression on these features here (the unit the heads' time is in)."""
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    watch = Stopwatch()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(features, labels)
+    return round(watch.seconds, 4)
+
+
+class Stopwatch:
+    """Seconds since it was made (`time.monotonic`), for recording how long a step took."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+
+    @property
+    def seconds(self) -> float:
+        return time.monotonic() - self.started
