@@ -67,47 +67,45 @@ def when(moment: time.struct_time) -> str:
     return f"{moment.tm_mday} {time.strftime('%b', moment)}{year} {time.strftime('%H:%M', moment)}"
 
 
-def best_words(run_dir: Path) -> str:
-    """A run's best model so far and its validation score ("" before its first model)."""
+def best_so_far(run_dir: Path) -> tuple[str, str]:
+    """A run's best model so far, in words, and its validation score ("", "" before its first model)."""
     best = read_best(run_dir)
     if not best:
-        return ""
+        return "", ""
     title = words.model_title(best["strategy"], best["model"], words.base_title(best.get("base") or ""))
-    return f"{title}, {words.percent(best['val_accuracy'])} on validation"
+    return f"best so far: {title}", f"{words.percent(best['val_accuracy'])} on validation, so far"
 
 
 def row(run: dict) -> dict:
+    """A run in words: the selected model and its test accuracy once complete, the best so far until then."""
     run_dir = run["run_dir"]
     state = jobs.job_state(run_dir)
     report = runs.read_json(run_dir / "report.json") if run["state"] == "complete" else {}
     selected, test = report.get("selected") or {}, report.get("test") or {}
-    return {
-        "run": run["run"], "started": when(started(run_dir)), "dataset": dataset_name(run_dir, report),
-        "way": way(run_dir, report), "state": state, "jobs ahead": ahead(run_dir, state),
-        "selected model": words.model_title(selected["strategy"], selected["model"],
-                                            words.base_title(report.get("backbone") or ""))
-        if selected.get("model") else "",
-        "test accuracy": words.percent(test["accuracy"]) if test.get("accuracy") is not None else "",
-        "best so far": best_words(run_dir) if state != "complete" else "",
-        "bundle": (run_dir / "bundle.zip").is_file(), "note": run["detail"],
-    }  # fmt: skip
+    if selected.get("model") and test.get("accuracy") is not None:
+        base = words.base_title(report.get("backbone") or "")
+        model = words.model_title(selected["strategy"], selected["model"], base)
+        score = f"{words.percent(test['accuracy'])} on test"
+    else:
+        model, score = best_so_far(run_dir)
+    return {"run": run["run"], "started": when(started(run_dir)), "dataset": dataset_name(run_dir, report),
+            "way": way(run_dir, report), "state": state, "jobs ahead": ahead(run_dir, state), "model": model,
+            "accuracy": score, "bundle": (run_dir / "bundle.zip").is_file()}  # why one stopped: shown when picked
 
 
 table = pd.DataFrame([row(r) for r in every])
-COLUMNS = {  # column -> what its header says, and on hover
-    "started": st.column_config.TextColumn("Started", width="small"),
-    "dataset": st.column_config.TextColumn("Dataset", width="small"),
-    "way": st.column_config.TextColumn("Way", width="small", help="The way of reusing the pretrained model: predict "
-                                       "(as it is), extract (a new model on its features), finetune, or all three."),
-    "state": st.column_config.TextColumn("State", width="small"),
-    "jobs ahead": st.column_config.TextColumn("Jobs ahead", width="small", help="Jobs waiting before this one."),
-    "selected model": st.column_config.TextColumn("Selected model", help="Chosen on the validation split."),
-    "test accuracy": st.column_config.TextColumn("Test accuracy", width="small",
-                                                 help="The selected model's, on the held-out test split."),
-    "best so far": st.column_config.TextColumn("Best so far", help="While a run trains: its best model yet."),
-    "bundle": st.column_config.CheckboxColumn("Bundle", width="small", help="Its bundle.zip is ready to download."),
-    "note": st.column_config.TextColumn("Note", help="Why it failed or stopped."),
-    "run": st.column_config.TextColumn("Run id", width="small", help="The run's folder, as the CLI names it."),
+COLUMNS = {  # column -> its header, and what it says on hover
+    "started": st.column_config.TextColumn("Started"),
+    "dataset": st.column_config.TextColumn("Dataset"),
+    "way": st.column_config.TextColumn("Way", help="The way of reusing the pretrained model: predict (as it is), "
+                                       "extract (a new model on its features), finetune, or all three."),
+    "state": st.column_config.TextColumn("State"),
+    "jobs ahead": st.column_config.TextColumn("Jobs ahead", help="Jobs waiting in the queue before this one."),
+    "model": st.column_config.TextColumn("Model", help="The model the run selected on the validation split; while "
+                                         "it trains, its best so far."),
+    "accuracy": st.column_config.TextColumn("Accuracy", help="The selected model's, on the held-out test split; "
+                                            "while it trains, the best so far's, on the validation split."),
+    "bundle": st.column_config.CheckboxColumn("Bundle", help="Its bundle.zip is ready to download."),
 }
 shown = [c for c in COLUMNS if c in ("started", "dataset", "state", "bundle") or (table[c] != "").any()]
 st.dataframe(table, hide_index=True, width="stretch", column_order=shown, column_config=COLUMNS)
@@ -118,11 +116,12 @@ if (table["state"] == "queued").any():
 def label(run_id: str) -> str:
     """A run in the picker: "flowers, extract, 94.6%, 2 Dec 14:05" (its state instead of a score until complete)."""
     found = table.set_index("run").loc[run_id]
-    outcome = found["test accuracy"] if found["state"] == "complete" else found["state"]
+    outcome = found["accuracy"].removesuffix(" on test") if found["state"] == "complete" else found["state"]
     return ", ".join(part for part in (found["dataset"], found["way"], outcome, found["started"]) if part)
 
 
 choice = st.selectbox("Run", table["run"].tolist(), format_func=label)
+st.caption(f"Run id `{choice}` (the command line's name for it).")
 picked = next(r for r in every if r["run"] == choice)["run_dir"]
 found = jobs.job_state(picked)
 if found in jobs.UNFINISHED:
