@@ -21,7 +21,7 @@ import numpy as np
 
 PASS_SHARE = 0.95  # the share of validation inputs that must read as known
 MIN_HELD_OUT = 5  # held-out inputs the line needs, at the least
-CROSS_FOLDS = 5  # folds of the training split that join a validation split too small alone (`fit_detector`)
+CROSS_FOLDS = 10  # at most: one training item of each class left out at a time, on the small data that needs it
 OUTPUT_NAME = "unknown_score"
 
 
