@@ -1,0 +1,240 @@
+"""Rough edges a new user hit (issue 35, items 2-5 and 11): what the Results, Export and Runs pages say."""
+
+from __future__ import annotations
+
+import ast
+import json
+import shutil
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+
+def page_in(ws_id: str, name: str) -> AppTest:
+    """A page of the app in the session of workspace `ws_id` (as a reload with ?ws=... would open it)."""
+    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=300)
+    at.query_params["ws"] = ws_id
+    return at
+
+
+def workspace_with_run(run_id: str | None = None):
+    """A new workspace (id, folder), with `run_id` as its session's run on show."""
+    from tlcore import session, workspaces
+
+    ws_id, folder = workspaces.create()
+    if run_id:
+        session.update(folder, run=run_id)
+    return ws_id, folder
+
+
+def fake_unfinished_run(folder, run_id: str, state: str, dataset_source: str = "flowers") -> None:
+    """A run as the job writes it while it works (or after it was cancelled): status, heartbeat, job, request."""
+    from tlcore import runs
+
+    datasets = folder / "datasets" / "abc"
+    runs.write_json(datasets / "dataset.json", {"source": dataset_source, "classes": ["a", "b"]})
+    run_dir = folder / "runs" / run_id
+    runs.write_json(run_dir / runs.REQUEST_FILE, {"fingerprint": "0", "request": {"strategies": ["extract"]}})
+    runs.write_json(run_dir / "job.json", {"kind": "training", "dataset": str(datasets), "submitted": time.time()})
+    runs.set_status(run_dir, state)
+    runs.write_json(run_dir / runs.HEARTBEAT_FILE, {"time": time.time()})
+    if state == "running":
+        runs.write_json(run_dir / "progress.json", {"stage": "search", "fraction": 0.4, "elapsed": 12, "remaining": 18,
+                                                    "count": "2/5", "message": "trial 2 of the head search"})
+        runs.write_json(run_dir / "best_so_far.json", {"strategy": "extract", "model": "logistic_regression",
+                                                       "base": "", "val_accuracy": 0.9, "val_items": 30,
+                                                       "seconds": 4.0, "replaced": 0, "first_seconds": 4.0})
+
+
+# --- item 4: Results while the run trains ------------------------------------------------------------------------
+
+
+def test_results_shows_the_running_run_and_its_progress():
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa01"
+    ws_id, folder = workspace_with_run(run_id)
+    fake_unfinished_run(folder, run_id, "running")
+    at = page_in(ws_id, "results").run()
+    assert not at.exception
+    assert not any("Train a model" in i.value for i in at.info)
+    bars = at.get("progress")
+    assert bars and f"Run {run_id}: search 2/5 (40%" in bars[0].proto.text
+    assert any("Best so far: **Logistic regression**, 90.0%" in i.value for i in at.info)
+    export = page_in(ws_id, "export").run()  # the Export page follows it too
+    assert not export.exception and export.get("progress")
+
+
+# --- item 5: the Runs page in words --------------------------------------------------------------------------------
+
+
+def test_the_runs_table_speaks_words_and_the_picker_reads_like_a_sentence():
+    from tlcore import runs
+
+    year = time.strftime("%Y")
+    done, running, cancelled = f"{year}1202-140501-ab12", f"{year}1202-150000-cd34", f"{year}1201-090000-ef56"
+    ws_id, folder = workspace_with_run()
+    run_dir = folder / "runs" / done
+    runs.write_json(run_dir / "report.json", {
+        "source": "flowers", "strategy": "finetune", "backbone": "efficientnet_lite0", "seconds": 60,
+        "selected": {"strategy": "finetune", "model": "finetune_top6"}, "test": {"accuracy": 1.0}})
+    runs.set_status(run_dir, "complete")
+    fake_unfinished_run(folder, running, "running")
+    fake_unfinished_run(folder, cancelled, "cancelled")
+    (folder / "runs" / cancelled / "progress.json").unlink(missing_ok=True)
+
+    at = page_in(ws_id, "runs").run()
+    assert not at.exception
+    table = at.dataframe[0].value
+    assert not [c for c in table.columns if "_" in c]  # no raw names such as test_accuracy
+    cells = [str(v) for v in table.drop(columns=["bundle"]).to_numpy().ravel()]
+    assert not {"None", "nan", "NaN", "not measured"} & set(cells)
+    by_run = table.set_index("run")
+    assert by_run.loc[done, "accuracy"] == "100.0% on test"
+    assert by_run.loc[done, "model"] == "Fine-tuned EfficientNet-Lite0 (top 6 blocks)"
+    assert by_run["dataset"].tolist() == ["flowers"] * 3  # running and cancelled runs too
+    assert "finetune_top6" not in " ".join(cells)
+    assert by_run.loc[running, ["model", "accuracy"]].tolist() == ["best so far: Logistic regression",
+                                                                   "90.0% on validation, so far"]
+    options = at.selectbox[0].options
+    assert "flowers, finetune, 100.0%, 2 Dec 14:05" in options
+    assert "flowers, extract, running, 2 Dec 15:00" in options
+    assert "flowers, extract, cancelled, 1 Dec 09:00" in options
+
+
+# --- items 2, 3 and 11: a predict-as-is model, its bundle, Results and Export ---------------------------------------
+
+
+@pytest.fixture(scope="module")
+def as_is_run(tmp_path_factory):
+    """A predict-as-is run (a label map over ImageNet's classes) on the Shapes sample, with its bundle, in a
+    workspace whose session shows it."""
+    from tlcore.export import export_bundle
+    from tlcore.image.data import import_dataset
+    from tlcore.samples import sample_path
+    from tlcore.train import TrainConfig, train
+
+    ws_id, folder = workspace_with_run()
+    shapes = import_dataset(sample_path("shapes"), tmp_path_factory.mktemp("shapes"))
+    result = train(shapes, TrainConfig(strategies=("predict",), image_size=96), folder)
+    export_bundle(result, tflite=False)
+    from tlcore import session
+
+    session.update(folder, run=result.run_dir.name)
+    return ws_id, folder, result
+
+
+def test_an_as_is_bundle_carries_the_unknown_score(as_is_run, photos):
+    from tlcore.image.bundle import predict_bytes
+    from tlcore.predict import load_bundle, predict
+
+    _, _, result = as_is_run
+    assert result.selected.strategy == "predict" and result.selected.unknown is not None
+    bundle = load_bundle(result.run_dir / "bundle.zip")
+    assert bundle.manifest["unknown"] == result.report["unknown"] and "test_flagged" in bundle.manifest["unknown"]
+    answers = predict(bundle, result.dataset.files("test"))
+    assert np.mean([a["unknown"] for a in answers]) == pytest.approx(result.report["unknown"]["test_flagged"])
+    cat = predict_bytes(bundle, photos["chelsea"].read_bytes(), "chelsea.jpg")  # a cat among circles and squares
+    assert cat["unknown"] is True and cat["unknown_score"] > 1.0
+
+
+def test_results_of_the_as_is_run_say_no_temperature_was_fitted_and_show_the_unknown_line(as_is_run):
+    ws_id, _, result = as_is_run
+    at = page_in(ws_id, "results").run()
+    assert not at.exception
+    captions = " ".join(c.value for c in at.caption)
+    assert "fitted on not scaled" not in captions
+    assert "No temperature was fitted: this model's probabilities are used as they are." in captions
+    assert f"of your own {result.report['unknown']['test_items']} items" in captions
+    card = (result.run_dir / "bundle" / "README.md").read_text(encoding="utf-8")
+    assert "fitted on not scaled" not in card and "No temperature was fitted" in card
+
+
+def test_results_say_when_a_model_has_no_unknown_score(as_is_run):
+    """A run whose validation split was too small for the line (as 10 gathered images a class give)."""
+    from tlcore import runs, session
+
+    ws_id, folder, result = as_is_run
+    copy = folder / "runs" / (result.run_dir.name + "-small")
+    shutil.copytree(result.run_dir, copy)
+    report = runs.read_json(copy / "report.json")
+    runs.write_json(copy / "report.json", report | {"unknown": None,
+                                                    "largest_class": report["largest_class"] | {"val_items": 4}})
+    session.update(folder, run=copy.name)
+    try:
+        at = page_in(ws_id, "results").run()
+    finally:
+        session.update(folder, run=result.run_dir.name)
+    assert not at.exception
+    said = [c.value for c in at.caption if "None of my classes" in c.value]
+    assert said and "not available for this model" in said[0] and "holds 4 items" in said[0]
+
+
+def test_export_captions_an_unknown_input_as_none_of_the_classes(as_is_run, photos):
+    from tlcore.predict import load_bundle, predict
+
+    ws_id, _, result = as_is_run
+    bundle = load_bundle(result.run_dir / "bundle.zip")
+    known = next(a for a in predict(bundle, result.dataset.files("test")) if not a["unknown"])
+
+    def caption_of(name: str, data: bytes, kind: str) -> tuple[str, AppTest]:
+        at = page_in(ws_id, "export").run()
+        at.file_uploader[0].upload(name, data, kind)
+        at.run()
+        assert not at.exception
+        captions = [img.caption for element in at.get("image") for img in element.proto.imgs]
+        return next(c for c in captions if c.startswith(f"{name}: ")), at
+
+    cat, at = caption_of("chelsea.jpg", photos["chelsea"].read_bytes(), "image/jpeg")
+    assert cat.startswith("chelsea.jpg: probably none of these classes (nearest: ")
+    assert any("looks like none of your classes" in w.value for w in at.warning)
+    shape, at = caption_of("shape.png", Path(known["file"]).read_bytes(), "image/png")
+    assert shape == f"shape.png: {known['label']} ({known['prob']:.0%})" and not at.warning
+
+
+def test_export_says_what_predict_py_needs_as_the_model_card_does(as_is_run):
+    ws_id, _, result = as_is_run
+    at = page_in(ws_id, "export").run()
+    card = (result.run_dir / "bundle" / "README.md").read_text(encoding="utf-8")
+    command = next(line for line in card.splitlines() if line.startswith("pip install"))
+    inside = next(c.value for c in at.caption if "predict.py" in c.value)
+    assert f"`{command}`" in inside and "only" not in inside
+    with zipfile.ZipFile(result.run_dir / "bundle.zip") as zf:
+        script = zf.read("predict.py").decode("utf-8")
+    imported = {(n.module if isinstance(n, ast.ImportFrom) else a.name).split(".")[0]
+                for n in ast.walk(ast.parse(script)) if isinstance(n, ast.Import | ast.ImportFrom)
+                for a in (n.names if isinstance(n, ast.Import) else n.names[:1])}
+    package = {"keras": "keras", "PIL": "pillow", "numpy": "tensorflow"}  # numpy comes with tensorflow and keras
+    import sys
+
+    outside = {m for m in imported if m not in sys.stdlib_module_names and m != "__future__"}
+    assert outside and all(package[m] in command.split() for m in outside)
+    assert "tensorflow" in command.split()  # Keras 3 needs a backend: the bundle was made with TensorFlow
+
+
+# --- item 2: the detector where validation alone is too small -----------------------------------------------------
+
+
+def test_a_small_validation_split_sets_the_line_with_the_training_split_held_out():
+    from tlcore.unknown import fit_detector
+
+    rng = np.random.default_rng(0)
+    means = rng.normal(size=(2, 64)) * 2
+    labels = np.array([0, 1] * 7)  # 10 images a class give 14 to training, 4 to validation
+    train = means[labels] + rng.normal(size=(14, 64))
+    val = means[[0, 1, 0, 1]] + rng.normal(size=(4, 64))
+    assert fit_detector(train, labels, val) is None  # validation alone cannot set the line
+    detector = fit_detector(train, labels, val, cross_fit=True)
+    assert detector is not None
+    assert "training split (14 items" in detector.describe()["threshold_set_on"]
+    fresh = means[rng.integers(0, 2, 200)] + rng.normal(size=(200, 64))
+    far = rng.normal(size=(50, 64)) * 2 + 12
+    assert np.mean(detector.scores(fresh) <= 1.0) >= 0.8
+    assert np.all(detector.scores(far) > 1.0)
+    same = fit_detector(train, labels, np.vstack([val, val]), cross_fit=True)  # 8 validation items: as before
+    assert same.describe()["threshold_set_on"].startswith("validation split (8 items)")
+    assert json.dumps(same.describe())
