@@ -224,6 +224,24 @@ def test_a_labels_csv_that_cannot_be_read_is_named(tmp_path, unreadable):
     assert any(s.file == "labels.csv" and s.reason.startswith("cannot be read") for s in dataset.skipped)
 
 
+def test_a_huge_file_among_the_images_is_never_read_whole(tmp_path):
+    """A CLI folder import read each candidate whole before checking it: a 3 GiB file cost 3.2 GB."""
+    import tracemalloc
+
+    source = _images(tmp_path / "data")
+    with open(source / "cats" / "huge.jpg", "wb") as handle:
+        handle.truncate(1024**3)  # 1 GiB of zeros, sparse: no disk is used
+    tracemalloc.start()
+    try:
+        dataset = import_dataset(source, tmp_path / "ws")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert len(dataset) == 6 and any(s.file == "cats/huge.jpg" and "not an image" in s.reason
+                                     for s in dataset.skipped)
+    assert peak < 100 * 1024**2, f"{peak / 1024**2:.0f} MB"
+
+
 # --- what the import accepts, training trains or refuses in words --------------------------------------------
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -24,29 +23,33 @@ class ImageInfo:
 
 
 def check_image(path: Path, max_pixels: int) -> ImageInfo | str:
-    """Decode `path` fully (so truncation shows); return its facts, or why it is unusable."""
+    """Decode `path` fully (so truncation shows); return its facts, or why it is unusable.
+
+    Read from the file, not into memory first: a file of gigabytes costs its decoded pixels (bounded by
+    `max_pixels`) and a hash read a megabyte at a time, never its whole size.
+    """
     try:
-        data = path.read_bytes()
-    except OSError as error:
-        return f"cannot be read ({error.strerror or error})"
-    if not data:
-        return "empty file (0 bytes)"
-    try:
-        with Image.open(io.BytesIO(data)) as image:
+        if path.stat().st_size == 0:
+            return "empty file (0 bytes)"
+        with Image.open(path) as image:
             width, height = image.size
             if width * height > max_pixels:
                 return _too_large(width, height, max_pixels)
             image.load()  # the first frame of a GIF or TIFF; raises on truncated data
             image_format = image.format or path.suffix.lstrip(".").upper()
+        with path.open("rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
     except Image.DecompressionBombError as error:  # Pillow's own, larger limit stopped it at the header
         found = re.search(r"\((\d+) pixels\)", str(error))
         size = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
         return f"too large: {size}, more than {max_pixels:,} (ImportLimits.max_pixels); shrink the image"
     except UnidentifiedImageError:
         return "not an image Pillow can read (wrong extension or unsupported format)"
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as error:
+        return f"cannot be read ({error.strerror or error})"
     except (OSError, SyntaxError, ValueError) as error:
         return f"damaged or truncated image ({error})"
-    return ImageInfo(hashlib.sha256(data).hexdigest(), width, height, image_format)
+    return ImageInfo(digest, width, height, image_format)
 
 
 def _too_large(width: int, height: int, max_pixels: int) -> str:
