@@ -351,6 +351,26 @@ def test_a_table_in_an_encoding_that_cannot_be_told_is_refused_in_words(tmp_path
         table_columns(path)
 
 
+def test_a_table_over_the_limit_is_refused_from_its_size_unread(tmp_path):
+    """The limit held, but only after 512 MiB of the table had been read into memory."""
+    import tracemalloc
+
+    from tlcore.text.data import MAX_TABLE_BYTES
+
+    path = tmp_path / "big.csv"
+    with open(path, "wb") as handle:
+        handle.write(b"text,label\n")
+        handle.truncate(MAX_TABLE_BYTES + 1024)  # sparse: no disk is used
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match=r"big\.csv is larger than the limit of 512 MB"):
+            import_text_dataset(path, tmp_path / "ws")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 100 * 1024**2, f"{peak / 1024**2:.0f} MB"
+
+
 def test_a_binary_file_named_csv_is_refused_in_words(tmp_path):
     path = tmp_path / "sheet.csv"
     path.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 40)  # a spreadsheet saved with the wrong name

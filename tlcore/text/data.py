@@ -14,6 +14,7 @@ import csv
 import hashlib
 import io
 import json
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -223,14 +224,15 @@ def _scan(raw: bytes, codec: str, final: bool = True) -> tuple[int, int, int]:
 
 
 def _read_bounded(path: Path, limit: int, name: str) -> bytes:
-    """At most `limit` bytes of `path`, counted while reading (a size on disk can change or lie)."""
+    """At most `limit` bytes of `path`: refused from its size before any read, and counted while reading
+    (a size on disk can change or lie)."""
     try:
         with path.open("rb") as handle:
-            raw = handle.read(limit + 1)
+            raw = handle.read(limit + 1) if os.fstat(handle.fileno()).st_size <= limit else None
     except OSError as error:
         raise DataError(f"{name} cannot be read ({error.strerror or error}); check that the file is readable "
                         "and load it again") from None
-    if len(raw) > limit:
+    if raw is None or len(raw) > limit:
         raise DataError(f"{name} is larger than the limit of {limit / 1024**2:.0f} MB (text.data.MAX_TABLE_BYTES); "
                         "split it, or keep a sample of its rows")
     return raw
