@@ -1,8 +1,10 @@
 """Import a labelled text dataset: a CSV/TSV with a text and a label column, or a zip of class folders of .txt.
 
 The same rules as for images: a clear refusal when the data cannot train a classifier, every
-dropped row listed with its reason, splits fixed once and stored. Encoding problems are reported,
-not fatal: undecodable bytes become U+FFFD and the rows that hold them are counted.
+dropped row listed with its reason, splits fixed once and stored. Tables and .txt files are decoded
+by their byte-order mark, as UTF-8, or as Windows-1252 (Latin-1) with a note; an encoding that cannot
+be told is refused in words (`_encoding`). A few damaged bytes in UTF-8 become U+FFFD, and the rows
+that hold them are counted.
 Exact duplicates (same text once case and spacing are normalised) are dropped before splitting,
 so no copy of a training text can sit in the test split.
 """
