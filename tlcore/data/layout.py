@@ -8,7 +8,9 @@ A sub-folder of a class folder (`cats/video-3/frame-12.jpg`) names a group: imag
 together (frames of one video, photos of one session, scans of one patient), which the splitter
 keeps on one side (`tlcore.data.splits`); so does a CSV's `group` column.
 System files (`__MACOSX/`, `.DS_Store`, `Thumbs.db`, hidden files) and files that are not
-images are left out and reported, never silently dropped.
+images are left out and reported, never silently dropped; so are links that lead out of the folder
+(a file, a folder or a CSV path: every path read resolves inside the folder given), links to folders
+(their files are read where they are), and folders or files that cannot be read.
 """
 
 from __future__ import annotations
