@@ -168,6 +168,7 @@ BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codec
 WESTERN = "cp1252"  # Windows-1252: Latin-1 and the quotes, dashes and euro sign Windows adds in 0x80-0x9F
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _CHUNK = 1 << 20
+SAMPLE_BYTES = 16 * _CHUNK  # of a table not in UTF-8, what tells damaged UTF-8 and code pages apart
 
 
 def _encoding(raw: bytes, name: str, final: bool = True) -> tuple[str, str | None]:
@@ -183,16 +184,21 @@ def _encoding(raw: bytes, name: str, final: bool = True) -> tuple[str, str | Non
     for bom, codec in BOMS:
         if raw.startswith(bom):
             return codec, None
+    if raw.isascii():
+        return "utf-8-sig", None
     if utf16 := _utf16_without_bom(raw, final):
         return utf16, None
-    replaced, non_ascii, _ = _scan(raw, "utf-8", final)
-    if not replaced or non_ascii - replaced > replaced:  # UTF-8, or UTF-8 with a few damaged bytes
+    if _decodes(raw, "utf-8", final):
         return "utf-8-sig", None
-    replaced, non_ascii, in_runs = _scan(raw, WESTERN, final)
+    head = raw[:SAMPLE_BYTES]  # where non-ASCII text is, its start tells; else the whole is read
+    replaced, non_ascii, _ = _scan(raw, "utf-8", final) if head.isascii() else _scan(head, "utf-8", False)
+    if non_ascii - replaced > replaced:  # UTF-8 with a few damaged bytes
+        return "utf-8-sig", None
     save = "save it as UTF-8 (in a spreadsheet: CSV UTF-8) and load it again"
-    if replaced:
+    if not _decodes(raw, WESTERN, final):
         raise DataError(f"{name} is not UTF-8 and holds bytes no Western European encoding uses: its encoding "
                         f"could not be told; {save}")
+    _, non_ascii, in_runs = _scan(raw[:SAMPLE_BYTES], WESTERN, final=False)
     if in_runs > max(20, non_ascii // 2):
         raise DataError(f"{name} is not UTF-8, and its non-ASCII letters come in runs, as Cyrillic, Greek or East "
                         f"Asian text in an older encoding does: it cannot be read as Western European (Latin-1); "
@@ -208,16 +214,27 @@ def _utf16_without_bom(raw: bytes, final: bool) -> str | None:
     if len(sample) < 4 or sample.count(0) < len(sample) // 4:
         return None
     codec = "utf-16-le" if sample[1::2].count(0) > sample[0::2].count(0) else "utf-16-be"
-    return codec if not _scan(raw, codec, final)[0] else None
+    return codec if _decodes(raw, codec, final) else None
+
+
+def _decodes(raw: bytes, codec: str, final: bool = True) -> bool:
+    """Whether all of `raw` reads in `codec`, a megabyte at a time: no copy of a large table is held at once."""
+    decoder = codecs.getincrementaldecoder(codec)()
+    try:
+        for start in range(0, len(raw), _CHUNK):
+            decoder.decode(raw[start : start + _CHUNK], final=final and start + _CHUNK >= len(raw))
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _scan(raw: bytes, codec: str, final: bool = True) -> tuple[int, int, int]:
     """(replaced characters, non-ASCII characters, of them in runs of 3 or more) of `raw` read with `codec`,
-    a megabyte at a time: no copy of a large table is held at once."""
+    a megabyte at a time."""
     decoder = codecs.getincrementaldecoder(codec)(errors="replace")
-    view, replaced, non_ascii, in_runs = memoryview(raw), 0, 0, 0
+    replaced, non_ascii, in_runs = 0, 0, 0
     for start in range(0, len(raw), _CHUNK):
-        text = decoder.decode(view[start : start + _CHUNK], final=final and start + _CHUNK >= len(raw))
+        text = decoder.decode(raw[start : start + _CHUNK], final=final and start + _CHUNK >= len(raw))
         replaced += text.count("\ufffd")
         for run in _NON_ASCII.findall(text):
             non_ascii += len(run)
