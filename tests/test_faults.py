@@ -163,13 +163,22 @@ def unreadable(monkeypatch):
         with path_open(self, "rb") as handle:
             return handle.read()
 
+    closed: set[Path] = set()  # folders that can be listed but not entered (chmod 444): nothing inside has a type
+    real_stat = os.stat
+
+    def stat(path, *args, **kwargs):
+        if not isinstance(path, int) and Path(os.path.abspath(path)).parent in closed:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "stat", stat)
     monkeypatch.setattr(Path, "open", path_open)
     monkeypatch.setattr(Path, "read_bytes", read_bytes)
 
-    def make(*paths: Path) -> None:
+    def make(*paths: Path, listed_only: bool = False) -> None:
         for path in paths:
-            (folders if path.is_dir() else files).add(path.resolve())
+            (closed if listed_only else folders if path.is_dir() else files).add(path.resolve())
 
     return make
 
@@ -178,10 +187,15 @@ def test_an_unreadable_class_folder_is_listed_as_skipped(tmp_path, unreadable):
     source = _images(tmp_path / "data", names=("birds", "cats", "dogs"))
     (source / "cats" / "kittens").mkdir()
     (source / "cats" / "kittens" / "0.jpg").write_bytes(image_bytes())
+    (source / "fish").mkdir()
+    for i in range(2):
+        (source / "fish" / f"{i}.jpg").write_bytes(image_bytes())
     unreadable(source / "dogs", source / "cats" / "kittens", source / "birds" / "1.jpg")
+    unreadable(source / "fish", listed_only=True)
     dataset = import_dataset(source, tmp_path / "ws")
     assert dataset.classes == ("birds", "cats") and len(dataset) == 5
     reasons = {s.file: s.reason for s in dataset.skipped}
+    assert reasons["fish/0.jpg"].startswith("cannot be read (Permission denied)")
     assert reasons["dogs/"].startswith("folder cannot be read (Permission denied)")
     assert reasons["cats/kittens/"].startswith("folder cannot be read (Permission denied)")
     assert reasons["birds/1.jpg"].startswith("cannot be read")

@@ -105,7 +105,7 @@ def _walk(root: Path) -> tuple[list[Path], list[Skipped]]:
     for folder, dirs, names in os.walk(root, onerror=unreadable):  # os.walk does not follow links into folders
         here = Path(folder)
         dirs.sort()
-        for name in sorted(names) + [d for d in dirs if (here / d).is_symlink()]:
+        for name in sorted(names) + [d for d in dirs if _is_link(here / d)]:
             path = here / name
             relative = PurePosixPath(path.relative_to(root).as_posix())
             reason = _left_out(root, path, relative)
@@ -117,7 +117,7 @@ def _walk(root: Path) -> tuple[list[Path], list[Skipped]]:
             count = sum(len(f) for _, _, f in os.walk(here / name))
             folder = (here / name).relative_to(root).as_posix()
             skipped.append(Skipped(f"{folder}/", f"system or hidden folder ({count} files)"))
-        dirs[:] = [d for d in dirs if not is_system_file(PurePosixPath(d)) and not (here / d).is_symlink()]
+        dirs[:] = [d for d in dirs if not is_system_file(PurePosixPath(d)) and not _is_link(here / d)]
     return files, skipped
 
 
@@ -125,15 +125,25 @@ def _left_out(root: Path, path: Path, relative: PurePosixPath) -> str | None:
     """Why the entry at `path` is not a file of the dataset, or None when it is."""
     if is_system_file(relative):
         return "system or hidden file"
-    if path.is_symlink():  # lstat only: cannot fail on an entry its folder listed
-        if not inside(root, path):
-            return "link to a place outside the dataset folder"
-        if path.is_dir():
-            return "link to a folder; its files are read where they are, not through the link"
-        if not path.exists():
-            return "link to nothing (its target is missing)"
+    try:
+        if path.is_symlink():
+            if not inside(root, path):
+                return "link to a place outside the dataset folder"
+            if path.is_dir():
+                return "link to a folder; its files are read where they are, not through the link"
+            if not path.exists():
+                return "link to nothing (its target is missing)"
+    except OSError as error:  # in a folder that can be listed but not entered
+        return f"cannot be read ({_why(error)})"
     problem = _not_a_file(path)
     return "not a regular file (a device, pipe or socket)" if problem == "" else problem
+
+
+def _is_link(path: Path) -> bool:
+    try:
+        return path.is_symlink()
+    except OSError:  # not even its type can be read: os.walk then lists it as unreadable
+        return False
 
 
 def _relative(root: Path, path: Path) -> str:
