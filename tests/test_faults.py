@@ -307,7 +307,7 @@ def test_the_smallest_accepted_datasets_train_or_refuse_in_words(tmp_path, kind,
     try:
         result = train(dataset, TrainConfig(strategies=("extract",), budget_seconds=60), tmp_path / "ws")
     except TLCoreError as refused:
-        assert single and "at least 2 items of every class in the training split" in str(refused)
+        assert single and "at least 2 items of every class to learn from" in str(refused)
     else:
         assert not single and result.selected is not None
 

@@ -63,8 +63,9 @@ def refuse_single_items(labels: np.ndarray) -> None:
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) and counts.min() < MIN_PER_CLASS:
         single = int((counts < MIN_PER_CLASS).sum())
-        raise DataError(f"training needs at least {MIN_PER_CLASS} items of every class in the training split (one "
-                        f"to hold out while it learns from the other); {single} of the {len(classes)} classes "
+        raise DataError(f"training needs at least {MIN_PER_CLASS} items of every class to learn from (in the "
+                        "training split; the analysis also reads the validation split), one to hold out while it "
+                        f"learns from the other; {single} of the {len(classes)} classes "
                         f"{'has' if single == 1 else 'have'} only 1. Add items to those classes: with the default "
                         "split, 4 per class give 2 to training")
 
