@@ -42,7 +42,8 @@ cols[2].metric("Calibration error", f"{test['ece_after']:.3f}", f"{test['ece_aft
                help="How far the model's confidence is from how often it is right (0 = honest), after temperature "
                     "scaling; the change from before is shown below it.")
 cols[3].metric("Temperature", f"{test['temperature']:.2f}",
-               help="Fitted on the validation split: above 1 softens over-confident answers, below 1 sharpens them.")
+               help="Divides the model's scores before they become probabilities: above 1 softens over-confident "
+                    "answers, below 1 sharpens them; 1 leaves them as they are. Where it came from: below.")
 if test.get("temperature_fitted_on"):
     (low_b, high_b), (low_a, high_a) = test["ece_before_interval"], test["ece_after_interval"]
     st.caption(f"Calibration error on the test split: {test['ece_before']:.3f} (95% interval {low_b:.3f}-{high_b:.3f}) "
