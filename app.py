@@ -1,8 +1,35 @@
-"""TransferLab in the browser: navigation over the pages, nothing else."""
+"""TransferLab in the browser: the password gate when the server has a password, then navigation over the pages.
+
+The gate comes before `st.navigation`: until the visitor gives the password, no page runs, so no
+workspace, upload, download or job is reachable (`tlcore.access` holds the logic, and paces wrong tries).
+"""
 
 import streamlit as st
 
+from tlcore import access
+
+_ADMITTED = "transferlab-admitted"  # set once the password was right: this browser session stays in
+
 st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
+password = access.configured_password()
+if password is not None and not st.session_state.get(_ADMITTED):
+    st.title("TransferLab")
+    with st.form("password"):
+        given = st.text_input("Password", type="password", max_chars=access.MAX_PASSWORD_CHARS,
+                              help="Whoever runs this server set it; ask them for it.")
+        entered = st.form_submit_button("Enter", type="primary")
+    if entered:
+        try:
+            right = access.check(given, password)
+        except access.AccessError as error:
+            st.error(str(error))
+            st.stop()
+        if right:
+            st.session_state[_ADMITTED] = True
+            st.rerun()
+        st.error("That is not the password. Each wrong try is answered more slowly than the one before.")
+    st.stop()
+
 pages = [
     st.Page("pages/data.py", title="Data", icon=":material/folder_open:", default=True),
     st.Page("pages/analyse.py", title="Analyse", icon=":material/query_stats:"),

@@ -191,6 +191,15 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = commands.add_parser("serve", help="start the app and a job worker together; Ctrl+C stops both")
     serve.add_argument("--port", type=_number(int, 1, 65535, "a port"), default=8501)
+    serve.add_argument("--address", default=None, metavar="HOST",
+                       help="where the app listens (default: $TRANSFERLAB_ADDRESS, else 127.0.0.1: this machine only); "
+                            "0.0.0.0 serves every network interface and needs a password")
+    guard = serve.add_mutually_exclusive_group()
+    guard.add_argument("--password-file", type=Path, default=None, metavar="FILE",
+                       help="the password visitors must give, on the file's first line "
+                            "(default: $TRANSFERLAB_PASSWORD)")
+    guard.add_argument("--no-password", action="store_true",
+                       help="serve another address without a password: only behind a proxy that checks who comes in")
     serve.add_argument("--workers", type=_COUNT, default=None, metavar="N",
                        help="job worker processes (default: what the machine's cores and memory allow, or "
                             "$TRANSFERLAB_WORKERS)")
@@ -507,23 +516,40 @@ def _jobs(args: argparse.Namespace) -> int:
     return 0
 
 
+# The app's process, started by `serve`: Streamlit's own command line, except that a `pages/` folder beside app.py
+# never makes its scripts reachable by themselves. Streamlit runs pages/*.py directly (without app.py, so without its
+# password gate) when the first visit after a start asks for a page's address and no st.navigation call was seen yet.
+_STREAMLIT = ("import sys; from streamlit.runtime.pages_manager import PagesManager; "
+              "PagesManager.uses_pages_directory = False; "
+              "from streamlit.web.cli import main; sys.argv[0] = 'streamlit'; sys.exit(main())")
+
+
 def _serve(args: argparse.Namespace) -> int:
     """The app and the job workers as child processes, each in its own process group; all of them stop when
-    one ends, on Ctrl+C or on SIGTERM, with every process they started."""
+    one ends, on Ctrl+C or on SIGTERM, with every process they started.
+
+    The app listens on loopback unless told otherwise, and anywhere else only with a password (or
+    `--no-password`); the password reaches the app through its environment, never a command line.
+    """
     import signal
     import subprocess
 
-    from . import jobs
+    from . import access, jobs
 
     app = Path(__file__).resolve().parent.parent / "app.py"
     if not app.is_file():
         raise SettingError(f"serve runs the app from a checkout of TransferLab; {app} is missing")
+    host = access.address(args.address)
+    password = access.serve_password(args.password_file, args.no_password, host)
     workers = args.workers or jobs.default_workers()
-    print(f"serve: the app on port {args.port} and {workers} job worker process(es) "
+    print(f"serve: {access.reach_sentence(host, args.port, password is not None)}; {workers} job worker process(es) "
           f"(--workers or {jobs.WORKERS_ENV} to change); Ctrl+C stops them all", file=sys.stderr)
-    commands = [[sys.executable, "-m", "tlcore", "worker", "--workers", str(workers)],
-                [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]]
-    children = [subprocess.Popen(command, cwd=app.parent, start_new_session=True) for command in commands]
+    if args.password_file is not None and (note := access.loose_file_note(args.password_file)):
+        print(f"serve: warning: {note}", file=sys.stderr)
+    commands = [([sys.executable, "-m", "tlcore", "worker", "--workers", str(workers)], access.child_environment(None)),
+                ([sys.executable, "-c", _STREAMLIT, "run", str(app), "--server.port", str(args.port),
+                  "--server.address", host], access.child_environment(password))]
+    children = [subprocess.Popen(command, cwd=app.parent, env=env, start_new_session=True) for command, env in commands]
 
     def stop(signum, frame):
         raise KeyboardInterrupt
