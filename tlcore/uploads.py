@@ -3,17 +3,25 @@
 The name a browser sends with a file can be anything (`/etc/x.csv`, `../../app.py`). It is kept
 only to show the user and to name the dataset; the bytes go to `uploads/<digest><suffix>` in the
 session's workspace, where the suffix is one of a few known kinds.
+
+Before a byte is written, the workspace's quota and the disk's free space are checked
+(`tlcore.quota`); a write that fails all the same (the disk filled meanwhile) leaves nothing behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
+import json
+import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from . import quota
 from .errors import DataError
-from .runs import write_atomic, write_json
 
 SUFFIXES = (".zip", ".csv", ".tsv", ".tab")
 MAX_NAME_CHARS = 120
@@ -42,7 +50,44 @@ def store_upload(workspace: Path, client_name: str, data: bytes, suffixes: tuple
     digest = hashlib.sha256(data).hexdigest()[:32]
     folder = Path(workspace) / "uploads"
     path = folder / f"{digest}{suffix}"
-    if not path.is_file() or path.stat().st_size != len(data):
-        write_atomic(path, data)
-    write_json(folder / f"{digest}.json", {"name": name, "bytes": len(data)})
+    sidecar = folder / f"{digest}.json"
+    about = json.dumps({"name": name, "bytes": len(data)}, indent=2, ensure_ascii=False).encode("utf-8")
+    if path.is_file() and path.stat().st_size == len(data):  # the same bytes, stored before: only the name changes
+        _write_whole(sidecar, about)
+        return Upload(path, name)
+    quota.check_can_write(workspace, len(data) + len(about), f"the upload {name!r}")
+    _write_whole(path, data)
+    try:
+        _write_whole(sidecar, about)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
     return Upload(path, name)
+
+
+def _write_whole(path: Path, data: bytes) -> None:
+    """Write `data` beside `path` and rename it into place; on any failure remove the partial file, and a full
+    disk or quota becomes a `DiskFullError` in words."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")
+    try:
+        with _open_partial(partial) as file:
+            file.write(data)
+        os.replace(partial, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise quota.DiskFullError(f"the server's disk filled up while the upload was being saved "
+                                      f"({error.strerror}); nothing was kept. Ask whoever runs the server to free "
+                                      "space, or delete a dataset or run") from None
+        raise
+    except BaseException:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise
+
+
+def _open_partial(partial: Path):
+    """The partial file, opened for writing (a seam for tests that fill the disk)."""
+    return partial.open("xb")

@@ -2,11 +2,14 @@
 
 A workspace id is a capability: whoever has the link sees the runs. So ids carry 128 random
 bits, and an id the server did not make (a link someone typed to plant a visitor in a folder
-they know) is refused rather than created.
+they know) is refused rather than created. Opening a workspace marks it used, so the idle cleanup
+(`tlcore.quota.remove_idle_workspaces`) counts from the last visit as well as from the last write.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import secrets
 from pathlib import Path
@@ -27,6 +30,11 @@ def root() -> Path:
     return paths.home() / "sessions"
 
 
+def is_workspace_id(ws_id: object) -> bool:
+    """Whether `ws_id` has the form of an id `create` makes (it may still not exist)."""
+    return isinstance(ws_id, str) and _ID.fullmatch(ws_id) is not None
+
+
 def create() -> tuple[str, Path]:
     """A new workspace: (its id, its folder)."""
     while True:
@@ -42,11 +50,18 @@ def create() -> tuple[str, Path]:
 
 def open_workspace(ws_id: str) -> Path:
     """The folder of a workspace this server made; a `WorkspaceError` for any other id."""
-    if not isinstance(ws_id, str) or not _ID.fullmatch(ws_id):
+    if not is_workspace_id(ws_id):
         raise WorkspaceError(f"the workspace id in the address is not one TransferLab makes ({len(str(ws_id))} "
                              "characters); a new workspace was opened. Use the link the app gave you")
     folder = root() / ws_id
     if not (folder / MARK).is_file():
         raise WorkspaceError("no workspace with the id in the address exists on this server; a new workspace was "
                              "opened. Use the link the app gave you, on the server that gave it")
+    touch(folder)
     return folder
+
+
+def touch(folder: Path) -> None:
+    """Mark a workspace as used now (its mark file's time), so the idle cleanup keeps it."""
+    with contextlib.suppress(OSError):  # a read-only or full disk must not stop a visitor from reading
+        os.utime(Path(folder) / MARK)
