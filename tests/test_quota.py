@@ -117,7 +117,8 @@ def test_a_nearly_full_disk_refuses_an_upload_before_writing(home, monkeypatch):
         in message
     assert not (ws / "uploads").exists()
     monkeypatch.setattr(quota.shutil, "disk_usage", lambda path: DiskUsage(100 * 1024 * MB, 0, 300 * MB))
-    with pytest.raises(DiskFullError, match=r"300\.0 MB free, less than a new job needs: the 512\.0 MB that must"):
+    with pytest.raises(DiskFullError, match=r"300\.0 MB free, less than the 512\.0 MB that must stay free "
+                                            r".*, so a new job cannot go ahead"):
         quota.check_can_submit(ws)  # nor is a job queued with less than the spare space left
     monkeypatch.setattr(quota.shutil, "disk_usage", lambda path: DiskUsage(100 * 1024 * MB, 0, 2048 * MB))
     quota.check_can_submit(ws)
@@ -181,9 +182,27 @@ def test_a_workspace_over_its_quota_submits_no_job(home):
     _, ws = workspaces.create()
     (ws / "datasets" / "big").mkdir(parents=True)
     (ws / "datasets" / "big" / "dataset.csv").write_bytes(b"x" * (2 * MB))
-    with pytest.raises(QuotaError, match=r"over its quota of 1\.0 MB"):
+    with pytest.raises(QuotaError, match=r"holds 2\.0 MB already, over its quota of 1\.0 MB, so a new job cannot "
+                                         r"start; delete a dataset or a run"):
         quota.check_can_submit(ws, Shares(quota_mb=1, min_free_mb=0))
     assert (ws / "datasets" / "big" / "dataset.csv").stat().st_size == 2 * MB
+
+
+def test_an_import_over_the_quota_is_refused_before_it_is_moved_into_place(home, monkeypatch):
+    _, ws = workspaces.create()
+    (ws / "datasets" / "kept").mkdir(parents=True)
+    (ws / "datasets" / "kept" / "dataset.csv").write_bytes(b"x" * 300_000)
+    built = ws / "datasets" / ".partial-0123"  # where tlcore.data.store builds an import
+    built.mkdir()
+    (built / "images.bin").write_bytes(b"x" * 900_000)
+    with pytest.raises(QuotaError) as refused:
+        quota.check_import(ws, built, Shares(quota_mb=1, min_free_mb=0))
+    assert str(refused.value).startswith("the imported dataset (") and "over its quota of 1.0 MB" in str(refused.value)
+    quota.check_import(ws, built, Shares(quota_mb=2, min_free_mb=0))
+    monkeypatch.setattr(quota.shutil, "disk_usage", lambda path: DiskUsage(10 * 1024 * MB, 0, 100 * MB))
+    with pytest.raises(DiskFullError, match="so the imported dataset cannot go ahead"):
+        quota.check_import(ws, built, Shares(quota_mb=2))
+    assert (ws / "datasets" / "kept" / "dataset.csv").stat().st_size == 300_000
 
 
 def test_the_user_deletes_a_dataset_a_run_or_an_upload(home):

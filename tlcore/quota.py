@@ -234,10 +234,30 @@ def check_can_write(workspace: Path, incoming_bytes: int, what: str = "this uplo
     shares = shares or Shares.from_env()
     used = disk_use(workspace)[0] if Path(workspace).exists() else 0
     if used + incoming_bytes > shares.quota_bytes:
-        raise QuotaError(f"{what} ({size_words(incoming_bytes)}) would take this workspace to "
-                         f"{size_words(used + incoming_bytes)}, over its quota of {size_words(shares.quota_bytes)}; "
-                         f"delete a dataset or a run you no longer need (the server's {QUOTA_ENV} sets the quota)")
+        limit = f"over its quota of {size_words(shares.quota_bytes)}"
+        if incoming_bytes:
+            over = f"{what} ({size_words(incoming_bytes)}) would take this workspace to " \
+                   f"{size_words(used + incoming_bytes)}, {limit}"
+        else:
+            over = f"this workspace holds {size_words(used)} already, {limit}, so {what} cannot start"
+        raise QuotaError(f"{over}; delete a dataset or a run you no longer need (the server's {QUOTA_ENV} sets the "
+                         "quota)")
     check_free_space(workspace, incoming_bytes, what, shares)
+
+
+def check_import(workspace: Path, built: Path, shares: Shares | None = None) -> None:
+    """Refuse (`QuotaError`, `DiskFullError`) a dataset just built in `built`, a private folder inside `workspace`,
+    when it takes the workspace over its quota or the disk below its spare space. Call it before the folder is
+    moved into place, and remove the folder on a refusal: the workspace is then as it was."""
+    shares = shares or Shares.from_env()
+    size = disk_use(built)[0]
+    used = disk_use(workspace)[0]
+    if used > shares.quota_bytes:
+        raise QuotaError(f"the imported dataset ({size_words(size)}) takes this workspace to {size_words(used)}, "
+                         f"over its quota of {size_words(shares.quota_bytes)}, so it was not kept; delete a dataset "
+                         f"or a run you no longer need, or import fewer files (the server's {QUOTA_ENV} sets the "
+                         "quota)")
+    check_free_space(workspace, 0, "the imported dataset", shares)
 
 
 def check_free_space(path: Path, incoming_bytes: int = 0, what: str = "this work",
@@ -249,11 +269,12 @@ def check_free_space(path: Path, incoming_bytes: int = 0, what: str = "this work
     except OSError:
         return  # a disk that cannot be asked: the write itself will say
     if free - incoming_bytes < shares.min_free_bytes:
-        short = f"{what} ({size_words(incoming_bytes)}) would leave less than" if incoming_bytes else \
-            f"less than {what} needs:"
-        raise DiskFullError(f"the server's disk has {size_words(free)} free, {short} the "
-                            f"{size_words(shares.min_free_bytes)} that must stay free ({MIN_FREE_ENV}); ask whoever "
-                            "runs the server to free space, or delete a dataset or run you no longer need")
+        short = f", {what} ({size_words(incoming_bytes)}) would leave less than the" if incoming_bytes else \
+            ", less than the"
+        after = "" if incoming_bytes else f", so {what} cannot go ahead"
+        raise DiskFullError(f"the server's disk has {size_words(free)} free{short} "
+                            f"{size_words(shares.min_free_bytes)} that must stay free ({MIN_FREE_ENV}){after}; ask "
+                            "whoever runs the server to free space, or delete a dataset or run you no longer need")
 
 
 def unfinished_jobs(workspace: Path) -> list[Path]:
