@@ -43,6 +43,7 @@ def test_the_start_up_line_says_who_can_reach_the_app():
     assert "every network interface" in shared and "anyone who can reach this machine" in shared
     assert "must give the password" in shared
     assert "proxy" in access.reach_sentence("0.0.0.0", 8502, password=False)
+    assert "http://[fd00::5]:8502" in access.reach_sentence("fd00::5", 8502, password=True)
 
 
 def test_a_shared_address_needs_a_password(tmp_path):

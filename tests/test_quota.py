@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from tlcore import quota, runs, uploads, workspaces
+from tlcore.errors import SettingError
 from tlcore.quota import DiskFullError, QuotaError, Shares
 
 MB = quota.MB
@@ -43,11 +44,11 @@ def test_settings_come_from_the_environment_with_defaults(home, monkeypatch):
     monkeypatch.setenv(quota.MIN_FREE_ENV, "0")
     assert Shares.from_env() == Shares(250.0, 0.0, 1, None)
     monkeypatch.setenv(quota.QUOTA_ENV, "lots")
-    with pytest.raises(QuotaError, match=r"TRANSFERLAB_QUOTA_MB='lots' is not a number of megabytes"):
+    with pytest.raises(SettingError, match=r"TRANSFERLAB_QUOTA_MB='lots' is not a number of megabytes .*e\.g\. 4096"):
         Shares.from_env()
     monkeypatch.setenv(quota.QUOTA_ENV, "100")
     monkeypatch.setenv(quota.JOBS_ENV, "0")
-    with pytest.raises(QuotaError, match="TRANSFERLAB_JOBS_PER_WORKSPACE='0'"):
+    with pytest.raises(SettingError, match="TRANSFERLAB_JOBS_PER_WORKSPACE='0'"):
         Shares.from_env()
 
 

@@ -59,7 +59,7 @@ def reach_sentence(host: str, port: int, password: bool) -> str:
     """Where the app listens and who can reach it, for serve's start-up line."""
     every = host in ("0.0.0.0", "::", "[::]")
     where = f"every network interface ({host})" if every else host
-    url_host = "localhost" if every or is_loopback(host) else host
+    url_host = "localhost" if every or is_loopback(host) else f"[{host}]" if ":" in host and "[" not in host else host
     url = f"http://{url_host}:{port}"
     if is_loopback(host):
         guard = ", behind the password" if password else ""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import math
 import os
 import secrets
 import shutil
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths, runs, workspaces
-from .errors import TLCoreError
+from .errors import SettingError, TLCoreError
 
 QUOTA_ENV = "TRANSFERLAB_QUOTA_MB"
 MIN_FREE_ENV = "TRANSFERLAB_MIN_FREE_MB"
@@ -74,16 +75,19 @@ class Shares:
         """The settings from `$TRANSFERLAB_QUOTA_MB`, `$TRANSFERLAB_MIN_FREE_MB`, `$TRANSFERLAB_JOBS_PER_WORKSPACE`
         and `$TRANSFERLAB_IDLE_DAYS` (`never` keeps idle work), each with its default when unset."""
         idle = environ.get(IDLE_DAYS_ENV, "").strip()
-        return cls(quota_mb=_setting(environ, QUOTA_ENV, "a number of megabytes", float, default_quota_mb),
+        return cls(quota_mb=_setting(environ, QUOTA_ENV, "a number of megabytes", float, default_quota_mb, "4096"),
                    min_free_mb=_setting(environ, MIN_FREE_ENV, "a number of megabytes", float,
-                                        lambda: DEFAULT_MIN_FREE_MB, low=0),
-                   jobs_per_workspace=_setting(environ, JOBS_ENV, "a whole number of jobs", int, lambda: DEFAULT_JOBS),
+                                        lambda: DEFAULT_MIN_FREE_MB, "512", low=0),
+                   jobs_per_workspace=_setting(environ, JOBS_ENV, "a whole number of jobs", int, lambda: DEFAULT_JOBS,
+                                               "3"),
                    idle_days=None if idle.lower() == "never" else
-                   _setting(environ, IDLE_DAYS_ENV, "a number of days (or never)", float, lambda: DEFAULT_IDLE_DAYS))
+                   _setting(environ, IDLE_DAYS_ENV, "a number of days", float, lambda: DEFAULT_IDLE_DAYS,
+                            "30 (or never)"))
 
 
 def _setting(environ: Mapping[str, str], name: str, what: str, kind: type, default: Callable[[], float],
-             low: float = 1) -> float:
+             example: str, low: float = 1) -> float:
+    """The setting `name` as a finite `kind` of at least `low`, its default when unset; a `SettingError` otherwise."""
     text = environ.get(name, "").strip()
     if not text:
         return default()
@@ -91,9 +95,9 @@ def _setting(environ: Mapping[str, str], name: str, what: str, kind: type, defau
         value = kind(text)
     except ValueError:
         value = None
-    if value is None or value != value or value in (float("inf"), float("-inf")) or value < low:
-        raise QuotaError(f"{name}={text!r} is not {what} of at least {low:g}; set it to e.g. {kind(default())!r} "
-                         "or unset it for the default")
+    if value is None or not math.isfinite(value) or value < low:
+        raise SettingError(f"{name}={text!r} is not {what} of at least {low:g}; set it to e.g. {example}, or unset it "
+                           "for the default")
     return value
 
 
