@@ -8,11 +8,8 @@ import streamlit as st
 
 from tlcore import access
 
-_ADMITTED = "transferlab-admitted"  # set once the password was right: this browser session stays in
-
 st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
-password = access.configured_password()
-if password is not None and not st.session_state.get(_ADMITTED):
+if access.shut_out(st.session_state):
     st.title("TransferLab")
     with st.form("password"):
         given = st.text_input("Password", type="password", max_chars=access.MAX_PASSWORD_CHARS,
@@ -20,12 +17,12 @@ if password is not None and not st.session_state.get(_ADMITTED):
         entered = st.form_submit_button("Enter", type="primary")
     if entered:
         try:
-            right = access.check(given, password)
+            right = access.check(given, access.configured_password())
         except access.AccessError as error:
             st.error(str(error))
             st.stop()
         if right:
-            st.session_state[_ADMITTED] = True
+            st.session_state[access.ADMITTED_KEY] = True  # this browser session stays in
             st.rerun()
         st.error("That is not the password. Each wrong try is answered more slowly than the one before.")
     st.stop()

@@ -67,6 +67,13 @@ def test_an_empty_password_is_no_password():
         access.serve_password(None, False, "0.0.0.0", environ={"TRANSFERLAB_PASSWORD": ""})
 
 
+def test_a_session_is_shut_out_until_it_gave_the_password():
+    with_password = {"TRANSFERLAB_PASSWORD": "s3cret"}
+    assert access.shut_out({}, with_password)
+    assert not access.shut_out({access.ADMITTED_KEY: True}, with_password)
+    assert not access.shut_out({}, {})
+
+
 def test_password_files_are_read_or_refused_in_words(tmp_path):
     file = tmp_path / "password"
     file.write_text("correct horse battery staple\r\nsecond line ignored\n", encoding="utf-8")

@@ -25,6 +25,7 @@ PASSWORD_ENV = "TRANSFERLAB_PASSWORD"
 ADDRESS_ENV = "TRANSFERLAB_ADDRESS"
 LOCAL_ADDRESS = "127.0.0.1"
 MAX_PASSWORD_CHARS = 1024
+ADMITTED_KEY = "transferlab-admitted"  # the app's session-state key, set once a browser session gave the password
 
 
 class AccessError(TLCoreError):
@@ -76,6 +77,11 @@ def reach_sentence(host: str, port: int, password: bool) -> str:
 def configured_password(environ: Mapping[str, str] = os.environ) -> str | None:
     """The app's password from `$TRANSFERLAB_PASSWORD`; None when unset or empty (no gate)."""
     return environ.get(PASSWORD_ENV) or None
+
+
+def shut_out(session_state: Mapping, environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether a browser session must give the password first: one is set and this session has not given it."""
+    return configured_password(environ) is not None and not session_state.get(ADMITTED_KEY)
 
 
 def read_password_file(path: str | Path) -> str:
