@@ -91,4 +91,7 @@ st.success(f"Done. Selected on the validation split: **{title}**. Its accuracy o
 scores_in_context(report, st.caption)
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))
+said = (analysis or {}).get("recommendation", {}).get("expected_seconds") or {}
+asked = report.get("strategies", [])
+st.caption(words.wall_note(report.get("wall"), {w: said[w] for w in asked if w in said} if len(asked) == 1 else None))
 next_step("Train")

@@ -48,6 +48,7 @@ def test_the_machine_keeps_its_last_measurements_and_reads_their_median(tmp_path
     assert costs.measured("base", 128, "bundle") == 22.0  # the last five: 10, 20, 1000, 25, 22
     assert costs.guessed("image", "base", 128, "bundle") == 22.0
     assert costs.measured("base", 224, "bundle") is None  # another size is another key
+    assert costs.guessed("image", "base", 224, "bundle") == 22.0  # but its bundle is guessed from the base's others
     stored = next(paths.cache_dir("costs").glob("*.json"))
     stored.write_text("{not json", encoding="utf-8")  # damaged: measured again, never trusted
     assert costs.measured("base", 128, "bundle") is None
@@ -90,3 +91,11 @@ def test_the_timed_step_of_the_default_base_is_slower_than_its_forward_pass(shap
     forward, step, decode = MODALITY.time_step(shapes, choice, 6)
     assert 0 < forward < step  # a training step also goes backward
     assert 0 < decode < 1
+
+
+def test_a_frozen_head_at_the_ceiling_makes_every_trained_way_as_quick_as_its_first_head():
+    counts = costs.Counts(train=200, val=40, test=40)
+    free = costs.expected_seconds(RATES, counts, epochs=10)
+    capped = costs.expected_seconds(RATES, counts, epochs=10, at_ceiling=True)
+    assert capped["predict"] == free["predict"]
+    assert capped["extract"] == capped["finetune"] < free["extract"] < free["finetune"]

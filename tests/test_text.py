@@ -108,7 +108,7 @@ def _measures(probe=0.8, asis=0.5):
 def recommend(size, overlap, gap, measures, spec, image_size, zero_shot=None):
     """The shared rule fed the text reading, as `TextModality.measure` and `analyze` feed it."""
     reading = read_text_gap(gap, spec, size["per_class_known_median"], False, measures)
-    return shared_recommend(size, measures, reading, zero_shot or 0.0, "general English")
+    return shared_recommend(size, measures, reading, zero_shot or 0.0, "general English", aim="best")
 
 
 def test_shared_recommendation_reacts_to_the_text_gap():
@@ -174,6 +174,22 @@ def test_text_run_trains_predict_and_extract(extract_run, messages):
     assert extract_run.report["modality"] == "text" and extract_run.report["backbone"] == "minilm_l6"
     assert extract_run.test.accuracy >= 0.9
     assert all(m["file"] in messages.texts("test") for m in extract_run.report["misclassified"])
+
+
+def test_a_two_class_ridge_head_round_trips_through_its_bundle(messages, tmp_path):
+    from tlcore.export import export_bundle
+    from tlcore.predict import load_bundle, predict_texts
+    from tlcore.train import SearchConfig, TrainConfig, train
+
+    config = TrainConfig(strategies=("extract",), budget_seconds=120, baselines=("ridge",),
+                         search=SearchConfig(max_trials=0))
+    result = train(messages, config, tmp_path)
+    assert result.selected.name == "ridge" and len(messages.classes) == 2  # one row of weights, an intercept number
+    bundle = load_bundle(export_bundle(result))
+    probs = np.array([[t["prob"] for t in sorted(r["top"], key=lambda t: bundle.labels.index(t["label"]))]
+                      for r in predict_texts(bundle, messages.texts("test"))])
+    expected = np.exp(result.selected.test_logits / result.test.temperature)
+    np.testing.assert_allclose(probs, expected / expected.sum(axis=1, keepdims=True), atol=1e-4)
 
 
 def test_text_bundle_predicts_the_same_in_a_fresh_process_without_tlcore(extract_run, tmp_path):
@@ -260,7 +276,7 @@ def test_text_finetune_round_trips_through_its_bundle(messages, tmp_path):
     from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig, train
 
     config = TrainConfig(strategies=("finetune",), budget_seconds=300, search=SearchConfig(max_trials=0),
-                         finetune=FinetuneConfig(unfreeze_blocks=2, epochs=2))
+                         baselines=(), finetune=FinetuneConfig(unfreeze_blocks=2, epochs=2))  # no first head
     result = train(messages, config, tmp_path)
     (candidate,) = result.candidates
     assert candidate.name == "finetune_top2" and candidate.params["trainable_layers"] >= 2

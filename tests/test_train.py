@@ -319,7 +319,7 @@ def test_finetune_end_to_end(shapes, tmp_path, distribution):
 
     seen = []
     config = fast_config(strategies=("finetune",), finetune=FinetuneConfig(epochs=2, unfreeze_blocks=2),
-                         distribution=distribution)
+                         distribution=distribution, baselines=())  # no first head: fine-tuning alone
     result = train(shapes, config, tmp_path, progress=seen.append)
     epochs = [p for p in seen if p.stage == "finetune"]
     assert [p.done for p in epochs] == [1, 2]

@@ -21,6 +21,7 @@ from .pilot import PILOT_SECONDS, Pilot, decided_by, run_pilot
 from .progress import ProgressCallback, report
 from .strategy import DEFAULT_AIM, Recommendation, recommend
 from .train.config import FinetuneConfig
+from .train.select import ceiling_within_reach
 from .transferability import Transferability
 
 ANALYSIS_FILE = "analysis.json"
@@ -104,7 +105,9 @@ def _expected_seconds(modality, dataset, choice: BaseChoice, measured) -> tuple[
     train = splits == "train"
     rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
     counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
-    return rates, expected_seconds(rates, counts, FinetuneConfig().epochs)
+    probe = max(measured.transferability.probe_accuracy, measured.transferability.loo_accuracy)
+    return rates, expected_seconds(rates, counts, FinetuneConfig().epochs,
+                                   at_ceiling=ceiling_within_reach(probe, max(counts.val, 1)))
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:

@@ -74,9 +74,12 @@ class Counts:
         return self.train + self.val + self.test
 
 
-def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | None = None) -> dict[str, float]:
+def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | None = None, *,
+                     at_ceiling: bool = False) -> dict[str, float]:
     """Each way's wall seconds from pressing Train to its final bundle, the features already cached (as after the
-    analysis); with `budget`, no way is expected to take longer than the budget lets it."""
+    analysis); with `budget`, no way is expected to take longer than the budget lets it. `at_ceiling`: a head on
+    the frozen base is expected to get validation as right as it can tell (`tlcore.train.select`), so a run stops
+    after its first head whatever way was asked (`tlcore.train.anytime`)."""
     fixed = rates.start + FINISH_PER_ITEM * counts.total
     heads = max(HEADS_PER_FIT * rates.head_fit, HEADS_FLOOR)
     first_head = max(FIRST_HEAD_FITS * rates.head_fit, 1.0)  # fine-tuning's first model: a head on the features
@@ -85,6 +88,8 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
               + 2 * counts.total * rates.forward)  # the tuned model's answers and the features its head reads
     found = {"predict": fixed + rates.bundle + 1.0, "extract": fixed + rates.bundle + heads,
              "finetune": fixed + (rates.finetune_bundle or rates.bundle) + first_head + tuning}
+    if at_ceiling:
+        found["extract"] = found["finetune"] = fixed + rates.bundle + first_head
     if budget is not None:
         found = {way: min(seconds, budget) for way, seconds in found.items()}
     return {way: round(seconds, 1) for way, seconds in found.items()}
@@ -156,6 +161,10 @@ def guessed(modality: str, base: str, size: int | None, what: str) -> float:
     """What this machine recorded for "bundle", "bundle:finetune" or "start", else the first guess for the kind
     of data."""
     found = measured(base, size, what)
+    if found is None:  # the same base at another size: a bundle's time hardly depends on the input size
+        others = [v for k, v in _read().items() if k.split("@")[0] == base and isinstance(v, dict)]
+        numbers = [float(x) for entry in others for x in entry.get(what, []) if isinstance(x, int | float)]
+        found = statistics.median(numbers) if numbers else None
     if found is not None:
         return found
     guesses = {"bundle": BUNDLE_GUESS, "bundle:finetune": FINETUNE_BUNDLE_GUESS}.get(what, START_GUESS)

@@ -91,7 +91,9 @@ def predict_script() -> str:
     from ..predict import answer
 
     helpers = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (padded, encode, load_tokenizer, answer))
-    return f'''"""Predict with this bundle: python predict.py "a text" ["another" ...] [--json]. Needs keras-hub."""
+    return f'''"""Predict with this bundle: python predict.py "a text" ["another" ...] [--json].
+
+Needs keras, tensorflow and keras-hub."""
 
 from __future__ import annotations
 

@@ -203,10 +203,13 @@ def _fit_unknown(ctx: Context, candidates: list[Candidate]) -> None:
     """Each candidate's "none of my classes" detector, on the features its head reads (`tlcore.unknown`)."""
     from ..unknown import fit_detector
 
-    shared = fit_detector(ctx.features["train"].features, ctx.labels["train"], ctx.features["val"].features)
+    # cross_fit: where validation is too small to set the line on, the training items help, each scored by a detector
+    # fitted without it (a gathered set of 10 images a class leaves 4 for validation)
+    shared = fit_detector(ctx.features["train"].features, ctx.labels["train"], ctx.features["val"].features,
+                          cross_fit=True)
     for c in candidates:
-        c.unknown = fit_detector(_head_features(ctx, c, "train"), ctx.labels["train"], _head_features(ctx, c, "val")) \
-            if c.own_features else shared
+        c.unknown = fit_detector(_head_features(ctx, c, "train"), ctx.labels["train"], _head_features(ctx, c, "val"),
+                                 cross_fit=True) if c.own_features else shared
 
 
 def _head_features(ctx: Context, candidate: Candidate, split: str) -> np.ndarray:

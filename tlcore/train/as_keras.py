@@ -47,8 +47,9 @@ def _dense(name: str, kernel: np.ndarray, bias: np.ndarray | None = None):
 def linear(candidate: Candidate, n_classes: int) -> Callable:
     """StandardScaler + linear classifier as one Dense layer (the scaling folded into its weights)."""
     scaler, classifier = candidate.model.named_steps["scale"], candidate.model.named_steps["clf"]
-    weights = classifier.coef_ / scaler.scale_  # undo the scaling inside the weights
-    bias = classifier.intercept_ - weights @ scaler.mean_
+    # two classes: one row of weights (a ridge classifier gives it as a vector, its intercept as a number)
+    weights = np.atleast_2d(classifier.coef_) / scaler.scale_  # undo the scaling inside the weights
+    bias = np.atleast_1d(classifier.intercept_) - weights @ scaler.mean_
     decision = BASELINES[candidate.name].scores == "decision"
     kernel, full_bias = _placement(classifier.classes_, weights.T, bias, n_classes, decision)
     return _dense("linear_head", kernel, full_bias)

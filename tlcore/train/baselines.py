@@ -110,8 +110,9 @@ def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y
 
 def first_head(ctx: Context) -> list[Candidate]:
     """The run's first model where it trains no other head on the cached features (fine-tuning alone): the
-    first baseline, fitted in seconds even when the budget is spent, so every run has a model early."""
-    return run(ctx, ctx.config.baselines[:1] or ("logistic_regression",))
+    first baseline, fitted in seconds even when the budget is spent, so every run has a model early. None where
+    the run was asked for no baselines at all (`TrainConfig.baselines=()`)."""
+    return run(ctx, ctx.config.baselines[:1]) if ctx.config.baselines else []
 
 
 def run(ctx: Context, names: tuple[str, ...] | None = None) -> list[Candidate]:

@@ -23,6 +23,7 @@ from ..errors import SettingError
 from ..folds import holdout
 from .candidate import Candidate, Context, per_sample_ms
 from .search_workers import serve_search
+from .stages import Deadline
 from .tuner import HeadHyperModel, make_tuner
 
 __all__ = ["HeadHyperModel", "inner_split", "make_tuner", "run"]
@@ -60,7 +61,8 @@ def run(ctx: Context) -> list[Candidate]:
     else:
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
                            ctx.progress, **stops)
-        tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0)
+        tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0,
+                     callbacks=[Deadline(ctx.deadline)])  # a trial stops at the deadline too, between batches
     if tuner.oracle.stopped_because and ctx.best is not None:
         ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]
@@ -69,10 +71,14 @@ def run(ctx: Context) -> list[Candidate]:
     best_trial = tuner.oracle.get_best_trials(1)[0]
     best_hp = best_trial.hyperparameters
     epochs = max(1, round((best_trial.best_step + 1) / (1 - INNER_VALIDATION)))
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(ctx.config.seed)
-    model = tuner.hypermodel.build(best_hp)
-    model.fit(x, onehot, batch_size=ctx.config.search.batch_size, epochs=epochs, verbose=0)
+    retrain = getattr(tuner, "seconds", {}).get(best_trial.trial_id, 0.0) / (1 - INNER_VALIDATION)
+    if ctx.seconds_left() < retrain:  # no time to retrain on all the training split: the trial's own head, as trained
+        model, epochs = tuner.get_best_models(1)[0], 0
+    else:
+        keras.backend.clear_session()
+        keras.utils.set_random_seed(ctx.config.seed)
+        model = tuner.hypermodel.build(best_hp)
+        model.fit(x, onehot, batch_size=ctx.config.search.batch_size, epochs=epochs, verbose=0)
     seconds = time.perf_counter() - start
     predict = lambda x: model.predict(x, verbose=0, batch_size=256)  # noqa: E731
     return [Candidate(

@@ -139,13 +139,17 @@ class HeadTuner(kt.Tuner):
         super().__init__(*args, **kwargs)
         self.progress = progress
         self.ran: list[str] = []  # trial ids this process ran
+        self.seconds: dict[str, float] = {}  # trial id -> seconds it took here (what retraining its head costs)
+        self._began = 0.0
 
     def on_trial_begin(self, trial):
         keras.backend.clear_session()
+        self._began = time.monotonic()
         super().on_trial_begin(trial)
 
     def on_trial_end(self, trial):
         super().on_trial_end(trial)
+        self.seconds[trial.trial_id] = time.monotonic() - self._began
         self.ran.append(trial.trial_id)
         if not hasattr(self.oracle, "trials"):  # a worker: its oracle is the chief's, over gRPC
             report(self.progress, "search", len(self.ran), len(self.ran), f"trial {trial.trial_id} done")
