@@ -8,7 +8,7 @@ import streamlit as st
 
 from tlcore import access
 
-st.set_page_config(page_title="TransferLab", page_icon=":material/science:", layout="wide")
+st.set_page_config(page_title="TransferLab", page_icon="🧪", layout="wide")
 if access.shut_out(st.session_state):
     st.title("TransferLab")
     with st.form("password"):

@@ -8,6 +8,7 @@ the browser session (and in the address, `?ws=...`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -26,6 +27,13 @@ DEFAULT_BUDGET = 300.0  # seconds the app gives a training run unless the user m
 _WORKSPACE = "workspace"
 _UPLOAD = "upload"
 POLL_SECONDS = 1.0
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:@&=^\"'/?%,;])")
+
+
+def plain(text) -> str:
+    """`text` escaped so Markdown shows it as it is: no link, emphasis, HTML or directive can come of it (every
+    name a user gave: uploads, datasets, classes)."""
+    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
 
 
 def workspace() -> Path:
@@ -61,7 +69,7 @@ def steps(current: str) -> None:
                       width="stretch"):
             st.switch_page(STEPS[name])
     loaded = current_dataset()
-    cols[-1].markdown(f"Dataset: **{loaded[1].source}**" if loaded else "No dataset loaded yet")
+    cols[-1].markdown(f"Dataset: **{plain(loaded[1].source)}**" if loaded else "No dataset loaded yet")
 
 
 def next_step(current: str, ready: bool = True, why: str = "") -> None:
@@ -134,7 +142,7 @@ def need_dataset():
     from tlcore.modality import modality_of
 
     noun = modality_of(loaded[1]).noun
-    st.caption(f"Dataset: **{loaded[1].source}** ({len(loaded[1])} {noun}, {len(loaded[1].classes)} classes)")
+    st.caption(f"Dataset: **{plain(loaded[1].source)}** ({len(loaded[1])} {noun}, {len(loaded[1].classes)} classes)")
     return loaded
 
 

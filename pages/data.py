@@ -6,7 +6,6 @@ Markdown (`plain`), and every image is shown from TransferLab's own decoding (`s
 
 import html
 import os
-import re
 
 import numpy as np
 import pandas as pd
@@ -17,6 +16,7 @@ from pages.common import (
     current_analysis,
     current_dataset,
     next_step,
+    plain,
     remember,
     run_or_stop,
     state,
@@ -45,14 +45,6 @@ default = now.choice if now.choice in choices else f"sample:{DEFAULT_SAMPLE}"
 choice = st.radio("Dataset", choices, index=choices.index(default), format_func=labels.get)
 
 IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"]
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()<>#+\-.!|~$:@&=^\"'/?%,;])")
-
-
-def plain(text) -> str:
-    """`text` escaped so Markdown shows it as it is: no link, emphasis, HTML or directive can come of it."""
-    return _MARKDOWN.sub(r"\\\1", " ".join(str(text).splitlines()))
-
-
 @st.cache_data(max_entries=4096, show_spinner=False)
 def _thumbnail(path: str, side: int, stamp: float) -> np.ndarray | None:
     try:

@@ -8,12 +8,32 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import follow, job_failed, no_worker_warning, remember, run_or_stop, workspace
-from tlcore import jobs, runs, words
+from pages.common import follow, job_failed, no_worker_warning, remember, run_or_stop, state, workspace
+from tlcore import jobs, quota, runs, words
 from tlcore.runs import all_runs
 from tlcore.train.anytime import read_best
 
 st.title("Runs")
+
+
+def keeps() -> None:
+    """What this workspace keeps on disk against its share, each item with a Delete button (`tlcore.quota`)."""
+    use = run_or_stop(lambda: quota.usage(workspace()))
+    st.caption(run_or_stop(lambda: quota.usage_sentence(workspace())))
+    with st.expander(f"What this workspace keeps ({quota.size_words(use.total_bytes)}): delete to free space"):
+        for item in use.items:
+            left, right = st.columns([5, 1], vertical_alignment="center")
+            left.text(f"{quota.NOUNS[item.kind]}: {item.label} ({quota.size_words(item.bytes)})")
+            if right.button("Delete", key=f"delete:{item.kind}:{item.name}"):
+                run_or_stop(lambda item=item: quota.delete_item(workspace(), item.kind, item.name))
+                if item.kind in ("datasets", "runs"):
+                    forget = {"datasets": "dataset", "runs": "run"}[item.kind]
+                    if getattr(state(), forget, None) == item.name:
+                        remember(**{forget: ""})
+                st.rerun()
+
+
+keeps()
 every = all_runs(workspace())
 if not every:
     st.info("No finished runs yet: train one on the Train page.")

@@ -89,13 +89,13 @@ def test_duplicates_are_dropped_before_splitting_so_none_leaks(tmp_path):
     assert any("10 repeated text(s) dropped" in note and "another label" in note for note in dataset.notes)
 
 
-def test_bytes_that_are_not_utf8_are_reported_not_fatal(tmp_path):
+def test_a_western_european_table_is_read_right_with_a_note(tmp_path):
     source = tmp_path / "latin.csv"
     body = "text,label\n" + "".join(f'"{t}",{label}\n' for t, label in _rows())
     source.write_bytes(body.encode() + "\"caf\xe9 au lait\",ham\n".encode("latin-1"))
     dataset = import_text_dataset(source, tmp_path / "ws")
-    assert "caf\ufffd au lait" in dataset.texts()
-    assert any("1 line(s)" in note and "not UTF-8" in note for note in dataset.notes)
+    assert "caf\xe9 au lait" in dataset.texts()  # decoded, not replaced
+    assert any("read as Western European" in note for note in dataset.notes)
 
 
 def test_a_broken_table_is_refused_with_a_reason(tmp_path):

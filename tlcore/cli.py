@@ -372,13 +372,14 @@ def _train(args: argparse.Namespace) -> int:
                          indent=2, ensure_ascii=False))
         return 0
     from . import words
+    from .train.evaluate import temperature_sentence
 
     print(words.leaderboard(result.report).to_string(index=False))
     test = result.test
     print(f"selected: {result.selected.strategy}/{result.selected.name} (best on validation)")
     print(f"test: accuracy {test.accuracy:.1%}, macro-F1 {test.macro_f1:.3f}, "
           f"ECE {test.ece_before:.3f} -> {test.ece_after:.3f} after temperature {test.temperature:.2f} "
-          f"(fitted on {test.temperature_fitted_on}){'; ' + test.temperature_note if test.temperature_note else ''}")
+          f"({temperature_sentence(test.temperature_fitted_on, test.temperature_note)})")
     largest = result.report["largest_class"]
     warn, sentence = words.largest_class_note(test.accuracy, largest, "test", largest["test_items"])
     print(("warning: " if warn else "") + sentence)

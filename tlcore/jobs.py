@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from . import paths, runs
+from . import paths, quota, runs
 from .errors import TLCoreError
 from .progress import Progress
 from .strategy import DEFAULT_AIM
@@ -141,8 +141,10 @@ def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
                     descriptions: dict[str, str] | None = None, pilot: bool = False, aim: str = DEFAULT_AIM) -> Path:
     """Queue an analysis of the stored dataset (with `pilot`, a close call measured by a short run of both ways;
     `aim`: "best" accuracy or "fast", good and fast); returns the job's folder (`analyses/<id>`)."""
-    folder = Path(workspace) / "analyses" / runs.new_run_id()
-    _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot, aim=aim)
+    with _submitting(Path(workspace)):
+        quota.check_can_submit(Path(workspace))  # a fair share of the queue and the disk, before anything waits
+        folder = Path(workspace) / "analyses" / runs.new_run_id()
+        _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot, aim=aim)
     task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone, dict(descriptions or {}),
                        pilot, aim)
     _record_task(folder, task_id)
@@ -163,6 +165,7 @@ def submit_training(workspace: Path, dataset_folder: Path, config, run_id: str |
     with _submitting(Path(workspace)):  # one press, one run: quick presses find the run the first one queued
         if run_id is None and (same := _just_submitted(Path(workspace), request)) is not None:
             return same
+        quota.check_can_submit(Path(workspace))  # a fair share of the queue and the disk, before anything waits
         run_dir = runs.open_run(Path(workspace), run_id, request)
         (run_dir / CANCEL_FILE).unlink(missing_ok=True)
         (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
@@ -504,8 +507,14 @@ def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
                                    "time": time.time()})
             stop.wait(5.0)
 
+    def cleanup() -> None:  # apart from the heartbeat: removing a large idle workspace may take a while
+        while not stop.wait(60.0):
+            with contextlib.suppress(OSError, TLCoreError):
+                quota.maybe_remove_idle_workspaces()
+
     thread = threading.Thread(target=heartbeat, daemon=True, name="transferlab-worker-heartbeat")
     thread.start()
+    threading.Thread(target=cleanup, daemon=True, name="transferlab-idle-cleanup").start()
     try:
         consumer = huey.create_consumer(workers=workers, worker_type="process", periodic=False,
                                         check_worker_health=True, health_check_interval=5, max_tasks=max_tasks)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from .. import quota
 from ..errors import DataError
 from .archive import remove_tree
 
@@ -81,11 +82,13 @@ def stored(
             return load(final)
         except (OSError, ValueError, KeyError):
             remove_tree(final)  # damaged by hand: build it again
+    quota.check_free_space(Path(workspace), 0, "this import")  # a full disk: a clear error, nothing half-written
     private = datasets / f".partial-{secrets.token_hex(8)}"
     private.mkdir(parents=True)
     try:
         dataset = build(private, final)
         dataset.save(private)
+        quota.check_import(Path(workspace), private)  # over the workspace's share: refused, the private copy removed
         try:
             os.rename(private, final)
         except OSError:

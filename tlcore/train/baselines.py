@@ -108,6 +108,15 @@ def out_of_fold_logits(baseline: Baseline, estimator: Pipeline, x: np.ndarray, y
     return oof
 
 
+def _grid(baseline: Baseline, splits: list) -> dict[str, list]:
+    """The baseline's grid for these folds: no more neighbours than the smallest fold fits on."""
+    grid = dict(baseline.grid)
+    if "clf__n_neighbors" in grid:
+        fits = min(len(fit) for fit, _ in splits)
+        grid["clf__n_neighbors"] = [k for k in grid["clf__n_neighbors"] if k <= fits] or [max(1, fits)]
+    return grid
+
+
 def first_head(ctx: Context) -> list[Candidate]:
     """The run's first model where it trains no other head on the cached features (fine-tuning alone): the
     first baseline, fitted in seconds even when the budget is spent, so every run has a model early. None where
@@ -131,7 +140,7 @@ def run(ctx: Context, names: tuple[str, ...] | None = None) -> list[Candidate]:
         report(ctx.progress, "baselines", done, len(names), f"fitting {name}")
         start = time.perf_counter()
         search = GridSearchCV(
-            baseline.make(ctx.config.seed), baseline.grid, scoring="accuracy", refit=True,
+            baseline.make(ctx.config.seed), _grid(baseline, splits), scoring="accuracy", refit=True,
             cv=splits,
         )  # fmt: skip
         with warnings.catch_warnings():
