@@ -54,3 +54,11 @@ def test_a_short_budget_ends_with_a_downloadable_bundle_within_it(shapes, tmp_pa
     epochs = done.result.report["leaderboard"]
     assert any(row["strategy"] == "finetune" for row in epochs)  # it fine-tuned, and was stopped by the time
     assert done.seconds_to_final_bundle <= 1.1 * budget, done.result.report["wall"]  # the run's own clock
+
+
+def test_a_worker_process_keeps_the_base_loaded_between_jobs(shapes):
+    from tlcore.modality import modality_of
+
+    modality = modality_of(shapes)
+    choice = modality.resolve_base(shapes, None, 64)
+    assert modality.load_base(choice) is modality.load_base(choice)  # built once per process, reused by every job

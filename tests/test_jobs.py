@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import REPO, descendants
 from tlcore import jobs, runs
 from tlcore.data import import_data
 from tlcore.errors import SettingError
@@ -367,25 +367,6 @@ def test_two_workers_run_two_jobs_at_once(shapes, tmp_path, queue_at):
         stop(worker)
 
 
-def _descendants(pid: int) -> set[int]:
-    """Every process below `pid`, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in os.listdir("/proc"):
-        if stat.isdigit():
-            try:
-                with open(f"/proc/{stat}/stat", encoding="utf-8") as file:
-                    parent = int(file.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, ValueError, IndexError):
-                continue
-            children.setdefault(parent, []).append(int(stat))
-    found, todo = set(), [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.add(child)
-            todo.append(child)
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat", encoding="utf-8") as file:
@@ -401,8 +382,8 @@ def test_serve_stopped_by_sigterm_leaves_no_process_behind(tmp_path, queue_at):
     serve = subprocess.Popen([sys.executable, "-m", "tlcore", "serve", "--port", str(port), "--workers", "2"],
                              cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        assert wait_for(lambda: len(jobs.alive_workers()) == 1 and len(_descendants(serve.pid)) >= 4, 120)
-        started = _descendants(serve.pid)  # the app, the worker's consumer and its two worker processes
+        assert wait_for(lambda: len(jobs.alive_workers()) == 1 and len(descendants(serve.pid)) >= 4, 120)
+        started = descendants(serve.pid)  # the app, the worker's consumer and its two worker processes
         serve.send_signal(signal.SIGTERM)
         assert serve.wait(timeout=60) == 0
         assert wait_for(lambda: not any(_alive(pid) for pid in started), 30), "a process serve started is left"
