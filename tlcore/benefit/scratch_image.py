@@ -103,21 +103,22 @@ class ImageScratch:
         onehot = keras.utils.to_categorical(y, loaded.n_classes)
         val = (loaded.images["val"], keras.utils.to_categorical(loaded.labels["val"], loaded.n_classes))
         keep = KeepFromFirstEpoch(val)
+        early = keras.callbacks.EarlyStopping("val_loss", patience=settings.patience)
         passes = len(loaded.labels["test"]) / max(len(loaded.labels["val"]), 1)  # answering test after training
         history = model.fit(
             x, onehot, batch_size=settings.batch_size, epochs=settings.epochs, validation_data=val, verbose=0,
             class_weight=class_weights(y, loaded.n_classes),
-            callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=settings.patience),
-                       Deadline(deadline, keep, passes), EpochProgress(progress, settings.epochs)],
+            callbacks=[keep, early, Deadline(deadline, keep, passes), EpochProgress(progress, settings.epochs)],
         )  # fmt: skip
         logits = model.predict(loaded.images["test"], verbose=0, batch_size=64)
         epochs = len(history.history.get("loss", []))
+        stopped = "early stopping" if early.stopped_epoch else "deadline" if epochs < settings.epochs else "epochs"
         return Fitted(
             predictions=np.argmax(logits, axis=1),
             seconds=time.perf_counter() - start,
             model=describe(loaded.size, settings),
             params={"epochs_run": epochs, "best_epoch": keep.best_epoch, "parameters": int(model.count_params()),
-                    "stopped": "deadline" if time.monotonic() >= deadline else "early stopping or epochs"},
+                    "stopped": stopped},
         )
 
 
