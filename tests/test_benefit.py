@@ -253,3 +253,30 @@ def test_the_whole_comparison_on_shapes(shapes):
     assert len(result.scratch.predictions) == len(shapes.labels("test"))
     assert result.scratch.accuracy == result.curve[-1].scratch_accuracy
     assert "small CNN" in result.scratch.model and result.more_data
+
+
+@pytest.mark.slow
+def test_the_finetuning_way_retrains_the_base_per_fraction(shapes):
+    """The dataset's own fine-tuning strategy, run on each fraction's copy of the dataset."""
+    from tlcore.train.config import FinetuneConfig
+
+    config = BenefitConfig(budget_seconds=150, image_size=SIZE, way="finetune", fractions=(0.5,),
+                           finetune=FinetuneConfig(epochs=2, unfreeze_blocks=2), scratch=ScratchConfig(patience=2))
+    result = measure_benefit(shapes, config)
+    assert [p.fraction for p in result.curve] == [0.5, 1.0]
+    assert all(p.accuracy is not None and p.seconds > 0 for p in result.curve)
+    assert result.way == "finetune" and "finetune_top2" in result.transfer_model
+    assert result.curve[-1].accuracy > 0.6
+
+
+def test_the_comparison_for_a_run_takes_its_base_size_and_way():
+    from tlcore.train.config import FinetuneConfig, TrainConfig
+
+    run = TrainConfig(backbone="efficientnet_lite0", image_size=160, seed=4,
+                      finetune=FinetuneConfig(unfreeze_blocks=6, learning_rate=1e-4))
+    config = BenefitConfig.for_run(run, "predict", 240)
+    assert (config.way, config.base, config.image_size, config.seed) == ("extract", "efficientnet_lite0", 160, 4)
+    assert config.finetune.unfreeze_blocks == 6 and config.budget_seconds == 240
+    assert BenefitConfig.for_run(run, "finetune", 240).way == "finetune"
+    with pytest.raises(UnknownNameError, match="choose one of: extract, finetune"):
+        benefit.needed_seconds(None, BenefitConfig(way="distill"))
