@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 
 import numpy as np
@@ -132,8 +133,8 @@ def test_the_curve_in_words():
 
 def test_the_no_transfer_network_trains_and_answers_the_test_items(shapes):
     config = BenefitConfig(budget_seconds=12, image_size=SIZE, scratch=ScratchConfig(patience=1000))
-    start = time.monotonic()
-    result = train_scratch(shapes, config)
+    start, seen = time.monotonic(), []
+    result = train_scratch(shapes, config, progress=seen.append)
     elapsed = time.monotonic() - start
     truth = shapes.labels("test")
     assert len(result.predictions) == len(truth) == 27
@@ -143,6 +144,8 @@ def test_the_no_transfer_network_trains_and_answers_the_test_items(shapes):
     assert result.params["stopped"] == "deadline"  # patience never runs out: the deadline stopped it
     assert elapsed < config.budget_seconds + 8  # stopped between batches, then answered the test items
     assert f"{SIZE} px" in result.model and set(result.to_dict()) >= {"accuracy", "seconds", "model"}
+    batches = [p for p in seen if p.stage == "no transfer" and "batch" in p.message]
+    assert len(batches) > 4 * (result.params["epochs_run"] - 1)  # 126 images, batches of 32: a job can stop within one
 
 
 def test_tfidf_beats_chance_on_the_same_test_rows(support):
@@ -218,7 +221,7 @@ def test_the_curve_has_a_point_per_fraction_and_computes_features_once(shapes, c
         assert point.scratch_accuracy == pytest.approx(1 / 3)  # the stand-in's first class, on the 27 test items
     assert result.curve[-1].accuracy > 0.8  # a head on ImageNet features tells circles from squares
     assert result.summary.startswith("With transfer, ") and "without it, all of them reach 33%" in result.summary
-    report = result.to_dict()
+    report = json.loads(json.dumps(result.to_dict()))  # what report.json will hold
     assert set(report) >= {"scratch", "curve", "more_data"}
     assert set(report["scratch"]) >= {"accuracy", "seconds", "model"}
     assert set(report["curve"][0]) >= {"fraction", "per_class", "accuracy", "low", "high", "scratch_accuracy"}

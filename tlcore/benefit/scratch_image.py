@@ -132,11 +132,18 @@ class KeepFromFirstEpoch(KeepBest):
 
 
 class EpochProgress(keras.callbacks.Callback):
-    """Progress after each epoch of the no-transfer network, with its losses."""
+    """Progress after every batch (so a cancelled job is seen within a batch) and every epoch, with its losses."""
 
     def __init__(self, progress: ProgressCallback | None, epochs: int) -> None:
         super().__init__()
-        self.progress, self.epochs = progress, epochs
+        self.progress, self.epochs, self.epoch = progress, epochs, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        report(self.progress, "no transfer", self.epoch, self.epochs,
+               f"no transfer: epoch {self.epoch + 1}, batch {batch + 1}")
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
