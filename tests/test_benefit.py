@@ -20,7 +20,7 @@ from tlcore.benefit.curve import (
     wilson_interval,
 )
 from tlcore.data import import_data
-from tlcore.errors import DataError, UnknownNameError
+from tlcore.errors import DataError, SettingError, UnknownNameError
 from tlcore.modality import modality_of
 from tlcore.samples import sample_path
 
@@ -283,3 +283,29 @@ def test_the_comparison_for_a_run_takes_its_base_size_and_way():
     assert BenefitConfig.for_run(run, "finetune", 240).way == "finetune"
     with pytest.raises(UnknownNameError, match="choose one of: extract, finetune"):
         benefit.needed_seconds(None, BenefitConfig(way="distill"))
+
+
+def test_a_run_folder_gives_its_dataset_and_settings(shapes, tmp_path):
+    from tlcore import runs
+    from tlcore.train.config import TrainConfig
+
+    run = tmp_path / "run"
+    shapes.save(run / "dataset")
+    runs.write_json(run / "config.json", dataclasses.asdict(TrainConfig(backbone="efficientnet_lite0", image_size=96))
+                    | {"strategies": ["predict", "extract"]})
+    with pytest.raises(SettingError, match="no selected model yet"):
+        benefit.for_run_folder(run, 200)
+    runs.write_json(run / "report.json", {"selected": {"strategy": "predict", "model": "label_map"}})
+    dataset, config = benefit.for_run_folder(run, 200)
+    assert dataset.split_hash() == shapes.split_hash() and dataset.modality == "image"
+    assert (config.way, config.image_size, config.budget_seconds) == ("extract", 96, 200)
+
+
+@pytest.mark.slow
+def test_the_text_curve_compares_with_tfidf_at_every_fraction(support):
+    result = measure_benefit(support, BenefitConfig(budget_seconds=60))
+    assert [p.counts for p in result.curve] == [(3, 3, 3), (7, 7, 7), (14, 14, 14), (28, 28, 28)]
+    assert all(p.scratch_accuracy is not None and p.accuracy is not None for p in result.curve)
+    assert "TF-IDF" in result.scratch.model and "minilm" in result.transfer_model
+    assert len(result.scratch.predictions) == len(support.labels("test"))
+    assert result.summary.startswith(("With transfer", "Without transfer")) and "texts" in result.more_data

@@ -22,6 +22,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from importlib import import_module
+from pathlib import Path
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from .transfer import WAYS, get_way
 
 __all__ = [
     "FRACTIONS", "SCRATCH", "WAYS", "WAY_OF_STRATEGY", "Benefit", "BenefitConfig", "BudgetError", "CurvePoint",
-    "Estimate", "ScratchConfig", "ScratchResult", "check_budget", "measure_benefit", "needed_seconds",
+    "Estimate", "ScratchConfig", "ScratchResult", "check_budget", "for_run_folder", "measure_benefit", "needed_seconds",
     "train_scratch",
 ]  # fmt: skip
 
@@ -206,6 +207,23 @@ class _Clock:
         spare = self.end - now - sum(s for _, s in self.fits) - least
         share = spare * weight / (weight + later) if weight + later > 0 else 0.0
         return now + least + max(share, 0.0)
+
+
+def for_run_folder(run_dir: Path, budget_seconds: float, **overrides) -> tuple[object, BenefitConfig]:
+    """The dataset a finished run trained on (its own copy in `<run>/dataset`, the same splits) and the comparison's
+    settings for it: the run's base, image size, seed and fine-tuning settings, and its selected model's way."""
+    from .. import runs
+    from ..data.store import load_stored
+    from ..train.config import TrainConfig
+
+    run_dir = Path(run_dir)
+    selected = runs.read_json(run_dir / "report.json").get("selected") or {}
+    if "strategy" not in selected:
+        raise SettingError(f"run {run_dir.name} has no selected model yet (no report.json); measure what transfer "
+                           "saved once the run is complete")
+    config = TrainConfig.from_dict(runs.read_json(run_dir / "config.json"))
+    dataset = load_stored(run_dir / "dataset")
+    return dataset, BenefitConfig.for_run(config, selected["strategy"], budget_seconds, **overrides)
 
 
 def train_scratch(dataset, config: BenefitConfig = BenefitConfig(), *,
