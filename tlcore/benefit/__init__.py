@@ -180,8 +180,12 @@ def check_budget(dataset, config: BenefitConfig = BenefitConfig(), *, curve: boo
     return estimate
 
 
-def _refuse_full(plan) -> None:
-    """A `DataError` when all of the training split cannot be measured (a class with fewer than 2 items)."""
+def _refuse_full(dataset, plan) -> None:
+    """A `DataError` when the comparison cannot be made at all: no test split to score on, or a class with fewer
+    than 2 items in all of the training split."""
+    if not len(dataset.labels("test")):
+        raise DataError("no comparison can be made: the dataset has no test split to score both models on; import "
+                        "it again with a test fraction above 0")
     skipped = plan[-1][3]
     if skipped:
         raise DataError(f"no comparison can be made: {skipped}; add items to that class or merge it with another")
@@ -232,7 +236,7 @@ def train_scratch(dataset, config: BenefitConfig = BenefitConfig(), *,
     start = time.monotonic()
     check_budget(dataset, config, curve=False)
     plan = _plan(dataset, config, (1.0,))
-    _refuse_full(plan)
+    _refuse_full(dataset, plan)
     scratch, truth = scratch_for(dataset), dataset.labels("test")
     report(progress, "no transfer", 0, 1, f"reading {len(dataset)} {modality_of(dataset).noun}")
     data = scratch.prepare(dataset, config, progress)
@@ -255,7 +259,7 @@ def measure_benefit(dataset, config: BenefitConfig = BenefitConfig(), *,
     way, scratch = get_way(config.way), scratch_for(dataset)
     check_budget(dataset, config)
     plan = _plan(dataset, config, fractions)
-    _refuse_full(plan)
+    _refuse_full(dataset, plan)
     noun, truth = modality_of(dataset).noun, dataset.labels("test")
     measured = [(f, rows) for f, rows, _, skipped in reversed(plan) if not skipped]
     steps = 2 + 2 * len(measured)
