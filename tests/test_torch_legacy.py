@@ -139,3 +139,15 @@ def test_reads_the_shipped_efficientnet_lite0_file():
     assert state["_fc.weight"].shape == (1000, 1280)
     assert state["_fc.weight"].dtype == np.float32
     assert np.isfinite(state["_fc.weight"]).all()
+
+
+@pytest.mark.parametrize(("name", "last_out"), [("efficientnet_lite1", 320), ("efficientnet_lite2", 352)])
+def test_reads_the_shipped_lite1_and_lite2_files(name, last_out):
+    """Same format and publisher as Lite0: 21 blocks (depth scaling), 386 entries, the same restricted reader."""
+    state = load_state_dict(get_spec(name).weights_path())
+    assert len(state) == 386
+    assert state["_conv_stem.weight"].shape == (32, 3, 3, 3)
+    assert state["_blocks.20._project_conv.weight"].shape[0] == last_out
+    assert "_blocks.21._project_conv.weight" not in state
+    assert state["_fc.weight"].shape == (1000, 1280) and state["_fc.weight"].dtype == np.float32
+    assert all(np.isfinite(array).all() for array in state.values())

