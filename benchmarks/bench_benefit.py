@@ -78,7 +78,8 @@ def measure(name: str, source: Path, workspace: Path, budget: float) -> dict | N
     wall = time.monotonic() - start
     print(f"\n### {name}: {len(dataset)} {dataset.modality}s, {len(dataset.classes)} classes, splits "
           f"{dataset.split_sizes()}, budget {config.budget_seconds:g} s, took {wall:.0f} s")
-    print(f"transfer: {result.transfer_model}; no transfer: {result.scratch.model}\n")
+    trained = ", ".join(f"{k} {v}" for k, v in result.scratch.params.items() if k in ("epochs_run", "stopped", "C"))
+    print(f"transfer: {result.transfer_model}; no transfer: {result.scratch.model} (all data: {trained})\n")
     print("| fraction | per class | transfer % [95%] | s | no transfer % [95%] | s |")
     print("|---|---|---|---|---|---|")
     for p in result.curve:
