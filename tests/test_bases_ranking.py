@@ -94,3 +94,17 @@ def test_texts_are_refused():
 
     with pytest.raises(SettingError, match="needs images"):
         rank_bases(Texts())
+
+
+def test_the_benchmark_scores_on_test_only_what_it_never_fitted():
+    from tests.conftest import benchmark_module
+
+    bench = benchmark_module("bench_bases")
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 20)
+    features = rng.normal(size=(40, 5)) + labels[:, None] * 3.0
+    splits = np.array(["train"] * 30 + ["test"] * 10, dtype=object)
+    rng.shuffle(splits)
+    assert bench.held_out_accuracy(features, labels, splits) == 1.0
+    features[splits == "test"] *= -1  # the test rows flipped: a model fitted on them would not fall to 0
+    assert bench.held_out_accuracy(features, labels, splits) < 0.5
