@@ -25,7 +25,8 @@ from ..errors import SettingError
 from ..folds import group_ids
 from ..progress import Progress, ProgressCallback, report
 from ..transferability import logme, probe_accuracy
-from .bases import DEFAULT_BACKBONE, auto_image_size, get_spec, installed_bases, load_backbone
+from .bases import DEFAULT_BACKBONE, get_spec, installed_bases, load_backbone
+from .modality import MODALITY
 
 CLOSE_POINTS = 0.5  # probe points a slower base must gain over a quicker one to be preferred
 TIMED_IMAGES = 32  # one batch of real images through the compiled forward pass, after one call that traces it
@@ -58,12 +59,11 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
     labels = dataset.labels()[known]
     groups = dataset.groups()
     groups = group_ids(None if groups is None else groups[known])
-    side = float(np.median(dataset.records[["width", "height"]].min(axis=1)))
     rows = []
     for number, name in enumerate(names):
         title = short_title(name)
         report(progress, "rank bases", number, len(names), f"{title}: features")
-        base = load_backbone(name, auto_image_size(name, side))
+        base = load_backbone(name, MODALITY.resolve_base(dataset, name).image_size)  # the size the analysis uses
         features = _features(dataset, base, title, progress)
         x = features.features[known]
         report(progress, "rank bases", number, len(names), f"{title}: probe, LogME and speed")
