@@ -108,3 +108,17 @@ def test_the_benchmark_scores_on_test_only_what_it_never_fitted():
     assert bench.held_out_accuracy(features, labels, splits) == 1.0
     features[splits == "test"] *= -1  # the test rows flipped: a model fitted on them would not fall to 0
     assert bench.held_out_accuracy(features, labels, splits) < 0.5
+
+
+@pytest.mark.slow  # ranks the drawn shapes with every base (features cached by the ranking test when run with it)
+def test_the_benchmark_measures_a_set_and_prints_its_verdict(tmp_path, capsys):
+    from tests.conftest import benchmark_module
+    from tlcore.samples import sample_path
+
+    bench = benchmark_module("bench_bases")
+    rows = bench.measure("shapes", tmp_path / "ws", sample_path("shapes"))
+    assert {r["base"] for r in rows} == set(installed_bases()) and sorted(r["rank"] for r in rows) == [1, 2, 3]
+    assert all(0 < r["test"] <= 1 and r["seconds"] > 0 for r in rows)
+    bench.summarise({"shapes": rows})
+    out = capsys.readouterr().out
+    assert "| shapes | EfficientNet-Lite2 |" in out and "of 1 sets" in out and "ratio ranked-first/default" in out
