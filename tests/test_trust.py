@@ -184,4 +184,4 @@ def test_the_data_page_reviews_label_issues_into_a_new_version():
     at.button(key="make_version").click().run()
     assert not at.exception
     assert {m.label: m.value for m in at.metric}["Images"] == str(60 - len(planted))
-    assert any(m.value == "Dataset: **flipped (reviewed)**" for m in at.markdown)
+    assert any(m.value == "Dataset: **flipped \\(reviewed\\)**" for m in at.markdown)  # the name as text

@@ -177,6 +177,16 @@ def measures_table(analysis: dict, gap_words: dict[str, tuple[str, str]]) -> pd.
     return pd.DataFrame(rows)
 
 
+def _stage_words(stage: str) -> str:
+    """A skipped stage in the user's words: "strategy finetune" -> "fine-tuning", model ids by their names."""
+    if stage.startswith("strategy "):
+        way = stage.removeprefix("strategy ")
+        return {"finetune": "fine-tuning", "extract": "the new heads", "predict": "the base as it is"}.get(way, way)
+    for name, title in MODEL_WORDS.items():
+        stage = re.sub(rf"\b{name}\b", title.split(" (")[0].lower(), stage)
+    return stage
+
+
 def wall_note(wall: dict | None, expected: dict[str, float] | None = None) -> str:
     """The user's time in words: to the first and the final bundle from the click, against the budget and what
     the advice expected."""
@@ -200,7 +210,7 @@ def anytime_note(anytime: dict | None) -> str:
             + (f" (replaced {anytime['replaced']} time{'s' if anytime['replaced'] != 1 else ''} by a better one)"
                if anytime["replaced"] else "") + ".")
     for stop in anytime["stopped_early"]:
-        note += f" Skipped {stop['skipped']}: {stop['reason']}."
+        note += f" Skipped {_stage_words(stop['skipped'])}: {stop['reason']}."
     if anytime["stopped_early"]:
         note += f" {seconds(anytime['unused_seconds'])} of the budget left unused."
     return note

@@ -142,7 +142,8 @@ class ImageModality(Modality):
 
     def gap_chart(self, gap: dict) -> dict | None:
         return {"kind": "line", "rows": gap["per_block"], "x": "block", "y": "shift",
-                "title": "Where your data stops looking like ImageNet (BatchNorm shift per block)"}
+                "title": "How differently the base sees your images from ImageNet's, layer by layer (0: edges; "
+                         "the last: object parts)"}
 
     # -- training
     def prepare(self, dataset, config, progress):

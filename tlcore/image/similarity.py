@@ -132,8 +132,9 @@ def read_image_gap(gap, spec, per_class: float, name_map_used: bool, measures=No
         text=(f"the mean BatchNorm shift from ImageNet is {gap.bn_shift:.2f} (photos like ImageNet's measure "
               f"below 0.10) and the ImageNet head's mean top-1 probability is {gap.mean_top1:.2f}"),
         settings={"unfreeze_blocks": blocks, "learning_rate": 2e-4 if blocks >= 8 else 1e-4},
-        settings_reason=(f"unfreeze the top {blocks} blocks (the shift reaches half its peak at block "
-                         f"{gap.shift_starts_at})"),
+        settings_reason=(f"unfreeze the top {blocks} blocks (the base starts to see your images differently from "
+                         f"ImageNet's at block {gap.shift_starts_at} of {(spec.n_blocks or 16) + 1}: where the "
+                         "BatchNorm shift reaches half its peak)"),
         asis=("the ImageNet head with your class names mapped to its own scores {:.1%}" if name_map_used
               else "the ImageNet head's answers mapped to your labels score {:.1%} (cross-validated)"),
         margin=gap.bn_shift - FAR_SHIFT,

@@ -84,8 +84,9 @@ def calibrate(logits: np.ndarray, y: np.ndarray, fitted_on: str) -> Calibration:
         target = (len(y) + 1) / (len(y) + 2)
         temperature = temperature_for_confidence(logits, target)
         return Calibration(temperature, len(y), fitted_on,
-                           f"no mistake among these {len(y)} predictions, so the likelihood would sharpen without end; "
-                           f"set instead so their mean confidence is {target:.1%} ((n + 1) / (n + 2))")
+                           f"no mistake among these {len(y)} predictions, so nothing says how sure it should be; the "
+                           f"confidence is set so their mean is {target:.1%}, as if one more answer could be wrong "
+                           "((n + 1) / (n + 2))")
     temperature = fit_temperature(logits, y)
     if temperature <= low * BOUND_MARGIN or temperature >= high / BOUND_MARGIN:
         return Calibration(1.0, len(y), fitted_on, f"not fitted: the fit ran to its bound ({temperature:.3g}); the "
