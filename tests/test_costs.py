@@ -3,6 +3,7 @@ and the timing done once per machine, base and size."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -65,6 +66,7 @@ def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_pa
         return 0.01, 0.02, 0.001
 
     modality = SimpleNamespace(name="image", time_step=time_step)
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 0.5)  # timed in its own test
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(60, 8)), np.arange(60) % 3
     first = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)
@@ -73,7 +75,7 @@ def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_pa
     costs.measure_rates(modality, None, BaseChoice("base", 128), 12, features, labels)  # deeper: another step
     costs.measure_rates(modality, None, BaseChoice("base", 160), 6, features, labels)  # another size
     assert calls[1:] == [("base", 128, 12), ("base", 160, 6)]
-    assert first.head_fit > 0 and first.bundle == costs.BUNDLE_GUESS["image"]
+    assert first.head_fit > 0 and first.head_trial == 0.5 and first.bundle == costs.BUNDLE_GUESS["image"]
 
 
 def test_another_machine_does_not_read_this_ones_timings(tmp_path, monkeypatch):
@@ -99,3 +101,13 @@ def test_a_frozen_head_at_the_ceiling_makes_every_trained_way_as_quick_as_its_fi
     capped = costs.expected_seconds(RATES, counts, epochs=10, at_ceiling=True)
     assert capped["predict"] == free["predict"]
     assert capped["extract"] == capped["finetune"] < free["extract"] < free["finetune"]
+
+
+def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
+    rng = np.random.default_rng(0)
+    labels = np.arange(200) % 2
+    features = rng.normal(size=(200, 16)) + labels[:, None]
+    seconds = costs.time_head_trial(features, labels)
+    assert 0 < seconds < 120
+    found = costs.expected_seconds(dataclasses.replace(RATES, head_trial=seconds), costs.Counts(200, 40, 40), 10)
+    assert found["extract"] >= costs.SEARCH_TRIALS * seconds  # the search's trials are in the extract time

@@ -10,9 +10,10 @@ comes from a table fitted elsewhere:
   step of fine-tuning (forward and backward through the unfrozen top);
 - `bundle` and `start` are what the last runs on this machine took (`record`), with a first guess
   of `BUNDLE_GUESS`/`START_GUESS` seconds until one has run;
-- the heads on cached features (the scikit-learn baselines, the head search) take `HEADS_PER_FIT`
-  times one logistic regression fitted on the same features here, and at least `HEADS_FLOOR`
-  (both set on the shared sets: `benchmarks/bench_advice_time.py` prints expected against measured).
+- the heads on cached features take `HEADS_PER_FIT` times one logistic regression fitted on the
+  same features here (the scikit-learn baselines), plus `SEARCH_TRIALS` trials of the head search
+  timed the same way, and at least `HEADS_FLOOR` (the two constants set on the shared sets:
+  `benchmarks/bench_advice_time.py` prints expected against measured).
 
 Timings are kept per machine (its processor, its cores and the library versions) and per base and
 input size in `$TRANSFERLAB_HOME/costs/`, so they are paid once and survive restarts; a damaged file
@@ -41,6 +42,7 @@ FINETUNE_BUNDLE_GUESS = {"image": 30.0, "text": 15.0}  # a fine-tuned base conve
 HEADS_PER_FIT = 40.0
 HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's first trials take some
 FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
+SEARCH_TRIALS = 5  # a search that finds nothing better stops after its first trial and `SearchConfig.stale_trials` more
 FINISH_PER_ITEM = 0.0005  # seconds per item to predict, evaluate and fit the detector on cached features
 RECORDS_KEPT = 5
 
@@ -53,6 +55,7 @@ class Rates:
     step: float  # per training item of one fine-tuning step (forward and backward)
     decode: float = 0.0  # per item to read and resize it (images; texts: tokenising)
     head_fit: float = 0.0  # one logistic regression on the training features
+    head_trial: float = 0.0  # one trial of the head search (the default head, early-stopped) on those features
     bundle: float = 0.0  # building a bundle of a head on the frozen base
     start: float = 0.0  # a job's start: reading the data and loading the base
     finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
@@ -81,7 +84,7 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
     the frozen base is expected to get validation as right as it can tell (`tlcore.train.select`), so a run stops
     after its first head whatever way was asked (`tlcore.train.anytime`)."""
     fixed = rates.start + FINISH_PER_ITEM * counts.total
-    heads = max(HEADS_PER_FIT * rates.head_fit, HEADS_FLOOR)
+    heads = max(HEADS_PER_FIT * rates.head_fit + SEARCH_TRIALS * rates.head_trial, HEADS_FLOOR)
     first_head = max(FIRST_HEAD_FITS * rates.head_fit, 1.0)  # fine-tuning's first model: a head on the features
     tuning = (counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
@@ -184,6 +187,7 @@ def measure_rates(modality, dataset, choice, blocks: int, features, labels) -> R
         for name, value in (("forward", forward), (step_name, step), ("decode", decode)):
             record(*key, name, value)
     return Rates(forward=forward, step=step, decode=decode, head_fit=time_head_fit(features, labels),
+                 head_trial=time_head_trial(features, labels),
                  bundle=guessed(modality.name, *key, "bundle"), start=guessed(modality.name, *key, "start"),
                  finetune_bundle=guessed(modality.name, *key, "bundle:finetune"))
 
@@ -201,6 +205,26 @@ def time_head_fit(features, labels) -> float:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         make_pipeline(StandardScaler(), LogisticRegression(max_iter=3000)).fit(features, labels)
+    return round(watch.seconds, 4)
+
+
+def time_head_trial(features, labels) -> float:
+    """Seconds of one trial of the head search here: the default head trained on 80% of the training features,
+    early-stopped on the other 20%, as `tlcore.train.search` runs each trial."""
+    import keras
+    import keras_tuner as kt
+
+    from .folds import holdout
+    from .train.config import SearchConfig
+    from .train.tuner import HeadHyperModel
+
+    classes = int(labels.max()) + 1
+    fit, score = holdout(labels, 0.2, 0)
+    onehot = keras.utils.to_categorical(labels, classes)
+    hypermodel = HeadHyperModel.for_features(features[fit], classes, SearchConfig())
+    watch = Stopwatch()
+    model = hypermodel.build(kt.HyperParameters())  # every setting at its known-good default
+    hypermodel.fit(None, model, features[fit], onehot[fit], validation_data=(features[score], onehot[score]))
     return round(watch.seconds, 4)
 
 
