@@ -145,7 +145,7 @@ def run(ctx: Context) -> list[Candidate]:
     history = model.fit(
         train_batches, epochs=config.epochs, validation_data=validation, verbose=0,
         callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
-                   Deadline(ctx.deadline, keep, passes_after_training(counts)), EpochReport(ctx, config.epochs)],
+                   Deadline(ctx.deadline, passes_after_training(counts)), EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
     latency_start = time.perf_counter()

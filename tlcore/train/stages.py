@@ -48,9 +48,7 @@ class KeepBest(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         batch = {"batch_size": 64} if len(self.validation) > 1 else {}
-        start = time.monotonic()
         self.best_loss = self.model.evaluate(*self.validation, verbose=0, return_dict=True, **batch)["loss"]
-        self.seconds = time.monotonic() - start  # one pass over validation: what answering costs (`Deadline`)
         self.best_weights, self.best_epoch = self.model.get_weights(), 0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -62,17 +60,26 @@ class KeepBest(keras.callbacks.Callback):
 
 
 class Deadline(keras.callbacks.Callback):
-    """Stop training after the batch during which the deadline passed; with `keep` (the run's `KeepBest`) and
-    `passes`, early enough to leave that many passes over validation's size for what follows training (the tuned
-    model's answers and the features its head reads, on every split), timed by `keep`'s first evaluation."""
+    """Stop training after the batch during which the deadline passed; with `passes`, early enough to leave that
+    many passes over the validation split's size for what follows training (the tuned model's answers and the
+    features its head reads, on every split), timed on the last validation pass `fit` made (the first includes
+    tracing, so the latest is kept; none is left before the first)."""
 
-    def __init__(self, deadline: float, keep: KeepBest | None = None, passes: float = 0.0) -> None:
+    def __init__(self, deadline: float, *passes: float) -> None:
         super().__init__()
-        self.deadline, self.keep, self.passes = deadline, keep, passes
+        # Deadline(deadline, passes); the earlier form Deadline(deadline, keep, passes) still reads
+        self.deadline = deadline
+        self.passes = next((p for p in reversed(passes) if isinstance(p, int | float)), 0.0)
+        self.val_seconds, self._began = 0.0, 0.0
+
+    def on_test_begin(self, logs=None):
+        self._began = time.monotonic()
+
+    def on_test_end(self, logs=None):
+        self.val_seconds = time.monotonic() - self._began
 
     def on_train_batch_end(self, batch, logs=None):
-        after = self.passes * getattr(self.keep, "seconds", 0.0)
-        if time.monotonic() >= self.deadline - after:
+        if time.monotonic() >= self.deadline - self.passes * self.val_seconds:
             self.model.stop_training = True
 
 
