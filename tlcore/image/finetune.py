@@ -26,6 +26,7 @@ from ..train.stages import (
     compile_for_finetuning,
     passes_after_training,
     stage_one_head,
+    validation_seconds,
 )
 from .bases import Backbone
 from .extract import load_images
@@ -118,7 +119,8 @@ def run(ctx: Context) -> list[Candidate]:
         images["train"], onehot["train"], batch_size=config.batch_size, epochs=config.epochs,
         validation_data=(images["val"], onehot["val"]), class_weight=weights, verbose=0,
         callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
-                   Deadline(ctx.deadline, passes_after_training(counts)), EpochReport(ctx, config.epochs)],
+                   Deadline(ctx.deadline, passes_after_training(counts), val_seconds=validation_seconds(ctx)),
+                   EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
     predict = lambda x: model.predict(x, verbose=0, batch_size=64)  # noqa: E731

@@ -27,6 +27,7 @@ from ..train.stages import (
     compile_for_finetuning,
     passes_after_training,
     stage_one_head,
+    validation_seconds,
 )
 from .embed import padded
 from .encoder import TextEncoder
@@ -145,7 +146,8 @@ def run(ctx: Context) -> list[Candidate]:
     history = model.fit(
         train_batches, epochs=config.epochs, validation_data=validation, verbose=0,
         callbacks=[keep, keras.callbacks.EarlyStopping("val_loss", patience=config.patience),
-                   Deadline(ctx.deadline, passes_after_training(counts)), EpochReport(ctx, config.epochs)],
+                   Deadline(ctx.deadline, passes_after_training(counts), val_seconds=validation_seconds(ctx)),
+                   EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
     latency_start = time.perf_counter()

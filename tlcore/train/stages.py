@@ -63,14 +63,14 @@ class Deadline(keras.callbacks.Callback):
     """Stop training after the batch during which the deadline passed; with `passes`, early enough to leave that
     many passes over the validation split's size for what follows training (the tuned model's answers and the
     features its head reads, on every split), timed on the last validation pass `fit` made (the first includes
-    tracing, so the latest is kept; none is left before the first)."""
+    tracing, so the latest is kept; before the first, `val_seconds` estimates it: `validation_seconds`)."""
 
-    def __init__(self, deadline: float, *passes: float) -> None:
+    def __init__(self, deadline: float, *passes: float, val_seconds: float = 0.0) -> None:
         super().__init__()
         # Deadline(deadline, passes); the earlier form Deadline(deadline, keep, passes) still reads
         self.deadline = deadline
         self.passes = next((p for p in reversed(passes) if isinstance(p, int | float)), 0.0)
-        self.val_seconds, self._began = 0.0, 0.0
+        self.val_seconds, self._began = val_seconds, 0.0  # until fit's first validation: the caller's estimate
 
     def on_test_begin(self, logs=None):
         self._began = time.monotonic()
@@ -81,6 +81,15 @@ class Deadline(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if time.monotonic() >= self.deadline - self.passes * self.val_seconds:
             self.model.stop_training = True
+
+
+def validation_seconds(ctx: Context) -> float:
+    """One pass over the validation split through the base, by the forward rate this machine recorded for it
+    (`tlcore.costs`; 0 when it has none): fine-tuning's reserve before its first epoch has measured one."""
+    from .. import costs
+
+    rate = costs.measured(ctx.config.backbone, ctx.config.image_size, "forward") or 0.0
+    return rate * len(ctx.labels["val"])
 
 
 def passes_after_training(counts: dict[str, int]) -> float:
