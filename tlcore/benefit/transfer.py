@@ -66,6 +66,7 @@ class ExtractWay:
             progress: ProgressCallback | None = None) -> Fitted:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.model_selection import GridSearchCV
+        from threadpoolctl import threadpool_limits
 
         from ..train.baselines import get_baseline
 
@@ -74,7 +75,9 @@ class ExtractWay:
         x, y = prepared.features["train"][rows], prepared.labels["train"][rows]
         search = GridSearchCV(baseline.make(config.seed), baseline.grid, scoring="accuracy",
                               cv=folds(y, 3, config.seed))
-        with warnings.catch_warnings():
+        # One BLAS thread: in a process where TensorFlow has run, more threads made these small fits crawl
+        # (mnist100: 20 s for a grid on 85 items) while the network's threads held both cores.
+        with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", UserWarning)  # "least populated class has only N members"
             search.fit(x, y)
