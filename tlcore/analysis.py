@@ -100,14 +100,17 @@ def analyze(
 
 def _expected_seconds(modality, dataset, choice: BaseChoice, measured) -> tuple[Rates, dict[str, float]]:
     """This machine's rates for the data (`tlcore.costs`) and each way's expected wall time to its bundle."""
-    blocks = measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]
+    ways = modality.strategies()
+    blocks = (measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]) \
+        if "finetune" in ways else None  # a kind of data that cannot fine-tune times no step
     splits = dataset.records["split"].to_numpy(dtype=object)
     train = splits == "train"
     rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
     counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
     probe = max(measured.transferability.probe_accuracy, measured.transferability.loo_accuracy)
-    return rates, expected_seconds(rates, counts, FinetuneConfig().epochs,
-                                   at_ceiling=ceiling_within_reach(probe, max(counts.val, 1)))
+    found = expected_seconds(rates, counts, FinetuneConfig().epochs,
+                             at_ceiling=ceiling_within_reach(probe, max(counts.val, 1)))
+    return rates, {way: seconds for way, seconds in found.items() if way in ways}
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:

@@ -175,7 +175,7 @@ def guessed(modality: str, base: str, size: int | None, what: str) -> float:
     return guesses.get(modality, 10.0)
 
 
-def measure_rates(modality, dataset, choice, blocks: int, features, labels) -> Rates:
+def measure_rates(modality, dataset, choice, blocks: int | None, features, labels) -> Rates:
     """This machine's `Rates` for `dataset` on `choice`: the base's forward pass and a fine-tuning step with
     `blocks` unfrozen timed once per machine, base and size (kept; `Modality.time_step`), a head fitted now on
     the training `features` (what every head on cached features costs here), and what the last bundles and
@@ -183,7 +183,9 @@ def measure_rates(modality, dataset, choice, blocks: int, features, labels) -> R
     key = (choice.name, choice.image_size)
     step_name = f"step@{blocks}"
     forward, step, decode = (measured(*key, name) for name in ("forward", step_name, "decode"))
-    if None in (forward, step, decode):
+    if blocks is None:  # a kind of data that cannot fine-tune: nothing to time through its base
+        forward, step, decode = forward or 0.0, 0.0, decode or 0.0
+    elif None in (forward, step, decode):
         forward, step, decode = modality.time_step(dataset, choice, blocks)
         for name, value in (("forward", forward), (step_name, step), ("decode", decode)):
             record(*key, name, value)
