@@ -46,7 +46,8 @@ def test_an_import_over_the_workspace_share_is_refused_and_keeps_nothing(tmp_pat
 
     workspace = tmp_path / "ws"
     import_data(sample_path("digits"), workspace)  # what the workspace already holds stays
-    monkeypatch.setenv(quota.QUOTA_ENV, "0.01")  # 10 kB: less than any dataset
+    tiny = quota.Shares(quota_mb=0.01)  # 10 kB, under the 1 MB the setting allows: less than any dataset's records
+    monkeypatch.setattr(quota.Shares, "from_env", classmethod(lambda cls, environ=None: tiny))
     with pytest.raises(TLCoreError, match=r"over its quota of .*, so it was not kept; delete a dataset"):
         import_data(sample_path("shapes"), workspace)
     names = [p.name for p in (workspace / "datasets").iterdir()]
