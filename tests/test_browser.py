@@ -390,7 +390,7 @@ def test_work_survives_page_switches_reloads_and_other_sessions(server, tmp_path
         _go(first, "Runs")
         assert _ws(first) == ws
         first.reload()
-        expect(first.get_by_role("heading", name="Runs", exact=True)).to_be_visible()
+        expect(first.get_by_role("heading", name="Runs", exact=True)).to_be_visible(timeout=60_000)
         assert _ws(first) == ws
         expect(first.get_by_role("button", name="Open this run")).to_be_visible(timeout=600_000)
         listed = {"first": _runs_offered(first)}

@@ -321,8 +321,9 @@ def test_finetune_end_to_end(shapes, tmp_path, distribution):
     config = fast_config(strategies=("finetune",), finetune=FinetuneConfig(epochs=2, unfreeze_blocks=2),
                          distribution=distribution, baselines=())  # no first head: fine-tuning alone
     result = train(shapes, config, tmp_path, progress=seen.append)
-    epochs = [p for p in seen if p.stage == "finetune"]
+    epochs = [p for p in seen if p.stage == "finetune" and p.metrics]  # each epoch's report (batches have none)
     assert [p.done for p in epochs] == [1, 2]
+    assert any("batch" in p.message for p in seen if p.stage == "finetune")  # and the batches reported between
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epochs[-1].metrics)
     assert result.selected.strategy == "finetune"
     assert result.selected.params["trainable_layers"] > 0
