@@ -108,7 +108,7 @@ class ImageScratch:
         history = model.fit(
             x, onehot, batch_size=settings.batch_size, epochs=settings.epochs, validation_data=val, verbose=0,
             class_weight=class_weights(y, loaded.n_classes),
-            callbacks=[keep, early, Deadline(deadline, keep, passes), EpochProgress(progress, settings.epochs)],
+            callbacks=[keep, early, Deadline(deadline, passes), EpochProgress(progress, settings.epochs)],
         )  # fmt: skip
         logits = model.predict(loaded.images["test"], verbose=0, batch_size=64)
         epochs = len(history.history.get("loss", []))

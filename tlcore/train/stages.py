@@ -65,11 +65,9 @@ class Deadline(keras.callbacks.Callback):
     features its head reads, on every split), timed on the last validation pass `fit` made (the first includes
     tracing, so the latest is kept; before the first, `val_seconds` estimates it: `validation_seconds`)."""
 
-    def __init__(self, deadline: float, *passes: float, val_seconds: float = 0.0) -> None:
+    def __init__(self, deadline: float, passes: float = 0.0, val_seconds: float = 0.0) -> None:
         super().__init__()
-        # Deadline(deadline, passes); the earlier form Deadline(deadline, keep, passes) still reads
-        self.deadline = deadline
-        self.passes = next((p for p in reversed(passes) if isinstance(p, int | float)), 0.0)
+        self.deadline, self.passes = deadline, passes
         self.val_seconds, self._began = val_seconds, 0.0  # until fit's first validation: the caller's estimate
 
     def on_test_begin(self, logs=None):
