@@ -194,19 +194,13 @@ def _submitting(workspace: Path):
 
 def _just_submitted(workspace: Path, request: dict) -> Path | None:
     """An unfinished run of this workspace asked the same `request` moments ago, if there is one."""
+    asked = runs.request_fingerprint(request)
     for row in runs.all_runs(workspace)[:5]:
         info = job_info(row["run_dir"])
         if row["state"] in UNFINISHED and time.time() - float(info.get("submitted", 0)) < SAME_PRESS_SECONDS \
-                and runs.read_json(row["run_dir"] / runs.REQUEST_FILE).get("request") == _plain(request):
+                and runs.read_json(row["run_dir"] / runs.REQUEST_FILE).get("fingerprint") == asked:
             return row["run_dir"]
     return None
-
-
-def _plain(request: dict) -> dict:
-    """`request` as it reads back from its JSON file (tuples as lists)."""
-    import json
-
-    return json.loads(json.dumps(request, default=str))
 
 
 def _write_job(folder: Path, kind: str, dataset_folder: Path, **details) -> None:

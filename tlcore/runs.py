@@ -47,6 +47,11 @@ def check_run_id(run_id: str) -> str:
     return run_id
 
 
+def request_fingerprint(request: dict) -> str:
+    """What a run was asked, as a short digest: a resume, or a second press of Train, must ask the same."""
+    return hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def open_run(workspace: Path, run_id: str | None, request: dict) -> Path:
     """The folder for a new run, or for continuing the unfinished run `run_id`.
 
@@ -56,7 +61,7 @@ def open_run(workspace: Path, run_id: str | None, request: dict) -> Path:
     """
     runs_dir = Path(workspace) / "runs"
     run_dir = runs_dir / check_run_id(new_run_id() if run_id is None else run_id)
-    fingerprint = hashlib.sha256(json.dumps(request, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    fingerprint = request_fingerprint(request)
     if run_dir.exists():
         found = state(run_dir)
         if found == "complete":
