@@ -175,6 +175,27 @@ def submit_training(workspace: Path, dataset_folder: Path, config, run_id: str |
     return run_dir
 
 
+BENEFIT_DIR = "benefit"  # a run's "what transfer saved" job keeps its status and progress here
+
+
+def submit_benefit(workspace: Path, run_dir: Path, budget_seconds: float) -> Path:
+    """Queue "what transfer saved" for a finished run (`tlcore.benefit.job.run_benefit`); returns the job's folder
+    (`<run>/benefit`), which `job_state` and `read_progress` read like any job's."""
+    run_dir = Path(workspace) / "runs" / runs.check_run_id(Path(run_dir).name)  # a name, never a client's path
+    if runs.state(run_dir) != "complete":
+        raise JobError(f"run {run_dir.name} is {runs.state(run_dir)}; what transfer saved is measured on a "
+                       "complete run: wait for it to finish (or train one)")
+    with _submitting(Path(workspace)):
+        quota.check_can_submit(Path(workspace))
+        folder = run_dir / BENEFIT_DIR
+        (folder / CANCEL_FILE).unlink(missing_ok=True)
+        (folder / PROGRESS_FILE).unlink(missing_ok=True)
+        _write_job(folder, "benefit", run_dir, budget_seconds=budget_seconds)
+    task_id = _enqueue("benefit", str(workspace), run_dir.name, float(budget_seconds))
+    _record_task(folder, task_id)
+    return folder
+
+
 SAME_PRESS_SECONDS = 10.0  # a second request for the same run within this time is the same press, not a new run
 
 
@@ -435,13 +456,26 @@ def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) 
     _job(run_dir, tracker, work, sets_running=False)
 
 
+def _benefit(workspace: str, run_id: str, budget_seconds: float, task=None) -> None:
+    """What transfer saved for a finished run (issue 33): its own job, in `<run>/benefit/`, never delaying the run."""
+    folder = Path(workspace) / "runs" / run_id / BENEFIT_DIR
+    tracker = ProgressFile(folder, budget_seconds=budget_seconds)
+
+    def work() -> None:
+        from .benefit.job import run_benefit
+
+        run_benefit(Path(workspace) / "runs" / run_id, budget_seconds, progress=tracker)
+
+    _job(folder, tracker, work)
+
+
 def _ping(folder: str, task=None) -> None:
     """Record which worker ran this job (checks that workers take each job exactly once)."""
     marker = Path(folder) / f"{task.id if task else secrets.token_hex(8)}.json"
     runs.write_json(marker, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
 
 
-TASKS = {"analyse": _analyse, "train": _train, "ping": _ping}
+TASKS = {"analyse": _analyse, "train": _train, "benefit": _benefit, "ping": _ping}
 
 
 def submit_ping(folder: Path) -> str:
