@@ -14,14 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
-from .costs import Counts, Rates, expected_seconds, measure_rates
+from .costs import Rates, expected_for
 from .data.label_issues import find_label_issues
 from .modality import BaseChoice, modality_of
 from .pilot import PILOT_SECONDS, Pilot, decided_by, run_pilot
 from .progress import ProgressCallback, report
 from .strategy import DEFAULT_AIM, Recommendation, recommend
-from .train.config import FinetuneConfig
-from .train.select import ceiling_within_reach
 from .transferability import Transferability
 
 ANALYSIS_FILE = "analysis.json"
@@ -80,7 +78,7 @@ def analyze(
     choice = modality.resolve_base(dataset, backbone, image_size)
     measured = modality.measure(dataset, choice, seed=seed, descriptions=descriptions, progress=progress)
     report(progress, "analysis", 2, 3, "timing a fine-tuning step on this machine")
-    rates, seconds = _expected_seconds(modality, dataset, choice, measured)
+    rates, seconds = expected_for(modality, dataset, choice, measured)
     report(progress, "analysis", 2, 3, "recommendation")
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
@@ -96,21 +94,6 @@ def analyze(
     report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
     return Analysis(modality.name, choice, measured.size, measured.label_overlap, measured.domain_gap,
                     measured.transferability, advice, issues, pilot, rates)
-
-
-def _expected_seconds(modality, dataset, choice: BaseChoice, measured) -> tuple[Rates, dict[str, float]]:
-    """This machine's rates for the data (`tlcore.costs`) and each way's expected wall time to its bundle."""
-    ways = modality.strategies()
-    blocks = (measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]) \
-        if "finetune" in ways else None  # a kind of data that cannot fine-tune times no step
-    splits = dataset.records["split"].to_numpy(dtype=object)
-    train = splits == "train"
-    rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
-    counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
-    probe = max(measured.transferability.probe_accuracy, measured.transferability.loo_accuracy)
-    found = expected_seconds(rates, counts, FinetuneConfig().epochs,
-                             at_ceiling=ceiling_within_reach(probe, max(counts.val, 1)))
-    return rates, {way: seconds for way, seconds in found.items() if way in ways}
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:

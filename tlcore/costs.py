@@ -99,6 +99,26 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
     return {way: round(seconds, 1) for way, seconds in found.items()}
 
 
+def expected_for(modality, dataset, choice, measured) -> tuple[Rates, dict[str, float]]:
+    """This machine's rates for the data and each way the kind of data offers, in expected wall seconds to its
+    final bundle: what `tlcore.analysis.analyze` tells the user (`measured`: the modality's measures, with the
+    features it cached)."""
+    from .train.config import FinetuneConfig
+    from .train.select import ceiling_within_reach
+
+    ways = modality.strategies()
+    blocks = (measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]) \
+        if "finetune" in ways else None  # a kind of data that cannot fine-tune times no step
+    splits = dataset.records["split"].to_numpy(dtype=object)
+    train = splits == "train"
+    rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
+    counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
+    probe = max(measured.transferability.probe_accuracy, measured.transferability.loo_accuracy)
+    found = expected_seconds(rates, counts, FinetuneConfig().epochs,
+                             at_ceiling=ceiling_within_reach(probe, max(counts.val, 1)))
+    return rates, {way: seconds for way, seconds in found.items() if way in ways}
+
+
 # --- what this machine has measured -----------------------------------------------------------------------------
 
 
