@@ -90,11 +90,14 @@ def remember(**changes) -> session.Session:
 
 
 def run_or_stop(action: Callable[[], T]) -> T:
-    """Run a tlcore call; a `TLCoreError` becomes a readable message on the page instead of a traceback."""
+    """Run a tlcore call; a `TLCoreError` becomes a readable message on the page instead of a traceback.
+
+    The message is shown as text (`plain`): it may quote names the user gave (an upload's file name, a class).
+    """
     try:
         return action()
     except TLCoreError as error:
-        st.error(str(error))
+        st.error(plain(str(error)))
         st.stop()
 
 

@@ -72,9 +72,9 @@ def gather_panel() -> None:
     with st.form("new_class", clear_on_submit=True, border=False):
         left, right = st.columns([3, 1], vertical_alignment="bottom")
         typed = left.text_input("New class", placeholder="e.g. cat")
-        if right.form_submit_button("Add class") and typed.strip():
-            run_or_stop(lambda: gather.add_class(workspace(), typed))
-            st.rerun()
+        pressed = right.form_submit_button("Add class")
+    if pressed and _attempt(lambda: gather.add_class(workspace(), typed)) is not None:  # an empty name is refused too
+        st.rerun()
     if not draft.classes:
         return
     names = list(draft.classes)
@@ -103,8 +103,22 @@ def gather_panel() -> None:
         st.rerun()
 
 
+def _attempt(action):
+    """Run a gathering step and return its result, or None when it is refused: the refusal is shown where the step
+    was asked for and the panel around it stays whole (`run_or_stop` would end the page there, hiding the classes,
+    the uploaders and "Create the dataset")."""
+    try:
+        return action()
+    except TLCoreError as error:
+        st.error(plain(str(error)))
+        return None
+
+
 def _add(name: str, images: list[tuple[str, bytes]]) -> None:
-    _, refused = run_or_stop(lambda: gather.add_images(workspace(), name, images))
+    added = _attempt(lambda: gather.add_images(workspace(), name, images))
+    if added is None:
+        return
+    _, refused = added
     for line in refused:
         st.warning(f"Not added: {plain(line)}")
     st.session_state["gather_version"] += 1

@@ -40,6 +40,22 @@ def display_name(client_name: str) -> str:
     return cleaned[:MAX_NAME_CHARS] or "upload"
 
 
+def given_name(stored: Path) -> str | None:
+    """The name the user gave the upload stored at `stored` (from its sidecar), or None for any other file.
+
+    Messages about an upload name it as the user knows it, not by its digest; the name is data, for words only.
+    """
+    stored = Path(stored)
+    if stored.parent.name != "uploads" or stored.suffix.lower() not in SUFFIXES:
+        return None
+    try:
+        about = json.loads(stored.with_suffix(".json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    name = about.get("name") if isinstance(about, dict) else None
+    return display_name(name) if isinstance(name, str) and name else None
+
+
 def store_upload(workspace: Path, client_name: str, data: bytes, suffixes: tuple[str, ...] = SUFFIXES) -> Upload:
     """Save `data` in `workspace/uploads` under a name made of its digest; see the module docstring."""
     name = display_name(client_name)

@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import DataError, UnsafeArchiveError
 from ..progress import ProgressCallback, report
+from ..uploads import given_name
 from .limits import ImportLimits
 
 _CHUNK = 1 << 20
@@ -65,9 +66,10 @@ def unpack_zip(
     On any refusal the caller removes `destination`: the importers unpack into a private folder.
     """
     archive = Path(archive)
+    shown = repr(given_name(archive) or archive.name)  # an upload is named as the user named it, not by its digest
     try:
         with zipfile.ZipFile(archive) as zf:
-            members = _check_members(zf, archive.name, archive.stat().st_size, limits)
+            members = _check_members(zf, shown, archive.stat().st_size, limits)
             destination.mkdir(parents=True, exist_ok=True)
             root = destination.resolve()
             written = 0
@@ -83,16 +85,16 @@ def unpack_zip(
                 report(progress, "unpack", done, len(members))
     except zipfile.BadZipFile as error:
         raise DataError(
-            f"{archive.name} is not a readable zip ({error}); the upload may be incomplete or damaged. "
+            f"{shown} is not a readable zip ({error}); the upload may be incomplete or damaged. "
             "Create the zip again and upload it once more"
         ) from None
     except RuntimeError as error:  # zipfile's word for encrypted entries
-        raise DataError(f"{archive.name}: {error}; upload a zip without a password") from None
+        raise DataError(f"{shown}: {error}; upload a zip without a password") from None
     except (EOFError, zipfile.LargeZipFile, NotImplementedError, ValueError) as error:
-        raise DataError(f"{archive.name} could not be unpacked ({type(error).__name__}: {error}); "
+        raise DataError(f"{shown} could not be unpacked ({type(error).__name__}: {error}); "
                         "create the zip again with a common tool and upload it once more") from None
     except OSError as error:  # a name the file system refuses, a full disk, ...
-        raise DataError(f"{archive.name} could not be unpacked: {error.strerror or error}"
+        raise DataError(f"{shown} could not be unpacked: {error.strerror or error}"
                         f"{f' ({_short(Path(error.filename).name)})' if error.filename else ''}; "
                         "nothing was kept. Check the zip's file names, and the free disk space") from None
     return destination
