@@ -25,6 +25,7 @@ from pages.common import (
     workspace,
 )
 from tlcore.data import import_data
+from tlcore.data.checks import FEW_PER_CLASS
 from tlcore.data.versions import revise
 from tlcore.errors import TLCoreError
 from tlcore.image import gather
@@ -44,6 +45,8 @@ labels["gather"] = "Gather images here: name your classes, add photos from your 
 default = now.choice if now.choice in choices else f"sample:{DEFAULT_SAMPLE}"
 choice = st.radio("Dataset", choices, index=choices.index(default), format_func=labels.get)
 
+MAX_NAMED = 5  # classes named in a warning; the rest are in a table folded below it
+CLASSES_PER_PAGE = 20  # classes whose samples are shown at once
 IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"]
 @st.cache_data(max_entries=4096, show_spinner=False)
 def _thumbnail(path: str, side: int, stamp: float) -> np.ndarray | None:
@@ -174,7 +177,16 @@ cols[2].metric("Train / val / test", f"{sizes['train']} / {sizes['val']} / {size
                help="Training teaches the model, validation chooses between models, test measures the chosen one "
                     "once, at the end.")
 cols[3].metric("Skipped", len(dataset.skipped), help="Files that could not be used; the list is below.")
+few = dataset.records["label"].value_counts().sort_index()
+few = few[few < FEW_PER_CLASS]
 for line in dict.fromkeys(report.warnings):  # each said once; what is only a note is shown as one
+    if line.startswith(f"few {noun.lower()} in ") and len(few) > MAX_NAMED:  # a summary, the list folded below
+        named = ", ".join(f"{plain(repr(name))} ({count})" for name, count in few.head(MAX_NAMED).items())
+        st.warning(f"{len(few)} classes have fewer than {FEW_PER_CLASS} {noun.lower()}, e.g. {named}; "
+                   f"{FEW_PER_CLASS} or more per class give steadier results")
+        with st.expander(f"The {len(few)} classes with fewer than {FEW_PER_CLASS} {noun.lower()}"):
+            st.dataframe(few.rename_axis("class").reset_index(name=noun.lower()), hide_index=True)
+        continue
     (st.info if line in dataset.notes else st.warning)(plain(line))
 if dataset.modality == "image" and st.button("Add images to this dataset",
                                              help="Opens the gathering panel with these images in it; creating the "
@@ -234,7 +246,8 @@ def review_label_issues() -> None:
 
 
 MAX_REVIEWED = 24
-SHOW_ITEM = {"image": lambda where, item: where.image(shown(dataset.root / item), width=120),
+# An image is captioned with its path inside the upload, so the user can find it in their own folders.
+SHOW_ITEM = {"image": lambda where, item: where.image(shown(dataset.root / item), width=120, caption=plain(item)),
              "text": lambda where, item: where.markdown(plain(item))}  # kind of data -> how one item is shown
 
 
@@ -248,7 +261,15 @@ def text_samples(name: str, rows) -> None:
 
 
 SHOW_SAMPLES = {"image": image_samples, "text": text_samples}  # kind of data -> how a few of its items are shown
-for name in dataset.classes:
+shown_classes = list(dataset.classes)
+if len(shown_classes) > CLASSES_PER_PAGE:  # hundreds of rows of samples would bury the rest of the page
+    pages = -(-len(shown_classes) // CLASSES_PER_PAGE)
+    page = st.number_input(f"Page of samples (1 to {pages})", min_value=1, max_value=pages, value=1, step=1,
+                           key="samples_page")
+    first = (int(page) - 1) * CLASSES_PER_PAGE
+    shown_classes = shown_classes[first:first + CLASSES_PER_PAGE]
+    st.caption(f"Classes {first + 1} to {first + len(shown_classes)} of {len(dataset.classes)}, in name order.")
+for name in shown_classes:
     st.markdown(f"**{plain(name)}**")  # the class name above its own row of samples
     SHOW_SAMPLES[dataset.modality](name, dataset.records.loc[dataset.records["label"] == name])
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import io
 import re
+import zipfile
 
 import numpy as np
+import pandas as pd
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -71,3 +73,53 @@ def test_a_damaged_upload_is_reported_under_the_users_file_name_shown_as_text():
     assert shown_text(error.value).startswith("'My [holiday](x.com) *photos*.zip' is not a readable zip")
     assert "\\[holiday\\]" in error.value and "\\*photos\\*" in error.value  # no link, no emphasis
     assert not re.search(r"[0-9a-f]{32}", error.value)  # not the server's digest name
+
+
+# --- item 9: many classes, few images each -----------------------------------------------------------------------
+
+
+def many_classes_zip(n_classes: int = 30, per_class: int = 5) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        for c in range(n_classes):
+            for i in range(per_class):
+                zf.writestr(f"kinds/c{c:02d}/{i}.png", png((c * 8 % 256, 90, 200 - c * 5 % 200), 100 * c + i))
+    return buffer.getvalue()
+
+
+def test_many_small_classes_give_one_short_warning_and_pages_of_samples():
+    at = data_page()
+    at.radio[0].set_value("upload").run()
+    at.file_uploader[0].upload("kinds.zip", many_classes_zip(), "application/zip").run()
+    assert not at.exception
+    few = [w.value for w in at.warning if "fewer than 10" in w.value]
+    assert len(few) == 1 and few[0].startswith("30 classes have fewer than 10 images, e.g. ")
+    assert "c04" in few[0] and "c05" not in few[0]  # five named, the rest in the table below
+    table = next(e for e in at.expander if e.label.startswith("The 30 classes with fewer than 10"))
+    assert len(table.dataframe[0].value) == 30
+    rows = [m.value for m in at.markdown if re.fullmatch(r"\*\*c\d\d\*\*", m.value)]
+    assert rows == [f"**c{c:02d}**" for c in range(20)]  # the first page of samples
+    at.number_input(key="samples_page").set_value(2).run()
+    rows = [m.value for m in at.markdown if re.fullmatch(r"\*\*c\d\d\*\*", m.value)]
+    assert rows == [f"**c{c:02d}**" for c in range(20, 30)]
+
+
+# --- item 7: the label-mistake review names each image by its path in the upload ----------------------------------
+
+
+def test_the_label_review_names_each_image_by_its_path_in_the_upload():
+    from tlcore import jobs, runs, session, workspaces
+
+    ws_id, folder = workspaces.create()
+    at = data_page(ws_id)  # loads the built-in sample into the workspace
+    dataset_folder = session.load(folder).folder(folder, "datasets")
+    paths = list(pd.read_csv(dataset_folder / "dataset.csv")["path"][:2])
+    analysis = folder / "analyses" / "a1"
+    runs.write_json(analysis / "job.json", {"kind": "analysis", "dataset": str(dataset_folder)})
+    runs.write_json(analysis / jobs.RESULT_FILE, {"label_issues": [
+        {"file": p, "given": "circle", "suggested": "square", "score": 0.9} for p in paths]})
+    session.update(folder, analysis="a1")
+    at = data_page(ws_id)
+    assert not at.exception
+    captions = [shown_text(img.caption) for element in at.get("image") for img in element.proto.imgs]
+    assert paths and all(p in captions for p in paths)
