@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -112,14 +114,61 @@ def stored_upload(upload):
     return saved[1]
 
 
-@st.cache_resource(max_entries=16, show_spinner=False)
-def _load_dataset(folder: str, stamp: float):
-    """A stored dataset and its audit (without features), read once per folder version for every session."""
+DATASET_CACHE_BYTES = 256 * 2**20  # loaded datasets kept in memory for all sessions together
+
+
+class _LoadedDatasets:
+    """Loaded datasets and their audits, the least recently used dropped once they hold more than `budget` bytes.
+
+    Why by size and not by count: one server serves many sessions, and 16 entries (the count bound it had) of a
+    100,000-image or a large-text dataset can hold gigabytes. The size is the records' and the per-class table's
+    own memory (pandas, deep), which dominate. The dataset in use last always stays, even alone over the budget:
+    each click reruns the page, which would otherwise read it from disk every time.
+    """
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.entries: OrderedDict[tuple[str, float], tuple[object, object, int]] = OrderedDict()
+        self.lock = threading.Lock()
+
+    @property
+    def held(self) -> int:
+        return sum(size for _, _, size in self.entries.values())
+
+    def get(self, folder: str, stamp: float):
+        key = (folder, stamp)
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                dataset, audit, _ = self.entries[key]
+                return dataset, audit
+        dataset, audit = _read_dataset(folder)  # outside the lock: other sessions go on meanwhile
+        with self.lock:
+            self.entries[key] = (dataset, audit, _bytes_of(dataset, audit))
+            self.entries.move_to_end(key)
+            while len(self.entries) > 1 and self.held > self.budget:
+                self.entries.popitem(last=False)
+        return dataset, audit
+
+
+def _bytes_of(dataset, audit) -> int:
+    """About how much memory a loaded dataset and its audit hold: their tables' own size."""
+    return int(dataset.records.memory_usage(deep=True).sum() + audit.per_class.memory_usage(deep=True).sum())
+
+
+def _read_dataset(folder: str):
+    """A stored dataset and its audit (without features)."""
     from tlcore.data.store import load_stored
     from tlcore.modality import modality_of
 
     dataset = load_stored(Path(folder))
     return dataset, modality_of(dataset).audit(dataset)
+
+
+@st.cache_resource(show_spinner=False)
+def loaded_datasets() -> _LoadedDatasets:
+    """The one store of loaded datasets, shared by every session of this server (see `_LoadedDatasets`)."""
+    return _LoadedDatasets(DATASET_CACHE_BYTES)
 
 
 def current_dataset():
@@ -128,7 +177,7 @@ def current_dataset():
     folder = now.folder(workspace(), "datasets")
     if folder is None or not (folder / "dataset.json").is_file():
         return None
-    dataset, audit = _load_dataset(str(folder), (folder / "dataset.json").stat().st_mtime)
+    dataset, audit = loaded_datasets().get(str(folder), (folder / "dataset.json").stat().st_mtime)
     return now.dataset_key, dataset, audit
 
 

@@ -123,3 +123,35 @@ def test_the_label_review_names_each_image_by_its_path_in_the_upload():
     assert not at.exception
     captions = [shown_text(img.caption) for element in at.get("image") for img in element.proto.imgs]
     assert paths and all(p in captions for p in paths)
+
+
+# --- issue 36: the loaded datasets the app keeps are bounded by their size ---------------------------------------
+
+
+def test_loaded_datasets_are_bounded_by_size_and_the_one_in_use_stays(monkeypatch):
+    from types import SimpleNamespace
+
+    from pages import common
+
+    reads = []
+
+    def read(folder: str):
+        reads.append(folder)
+        rows = {"small": 1_000, "big": 50_000}[folder.split("-")[0]]
+        records = pd.DataFrame({"path": [f"{folder}/{i:06d}.png" for i in range(rows)]})
+        return SimpleNamespace(records=records), SimpleNamespace(per_class=pd.DataFrame({"class": ["a"]}))
+
+    monkeypatch.setattr(common, "_read_dataset", read)
+    small = common._bytes_of(*read("small-0"))
+    store = common._LoadedDatasets(budget=3 * small)
+    reads.clear()
+    for name in ("small-1", "small-2", "small-1", "small-3"):
+        store.get(name, 0.0)
+    assert reads == ["small-1", "small-2", "small-3"]  # the second look at small-1 read nothing
+    assert [key[0] for key in store.entries] == ["small-2", "small-1", "small-3"]
+    store.get("small-4", 0.0)  # over budget: the least recently used goes
+    assert [key[0] for key in store.entries] == ["small-1", "small-3", "small-4"] and store.held <= store.budget
+    store.get("big-1", 0.0)  # larger than the budget on its own: it stays alone, as the one in use
+    assert [key[0] for key in store.entries] == ["big-1"]
+    store.get("small-1", 1.0)  # a new version of a folder is read again
+    assert reads[-1] == "small-1" and [key for key in store.entries] == [("small-1", 1.0)]
