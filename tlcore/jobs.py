@@ -18,7 +18,9 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import socket
+import sys
 import threading
 import time
 import traceback
@@ -65,7 +67,9 @@ def queue():
         huey = RedisHuey("transferlab", url=where, results=False)
     elif where in ("", "sqlite"):
         paths.home().mkdir(parents=True, exist_ok=True)
-        huey = SqliteHuey("transferlab", filename=str(paths.home() / "queue.db"), results=False)
+        # no table is made here: a queue locked by another process is waited for where it is used (`_ready`)
+        huey = SqliteHuey("transferlab", filename=str(paths.home() / "queue.db"), results=False,
+                          create_tables=False, timeout=QUEUE_BUSY_SECONDS)
     else:
         raise JobError(f"{QUEUE_ENV}={where!r} is not a queue TransferLab knows; use redis://HOST:PORT/0, "
                        "'immediate', or leave it unset for the SQLite queue")
@@ -73,16 +77,103 @@ def queue():
     return huey
 
 
+QUEUE_BUSY_SECONDS = 5.0  # SQLite's own wait for a lock, per statement; `_ready` retries around it
+SUBMIT_WAIT_SECONDS = 10.0  # a submission that finds the queue locked retries this long, then refuses in words
+WORKER_WAIT_SECONDS = 900.0  # a worker that finds the queue locked waits this long (saying so), then stops
+
+
+def _queue_file() -> Path:
+    return paths.home() / "queue.db"
+
+
+def _queue_error(error: Exception, waited: float) -> JobError:
+    """A one-line `JobError` for an SQLite queue that is locked or damaged: what was found and what to do."""
+    if _locked(error):
+        return JobError(f"the job queue {_queue_file()} stayed locked by another process for {waited:.0f} s; "
+                        "try again in a moment, and if it stays locked stop the process holding it (a stuck worker or "
+                        "a program with the file open) and restart the workers")
+    found = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+    return JobError(f"the job queue {_queue_file()} is damaged ({found}); stop the workers, move the file aside "
+                    "(e.g. to queue.db.damaged) and start them again: a new "
+                    "queue is made, and the jobs that were waiting must be submitted again")
+
+
+def _locked(error: Exception) -> bool:
+    return "locked" in str(error) or "busy" in str(error)
+
+
+def _ready(huey, wait_seconds: float, say=None):
+    """`huey` once the SQLite queue's tables exist, retrying while another process holds its lock
+    (at most `wait_seconds`, saying so through `say`); a damaged file or a lock that outlasts the wait is a
+    one-line `JobError`. Other queues (Redis, immediate) are returned as they are."""
+    import sqlite3
+
+    from huey import SqliteHuey
+
+    if not isinstance(huey, SqliteHuey) or getattr(huey, "transferlab_ready", False):
+        return huey
+    started, delay = time.monotonic(), 0.2
+    while True:
+        try:
+            huey.storage.initialize_schema()
+        except sqlite3.DatabaseError as error:  # OperationalError (locked) is one of these
+            huey.storage.close()
+            waited = time.monotonic() - started
+            if not _locked(error) or waited + delay > wait_seconds:
+                raise _queue_error(error, waited) from None
+            if say is not None:
+                say(f"the job queue {_queue_file()} is locked by another process; retrying in {delay:.0f} s "
+                    f"(waited {waited:.0f} s of {wait_seconds:.0f})")
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+        else:
+            huey.transferlab_ready = True
+            return huey
+
+
 def _enqueue(name: str, *args) -> str:
-    huey = queue()
+    """Put a task on the queue, retrying a locked SQLite queue for `SUBMIT_WAIT_SECONDS`; a `JobError` in one
+    line when it cannot be queued (locked too long, damaged, unreachable)."""
+    import sqlite3
+
+    huey = _ready(queue(), SUBMIT_WAIT_SECONDS)
     task = huey.transferlab_tasks[name].s(*args)
-    huey.enqueue(task)
-    return task.id
+    started, delay = time.monotonic(), 0.2
+    while True:
+        try:
+            huey.enqueue(task)
+            return task.id
+        except sqlite3.DatabaseError as error:
+            waited = time.monotonic() - started
+            if not _locked(error) or waited + delay > SUBMIT_WAIT_SECONDS:
+                raise _queue_error(error, waited) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        except Exception as error:  # a Redis that went away (in immediate mode, the job itself: left as it is)
+            if huey.immediate:
+                raise
+            raise JobError(f"the job could not be queued ({type(error).__name__}: {str(error)[:120]}); check "
+                           f"{QUEUE_ENV} and that the queue's server runs, then submit again") from None
+
+
+@contextlib.contextmanager
+def _queueing(folder: Path, made: bool):
+    """Undo a submission whose job could not be queued: a folder this submission made is removed, an existing one
+    (a resumed run) is marked failed with the reason, so no run waits "queued" for a job no worker will see."""
+    try:
+        yield
+    except JobError as error:
+        if made:
+            shutil.rmtree(folder, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                runs.set_status(Path(folder), "failed", error=f"it could not be queued: {error}")
+        raise
 
 
 def waiting() -> list:
     """The tasks waiting in the queue, first to run first (cancelled ones, which a worker skips, left out)."""
-    huey = queue()
+    huey = _ready(queue(), SUBMIT_WAIT_SECONDS)
     try:
         return [task for task in huey.pending() if not huey.is_revoked(task)]
     except Exception as error:  # a Redis that went away, a locked database
@@ -141,12 +232,14 @@ def submit_analysis(workspace: Path, dataset_folder: Path, backbone: str | None,
                     descriptions: dict[str, str] | None = None, pilot: bool = False, aim: str = DEFAULT_AIM) -> Path:
     """Queue an analysis of the stored dataset (with `pilot`, a close call measured by a short run of both ways;
     `aim`: "best" accuracy or "fast", good and fast); returns the job's folder (`analyses/<id>`)."""
+    _ready(queue(), SUBMIT_WAIT_SECONDS)  # a locked or damaged queue is refused before any folder is made
     with _submitting(Path(workspace)):
         quota.check_can_submit(Path(workspace))  # a fair share of the queue and the disk, before anything waits
         folder = Path(workspace) / "analyses" / runs.new_run_id()
         _write_job(folder, "analysis", dataset_folder, backbone=backbone, pilot=pilot, aim=aim)
-    task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone, dict(descriptions or {}),
-                       pilot, aim)
+    with _queueing(folder, made=True):
+        task_id = _enqueue("analyse", str(workspace), str(dataset_folder), str(folder), backbone,
+                           dict(descriptions or {}), pilot, aim)
     _record_task(folder, task_id)
     return folder
 
@@ -162,15 +255,18 @@ def submit_training(workspace: Path, dataset_folder: Path, config, run_id: str |
 
     dataset = load_stored(dataset_folder)
     request = run_request(dataset, config)
+    _ready(queue(), SUBMIT_WAIT_SECONDS)  # a locked or damaged queue is refused before any folder is made
     with _submitting(Path(workspace)):  # one press, one run: quick presses find the run the first one queued
         if run_id is None and (same := _just_submitted(Path(workspace), request)) is not None:
             return same
         quota.check_can_submit(Path(workspace))  # a fair share of the queue and the disk, before anything waits
+        made = run_id is None or not (Path(workspace) / "runs" / runs.check_run_id(run_id)).exists()
         run_dir = runs.open_run(Path(workspace), run_id, request)
         (run_dir / CANCEL_FILE).unlink(missing_ok=True)
         (run_dir / PROGRESS_FILE).unlink(missing_ok=True)
         _write_job(run_dir, "training", dataset_folder, budget_seconds=config.budget_seconds)
-    task_id = _enqueue("train", str(workspace), str(dataset_folder), config, run_dir.name)
+    with _queueing(run_dir, made):
+        task_id = _enqueue("train", str(workspace), str(dataset_folder), config, run_dir.name)
     _record_task(run_dir, task_id)
     return run_dir
 
@@ -185,13 +281,16 @@ def submit_benefit(workspace: Path, run_dir: Path, budget_seconds: float) -> Pat
     if runs.state(run_dir) != "complete":
         raise JobError(f"run {run_dir.name} is {runs.state(run_dir)}; what transfer saved is measured on a "
                        "complete run: wait for it to finish (or train one)")
+    _ready(queue(), SUBMIT_WAIT_SECONDS)  # a locked or damaged queue is refused before any folder is made
     with _submitting(Path(workspace)):
         quota.check_can_submit(Path(workspace))
         folder = run_dir / BENEFIT_DIR
+        made = not folder.exists()
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         (folder / PROGRESS_FILE).unlink(missing_ok=True)
         _write_job(folder, "benefit", run_dir, budget_seconds=budget_seconds)
-    task_id = _enqueue("benefit", str(workspace), run_dir.name, float(budget_seconds))
+    with _queueing(folder, made):
+        task_id = _enqueue("benefit", str(workspace), run_dir.name, float(budget_seconds))
     _record_task(folder, task_id)
     return folder
 
@@ -521,11 +620,17 @@ def default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, int(memory_gb // WORKER_MEMORY_GB)))
 
 
+def _say(message: str) -> None:
+    """A worker's note to whoever watches it (its standard error, as huey's own log lines)."""
+    print(f"worker: {message}", file=sys.stderr, flush=True)
+
+
 def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
     """Run huey's consumer with `workers` worker processes until Ctrl+C (or SIGTERM), beating a heartbeat."""
     huey = queue()
     if huey.immediate:
         raise JobError(f"{QUEUE_ENV}=immediate runs jobs in the submitting process; a worker has nothing to do")
+    _ready(huey, WORKER_WAIT_SECONDS, say=_say)  # a queue locked by another process: wait for it, saying so
     beat = workers_dir() / f"{socket.gethostname()}-{os.getpid()}.json"
     stop = threading.Event()
 

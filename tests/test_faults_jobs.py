@@ -1,0 +1,91 @@
+"""Faults of issue 36 in the job queue and the runs: a queue locked by another process or damaged, a full disk
+during training, a run folder deleted while its job runs. Each fault is made here, not mocked away."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.test_jobs import queue_at, shapes, start_worker, stop, wait_for  # noqa: F401 (fixtures)
+from tlcore import jobs, runs
+
+HOLD_LOCK = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("begin exclusive")
+print("locked", flush=True)
+sys.stdin.read()  # until the test closes our stdin
+conn.execute("rollback")
+"""
+
+
+def hold_lock(db: Path) -> subprocess.Popen:
+    """Another process holding the queue's write lock until its stdin is closed."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(db)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "locked"
+    return holder
+
+
+def release(holder: subprocess.Popen) -> None:
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
+@pytest.fixture
+def sqlite_queue(queue_at, monkeypatch):  # noqa: F811
+    monkeypatch.setattr(jobs, "QUEUE_BUSY_SECONDS", 0.2)
+    monkeypatch.setattr(jobs, "SUBMIT_WAIT_SECONDS", 1.0)
+    env = queue_at("sqlite")
+    jobs._ready(jobs.queue(), 5)  # the queue's tables exist, as after any first use
+    return env
+
+
+@pytest.mark.slow
+def test_a_worker_started_on_a_locked_queue_waits_and_runs_the_job_once_it_is_released(sqlite_queue, tmp_path):
+    marks = tmp_path / "marks"
+    jobs.submit_ping(marks)
+    holder = hold_lock(jobs._queue_file())
+    log = tmp_path / "worker.err"
+    with log.open("w") as err:
+        worker = subprocess.Popen([sys.executable, "-m", "tlcore", "worker"], cwd=Path(__file__).parents[1],
+                                  env=sqlite_queue, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    try:
+        assert wait_for(lambda: "is locked by another process; retrying" in log.read_text(), 90), log.read_text()
+        assert worker.poll() is None, log.read_text()  # still waiting, not dead
+        release(holder)
+        assert wait_for(lambda: len(list(marks.glob("*.json"))) == 1, 120), log.read_text()
+    finally:
+        release(holder) if holder.poll() is None else None
+        stop(worker)
+
+
+def test_a_submission_on_a_locked_queue_retries_then_refuses_in_one_line_leaving_no_run(shapes, sqlite_queue,  # noqa: F811
+                                                                                        tmp_path):
+    holder = hold_lock(jobs._queue_file())
+    try:
+        with pytest.raises(jobs.JobError, match="locked by another process") as refused:
+            jobs.submit_analysis(tmp_path / "ws", shapes.stored_in, None)
+    finally:
+        release(holder)
+    assert "\n" not in str(refused.value) and "try again" in str(refused.value)
+    assert not list((tmp_path / "ws" / "analyses").glob("*"))  # nothing waits "queued" for a job never queued
+    folder = jobs.submit_analysis(tmp_path / "ws", shapes.stored_in, None)  # released: it queues
+    assert runs.state(folder) == "queued" and jobs.job_info(folder)["task_id"] in jobs.queued_ids()
+
+
+def test_a_damaged_queue_is_reported_in_one_line_and_leaves_no_queued_run(shapes, queue_at, tmp_path):  # noqa: F811
+    from tests.test_jobs import TINY
+
+    queue_at("sqlite")
+    db = jobs._queue_file()
+    db.parent.mkdir(parents=True, exist_ok=True)
+    db.write_bytes(b"this is not an SQLite database, it was damaged\n" * 200)
+    with pytest.raises(jobs.JobError, match="is damaged") as refused:
+        jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+    assert "\n" not in str(refused.value) and "move the file aside" in str(refused.value)
+    assert not [r for r in runs.all_runs(tmp_path / "ws") if r["state"] == "queued"]
+    assert not list((tmp_path / "ws" / "runs").glob("*"))
