@@ -4,9 +4,23 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, follow, job_failed, next_step, scores_in_context, state, steps, workspace
+from pages.common import (
+    current_run,
+    follow,
+    job_failed,
+    next_step,
+    no_worker_warning,
+    run_or_stop,
+    scores_in_context,
+    state,
+    steps,
+    workspace,
+)
 from tlcore import jobs, words
+from tlcore.benefit import show as benefit_view
+from tlcore.benefit.job import plan_for_run
 from tlcore.explain import stored_explanations, top_words
+from tlcore.progress import duration
 from tlcore.train.evaluate import temperature_sentence
 from tlcore.unknown import MIN_HELD_OUT
 
@@ -106,4 +120,53 @@ if mistakes:
     SHOW_MISTAKES[report.get("modality", "image")]()
 else:
     st.write("No mistakes on the test split.")
+
+
+def benefit_chart(benefit: dict):
+    rows = pd.DataFrame(benefit_view.curve_rows(benefit))
+    chart = px.line(rows, x="fraction", y="accuracy", color="model", markers=True, error_y="above",
+                    error_y_minus="below", hover_data=["share of the training split", "per class", "seconds"],
+                    range_y=[0, 1.05], title="Test accuracy against the share of the training split (95% intervals)",
+                    labels={"fraction": "share of the training split used"})
+    chart.update_xaxes(tickformat=".0%")
+    chart.update_yaxes(tickformat=".0%")
+    return chart
+
+
+def what_transfer_saved() -> None:
+    """The no-transfer model and the learning curve of this run: its own background job, asked for here."""
+    st.subheader("What transfer saved you")
+    run_dir, benefit = run["run_dir"], report.get("benefit")
+    folder = run_dir / jobs.BENEFIT_DIR
+    found = jobs.job_state(folder) if folder.is_dir() else None
+    if found in jobs.UNFINISHED:
+        follow(folder, "What transfer saved")
+        return
+    if benefit:
+        cols = st.columns(3)
+        for col, score in zip(cols, benefit_view.scores(benefit, report), strict=False):
+            col.metric(score.label, score.value)
+            col.caption(score.help)
+        if benefit_view.curve_rows(benefit):
+            st.plotly_chart(benefit_chart(benefit), width="stretch")
+        for sentence in benefit_view.sentences(benefit):
+            st.write(sentence)
+        for reason in benefit_view.skipped(benefit):
+            st.caption(f"Skipped: {reason}.")
+        if benefit.get("curve"):
+            return
+    if found in ("failed", "cancelled", "interrupted"):
+        job_failed(folder)
+    plan = run_or_stop(lambda: plan_for_run(run_dir))
+    st.caption("Trains what you would have had without transfer (a model that sees only your data) and retrains "
+               "both on 10%, 25%, 50% and all of your training split, on the same test split. It needs at least "
+               f"{duration(plan.needed.seconds)} here ({plan.needed.words()}) and is given at most "
+               f"{duration(plan.budget_seconds)}; it runs in the background.")
+    if st.button(f"Measure what transfer saved (about {duration(plan.budget_seconds)} at most)", key="benefit"):
+        run_or_stop(lambda: jobs.submit_benefit(workspace(), run_dir, plan.budget_seconds))
+        st.rerun()
+    no_worker_warning()
+
+
+what_transfer_saved()
 next_step("Results")

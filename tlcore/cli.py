@@ -109,13 +109,15 @@ def _parser() -> argparse.ArgumentParser:
     inspect.add_argument("--json", action="store_true", help="print the audit as JSON")
     inspect.add_argument("--workspace", type=Path, default=None,
                          help="where to unpack and store the dataset (default: $TRANSFERLAB_HOME/workspace)")
-    inspect.add_argument("--backbone", default=None, help="base whose features find near-duplicates")
+    inspect.add_argument("--base", "--backbone", dest="backbone", default=None, metavar="NAME",
+                         help="base whose features find near-duplicates (--backbone: the same)")
     inspect.add_argument("--no-features", action="store_true", help="skip near-duplicates (no base is run)")
     inspect.set_defaults(run=_inspect)
 
     analyze = commands.add_parser("analyze", help="measure the data against the base and recommend a strategy")
     analyze.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
-    analyze.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    analyze.add_argument("--base", "--backbone", dest="backbone", default=None, metavar="NAME",
+                         help="base name (see `zoo`; --backbone: the same); default: the offline base")
     analyze.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX")
     analyze.add_argument("--workspace", type=Path, default=None, help="default: $TRANSFERLAB_HOME/workspace")
     analyze.add_argument("--pilot", action="store_true",
@@ -132,7 +134,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("data", metavar="DATA", help="a folder, a .zip, a .csv/.tsv of texts, or sample:NAME")
     train.add_argument("--strategy", default=None, choices=["predict", "extract", "finetune", "all"],
                        help="default: the one `analyze` recommended for this data, else extract")
-    train.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    train.add_argument("--base", "--backbone", dest="backbone", default=None, metavar="NAME",
+                       help="base name (see `zoo`; --backbone: the same); default: the offline base")
     train.add_argument("--image-size", type=_PIXELS, default=None, metavar="PX",
                        help="side the base sees; default: twice the images' median side, within 96..224")
     train.add_argument("--budget-seconds", type=_SECONDS, default=600.0, metavar="N", help="total time (default 600)")
@@ -153,6 +156,15 @@ def _parser() -> argparse.ArgumentParser:
                        help="continue an interrupted run, or name a new one (workers need the name)")
     train.add_argument("--chief", default=None, metavar="HOST:PORT",
                        help="serve the head search to `search-worker` processes at this address")
+    train.add_argument("--compare-scratch", action="store_true",
+                       help="after the bundle, train the same data without transfer and report both test scores "
+                            "(report key `benefit`)")
+    train.add_argument("--learning-curve", action="store_true",
+                       help="after the bundle, retrain with and without transfer on 10/25/50/100%% of the training "
+                            "split (includes --compare-scratch)")
+    train.add_argument("--benefit-budget", type=_SECONDS, default=None, metavar="SECONDS",
+                       help="time for --compare-scratch/--learning-curve, on top of --budget-seconds (default: the "
+                            "least they need on this machine; less is refused)")
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=_train)
 
@@ -207,7 +219,8 @@ def _parser() -> argparse.ArgumentParser:
 
     imagenet = commands.add_parser("imagenet", help="top ImageNet classes of images, with the base as it is")
     imagenet.add_argument("images", nargs="+", metavar="IMAGE")
-    imagenet.add_argument("--backbone", default=None, help="base name (see `zoo`); default: the offline base")
+    imagenet.add_argument("--base", "--backbone", dest="backbone", default=None, metavar="NAME",
+                          help="base name (see `zoo`; --backbone: the same); default: the offline base")
     imagenet.add_argument("--top", type=_COUNT, default=5, metavar="K", help="classes per image (default 5)")
     imagenet.add_argument("--json", action="store_true", help="print JSON instead of text")
     imagenet.set_defaults(run=_imagenet)
@@ -354,6 +367,9 @@ def _train(args: argparse.Namespace) -> int:
         check_run_id(args.resume)  # refused before anything is said or started
     config, followed = _train_config(args, dataset)
     print(followed, file=sys.stderr)
+    curve = _benefit_asked(args)
+    if curve is not None:
+        _check_benefit_budget(args.benefit_budget, dataset, config, curve)  # refused before the run, not after
     with _quiet_native_logs():
         from .deliver import train_and_bundle
 
@@ -364,8 +380,10 @@ def _train(args: argparse.Namespace) -> int:
         raise SettingError(f"the run {result.run_dir.name} is complete but its bundle could not be built: "
                            f"{done.bundle_error}")
     expected = _expected_for(dataset, config)
+    benefit = None if curve is None else _measure_benefit(result.run_dir, args.benefit_budget, curve)
+    extra = {} if benefit is None else {"benefit": benefit}
     if args.json:
-        print(json.dumps(result.report | {"bundle": str(bundle), "first_bundle": str(first) if first else None,
+        print(json.dumps(result.report | extra | {"bundle": str(bundle), "first_bundle": str(first) if first else None,
                                           "seconds_to_first_bundle": done.seconds_to_first_bundle,
                                           "seconds_to_final_bundle": done.seconds_to_final_bundle,
                                           "expected_seconds": expected, "settings_from": followed},
@@ -390,7 +408,54 @@ def _train(args: argparse.Namespace) -> int:
     from .modality import modality_of
 
     print(f"bundle: {bundle}  (transferlab predict {bundle} {modality_of(dataset).input_name}...)")
+    if benefit is not None:
+        from .benefit.show import benefit_lines
+
+        for line in benefit_lines(benefit):
+            print(f"benefit: {line}")
     return 0
+
+
+def _benefit_asked(args: argparse.Namespace) -> bool | None:
+    """What `train` measures after its bundle: the learning curve (True), the no-transfer model alone (False),
+    or nothing (None)."""
+    if args.learning_curve:
+        return True
+    if args.compare_scratch:
+        return False
+    if args.benefit_budget is not None:
+        raise SettingError("--benefit-budget is the time of --compare-scratch or --learning-curve; add one of them")
+    return None
+
+
+def _check_benefit_budget(budget: float | None, dataset, config, curve: bool) -> None:
+    """Refuse before training a benefit budget too small for every way the run may select (the cheapest one);
+    the way actually selected is checked again after the run."""
+    if budget is None:
+        return
+    from .benefit import WAY_OF_STRATEGY, BenefitConfig, check_budget
+
+    ways = {WAY_OF_STRATEGY.get(s, s) for s in config.strategies if s != "all"}
+    ways |= set(WAY_OF_STRATEGY.values()) if "all" in config.strategies else set()
+    refusals = []
+    for way in sorted(ways):
+        try:
+            check_budget(dataset, BenefitConfig.for_run(config, way, budget), curve=curve)
+            return
+        except TLCoreError as error:
+            refusals.append(str(error))
+    raise SettingError(f"--benefit-budget: {refusals[0]}")
+
+
+def _measure_benefit(run_dir: Path, budget: float | None, curve: bool) -> dict:
+    """What transfer saved for the finished run, in its report (key `benefit`) and bundle card."""
+    from .benefit.job import needed_for_run, run_benefit
+
+    if budget is None:
+        budget = float(needed_for_run(run_dir, curve=curve).seconds)
+    print(f"measuring what transfer saved within {budget:g} s (--benefit-budget)", file=sys.stderr)
+    with _quiet_native_logs():
+        return run_benefit(run_dir, budget, progress=_progress_line(""), curve=curve)
 
 
 def _train_config(args: argparse.Namespace, dataset):

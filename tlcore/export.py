@@ -167,6 +167,8 @@ def model_card(result: RunResult, manifest: dict, metrics) -> str:
                   "| class | precision | recall | F1 | test images |", "|---|---|---|---|---|"]
         lines += [f"| {r['class']} | {r['precision']:.2f} | {r['recall']:.2f} | {r['f1']:.2f} | {r['support']} |"
                   for r in metrics.per_class]
+    if (line := benefit_line(result.report.get("benefit"))) is not None:
+        lines += ["", line]
     lines += ["", "## Known limits", "",
               f"- It only knows the classes above: any {modality} gets one of them, however unrelated. "
               + ("The unknown score says when an input looks like none of them (above 1); its line lets "
@@ -177,3 +179,31 @@ def model_card(result: RunResult, manifest: dict, metrics) -> str:
     if manifest["note"]:
         lines += [f"- {manifest['note']}"]
     return "\n".join(lines) + "\n"
+
+
+BENEFIT_START = "Without transfer, the same data scored"
+
+
+def benefit_line(benefit: dict | None) -> str | None:
+    """The model card's line on what transfer saved (`report["benefit"]`, issue 33), or None before it is measured."""
+    scratch = (benefit or {}).get("scratch")
+    if not scratch:
+        return None
+    transfer = (benefit.get("transfer") or {}).get("accuracy")
+    return (f"{BENEFIT_START} {scratch['accuracy']:.1%} on the same test split ({scratch['model']}, "
+            f"{scratch['seconds']:.0f} s of training)"
+            + (f", against {transfer:.1%} for the same way with transfer retrained beside it. " if transfer is not None
+               else ". ") + (benefit.get("summary") or "")).rstrip()
+
+
+def add_benefit_to_card(run_dir: Path, benefit: dict) -> bool:
+    """Put (or replace) the benefit line in the card of the run's bundle, built before it was measured, and zip
+    the bundle again; False when the run has no bundle."""
+    card, line = Path(run_dir) / "bundle" / "README.md", benefit_line(benefit)
+    if line is None or not card.is_file():
+        return False
+    kept = [old for old in card.read_text(encoding="utf-8").split("\n\n") if not old.startswith(BENEFIT_START)]
+    at = next((i for i, part in enumerate(kept) if part.startswith("## Known limits")), len(kept))
+    runs.write_atomic(card, "\n\n".join([*kept[:at], line, *kept[at:]]))
+    _zip(card.parent)
+    return True
