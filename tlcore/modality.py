@@ -51,6 +51,32 @@ class BaseChoice:
         return self.name + (f" at {self.image_size} px" if self.image_size else "")
 
 
+@dataclass(frozen=True)
+class BaseRanking:
+    """The installed bases of a dataset's kind measured on its own training and validation items, best first.
+
+    Each row: base, title, rank, recommended, probe_accuracy (5-fold linear probe), logme,
+    seconds_per_item (the frozen forward pass on this machine), points_vs_default, time_vs_default, and the
+    kind's own facts (images: image_size, imagenet_top1). `items` of `of_items` were measured (a cap keeps
+    the analysis quick on large datasets). Plain values only, so it goes to analysis.json and back as is.
+    """
+
+    rows: tuple[dict, ...]
+    recommended: str
+    sentence: str  # the recommended base against the default, in plain words
+    items: int
+    of_items: int
+
+    def to_dict(self) -> dict:
+        return {"rows": [dict(row) for row in self.rows], "recommended": self.recommended, "sentence": self.sentence,
+                "items": self.items, "of_items": self.of_items}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> BaseRanking:
+        return cls(tuple(dict(row) for row in values["rows"]), values["recommended"], values["sentence"],
+                   int(values["items"]), int(values["of_items"]))
+
+
 @dataclass(frozen=True, eq=False)
 class Measurements:
     """What a modality measures on the training and validation data for the shared recommendation."""
@@ -126,6 +152,12 @@ class Modality:
     def resolve_base(self, dataset, name: str | None = None, image_size: int | None = None) -> BaseChoice:
         """The base to use: the given name or the default, and its input size for this dataset."""
         raise NotImplementedError
+
+    def rank_bases(self, dataset, choice: BaseChoice, features: np.ndarray, *, seed: int,
+                   progress: ProgressCallback | None) -> BaseRanking | None:
+        """The installed bases of this kind measured on `dataset`, best first; None when there is nothing to
+        choose between (one base). `features`: every record's, already computed with `choice`."""
+        return None
 
     def finetune_gain(self, choice: BaseChoice) -> GainModel | None:
         """Fine-tuning's expected gain, calibrated for this base (`tlcore.gain`); None: the threshold rule decides."""

@@ -72,6 +72,21 @@ class ImageModality(Modality):
         get_spec(name)  # an unknown name fails here, before anything loads
         return BaseChoice(name, image_size or auto_image_size(name, median_side(dataset)))
 
+    def rank_bases(self, dataset, choice, features, *, seed, progress):
+        """Every installed image base on at most `RANK_ITEMS` training and validation images (`tlcore.image.ranking`);
+        the analysed base's features are reused when it was analysed at its automatic size."""
+        from .bases import installed_bases
+        from .ranking import RANK_ITEMS, as_ranking
+        from .ranking import rank_bases as rank
+
+        names = installed_bases()
+        if len(names) < 2:
+            return None
+        automatic = self.resolve_base(dataset, choice.name).image_size == choice.image_size
+        table = rank(dataset, names, progress, seed=seed, max_items=RANK_ITEMS,
+                     given={choice.name: features} if automatic and choice.name in names else None)
+        return as_ranking(table)
+
     def finetune_gain(self, choice: BaseChoice):
         from .gain import IMAGE_GAIN
 

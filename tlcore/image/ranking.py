@@ -10,6 +10,11 @@ every image the user will ever send.
 
 The recommended base is the one whose probe reads best, unless a quicker base is within `CLOSE_POINTS`
 of it: then the quicker one, since a difference that small is within the folds' noise at these sizes.
+
+Every extra base costs one forward pass per image measured, so the analysis caps the measured rows
+(`RANK_ITEMS`, a stratified sample of the training and validation rows): on a large dataset the ranking
+then costs seconds, not the minutes of a full pass per base. Under the cap every image is measured and the
+features land in the same cache entry that training with that base reads.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pandas as pd
 
 from ..errors import SettingError
 from ..folds import group_ids
+from ..modality import BaseRanking
 from ..progress import Progress, ProgressCallback, report
 from ..transferability import logme, probe_accuracy
 from .bases import DEFAULT_BACKBONE, get_spec, installed_bases, load_backbone
@@ -31,6 +37,7 @@ from .modality import MODALITY
 CLOSE_POINTS = 0.5  # probe points a slower base must gain over a quicker one to be preferred
 TIMED_IMAGES = 32  # one batch of real images through the compiled forward pass, after one call that traces it
 TIMED_RUNS = 3
+RANK_ITEMS = 300  # training and validation images the analysis ranks bases on, at most (a stratified sample)
 COLUMNS = ("base", "title", "rank", "recommended", "image_size", "probe_accuracy", "logme", "seconds_per_image",
            "points_vs_default", "time_vs_default", "imagenet_top1", "features_from_cache")
 
@@ -41,12 +48,16 @@ def short_title(name: str) -> str:
 
 
 def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCallback | None = None, *,
-               seed: int = 0) -> pd.DataFrame:
+               seed: int = 0, max_items: int | None = None,
+               given: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
     """One row per base (`names`, default every installed image base), best first, with its figures.
 
     Columns: see `COLUMNS`; `rank` 1 is the recommended base. `table.attrs["sentence"]` says in plain
-    words how the recommended base compares with the default, `table.attrs["recommended"]` names it.
-    A named base that is not installed is refused with the reason and the pip command.
+    words how the recommended base compares with the default, `table.attrs["recommended"]` names it,
+    `table.attrs["items"]` and `["of_items"]` how many training and validation images were measured of
+    how many. `max_items` caps them (a stratified sample, drawn with `seed`); `given` holds features of
+    every record (dataset order) already computed for a base at its automatic size, so that base is not
+    run again. A named base that is not installed is refused with the reason and the pip command.
     """
     if getattr(dataset, "modality", "image") != "image":
         raise SettingError(f"ranking image bases needs images; this dataset holds {dataset.modality}s")
@@ -55,17 +66,24 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
         available, reason = get_spec(name).availability()  # an unknown name fails here, listing the valid ones
         if not available:
             raise SettingError(f"{short_title(name)} cannot be ranked: {reason}")
-    known = dataset.records["split"].to_numpy(dtype=object) != "test"
-    labels = dataset.labels()[known]
+    known = np.flatnonzero(dataset.records["split"].to_numpy(dtype=object) != "test")
+    rows_used = _capped(known, dataset.labels(), max_items, seed)
+    every = len(rows_used) == len(known)  # then all images go through each base: the cache entry training reads
+    labels = dataset.labels()[rows_used]
     groups = dataset.groups()
-    groups = group_ids(None if groups is None else groups[known])
+    groups = group_ids(None if groups is None else groups[rows_used])
+    all_files = dataset.files()
     rows = []
     for number, name in enumerate(names):
         title = short_title(name)
         report(progress, "rank bases", number, len(names), f"{title}: features")
         base = load_backbone(name, MODALITY.resolve_base(dataset, name).image_size)  # the size the analysis uses
-        features = _features(dataset, base, title, progress)
-        x = features.features[known]
+        if given is not None and name in given:
+            x, from_cache = np.asarray(given[name])[rows_used], True
+        else:
+            files = all_files if every else [all_files[i] for i in rows_used]
+            features = _features(files, base, title, progress)
+            x, from_cache = (features.features[rows_used] if every else features.features), features.from_cache
         report(progress, "rank bases", number, len(names), f"{title}: probe, LogME and speed")
         rows.append({
             "base": name,
@@ -75,20 +93,47 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
             "logme": logme(x, labels),
             "seconds_per_image": _seconds_per_image(base, dataset.files("train") or dataset.files()),
             "imagenet_top1": get_spec(name).imagenet_top1,
-            "features_from_cache": features.from_cache,
+            "features_from_cache": from_cache,
         })  # fmt: skip
     report(progress, "rank bases", len(names), len(names))
-    return _ranked(pd.DataFrame(rows))
+    table = _ranked(pd.DataFrame(rows))
+    table.attrs.update(items=len(rows_used), of_items=len(known))
+    return table
 
 
-def _features(dataset, base, title: str, progress: ProgressCallback | None):
-    """Every image's features (all splits: one cache entry with the analysis and training), reported per base."""
+def _capped(rows: np.ndarray, labels: np.ndarray, max_items: int | None, seed: int) -> np.ndarray:
+    """`rows` as they are, or a sample of `max_items` of them keeping each class's share, in dataset order."""
+    if max_items is None or len(rows) <= max_items:
+        return rows
+    from sklearn.model_selection import train_test_split
+
+    try:
+        kept, _ = train_test_split(rows, train_size=max_items, stratify=labels[rows], random_state=seed)
+    except ValueError:  # a class too small to split: a plain random sample
+        kept = np.random.default_rng(seed).choice(rows, max_items, replace=False)
+    return np.sort(kept)
+
+
+def _features(files: list, base, title: str, progress: ProgressCallback | None):
+    """The images' features through `base` (cached per base and size), reported per base."""
     from .extract import extract_features
 
     def relay(step: Progress) -> None:
         report(progress, f"features ({title})", step.done, step.total, step.message)
 
-    return extract_features(dataset.files(), base, progress=relay if progress else None)
+    return extract_features(files, base, progress=relay if progress else None)
+
+
+def as_ranking(table: pd.DataFrame) -> BaseRanking:
+    """The table as the analysis carries it: plain rows (JSON-safe), the recommended base and the sentence."""
+    rows = []
+    for row in table.to_dict("records"):
+        row = {key: (value.item() if isinstance(value, np.generic) else value) for key, value in row.items()}
+        row["seconds_per_item"] = row.pop("seconds_per_image")
+        rows.append(row)
+    items = int(table.attrs.get("items", 0))
+    return BaseRanking(tuple(rows), table.attrs["recommended"], table.attrs["sentence"], items,
+                       int(table.attrs.get("of_items", items)))
 
 
 def _seconds_per_image(base, files: list) -> float:
