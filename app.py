@@ -6,6 +6,7 @@ workspace, upload, download or job is reachable (`tlcore.access` holds the logic
 
 import streamlit as st
 
+from pages.common import workspace
 from tlcore import access
 
 st.set_page_config(page_title="TransferLab", page_icon="🧪", layout="wide")
@@ -36,4 +37,11 @@ pages = [
     st.Page("pages/runs.py", title="Runs", icon=":material/history:"),
     st.Page("pages/imagenet.py", title="Try the base", icon=":material/image_search:"),
 ]
-st.navigation(pages).run()
+# The sidebar's links are drawn here, not by st.navigation: its own links drop the address's `?ws=`, which the page
+# then puts back, two history entries per click, so Back stayed on the page. These carry it: one entry per click.
+current = st.navigation(pages, position="hidden")
+with st.sidebar:
+    ws = {"ws": workspace().name}
+    for page in pages:
+        st.page_link(page, query_params=ws)
+current.run()

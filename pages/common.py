@@ -62,6 +62,15 @@ def workspace() -> Path:
     return folder
 
 
+def go_to(page: str):
+    """Switch to `page`, keeping the workspace in the address: one browser-history entry per switch.
+
+    A bare `st.switch_page` clears the address's query (one history entry), switches (a second), and the next
+    page then puts `?ws=` back (a third), so Back seemed to do nothing.
+    """
+    st.switch_page(page, query_params={"ws": workspace().name})
+
+
 def steps(current: str) -> None:
     """The five steps at the top of a step's page, the current one marked, and the loaded dataset named."""
     cols = st.columns([1] * len(STEPS) + [3], vertical_alignment="center")
@@ -69,7 +78,7 @@ def steps(current: str) -> None:
         here = name == current
         if col.button(f"{number}. {name}", key=f"step:{name}", type="primary" if here else "tertiary", disabled=here,
                       width="stretch"):
-            st.switch_page(STEPS[name])
+            go_to(STEPS[name])
     loaded = current_dataset()
     cols[-1].markdown(f"Dataset: **{plain(loaded[1].source)}**" if loaded else "No dataset loaded yet")
 
@@ -79,7 +88,7 @@ def next_step(current: str, ready: bool = True, why: str = "") -> None:
     names = list(STEPS)
     following = names[names.index(current) + 1]
     if st.button(f"Next: {following} →", key="next", type="primary", disabled=not ready, help=why or None):
-        st.switch_page(STEPS[following])
+        go_to(STEPS[following])
 
 
 def state() -> session.Session:
