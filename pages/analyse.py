@@ -22,6 +22,7 @@ from pages.common import (
     workspace,
 )
 from tlcore import jobs, runs, words
+from tlcore.analysis import base_ranking
 from tlcore.modality import modality_of
 from tlcore.pilot import PILOT_SECONDS, pilot_offer
 from tlcore.strategy import DEFAULT_AIM
@@ -111,6 +112,23 @@ for start in range(0, len(shown), 2):  # two per row: the labels stay whole
 st.markdown("**Each way in points and minutes** (before any training): the accuracy it is expected to score, and "
             "the time from pressing Train to a model you can download, timed on this machine by the analysis.")
 st.table(words.expected_accuracy_table(analysis).set_index("Way"))
+ranking = base_ranking(analysis)
+if ranking:
+    per = modality.noun.rstrip("s")
+    capped = ("" if ranking.items == ranking.of_items
+              else f" ({ranking.items} of them, a sample keeping each class's share)")
+    st.markdown(f"**Which base reads your {modality.noun} best**, each measured on your training and validation "
+                f"{modality.noun}{capped}: {ranking.sentence}")
+    st.dataframe(pd.DataFrame([{
+        "Base": row["title"] + (" (recommended)" if row["recommended"] else ""),
+        "Linear probe accuracy": words.percent(row["probe_accuracy"]),
+        "LogME (higher: better)": round(row["logme"], 2),
+        f"Seconds per {per}": round(row["seconds_per_item"], 3),
+    } for row in ranking.rows]), hide_index=True)
+    if ranking.recommended != analysis["backbone"]:
+        st.caption(f"The Train page preselects {registry[ranking.recommended].title}; the advice above was measured "
+                   f"with {registry[analysis['backbone']].title}. Choose it above and analyse again to measure it in "
+                   "full.")
 chart = modality.gap_chart(gap)
 if chart:
     draw = px.line if chart["kind"] == "line" else px.bar

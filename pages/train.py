@@ -25,6 +25,7 @@ from pages.common import (
     workspace,
 )
 from tlcore import jobs, words
+from tlcore.analysis import base_ranking
 from tlcore.modality import modality_of
 from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig
 
@@ -35,7 +36,21 @@ modality = modality_of(dataset)
 stored = current_analysis()
 analysis = stored[1] if stored else None
 recommended = TrainConfig.from_analysis(analysis) if analysis else TrainConfig()
-choice = modality.resolve_base(dataset, recommended.backbone, recommended.image_size)
+ranking = base_ranking(analysis) if analysis else None
+registry = modality.bases()
+usable = [name for name, spec in registry.items() if spec.availability()[0]] or [recommended.backbone]
+preselected = ranking.recommended if ranking else recommended.backbone
+measured = {row["base"]: row for row in ranking.rows} if ranking else {}
+mark = " (recommended)" if ranking else ""
+base = st.selectbox("Base model", usable, index=usable.index(preselected) if preselected in usable else 0, key="base",
+                    format_func=lambda n: registry[n].title + (mark if n == preselected else ""),
+                    help=ranking.sentence if ranking else "The pretrained model your model is built on.")
+if base in measured:
+    row = measured[base]
+    st.caption(f"On your {modality.noun}: a linear probe on its features read {words.percent(row['probe_accuracy'])}, "
+               f"at {row['seconds_per_item']:.3f} seconds per {modality.noun.rstrip('s')} on this machine.")
+# The analysis's size belongs to the base it measured; another base gets its own (`resolve_base`).
+choice = modality.resolve_base(dataset, base, recommended.image_size if base == recommended.backbone else None)
 blocks_default, most_blocks, rate_default = modality.finetune_defaults(choice)
 options = ["predict", "extract", "finetune", "all"]
 strategy = st.radio("Way of reusing the pretrained model", options,
@@ -47,10 +62,13 @@ budget = st.slider("Time budget (seconds)", 30, 1800, int(DEFAULT_BUDGET), step=
 with st.expander("Advanced settings"):
     size = 0
     if choice.image_size is not None:
-        size = st.number_input("Image size (px, 0 = automatic)", 0, 224, choice.image_size, step=32)
+        largest = max(registry[base].input_size, choice.image_size)  # the base's own size: no gain above it
+        size = st.number_input("Image size (px, 0 = automatic)", 0, largest, choice.image_size, step=32,
+                               key=f"size:{base}", help=f"{registry[base].title} was trained at {largest} px; smaller "
+                               "images are quicker.")
     trials = st.number_input("Keras Tuner trials", 0, 50, recommended.search.max_trials)
     blocks = st.number_input(f"{modality.unfreeze_word.capitalize()} to unfreeze when fine-tuning", 1, most_blocks,
-                             recommended.finetune.unfreeze_blocks or blocks_default)
+                             min(recommended.finetune.unfreeze_blocks or blocks_default, most_blocks))
     epochs = st.number_input("Fine-tuning epochs (at most)", 1, 50, recommended.finetune.epochs)
     rate = st.number_input("Fine-tuning learning rate", 1e-6, 1e-2, recommended.finetune.learning_rate or rate_default,
                            format="%.6f")
@@ -64,7 +82,7 @@ if run_dir is not None and jobs.job_state(run_dir) in jobs.UNFINISHED:
 
 if st.button("Train", key="train", type="primary"):
     config = dataclasses.replace(
-        recommended, strategies=(strategy,), image_size=int(size) or None, budget_seconds=float(budget),
+        recommended, strategies=(strategy,), backbone=base, image_size=int(size) or None, budget_seconds=float(budget),
         search=SearchConfig(max_trials=int(trials)),
         finetune=FinetuneConfig(unfreeze_blocks=int(blocks), epochs=int(epochs), learning_rate=float(rate)),
         class_descriptions=descriptions(),
