@@ -122,3 +122,31 @@ def test_the_benchmark_measures_a_set_and_prints_its_verdict(tmp_path, capsys):
     bench.summarise({"shapes": rows})
     out = capsys.readouterr().out
     assert "| shapes | EfficientNet-Lite2 |" in out and "of 1 sets" in out and "ratio ranked-first/default" in out
+
+
+def test_the_table_goes_to_the_analysis_as_plain_rows():
+    """What `Analysis.bases` carries: JSON-safe rows (no numpy scalars), seconds per item, how much was measured."""
+    import json
+
+    from tlcore.modality import BaseRanking
+
+    table = ranking._ranked(_measured(efficientnet_lite0=(0.900, 0.010), efficientnet_lite2=(0.918, 0.016)))
+    table.attrs.update(items=300, of_items=1700)
+    carried = ranking.as_ranking(table)
+    assert (carried.recommended, carried.items, carried.of_items) == ("efficientnet_lite2", 300, 1700)
+    assert carried.sentence == table.attrs["sentence"]
+    first = carried.rows[0]
+    assert first["seconds_per_item"] == 0.016 and "seconds_per_image" not in first
+    assert all(type(value) in (str, int, float, bool) for row in carried.rows for value in row.values())
+    assert BaseRanking.from_dict(json.loads(json.dumps(carried.to_dict()))) == carried
+
+
+def test_the_cap_keeps_each_class_share_and_leaves_small_sets_whole():
+    labels = np.repeat([0, 1, 2], [200, 100, 100])
+    rows = np.arange(400)
+    assert ranking._capped(rows, labels, None, 0) is rows and ranking._capped(rows, labels, 400, 0) is rows
+    kept = ranking._capped(rows, labels, 100, seed=0)
+    assert len(np.unique(kept)) == 100 and list(kept) == sorted(kept)
+    assert list(np.bincount(labels[kept])) == [50, 25, 25]
+    again = ranking._capped(rows, labels, 100, seed=0)
+    assert list(again) == list(kept)  # the same seed, the same sample: a second analysis ranks the same images
