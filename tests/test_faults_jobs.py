@@ -3,14 +3,21 @@ during training, a run folder deleted while its job runs. Each fault is made her
 
 from __future__ import annotations
 
+import errno
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.test_jobs import queue_at, shapes, start_worker, stop, wait_for  # noqa: F401 (fixtures)
 from tlcore import jobs, runs
+from tlcore.train import SearchConfig, TrainConfig
+
+TINY_FOR_FAULTS = TrainConfig(strategies=("extract",), image_size=64, budget_seconds=60, baselines=(),
+                              search=SearchConfig(max_trials=1, max_epochs=1), stop_early=False)
 
 HOLD_LOCK = """
 import sqlite3, sys
@@ -89,3 +96,79 @@ def test_a_damaged_queue_is_reported_in_one_line_and_leaves_no_queued_run(shapes
     assert "\n" not in str(refused.value) and "move the file aside" in str(refused.value)
     assert not [r for r in runs.all_runs(tmp_path / "ws") if r["state"] == "queued"]
     assert not list((tmp_path / "ws" / "runs").glob("*"))
+
+
+# --- a full disk during training ------------------------------------------------------------------------------
+
+
+def _no_partials(run_dir: Path) -> list[Path]:
+    return [p for p in run_dir.rglob("*") if "partial" in p.name]
+
+
+def test_a_full_disk_during_training_ends_the_run_failed_in_one_line_without_partial_files(shapes, tmp_path,  # noqa: F811
+                                                                                           monkeypatch):
+    from tlcore.train import extract as extract_strategy
+
+    real_write_bytes = Path.write_bytes
+
+    def fill_the_disk(self, data):  # the model's file: half of it lands, then the disk is full
+        if self.name.startswith(".model.json"):
+            real_write_bytes(self, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write_bytes(self, data)
+
+    def train_a_model(ctx):
+        runs.write_json(ctx.run_dir / "model.json", {"weights": [0.5] * 5000})
+
+    monkeypatch.setattr(Path, "write_bytes", fill_the_disk)
+    monkeypatch.setattr(extract_strategy, "run", train_a_model)
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY_FOR_FAULTS)
+    assert runs.state(run_dir) == "failed"
+    error = runs.status(run_dir)["error"]
+    assert error.startswith("the disk is full") and "free some space" in error and "\n" not in error
+    assert _no_partials(run_dir) == [] and not (run_dir / "model.json").exists()
+    assert jobs.read_progress(run_dir)["error"] == error
+
+
+def test_a_full_disk_met_outside_the_run_files_also_fails_in_words_and_removes_unfinished_files(shapes, tmp_path,  # noqa: F811
+                                                                                                monkeypatch):
+    from tlcore.train import extract as extract_strategy
+
+    def save_a_model(ctx):  # as a library writing its own unfinished file would
+        (ctx.run_dir / ".model.123.partial.keras").write_bytes(b"\0" * 4096)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(extract_strategy, "run", save_a_model)
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY_FOR_FAULTS)
+    assert runs.state(run_dir) == "failed"
+    assert runs.status(run_dir)["error"].startswith("the disk is full")
+    assert _no_partials(run_dir) == []
+
+
+def test_a_status_is_still_written_when_the_disk_has_no_room_for_a_second_copy(tmp_path, monkeypatch):
+    run_dir = tmp_path / "runs" / "r1"
+    runs.set_status(run_dir, "running")
+    real_write_bytes = Path.write_bytes
+
+    def full(self, data):
+        if "partial" in self.name:
+            raise OSError(errno.ENOSPC, "No space left on device", str(self))
+        return real_write_bytes(self, data)
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    runs.set_status(run_dir, "failed", error="the disk is full")
+    assert runs.status(run_dir)["state"] == "failed" and _no_partials(run_dir) == []
+
+
+def test_listing_runs_of_a_read_only_workspace_works(tmp_path, monkeypatch):
+    run_dir = tmp_path / "ws" / "runs" / "r1"
+    runs.set_status(run_dir, "running")
+    (run_dir / runs.HEARTBEAT_FILE).write_text("{}")
+    old = time.time() - 3600
+    os.utime(run_dir / runs.HEARTBEAT_FILE, (old, old))
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(runs, "write_atomic", read_only)
+    assert [r["state"] for r in runs.all_runs(tmp_path / "ws")] == ["interrupted"]

@@ -48,6 +48,12 @@ class JobCancelled(TLCoreError):
     run_state = "cancelled"
 
 
+class JobGone(TLCoreError):
+    """The job's folder was deleted while it ran: the job stops, and nothing is written for it."""
+
+    run_state = "cancelled"
+
+
 class JobError(TLCoreError):
     """A job that cannot be submitted, followed or cancelled as asked."""
 
@@ -389,6 +395,8 @@ class ProgressFile:
     _ticker: threading.Thread | None = None
 
     def __call__(self, progress: Progress) -> None:
+        if not self.folder.is_dir():
+            raise JobGone(f"{self.folder.name} was deleted during {progress.stage}; its job stopped")
         if (self.folder / CANCEL_FILE).exists():
             raise JobCancelled(f"{self.folder.name} was cancelled during {progress.stage}; what had finished is kept")
         if progress.stage in ("baselines", "search") and progress.metrics:
@@ -425,9 +433,13 @@ class ProgressFile:
 
     def _tick(self) -> None:
         while not self._done.wait(self.tick):
-            with self._lock:
+            with self._lock, contextlib.suppress(OSError):  # a full disk or a deleted folder: the job says so
                 if not self._done.is_set() and self._latest is not None:
                     self._write(*self._latest)
+
+    def stop(self) -> None:
+        """End the ticker without a last write (a job that ended without `finish`, or whose folder is gone)."""
+        self._done.set()
 
     def _write(self, stage: str, stage_fraction: float, message: str = "", count: str = "", finished: bool = False,
                error: str = "") -> None:
@@ -444,7 +456,7 @@ class ProgressFile:
             "stage": stage, "count": count, "message": message, "fraction": fraction, "elapsed": elapsed,
             "remaining": remaining, "finished": finished, "error": error, "board": self.board,
             "points": self.points[-400:], "updated": time.time(),
-        })  # fmt: skip
+        }, make_folder=False)  # fmt: skip
 
     def finish(self, message: str = "done", error: str = "") -> None:
         self.write("done", 1.0, message, finished=True, error=error)
@@ -477,44 +489,94 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
     """Run `work()` as the job of `folder`: statuses, heartbeat, cancellation, one-line errors.
 
     `sets_running=False` for work that marks its folder running itself (`train` checks the run first).
+    A folder deleted before the job starts, or while it runs, ends the job quietly (`_gone`): nothing is written
+    for it, and the worker takes its next job.
     """
+    folder = Path(folder)
+    try:
+        identity = _identity(folder)
+    except OSError:
+        return _gone(folder, "before it started")
     if runs.status(folder).get("state") == "cancelled" or (folder / CANCEL_FILE).exists():
         return
-    tracker.write("starting", 0.0, "a worker took the job")
-    if sets_running:
-        runs.set_status(folder, "running", worker=f"{socket.gethostname()}:{os.getpid()}")
     marker = running_dir() / f"{socket.gethostname()}-{os.getpid()}-{folder.name}.json"
-    runs.write_json(marker, {"folder": folder.name, "budget": tracker.budget_seconds or ANALYSIS_GUESS_SECONDS,
-                             "started": time.time()})
     try:
-        _work(folder, tracker, work)
+        tracker.write("starting", 0.0, "a worker took the job")
+        if sets_running:
+            runs.set_status(folder, "running", worker=f"{socket.gethostname()}:{os.getpid()}")
+        runs.write_json(marker, {"folder": folder.name, "budget": tracker.budget_seconds or ANALYSIS_GUESS_SECONDS,
+                                 "started": time.time()})
+        _work(folder, tracker, work, identity)
+    except OSError:
+        if not _same(folder, identity):
+            return _gone(folder, "while it ran", identity)
+        raise
     finally:
+        tracker.stop()
         marker.unlink(missing_ok=True)
 
 
-def _work(folder: Path, tracker: ProgressFile, work) -> None:
+def _identity(folder: Path) -> tuple[int, int]:
+    found = folder.stat()
+    return found.st_dev, found.st_ino
+
+
+def _same(folder: Path, identity: tuple[int, int]) -> bool:
+    """`folder` is still the folder the job started with (not deleted, nor made again by a late write)."""
+    try:
+        return _identity(folder) == identity
+    except OSError:
+        return False
+
+
+def _gone(folder: Path, when: str, identity: tuple[int, int] | None = None) -> None:
+    """A job whose folder was deleted: say so in the worker's log and stop. A folder some late write of the job
+    made again (not the one it started with) holds only pieces of the deleted run: it is removed."""
+    if identity is not None and folder.is_dir() and not _same(folder, identity):
+        shutil.rmtree(folder, ignore_errors=True)
+    _say(f"the job of {folder} stopped: its folder was deleted {when}")
+
+
+def _work(folder: Path, tracker: ProgressFile, work, identity: tuple[int, int]) -> None:
     with runs.Heartbeat(folder):
         try:
             work()
-        except JobCancelled as error:
-            runs.set_status(folder, "cancelled", reason=str(error))
-            tracker.finish("cancelled", str(error))
+        except Exception as error:
+            if not _same(folder, identity):
+                return _gone(folder, "while it ran", identity)
+            _failed(folder, tracker, error)
             return
-        except TLCoreError as error:
-            runs.set_status(folder, "failed", error=str(error))
-            tracker.finish("failed", str(error))
-            return
-        except Exception as error:  # a bug: one line for the user, the traceback in the job's folder
-            log = folder / "error.log"
-            runs.write_atomic(log, traceback.format_exc())
-            message = f"unexpected {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}" \
-                      f" (details in {log})"
-            runs.set_status(folder, "failed", error=message)
-            tracker.finish("failed", message)
-            return
+    if not _same(folder, identity):
+        return _gone(folder, "while it ran", identity)
     if runs.status(folder).get("state") != "complete":
         runs.set_status(folder, "complete")
     tracker.finish()
+
+
+def _failed(folder: Path, tracker: ProgressFile, error: Exception) -> None:
+    """Record how the job of `folder` ended early, in one line: cancelled, refused in words, a full disk (its
+    unfinished files removed to give the space back), or a bug (the traceback in `error.log`)."""
+    if isinstance(error, JobCancelled):
+        runs.set_status(folder, "cancelled", reason=str(error))
+        tracker.finish("cancelled", str(error))
+        return
+    if isinstance(error, OSError) and error.errno in runs.DISK_FULL:
+        runs.remove_partials(folder)
+        message = str(error) if isinstance(error, TLCoreError) else runs.disk_full_message(error.filename)
+        runs.set_status(folder, "failed", error=message)
+        with contextlib.suppress(OSError):
+            tracker.finish("failed", message)
+        return
+    if isinstance(error, TLCoreError):
+        runs.set_status(folder, "failed", error=str(error))
+        tracker.finish("failed", str(error))
+        return
+    log = folder / "error.log"  # a bug: one line for the user, the traceback in the job's folder
+    runs.write_atomic(log, traceback.format_exc())
+    message = f"unexpected {type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}" \
+              f" (details in {log})"
+    runs.set_status(folder, "failed", error=message)
+    tracker.finish("failed", message)
 
 
 def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | None, descriptions: dict,

@@ -10,6 +10,7 @@ Run ids are data: only plain names are accepted, and the server makes every run 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -33,6 +34,30 @@ _RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 class RunError(TLCoreError):
     """A run id that is not a plain name, or a run that cannot be resumed as asked."""
+
+
+class DiskFullError(TLCoreError, OSError):
+    """No space left to write a file: one line for the user (an OSError too, for code that expects one)."""
+
+    def __str__(self) -> str:  # the message alone, without OSError's "[Errno 28]"
+        return str(self.strerror or super().__str__())
+
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def disk_full_message(where: Path | str | None = None) -> str:
+    """What a full disk means for the user and what to do, in one line."""
+    at = f" while writing {Path(where).name} in {Path(where).parent}" if where else ""
+    return (f"the disk is full (no space left on device{at}); free some space (delete runs, datasets or workspaces "
+            "you no longer need) and start it again; an interrupted run can be resumed")
+
+
+def remove_partials(folder: Path) -> None:
+    """Remove the unfinished files (`.NAME....partial...`) writers left in `folder`: they hold space, never data."""
+    for partial in Path(folder).rglob(".*.partial*"):
+        with contextlib.suppress(OSError):
+            partial.unlink() if partial.is_file() else None
 
 
 def new_run_id() -> str:
@@ -88,7 +113,8 @@ class Heartbeat:
     def _beat(self) -> None:
         while True:
             with contextlib.suppress(OSError):  # a full disk or a vanished folder must not end the beat for good
-                write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
+                write_json(self.path, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()},
+                           make_folder=False)  # a run folder deleted meanwhile stays deleted
             if self._stop.wait(self.every):
                 return
 
@@ -113,35 +139,63 @@ def state(run_dir: Path, stale_seconds: float = STALE_SECONDS) -> str:
         last = (Path(run_dir) / STATUS_FILE).stat().st_mtime if (Path(run_dir) / STATUS_FILE).exists() else 0.0
     if time.time() - last <= stale_seconds:
         return "running"
-    set_status(run_dir, "interrupted", reason=f"its process stopped: no heartbeat for {time.time() - last:.0f} s",
-               strategies=found.get("strategies"))
+    with contextlib.suppress(OSError):  # recorded when it can be: a read-only workspace or a full disk still lists
+        set_status(run_dir, "interrupted", reason=f"its process stopped: no heartbeat for {time.time() - last:.0f} s",
+                   strategies=found.get("strategies"))
     return "interrupted"
 
 
-def write_atomic(path: Path, data: bytes | str) -> Path:
-    """Write `data` to `path` so that no reader ever sees a partial file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomic(path: Path, data: bytes | str, make_folder: bool = True) -> Path:
+    """Write `data` to `path` so that no reader ever sees a partial file; a failed write leaves none behind
+    (a full disk is a `DiskFullError` in words). `make_folder=False` for files of a folder that must already
+    exist (a run's status and heartbeat: a deleted run folder is not made again, half, by its own job)."""
+    if make_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.partial")  # unique per writer
-    partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
-    os.replace(partial, path)
+    try:
+        partial.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(partial, path)
+    except OSError as error:
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        if error.errno in DISK_FULL:
+            raise DiskFullError(error.errno, disk_full_message(path)) from None
+        raise
     return path
 
 
-def write_json(path: Path, value) -> Path:
-    return write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, default=_jsonable))
+def write_json(path: Path, value, make_folder: bool = True) -> Path:
+    return write_atomic(path, json.dumps(value, indent=2, ensure_ascii=False, default=_jsonable), make_folder)
 
 
 def save_keras(model, path: Path) -> Path:
     """Save a Keras model atomically (Keras needs the .keras suffix on the file it writes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.stem}.{os.getpid()}.partial.keras")
-    model.save(partial)
-    os.replace(partial, path)
+    try:
+        model.save(partial)
+        os.replace(partial, path)
+    except OSError as error:
+        partial.unlink(missing_ok=True)
+        if error.errno in DISK_FULL:
+            raise DiskFullError(error.errno, disk_full_message(path)) from None
+        raise
     return path
 
 
 def set_status(run_dir: Path, state: str, **details) -> None:
-    write_json(run_dir / STATUS_FILE, {"state": state, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")} | details)
+    """Write the run's status. On a full disk, where the atomic write finds no room for its second copy, the
+    status is overwritten in place: a run must not stay "running" because the disk filled up."""
+    path = Path(run_dir) / STATUS_FILE
+    value = {"state": state, "updated": time.strftime("%Y-%m-%dT%H:%M:%S")} | details
+    try:
+        write_json(path, value)
+    except DiskFullError:
+        if not path.is_file():
+            raise
+        with path.open("r+b") as handle:  # the old status's blocks are reused
+            handle.write(json.dumps(value, ensure_ascii=False, default=_jsonable).encode())
+            handle.truncate()
 
 
 def read_json(path: Path) -> dict:
