@@ -14,6 +14,7 @@ import pytest
 
 from tests.test_jobs import queue_at, shapes, start_worker, stop, wait_for  # noqa: F401 (fixtures)
 from tlcore import jobs, runs
+from tlcore.progress import report
 from tlcore.train import SearchConfig, TrainConfig
 
 TINY_FOR_FAULTS = TrainConfig(strategies=("extract",), image_size=64, budget_seconds=60, baselines=(),
@@ -172,3 +173,37 @@ def test_listing_runs_of_a_read_only_workspace_works(tmp_path, monkeypatch):
 
     monkeypatch.setattr(runs, "write_atomic", read_only)
     assert [r["state"] for r in runs.all_runs(tmp_path / "ws")] == ["interrupted"]
+
+
+# --- a run folder deleted while its job runs ------------------------------------------------------------------
+
+
+def test_a_run_folder_deleted_while_its_job_runs_ends_the_job_quietly_and_no_half_run_appears(shapes, tmp_path,  # noqa: F811
+                                                                                              monkeypatch, capsys):
+    import shutil
+
+    from tlcore.train import extract as extract_strategy
+
+    def deleted_meanwhile(ctx):
+        shutil.rmtree(ctx.run_dir)  # the user deletes the run while it trains
+        runs.write_json(ctx.run_dir / "model.json", {"weights": [0.5]})  # the training's next write
+        report(ctx.progress, "strategies", 1, 2, "fitting")  # the job notices here at the latest
+
+    monkeypatch.setattr(extract_strategy, "run", deleted_meanwhile)
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY_FOR_FAULTS)  # no exception escapes
+    assert not run_dir.exists()  # neither the deleted run nor a half one made again by its own writes
+    assert runs.all_runs(tmp_path / "ws") == []
+    assert "its folder was deleted while it ran" in capsys.readouterr().err
+    marks = tmp_path / "marks"  # the worker (here: this process) takes the next job
+    jobs.submit_ping(marks)
+    assert len(list(marks.glob("*.json"))) == 1
+
+
+def test_a_job_whose_folder_was_deleted_before_it_started_writes_nothing(shapes, tmp_path, monkeypatch, capsys):  # noqa: F811
+    import shutil
+
+    run_dir = tmp_path / "ws" / "runs" / "queued-then-deleted"
+    run_dir.mkdir(parents=True)
+    shutil.rmtree(run_dir)
+    jobs._train(str(tmp_path / "ws"), str(shapes.stored_in), TINY_FOR_FAULTS, run_dir.name)
+    assert not run_dir.exists() and "deleted before it started" in capsys.readouterr().err

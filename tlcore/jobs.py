@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -338,7 +339,9 @@ def _write_job(folder: Path, kind: str, dataset_folder: Path, **details) -> None
 
 def _record_task(folder: Path, task_id: str) -> None:
     info = job_info(folder)
-    runs.write_json(folder / JOB_FILE, info | {"task_id": task_id})
+    if info:  # a folder deleted meanwhile (an immediate queue ran its job already) is not made again
+        with contextlib.suppress(FileNotFoundError):
+            runs.write_json(folder / JOB_FILE, info | {"task_id": task_id}, make_folder=False)
 
 
 def job_info(folder: Path) -> dict:
@@ -393,9 +396,10 @@ class ProgressFile:
     _done: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _ticker: threading.Thread | None = None
+    gone: Callable[[], bool] | None = None  # set by the job: its folder was deleted (the job then stops)
 
     def __call__(self, progress: Progress) -> None:
-        if not self.folder.is_dir():
+        if self.gone is not None and self.gone():
             raise JobGone(f"{self.folder.name} was deleted during {progress.stage}; its job stopped")
         if (self.folder / CANCEL_FILE).exists():
             raise JobCancelled(f"{self.folder.name} was cancelled during {progress.stage}; what had finished is kept")
@@ -500,6 +504,7 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
     if runs.status(folder).get("state") == "cancelled" or (folder / CANCEL_FILE).exists():
         return
     marker = running_dir() / f"{socket.gethostname()}-{os.getpid()}-{folder.name}.json"
+    tracker.gone = lambda: not _same(folder, identity)
     try:
         tracker.write("starting", 0.0, "a worker took the job")
         if sets_running:
@@ -516,12 +521,15 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
         marker.unlink(missing_ok=True)
 
 
-def _identity(folder: Path) -> tuple[int, int]:
+def _identity(folder: Path) -> tuple:
+    """What tells the job's folder from one made again under its name: the folder's inode alone does not (a
+    file system may give a new folder the inode of the one just deleted), its job file (written once, when the
+    job was submitted) does."""
     found = folder.stat()
-    return found.st_dev, found.st_ino
+    return found.st_dev, found.st_ino, job_info(folder).get("submitted")
 
 
-def _same(folder: Path, identity: tuple[int, int]) -> bool:
+def _same(folder: Path, identity: tuple) -> bool:
     """`folder` is still the folder the job started with (not deleted, nor made again by a late write)."""
     try:
         return _identity(folder) == identity
@@ -529,7 +537,7 @@ def _same(folder: Path, identity: tuple[int, int]) -> bool:
         return False
 
 
-def _gone(folder: Path, when: str, identity: tuple[int, int] | None = None) -> None:
+def _gone(folder: Path, when: str, identity: tuple | None = None) -> None:
     """A job whose folder was deleted: say so in the worker's log and stop. A folder some late write of the job
     made again (not the one it started with) holds only pieces of the deleted run: it is removed."""
     if identity is not None and folder.is_dir() and not _same(folder, identity):
@@ -537,7 +545,7 @@ def _gone(folder: Path, when: str, identity: tuple[int, int] | None = None) -> N
     _say(f"the job of {folder} stopped: its folder was deleted {when}")
 
 
-def _work(folder: Path, tracker: ProgressFile, work, identity: tuple[int, int]) -> None:
+def _work(folder: Path, tracker: ProgressFile, work, identity: tuple) -> None:
     with runs.Heartbeat(folder):
         try:
             work()
