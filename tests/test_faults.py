@@ -19,7 +19,7 @@ from tlcore.data import import_data
 from tlcore.errors import DataError, TLCoreError
 from tlcore.folds import folds, holdout
 from tlcore.image.data import import_dataset
-from tlcore.text.data import import_text_dataset, table_columns
+from tlcore.text.data import TextColumns, import_text_dataset, table_columns
 
 # --- every path an import reads resolves inside the folder it was given --------------------------------
 
@@ -443,3 +443,24 @@ def test_names_from_the_user_render_as_text_never_as_markdown():
     assert any(t.startswith("Loaded: **\\[Session expired \\- sign in again\\]\\(https\\:evil\\.example\\)**")
                for t in texts)
     assert "**\\*\\*loud\\*\\* \\<b\\>html\\<\\/b\\>**" in texts  # the class name above its samples
+
+
+# --- a table with one column (issue 35, item 8) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("chosen", [TextColumns(), TextColumns(text="text", label="text")])
+def test_a_one_column_table_says_which_columns_were_found_and_what_is_needed(tmp_path, chosen):
+    table = tmp_path / "reviews.csv"
+    table.write_text("text\nlovely day\nawful service\n", encoding="utf-8")
+    with pytest.raises(DataError) as refused:
+        import_text_dataset(table, tmp_path / "ws", columns=chosen)
+    message = str(refused.value)
+    assert "found one column, ['text']" in message and "a label column" in message and "\n" not in message
+    assert "must differ" not in message
+
+
+def test_the_same_column_chosen_twice_names_the_columns_found(tmp_path):
+    table = tmp_path / "reviews.csv"
+    table.write_text("text,label\nlovely day,pos\nawful service,neg\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"both are 'text' \(columns found: \['text', 'label'\]\)"):
+        import_text_dataset(table, tmp_path / "ws", columns=TextColumns(text="text", label="text"))

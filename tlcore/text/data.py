@@ -325,6 +325,9 @@ def _by_name(columns: list[str]) -> tuple[str | None, str | None]:
 
 def _choose_columns(table: pd.DataFrame, name: str, columns: TextColumns) -> tuple[str, str]:
     found = list(table.columns)
+    if len(found) < 2:  # whatever was chosen: one column cannot hold both the texts and their labels
+        raise DataError(f"{name}: found one column, {found}; a text column and a label column are needed. Add a "
+                        "label column (e.g. a header text,label) or give a zip of class folders of .txt files")
     for given in (columns.text, columns.label):
         if given is not None and given not in found:
             raise DataError(f"{name} has no column {given!r}; its columns are {found}")
@@ -339,7 +342,8 @@ def _choose_columns(table: pd.DataFrame, name: str, columns: TextColumns) -> tup
                         f"{found}. Name them text and label, or choose them (text_column=, label_column=; "
                         "--text-column/--label-column in the CLI)")
     if text == label:
-        raise DataError(f"{name}: the text and label columns must differ; both are {text!r}")
+        raise DataError(f"{name}: the text and label columns must differ; both are {text!r} (columns found: {found})."
+                        " Choose another column for the labels")
     return text, label
 
 
