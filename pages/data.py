@@ -129,6 +129,13 @@ def _add(name: str, images: list[tuple[str, bytes]]) -> None:
         st.rerun()
 
 
+def _removed(key: str) -> None:
+    """A removed upload gets a fresh uploader: the browser's file input keeps the removed file's name, and choosing
+    the same file again then changes nothing, so the uploader stayed empty (issue 35, item 13)."""
+    if st.session_state.get(key) is None:
+        st.session_state["upload_version"] += 1
+
+
 key, source, options = None, None, {}  # options: import_data keywords (the upload's own name, the table's columns)
 if choice == "upload":
     st.caption(
@@ -138,7 +145,9 @@ if choice == "upload":
         "which is kept whole in one split so the scores are on new ones. Texts: a CSV or TSV with a text column "
         "and a label column (and an optional `group` column), or a zip of class folders of `.txt` files."
     )
-    upload = st.file_uploader("Dataset file", type=["zip", "csv", "tsv"])
+    upload_key = f"dataset_file:{st.session_state.setdefault('upload_version', 0)}"
+    upload = st.file_uploader("Dataset file", type=["zip", "csv", "tsv"], key=upload_key, on_change=_removed,
+                              args=(upload_key,))
     if upload is not None:
         stored = stored_upload(upload)
         source, options["name"] = stored.path, stored.name
