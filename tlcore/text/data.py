@@ -257,33 +257,109 @@ def _read_bounded(path: Path, limit: int, name: str) -> bytes:
     return raw
 
 
+TABLE_CHUNK_ROWS = 200_000  # rows pandas parses at a time: the peak is the table's frame plus one chunk
+
+
+class _Counted(io.RawIOBase):
+    """A table file read through a byte count: past `limit` bytes the read is refused (a size on disk can change
+    or lie), so a table is never held whole as bytes and never read beyond its limit."""
+
+    def __init__(self, handle, limit: int, name: str) -> None:
+        self.handle, self.limit, self.name, self.count = handle, limit, name, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        got = self.handle.readinto(buffer)
+        self.count += got or 0
+        if self.count > self.limit:
+            raise _too_large(self.name, self.limit)
+        return got
+
+
+def _too_large(name: str, limit: int) -> DataError:
+    return DataError(f"{name} is larger than the limit of {limit / 1024**2:.0f} MB (text.data.MAX_TABLE_BYTES); "
+                     "split it, or keep a sample of its rows")
+
+
+def _table_encoding(path: Path, name: str) -> tuple[str, str | None]:
+    """`_encoding` of a table file without holding it whole: a byte-order mark decides; a table that is all UTF-8
+    (the common case) is checked a megabyte at a time; only a table in another encoding is read whole to choose
+    (bounded by `MAX_TABLE_BYTES`, as before)."""
+    with path.open("rb") as handle:
+        head = handle.read(SAMPLE_BYTES)
+        if any(head.startswith(bom) for bom, _ in BOMS) or b"\0" in head[:65536]:
+            return _encoding(_read_bounded(path, MAX_TABLE_BYTES, name), name)
+        decoder, chunk = codecs.getincrementaldecoder("utf-8")(), head
+        try:
+            while chunk:
+                decoder.decode(chunk)
+                chunk = handle.read(_CHUNK)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            return _encoding(_read_bounded(path, MAX_TABLE_BYTES, name), name)
+    return "utf-8-sig", None
+
+
 def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimits):
-    raw = _read_bounded(path, MAX_TABLE_BYTES, name)
+    """Texts and labels of a CSV/TSV table, parsed `TABLE_CHUNK_ROWS` rows at a time from the file (counted
+    against `MAX_TABLE_BYTES`): memory is the result plus one chunk, not the bytes, pandas' table and the result
+    at once (a 505 MiB table peaked at 5.1 GB)."""
+    try:
+        if path.stat().st_size > MAX_TABLE_BYTES:
+            raise _too_large(name, MAX_TABLE_BYTES)
+        codec, encoding_note = _table_encoding(path, name)
+    except OSError as error:
+        raise DataError(f"{name} cannot be read ({error.strerror or error}); check that the file is readable "
+                        "and load it again") from None
     separator = TABLE_SUFFIXES[path.suffix.lower()]
-    codec, encoding_note = _encoding(raw, name)
+    pieces, skipped, bad_lines, chosen, first_row = [], [], 0, None, 2
     try:  # pandas decodes the bytes itself: a str copy of a large table would cost four bytes a character
-        table = pd.read_csv(io.BytesIO(raw), sep=separator, dtype=str, keep_default_na=False, encoding=codec,
-                            encoding_errors="replace", quoting=csv.QUOTE_MINIMAL, on_bad_lines="error", engine="c")
+        with path.open("rb") as handle, io.BufferedReader(_Counted(handle, MAX_TABLE_BYTES, name), _CHUNK) as counted:
+            for table in pd.read_csv(counted, sep=separator, dtype=str, keep_default_na=False, encoding=codec,
+                                     encoding_errors="replace", quoting=csv.QUOTE_MINIMAL, on_bad_lines="error",
+                                     engine="c", chunksize=TABLE_CHUNK_ROWS):
+                table.columns = [str(c).strip() for c in table.columns]
+                if chosen is None:
+                    chosen = _choose_columns(table, name, columns)
+                piece, piece_skipped, piece_bad = _table_rows(table, name, *chosen, first_row)
+                pieces.append(piece)
+                skipped += piece_skipped
+                bad_lines += piece_bad
+                first_row += len(table)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, csv.Error) as error:
         raise DataError(f"{name} could not be read as a {'TSV' if separator == chr(9) else 'CSV'} file ({error}). "
                         f"{HELP}; check the quoting of texts that contain the separator") from None
-    table.columns = [str(c).strip() for c in table.columns]
-    text_col, label_col = _choose_columns(table, name, columns)
+    except OSError as error:
+        raise DataError(f"{name} cannot be read ({error.strerror or error}); check that the file is readable "
+                        "and load it again") from None
+    if chosen is None:
+        raise DataError(f"{name} could not be read as a {'TSV' if separator == chr(9) else 'CSV'} file (no rows). "
+                        f"{HELP}")
+    text_col, label_col = chosen
     notes = [f"texts from column {text_col!r}, labels from column {label_col!r}"]
     notes += [encoding_note] if encoding_note else []
-    del raw
-    bad_lines = int((table[text_col].str.contains("\ufffd", regex=False)
-                     | table[label_col].str.contains("\ufffd", regex=False)).sum())
     if bad_lines:
         notes.append(f"{bad_lines} line(s) of {name} held bytes that are not {_label(codec)} (now shown as "
                      "\ufffd); save the file as UTF-8 to keep those characters")
+    frame = pieces[0] if len(pieces) == 1 else pd.concat(pieces, ignore_index=True)
+    return frame, skipped, notes
+
+
+def _table_rows(table: pd.DataFrame, name: str, text_col: str, label_col: str, first_row: int):
+    """(records, skipped rows, lines with undecodable bytes) of one chunk of a table whose first line is
+    `first_row` of the file."""
+    bad_lines = int((table[text_col].str.contains("\ufffd", regex=False)
+                     | table[label_col].str.contains("\ufffd", regex=False)).sum())
     split_col = next((c for c in table.columns if c.lower() == "split"), None)
     group_col = next((c for c in table.columns if c.lower() == "group" and c not in (text_col, label_col)), None)
     frame = pd.DataFrame({
         "text": table[text_col], "label": table[label_col].str.strip(),
         "split": table[split_col].str.strip().str.lower().map(SPLIT_NAMES) if split_col else None,
         "group": table[group_col].str.strip().mask(lambda g: g == "") if group_col else None,
-        "source_row": [f"{name} row {i + 2}" for i in range(len(table))],
+        "source_row": pd.Series([f"{name} row {first_row + i}" for i in range(len(table))], index=table.index,
+                                dtype="str"),
     })  # fmt: skip
     skipped = []
     if split_col:
@@ -291,7 +367,7 @@ def _read_table(path: Path, name: str, columns: TextColumns, limits: ImportLimit
         skipped += [Skipped(r, f"unknown split {s!r}") for r, s in zip(frame["source_row"][unknown],
                                                                       table[split_col][unknown], strict=True)]
         frame = frame[~unknown]
-    return frame, skipped, notes
+    return frame, skipped, bad_lines
 
 
 def _label(codec: str) -> str:
