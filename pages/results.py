@@ -10,7 +10,7 @@ from pages.common import (
     job_failed,
     next_step,
     no_worker_warning,
-    run_or_stop,
+    plain,
     scores_in_context,
     state,
     steps,
@@ -19,6 +19,7 @@ from pages.common import (
 from tlcore import jobs, words
 from tlcore.benefit import show as benefit_view
 from tlcore.benefit.job import plan_for_run
+from tlcore.errors import TLCoreError
 from tlcore.explain import stored_explanations, top_words
 from tlcore.progress import duration
 from tlcore.train.evaluate import temperature_sentence
@@ -157,13 +158,21 @@ def what_transfer_saved() -> None:
             return
     if found in ("failed", "cancelled", "interrupted"):
         job_failed(folder)
-    plan = run_or_stop(lambda: plan_for_run(run_dir))
+    try:  # a run whose folder cannot be measured says why here; the rest of the page (Next) still shows
+        plan = plan_for_run(run_dir)
+    except (TLCoreError, OSError) as error:
+        st.caption(f"What transfer saved cannot be measured for this run: {plain(error)}")
+        return
     st.caption("Trains what you would have had without transfer (a model that sees only your data) and retrains "
                "both on 10%, 25%, 50% and all of your training split, on the same test split. It needs at least "
                f"{duration(plan.needed.seconds)} here ({plan.needed.words()}) and is given at most "
                f"{duration(plan.budget_seconds)}; it runs in the background.")
     if st.button(f"Measure what transfer saved (about {duration(plan.budget_seconds)} at most)", key="benefit"):
-        run_or_stop(lambda: jobs.submit_benefit(workspace(), run_dir, plan.budget_seconds))
+        try:
+            jobs.submit_benefit(workspace(), run_dir, plan.budget_seconds)
+        except TLCoreError as error:
+            st.error(plain(str(error)))
+            return
         st.rerun()
     no_worker_warning()
 

@@ -184,9 +184,13 @@ def test_train_flags_write_benefit_into_the_report(capsys, tmp_path):
 # -- the Results page
 
 
-def test_results_offers_the_measure_then_shows_what_transfer_saved(stand_in):
+def test_results_offers_the_measure_then_shows_what_transfer_saved(stand_in, monkeypatch):
     """Before: the button with its expected time. Pressed: the job runs (in-process here), then the chart, the
-    two scores beside the largest class, and the sentences."""
+    two scores beside the largest class, and the sentences. A run that cannot be measured, or a measure that
+    failed, says so and leaves the rest of the page."""
+    import tlcore.benefit.job as benefit_job
+    from tlcore.errors import DataError, SettingError
+
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
     at.switch_page("pages/train.py").run()
     at.radio[0].set_value("predict").run()
@@ -200,7 +204,23 @@ def test_results_offers_the_measure_then_shows_what_transfer_saved(stand_in):
     assert any("It needs at least" in c.value for c in at.caption)
     charts = len(at.get("plotly_chart"))
 
-    button.click().run()
+    with monkeypatch.context() as patch:
+        patch.setattr(benefit_job, "plan_for_run", lambda run_dir: (_ for _ in ()).throw(DataError("no test split")))
+        at.run()
+        assert not at.exception and at.button(key="next")
+        assert any(c.value.endswith("cannot be measured for this run: no test split") for c in at.caption)
+    with monkeypatch.context() as patch:
+        def refuse(*args, **kwargs):
+            raise SettingError("the network cannot be built; give it more memory")
+
+        patch.setattr(stand_in, "fit", refuse)
+        at.run()
+        at.button(key="benefit").click().run()
+        assert not at.exception
+        assert any("It failed: the network cannot be built" in e.value for e in at.error)
+        assert at.button(key="benefit") and len(at.get("plotly_chart")) == charts  # offered again, nothing drawn
+
+    at.button(key="benefit").click().run()
     assert not at.exception
     assert len(at.get("plotly_chart")) == charts + 1  # both curves
     metrics = {m.label: m.value for m in at.metric}
