@@ -111,3 +111,17 @@ def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
     assert 0 < seconds < 120
     found = costs.expected_seconds(dataclasses.replace(RATES, head_trial=seconds), costs.Counts(200, 40, 40), 10)
     assert found["extract"] >= costs.SEARCH_TRIALS * seconds  # the search's trials are in the extract time
+
+
+def test_the_first_head_is_fitted_as_the_run_fits_it_and_says_whether_validation_is_at_its_ceiling():
+    rng = np.random.default_rng(0)
+    labels = np.arange(120) % 3
+    apart = rng.normal(size=(120, 8)) + 8 * np.eye(3, 8)[labels]  # far apart: every validation item right
+    seconds, at_ceiling = costs.first_head_check(apart[:90], labels[:90], apart[90:], labels[90:], 3)
+    assert seconds > 0 and at_ceiling
+    mixed = rng.normal(size=(120, 8)) + 0.3 * np.eye(3, 8)[labels]  # overlapping: a later head could still lead
+    assert costs.first_head_check(mixed[:90], labels[:90], mixed[90:], labels[90:], 3)[1] is False
+    # with the first head's own seconds, a run at the ceiling is expected to take about that beyond its fixed parts
+    quick = dataclasses.replace(RATES, first_head=seconds + 5.0)
+    found = costs.expected_seconds(quick, costs.Counts(90, 30, 30), epochs=10, at_ceiling=True)
+    assert found["finetune"] - found["predict"] == pytest.approx(seconds + 5.0 - 1.0, abs=0.2)

@@ -28,10 +28,13 @@ import os
 import platform
 import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from . import paths, runs
+from .errors import TLCoreError
 
 # What a job spends before and after its way's own work, until the machine has recorded its own.
 START_GUESS = {"image": 3.0, "text": 3.0}
@@ -57,6 +60,7 @@ class Rates:
     decode: float = 0.0  # per item to read and resize it (images; texts: tokenising)
     head_fit: float = 0.0  # one logistic regression on the training features
     head_trial: float = 0.0  # one trial of the head search (the default head, early-stopped) on those features
+    first_head: float = 0.0  # the run's first model (the first baseline, its grid on the training folds), fitted here
     bundle: float = 0.0  # building a bundle of a head on the frozen base
     start: float = 0.0  # a job's start: reading the data and loading the base
     finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
@@ -86,7 +90,7 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
     after its first head whatever way was asked (`tlcore.train.anytime`)."""
     fixed = rates.start + FINISH_PER_ITEM * counts.total
     heads = max(HEADS_PER_FIT * rates.head_fit + SEARCH_TRIALS * rates.head_trial, HEADS_FLOOR)
-    first_head = max(FIRST_HEAD_FITS * rates.head_fit, 1.0)  # fine-tuning's first model: a head on the features
+    first_head = max(rates.first_head or FIRST_HEAD_FITS * rates.head_fit, 1.0)  # every run's first model
     tuning = (counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
               + 2 * counts.total * rates.forward)  # the tuned model's answers and the features its head reads
@@ -104,19 +108,44 @@ def expected_for(modality, dataset, choice, measured) -> tuple[Rates, dict[str, 
     final bundle: what `tlcore.analysis.analyze` tells the user (`measured`: the modality's measures, with the
     features it cached)."""
     from .train.config import FinetuneConfig
-    from .train.select import ceiling_within_reach
 
     ways = modality.strategies()
     blocks = (measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]) \
         if "finetune" in ways else None  # a kind of data that cannot fine-tune times no step
     splits = dataset.records["split"].to_numpy(dtype=object)
-    train = splits == "train"
+    train, val = splits == "train", splits == "val"
     rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
+    seconds, at_ceiling = first_head_check(measured.features[train], dataset.labels("train"),
+                                           measured.features[val], dataset.labels("val"), len(dataset.classes))
+    rates = replace(rates, first_head=seconds)
     counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
-    probe = max(measured.transferability.probe_accuracy, measured.transferability.loo_accuracy)
-    found = expected_seconds(rates, counts, FinetuneConfig().epochs,
-                             at_ceiling=ceiling_within_reach(probe, max(counts.val, 1)))
+    found = expected_seconds(rates, counts, FinetuneConfig().epochs, at_ceiling=at_ceiling)
     return rates, {way: seconds for way, seconds in found.items() if way in ways}
+
+
+def first_head_check(train_features, train_labels, val_features, val_labels, n_classes: int) -> tuple[float, bool]:
+    """The run's first model fitted here as the run will fit it (the first baseline's grid on the same features;
+    `tlcore.train.baselines`): its seconds, and whether it already gets validation as right as validation can
+    tell (`tlcore.train.select.ceiling_within_reach`), in which case every run stops after it whatever way was
+    asked (`tlcore.train.anytime`): the expected times say so, instead of guessing it from the probe."""
+    from .folds import folds
+    from .train.baselines import BASELINES, search_grid
+    from .train.config import TrainConfig
+    from .train.select import ceiling_within_reach
+
+    config = TrainConfig()
+    labels = np.asarray(train_labels)
+    watch = Stopwatch()
+    try:
+        searched = search_grid(BASELINES[config.baselines[0]], train_features, labels, folds(labels, 3, config.seed),
+                               n_classes, config.seed)
+    except TLCoreError:  # too few items to fold: the run will say so; nothing to foresee here
+        return 0.0, False
+    seconds = watch.seconds
+    if not len(val_labels):
+        return seconds, False
+    right = float(np.mean(searched.estimator.predict(val_features) == np.asarray(val_labels)))
+    return seconds, ceiling_within_reach(right, len(val_labels))
 
 
 # --- what this machine has measured -----------------------------------------------------------------------------
