@@ -35,9 +35,14 @@ def test_fine_tuning_alone_still_has_a_head_on_the_features_as_its_first_model(s
 
 
 def test_a_head_on_the_features_at_the_ceiling_ends_fine_tuning_early_and_says_why(shapes, tmp_path):
+    from tlcore import costs
+
     config = TrainConfig(strategies=("finetune",), image_size=64, budget_seconds=300)
     done = train_and_bundle(shapes, config, tmp_path / "ws")
     anytime = done.result.report["anytime"]
+    base = done.result.report["backbone"]
+    # what every run pays beside its way's own work is recorded for the next expected times on this machine
+    assert costs.measured(base, 64, "first_bundle") > 0 and costs.measured(base, 64, "finish_per_item") > 0
     if done.result.report["leaderboard"][0]["val_accuracy"] < 1.0:
         pytest.skip("the first head did not get every validation shape right on this machine")
     assert [s["skipped"] for s in anytime["stopped_early"]] == ["strategy finetune"]

@@ -8,8 +8,9 @@ comes from a table fitted elsewhere:
 - `forward` and `step` are timed on a few real batches of the user's own items when the analysis
   runs (`Modality.time_rates`): one item through the frozen base, and one item through a training
   step of fine-tuning (forward and backward through the unfrozen top);
-- `bundle` and `start` are what the last runs on this machine took (`record`), with a first guess
-  of `BUNDLE_GUESS`/`START_GUESS` seconds until one has run;
+- `bundle`, `first_bundle`, `start` and `finish_per_item` are what the last runs on this machine took
+  (`record`), with a first guess (`BUNDLE_GUESS`, `FIRST_BUNDLE_GUESS`, `START_GUESS`, `FINISH_PER_ITEM`)
+  until one has run;
 - the heads on cached features take `HEADS_PER_FIT` times one logistic regression fitted on the
   same features here (the scikit-learn baselines), plus `SEARCH_TRIALS` trials of the head search
   timed the same way, and at least `HEADS_FLOOR` (the two constants set on the shared sets:
@@ -48,6 +49,8 @@ HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's fi
 FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
 SEARCH_TRIALS = 5  # a search that finds nothing better stops after its first trial and `SearchConfig.stale_trials` more
 FINISH_PER_ITEM = 0.0005  # seconds per item to predict, evaluate and fit the detector on cached features
+# The first model's bundle (Keras only, built while the run goes on), until the machine has recorded its own.
+FIRST_BUNDLE_GUESS = {"image": 4.0, "text": 2.0}
 RECORDS_KEPT = 5
 
 
@@ -64,6 +67,8 @@ class Rates:
     bundle: float = 0.0  # building a bundle of a head on the frozen base
     start: float = 0.0  # a job's start: reading the data and loading the base
     finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
+    first_bundle: float = 0.0  # the first model's bundle (Keras only), built while the run goes on
+    finish_per_item: float = FINISH_PER_ITEM  # selecting, the detector, evaluating and writing a result, per item
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,7 +93,8 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
     analysis); with `budget`, no way is expected to take longer than the budget lets it. `at_ceiling`: a head on
     the frozen base is expected to get validation as right as it can tell (`tlcore.train.select`), so a run stops
     after its first head whatever way was asked (`tlcore.train.anytime`)."""
-    fixed = rates.start + FINISH_PER_ITEM * counts.total
+    # every run: its start, the first model finished as a whole result with its bundle, and the final result
+    fixed = rates.start + rates.first_bundle + 2 * rates.finish_per_item * counts.total
     heads = max(HEADS_PER_FIT * rates.head_fit + SEARCH_TRIALS * rates.head_trial, HEADS_FLOOR)
     first_head = max(rates.first_head or FIRST_HEAD_FITS * rates.head_fit, 1.0)  # every run's first model
     tuning = (counts.total * rates.decode  # every item read once
@@ -211,8 +217,8 @@ def record(base: str, size: int | None, what: str, seconds: float) -> None:
 
 
 def guessed(modality: str, base: str, size: int | None, what: str) -> float:
-    """What this machine recorded for "bundle", "bundle:finetune" or "start", else the first guess for the kind
-    of data."""
+    """What this machine recorded for "bundle", "bundle:finetune", "first_bundle" or "start", else the first guess
+    for the kind of data."""
     found = measured(base, size, what)
     if found is None:  # the same base at another size: a bundle's time hardly depends on the input size
         others = [v for k, v in _read().items() if k.split("@")[0] == base and isinstance(v, dict)]
@@ -220,7 +226,8 @@ def guessed(modality: str, base: str, size: int | None, what: str) -> float:
         found = statistics.median(numbers) if numbers else None
     if found is not None:
         return found
-    guesses = {"bundle": BUNDLE_GUESS, "bundle:finetune": FINETUNE_BUNDLE_GUESS}.get(what, START_GUESS)
+    guesses = {"bundle": BUNDLE_GUESS, "bundle:finetune": FINETUNE_BUNDLE_GUESS,
+               "first_bundle": FIRST_BUNDLE_GUESS}.get(what, START_GUESS)
     return guesses.get(modality, 10.0)
 
 
@@ -241,7 +248,9 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
     return Rates(forward=forward, step=step, decode=decode, head_fit=time_head_fit(features, labels),
                  head_trial=time_head_trial(features, labels),
                  bundle=guessed(modality.name, *key, "bundle"), start=guessed(modality.name, *key, "start"),
-                 finetune_bundle=guessed(modality.name, *key, "bundle:finetune"))
+                 finetune_bundle=guessed(modality.name, *key, "bundle:finetune"),
+                 first_bundle=guessed(modality.name, *key, "first_bundle"),
+                 finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM)
 
 
 def time_head_fit(features, labels) -> float:

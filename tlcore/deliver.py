@@ -64,7 +64,9 @@ def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = N
     first: dict = {}
 
     def first_model(interim) -> None:  # usable while the run goes on
+        watch = costs.Stopwatch()
         first["bundle"] = export_bundle(interim, tflite=False)
+        costs.record(choice.name, choice.image_size, "first_bundle", watch.seconds)
         first["seconds"] = round(time.monotonic() - started, 1)
 
     result = train(dataset, config, workspace, run_id=run_id, progress=progress, first_model=first_model,

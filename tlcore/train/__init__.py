@@ -158,7 +158,10 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
             ctx.offer(candidate)
         candidates += found
     ctx.deadline = end
-    return _finish(ctx, candidates, names, time.monotonic() - started)
+    watch = costs.Stopwatch()
+    result = _finish(ctx, candidates, names, time.monotonic() - started)
+    costs.record(config.backbone, config.image_size, "finish_per_item", watch.seconds / max(len(dataset), 1))
+    return result
 
 
 def _first(ctx: Context, chosen: list[Candidate], started: float, callback: Callable[[RunResult], None]) -> None:
