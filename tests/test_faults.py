@@ -501,3 +501,44 @@ def test_a_large_table_is_read_with_memory_a_small_multiple_of_its_size(tmp_path
     rows, grown = int(found[0]), int(found[1])
     assert rows == (size - len(b"text,label\n")) // len(row % 0)
     assert grown < 3.5 * size, f"{grown / 2**20:.0f} MB for a {size / 2**20:.0f} MB table"
+
+
+# --- a 40-megapixel photo given to a bundle ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png"])
+def test_an_image_for_a_bundle_is_decoded_at_most_full_side_with_its_shape_kept(tmp_path, suffix):
+    from tlcore.image.decode import FULL_SIDE, load_rgb
+
+    path = tmp_path / f"wide{suffix}"
+    gradient = np.linspace(0, 255, 3000, dtype=np.uint8)
+    Image.fromarray(np.stack([np.tile(gradient, (1500, 1))] * 3, axis=-1)).save(path)
+    image = load_rgb(path)  # what `predict` and the app's upload hand to a bundle's model
+    assert max(image.shape[:2]) <= FULL_SIDE and image.shape[2] == 3
+    assert abs(image.shape[1] / image.shape[0] - 2.0) < 0.01  # the shape kept: the model resizes it itself
+    assert load_rgb(path, 64).shape == (64, 64, 3)  # training's decoding is unchanged
+
+
+PEAK_OF_A_PHOTO = """
+import resource, sys
+from tlcore.image.decode import load_rgb
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+image = load_rgb(sys.argv[1])
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base)
+"""
+
+
+@pytest.mark.slow
+def test_a_40_megapixel_photo_is_decoded_in_bounded_memory(tmp_path):
+    """`predict` of a 7745x5164 JPEG peaked at 2,296 MB (the model given the full photo as float32); now 904 MB,
+    of which ~805 MB is TensorFlow and the bundle (CLI, 2026-12-04, 2 cores). Here the decoding alone."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "photo.jpg"
+    Image.new("RGB", (7745, 5164), (120, 160, 200)).save(path, quality=90)
+    grown = int(subprocess.run([sys.executable, "-c", PEAK_OF_A_PHOTO, str(path)], cwd=REPO, capture_output=True,
+                               text=True, check=True).stdout)
+    assert grown < 150 * 2**20, f"{grown / 2**20:.0f} MB"  # 535 MB before; the photo as RGB alone is 114 MB

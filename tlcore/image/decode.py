@@ -6,6 +6,7 @@ model wherever it comes from.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 from collections.abc import Sequence
@@ -19,10 +20,13 @@ from ..data.limits import MAX_PIXELS
 from ..errors import ImageError
 
 ImageSource = str | os.PathLike | bytes | BinaryIO
+FULL_SIDE = 2048  # "full size" for a model that resizes inside (a bundle): longer sides are shrunk while decoding
 
 
 def load_rgb(source: ImageSource, size: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode `source` to an (H, W, 3) uint8 array, resized to size x size when `size` is given.
+    """Decode `source` to an (H, W, 3) uint8 array, resized to size x size when `size` is given; without `size`,
+    at most `FULL_SIDE` on its longer side (its shape kept), so that a 40-megapixel photo given to a bundle's
+    model, which resizes it to a few hundred pixels anyway, costs megabytes, not gigabytes.
 
     EXIF orientation is applied; grey, palette, 16-bit and CMYK images become RGB, and
     transparent pixels are shown on white (the way a viewer shows them).
@@ -57,6 +61,8 @@ def _decoded(source: ImageSource, size: int | None, max_pixels: int, finish) -> 
                 )
             if size is not None:
                 image.draft("RGB", (size, size))  # JPEG: decode at a reduced scale, still >= size
+            elif max(width, height) > FULL_SIDE:
+                image = _shrunk(image, FULL_SIDE)
             return np.asarray(finish(_to_rgb(ImageOps.exif_transpose(image))), dtype=np.uint8)
     except FileNotFoundError:
         raise ImageError(f"{name}: file not found; check the path") from None
@@ -68,6 +74,17 @@ def _decoded(source: ImageSource, size: int | None, max_pixels: int, finish) -> 
         raise ImageError(
             f"{name}: not a readable image ({type(error).__name__}: {error}); use JPEG, PNG, GIF, BMP, WebP or TIFF"
         ) from None
+
+
+def _shrunk(image: Image.Image, side: int) -> Image.Image:
+    """`image` at most `side` on its longer side, never held whole at full size where the format allows: a JPEG
+    is decoded at 1/2 to 1/8 scale (`draft`); then any format is reduced by a whole factor and resized."""
+    width, height = image.size
+    image.draft(image.mode if image.mode in ("RGB", "L") else "RGB", (width * side // max(width, height),
+                                                                       height * side // max(width, height)))
+    with contextlib.suppress(ValueError):  # a mode Pillow cannot resize (16-bit grey): decoded as it is
+        image.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)  # reduce, then resize
+    return image
 
 
 def require_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
