@@ -38,8 +38,8 @@ analysis = stored[1] if stored else None
 recommended = TrainConfig.from_analysis(analysis) if analysis else TrainConfig()
 ranking = base_ranking(analysis) if analysis else None
 registry = modality.bases()
-usable = [name for name, spec in registry.items() if spec.availability()[0]] or [recommended.backbone]
-preselected = ranking.recommended if ranking else recommended.backbone
+preselected = ranking.recommended if ranking else recommended.backbone or modality.default_base
+usable = [name for name, spec in registry.items() if spec.availability()[0]] or [preselected]
 measured = {row["base"]: row for row in ranking.rows} if ranking else {}
 mark = " (recommended)" if ranking else ""
 base = st.selectbox("Base model", usable, index=usable.index(preselected) if preselected in usable else 0, key="base",
