@@ -158,3 +158,46 @@ def test_a_real_bundle_with_400000_unit_dense_layers_is_refused_in_little_memory
     assert len(lines) == 1 and "refused before building" in lines[0] and "Traceback" not in done.stderr
     peak_mb = int(done.stdout.split()[-1]) / 1024  # kilobytes on Linux
     assert peak_mb < 1536, f"peak {peak_mb:.0f} MB"
+
+
+# --- a text bundle whose tokenizer does not match its model ------------------------------------------------------
+
+WORD_PIECES = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad", "day", "night", "##s"]
+
+
+def _tiny_text_bundle(folder: Path) -> Path:
+    """A text bundle made as export makes one: token ids and padding mask -> token embedding -> head, and the
+    tokenizer (its vocabulary and settings) beside it."""
+    ids = keras.Input((None,), dtype="int32", name="token_ids")
+    mask = keras.Input((None,), dtype="int32", name="padding_mask")
+    x = keras.layers.Embedding(len(WORD_PIECES), 8, name="token_embedding")(ids)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    outputs = keras.layers.Softmax(name="probabilities")(keras.layers.Dense(2, name="head")(x))
+    folder.mkdir(parents=True)
+    keras.Model({"token_ids": ids, "padding_mask": mask}, outputs).save(folder / "model.keras")
+    (folder / "labels.json").write_text('["pos", "neg"]')
+    (folder / "manifest.json").write_text(json.dumps({"format": BUNDLE_FORMAT, "transferlab": "0.1.0", "keras": "3",
+                                                      "tensorflow": "2", "modality": "text", "sequence_length": 16}))
+    (folder / "tokenizer").mkdir()
+    (folder / "tokenizer" / "vocabulary.txt").write_text("\n".join(WORD_PIECES) + "\n")
+    (folder / "tokenizer" / "settings.json").write_text('{"kind": "keras_hub.models.BertTokenizer", '
+                                                        '"lowercase": true, "strip_accents": false}')
+    return folder
+
+
+def test_an_honest_tiny_text_bundle_loads_and_predicts(tmp_path):
+    from tlcore.predict import predict_texts
+
+    bundle = load_bundle(_tiny_text_bundle(tmp_path / "text"))
+    assert bundle.extra.vocabulary_size() == len(WORD_PIECES)
+    assert predict_texts(bundle, ["good days"])[0]["label"] in ("pos", "neg")
+
+
+@pytest.mark.parametrize("pieces", [WORD_PIECES + [f"extra{i}" for i in range(30_000)], WORD_PIECES[:-2]])
+def test_a_tokenizer_whose_vocabulary_does_not_match_the_model_is_refused_in_one_line(tmp_path, pieces):
+    folder = _tiny_text_bundle(tmp_path / "text")
+    (folder / "tokenizer" / "vocabulary.txt").write_text("\n".join(pieces) + "\n")  # edited
+    with pytest.raises(BundleError, match=rf"holds {len(pieces):,} word pieces but the model was built for "
+                                          rf"{len(WORD_PIECES)}; the files do not belong together") as refused:
+        load_bundle(folder)
+    assert "\n" not in str(refused.value)

@@ -96,7 +96,33 @@ def load_bundle(path: str | Path) -> Bundle:
         raise BundleError(f"{path.name}: the model gives {outputs} probabilities but labels.json names "
                           f"{len(labels)} classes; the files do not belong together, download the bundle again")
     extra = get_modality(manifest.get("modality", DEFAULT_MODALITY)).open_bundle(path, manifest, model)
+    _check_vocabulary(path, model, extra)
     return Bundle(model, labels, manifest, path, extra)
+
+
+def _check_vocabulary(path: Path, model, extra) -> None:
+    """A tokenizer (any bundle part with `vocabulary_size()`) must have as many word pieces as the model's token
+    embedding has rows: more would index past it at the first rare word (a traceback), fewer shift every id
+    (answers wrong without a word). The token embedding is the model's largest Embedding layer."""
+    import keras
+
+    if not callable(getattr(extra, "vocabulary_size", None)):
+        return
+    rows = [layer.input_dim for layer in _all_layers(model) if isinstance(layer, keras.layers.Embedding)]
+    if rows and (found := int(extra.vocabulary_size())) != max(rows):
+        raise BundleError(f"{path.name}: tokenizer/vocabulary.txt holds {found:,} word pieces but the model was "
+                          f"built for {max(rows):,}; the files do not belong together (edited?), download the "
+                          "bundle again")
+
+
+def _all_layers(model) -> list:
+    """Every layer of `model`, nested models and layers included."""
+    found, stack = [], [model]
+    while stack:
+        layer = stack.pop()
+        found.append(layer)
+        stack += [child for child in getattr(layer, "_layers", []) if child is not layer]
+    return found
 
 
 def _read_json(path: Path):
