@@ -148,3 +148,14 @@ def test_an_unknown_base_name_lists_the_multilingual_ones():
     with pytest.raises(KeyError) as caught:
         get_text_spec("no_such_base")
     assert all(name in str(caught.value) for name in MULTILINGUAL)
+
+
+def test_the_analysis_measures_german_texts_on_a_multilingual_base(encoder, german_topics):
+    from tlcore.modality import BaseChoice
+
+    choice = MODALITY.resolve_base(german_topics, encoder.spec.name)
+    measured = MODALITY.measure(german_topics, choice, seed=0, descriptions=None, progress=None)
+    assert measured.domain_gap.languages == {"de": 1.0}
+    assert measured.domain_gap.cut_share == 0.0 and measured.domain_gap.pieces_per_word > 0.5
+    assert measured.transferability.probe_accuracy >= 0.9
+    assert choice == BaseChoice(encoder.spec.name, None)
