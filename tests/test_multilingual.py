@@ -144,6 +144,14 @@ def test_a_bundle_of_a_multilingual_base_is_refused_in_one_line(encoder):
     check_bundle("minilm_l6")  # the Keras base bundles
 
 
+def test_non_english_texts_have_an_installed_multilingual_base_to_go_to():
+    from tlcore.text.multilingual import PREFERENCE, multilingual_base
+
+    assert set(PREFERENCE) == set(MULTILINGUAL)
+    installed = [n for n in PREFERENCE if get_text_spec(n).availability()[0]]
+    assert multilingual_base() == (installed[0] if installed else None)
+
+
 def test_an_unknown_base_name_lists_the_multilingual_ones():
     with pytest.raises(KeyError) as caught:
         get_text_spec("no_such_base")
