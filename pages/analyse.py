@@ -12,6 +12,7 @@ from pages.common import (
     dataset_folder,
     descriptions,
     follow,
+    go_to,
     job_failed,
     need_dataset,
     next_step,
@@ -100,7 +101,7 @@ if st.button("Train the recommended model", key="train_recommended", type="prima
                   "to follow it."):
     run_dir = run_or_stop(lambda: jobs.submit_training(workspace(), dataset_folder(), recommended))
     remember(run=run_dir.name, strategy=strategy)
-    st.switch_page(STEPS["Train"])
+    go_to(STEPS["Train"])
 
 shown = [(f"{modality.noun.capitalize()} per class to learn from",
           f"{analysis['dataset']['per_class_known_median']:.0f}",
