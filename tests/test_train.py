@@ -287,9 +287,12 @@ def test_a_run_whose_heartbeat_stops_reads_interrupted(tmp_path):
         assert runs.state(run_dir, stale_seconds=5) == "running"
     old = (run_dir / runs.HEARTBEAT_FILE).stat().st_mtime - 60
     os.utime(run_dir / runs.HEARTBEAT_FILE, (old, old))  # as after kill -9: nothing beats any more
+    written = (run_dir / runs.STATUS_FILE).read_bytes()
     assert runs.state(run_dir, stale_seconds=30) == "interrupted"
-    assert runs.status(run_dir)["state"] == "interrupted" and "no heartbeat" in runs.status(run_dir)["reason"]
-    assert [r["state"] for r in runs.all_runs(tmp_path)] == ["interrupted"]
+    assert "no heartbeat" in runs.interruption(run_dir, stale_seconds=30)
+    listed = runs.all_runs(tmp_path)
+    assert [r["state"] for r in listed] == ["interrupted"] and "no heartbeat" in listed[0]["detail"]
+    assert (run_dir / runs.STATUS_FILE).read_bytes() == written  # reading and listing never write
 
 
 def test_test_split_never_reaches_training(shapes, tmp_path):

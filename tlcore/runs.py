@@ -128,21 +128,23 @@ class Heartbeat:
 
 
 def state(run_dir: Path, stale_seconds: float = STALE_SECONDS) -> str:
-    """The run's state; a "running" run whose heartbeat went stale is marked "interrupted" here."""
+    """The run's state: a "running" run whose heartbeat went stale reads "interrupted". Read only: listing never
+    writes (a read-only workspace or a full disk still lists; `interruption` says why)."""
     found = status(run_dir)
     if found.get("state") != "running":
         return found.get("state", "unknown")
-    beat = Path(run_dir) / HEARTBEAT_FILE
+    return "interrupted" if interruption(run_dir, stale_seconds) else "running"
+
+
+def interruption(run_dir: Path, stale_seconds: float = STALE_SECONDS) -> str:
+    """Why a run whose status says "running" is not running any more (its heartbeat went stale), or ""."""
+    beat, written = Path(run_dir) / HEARTBEAT_FILE, Path(run_dir) / STATUS_FILE
     try:
         last = beat.stat().st_mtime
     except OSError:
-        last = (Path(run_dir) / STATUS_FILE).stat().st_mtime if (Path(run_dir) / STATUS_FILE).exists() else 0.0
-    if time.time() - last <= stale_seconds:
-        return "running"
-    with contextlib.suppress(OSError):  # recorded when it can be: a read-only workspace or a full disk still lists
-        set_status(run_dir, "interrupted", reason=f"its process stopped: no heartbeat for {time.time() - last:.0f} s",
-                   strategies=found.get("strategies"))
-    return "interrupted"
+        last = written.stat().st_mtime if written.exists() else 0.0
+    quiet = time.time() - last
+    return f"its process stopped: no heartbeat for {quiet:.0f} s" if quiet > stale_seconds else ""
 
 
 def write_atomic(path: Path, data: bytes | str, make_folder: bool = True) -> Path:
@@ -217,7 +219,9 @@ def all_runs(workspace: Path) -> list[dict]:
     for run_dir in sorted((Path(workspace) / "runs").glob("*/"), key=_started, reverse=True):
         found = state(run_dir)
         detail = status(run_dir)
-        rows.append({"run": run_dir.name, "state": found, "detail": detail.get("error") or detail.get("reason", ""),
+        why = detail.get("error") or detail.get("reason", "")
+        why = why or (interruption(run_dir) if found == "interrupted" else "")
+        rows.append({"run": run_dir.name, "state": found, "detail": why,
                      "updated": detail.get("updated", ""), "run_dir": run_dir})
     return rows
 
