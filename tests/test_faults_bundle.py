@@ -201,3 +201,28 @@ def test_a_tokenizer_whose_vocabulary_does_not_match_the_model_is_refused_in_one
                                           rf"{len(WORD_PIECES)}; the files do not belong together") as refused:
         load_bundle(folder)
     assert "\n" not in str(refused.value)
+
+
+def test_a_bundles_own_predict_script_shrinks_a_huge_photo_while_decoding(tmp_path):
+    """The standalone predict.py decodes as TransferLab does: a 40-megapixel photo is read at most FULL_SIDE
+    pixels on its longer side (its shape kept), not held whole."""
+    import importlib.util
+
+    from PIL import Image
+
+    from tlcore.image import decode
+    from tlcore.image.bundle import predict_script
+
+    script = tmp_path / "predict.py"
+    script.write_text(predict_script(), encoding="utf-8")
+    spec = importlib.util.spec_from_file_location("bundle_predict", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    photo = tmp_path / "huge.jpg"
+    Image.new("RGB", (7000, 5000), (200, 30, 30)).save(photo, quality=70)
+    loaded = module.load(photo)
+    assert max(loaded.shape[:2]) <= decode.FULL_SIDE and loaded.shape[2] == 3
+    assert abs(loaded.shape[1] / loaded.shape[0] - 7000 / 5000) < 0.01  # its shape kept
+    small = tmp_path / "small.png"
+    Image.new("RGB", (300, 200), (0, 0, 255)).save(small)
+    assert module.load(small).shape == (200, 300, 3)  # an ordinary photo as it is

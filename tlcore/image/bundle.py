@@ -156,10 +156,11 @@ def predict_script() -> str:
     """A standalone predict.py: Keras, NumPy and Pillow only, with TransferLab's decoding and answer copied in."""
     from ..predict import answer
 
-    decoding = textwrap.dedent(inspect.getsource(decode._to_rgb))
+    decoding = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (decode._to_rgb, decode._shrunk))
     answering = textwrap.dedent(inspect.getsource(answer))
     return f'''"""Predict with this bundle: python predict.py IMAGE... [--json]. Needs keras, tensorflow, pillow."""
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -170,6 +171,7 @@ from PIL import Image, ImageOps
 
 HERE = Path(__file__).resolve().parent
 UNKNOWN = "\\t(looks like none of these classes)"
+FULL_SIDE = {decode.FULL_SIDE}  # a larger photo is shrunk while decoding: the model resizes it to a few hundred pixels
 
 
 {decoding}
@@ -180,6 +182,8 @@ UNKNOWN = "\\t(looks like none of these classes)"
 
 def load(path):
     with Image.open(path) as image:
+        if max(image.size) > FULL_SIDE:
+            image = _shrunk(image, FULL_SIDE)
         return np.asarray(_to_rgb(ImageOps.exif_transpose(image)), dtype=np.uint8)
 
 
