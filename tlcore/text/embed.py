@@ -1,8 +1,7 @@
 """Sentence embeddings of the frozen text base, computed once per text and cached on disk.
 
-Texts are short next to the encoder's 128-token window (SMS messages average ~20 tokens), and a
-transformer's cost grows with the padded length. So texts are sorted by length, each batch is
-padded only to its own longest text, and the embeddings are put back in the caller's order.
+The encoder computes (`encoder.encode`: any base of `TEXT_REGISTRY`, each in its own runtime);
+this module keys the result by the texts and the base, and keeps it.
 """
 
 from __future__ import annotations
@@ -17,27 +16,15 @@ from .. import paths
 from ..cache import read_arrays, write_arrays
 from ..features import Features
 from ..progress import ProgressCallback, report
-from .encoder import TextEncoder
+from .encoder import padded  # noqa: F401 (imported from here by fine-tuning, bundles and tests)
 
 FORMAT_VERSION = 1
 DEFAULT_BATCH_SIZE = 64
 
 
-def padded(ids: Sequence[np.ndarray], length: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(token_ids, padding_mask), both N x length (default: the longest of `ids`), zero-padded."""
-    length = length or max((len(i) for i in ids), default=1)
-    tokens = np.zeros((len(ids), length), np.int32)
-    mask = np.zeros((len(ids), length), np.int32)
-    for row, piece in enumerate(ids):
-        piece = piece[:length]
-        tokens[row, : len(piece)] = piece
-        mask[row, : len(piece)] = 1
-    return tokens, mask
-
-
 def embed_texts(
     texts: Sequence[str],
-    encoder: TextEncoder,
+    encoder,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
     sort_by_length: bool = True,
@@ -62,22 +49,13 @@ def embed_texts(
         if note:
             report(progress, "embeddings", 0, len(texts), note)
 
-    ids = encoder.token_ids(texts)
-    order = np.argsort([len(i) for i in ids], kind="stable") if sort_by_length else np.arange(len(ids))
-    fixed = None if sort_by_length else encoder.spec.sequence_length
-    result = np.zeros((len(texts), encoder.feature_dim), np.float32)
-    report(progress, "embeddings", 0, len(texts))
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        tokens, mask = padded([ids[i] for i in rows], fixed)
-        result[rows] = encoder.forward_graph(tokens, mask).numpy()
-        report(progress, "embeddings", min(start + batch_size, len(texts)), len(texts))
+    result = encoder.encode(texts, batch_size=batch_size, sort_by_length=sort_by_length, progress=progress)
     if use_cache:
         write_arrays(path, features=result)
     return Features(result, np.zeros((len(texts), 0), np.float32), key)
 
 
-def cache_key(texts: Sequence[str], encoder: TextEncoder) -> str:
+def cache_key(texts: Sequence[str], encoder) -> str:
     """A digest of the texts, the base and its sequence length."""
     digest = hashlib.sha256(f"text-v{FORMAT_VERSION}|{encoder.spec.name}|{encoder.spec.sequence_length}".encode())
     for text in texts:

@@ -6,7 +6,6 @@ The text stack (keras-hub) is imported inside the methods, when a text dataset f
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 from ..errors import BundleError
@@ -78,9 +77,13 @@ class TextModality(Modality):
         return DEFAULT_UNFREEZE, get_text_spec(choice.name).n_blocks, DEFAULT_LEARNING_RATE
 
     def time_step(self, dataset, choice, blocks):
+        """(forward, fine-tuning step, tokenising) seconds per text; a base that cannot fine-tune has no step."""
         from .finetune import time_step
 
-        return time_step(self.load_base(choice), dataset.texts("train"), len(dataset.classes), blocks)
+        encoder = self.load_base(choice)
+        if not encoder.spec.finetunable:
+            return encoder.latency_ms(dataset.texts("train")[:64]) / 1000, 0.0, 0.0
+        return time_step(encoder, dataset.texts("train"), len(dataset.classes), blocks)
 
     def load_base(self, choice: BaseChoice):
         from .encoder import load_text_encoder
@@ -116,29 +119,32 @@ class TextModality(Modality):
     # -- training
     def prepare(self, dataset, config, progress):
         from ..train.candidate import Prepared
-        from .embed import padded
 
         choice = self.resolve_base(dataset, config.backbone)
         config = dataclasses.replace(config, backbone=choice.name, image_size=None)
         encoder = self.load_base(choice)
         features = self.features(dataset, choice, progress)
-        sample = dataset.texts("val")[:32] or dataset.texts()[:32]
-        encoder.forward_graph(*padded(encoder.token_ids(sample)))  # trace once before timing
-        start = time.perf_counter()
-        encoder.forward_graph(*padded(encoder.token_ids(sample)))
-        latency = 1000 * (time.perf_counter() - start) / len(sample)
-        return Prepared(config, encoder, features, latency, sum(w.nbytes for w in encoder.model.get_weights()))
+        latency = encoder.latency_ms(dataset.texts("val")[:32] or dataset.texts()[:32])
+        return Prepared(config, encoder, features, latency, encoder.size_bytes)
 
-    def strategies(self) -> dict:
+    def strategies(self, base: str | None = None) -> dict:
+        """The ways to train; with `base`, only those it supports (a base outside Keras cannot fine-tune)."""
         from ..train import extract
-        from . import finetune, zeroshot
+        from . import zeroshot
+        from .encoder import get_text_spec
 
-        return {"predict": (zeroshot.run, 0.02), "extract": (extract.run, 0.4), "finetune": (finetune.run, 0.58)}
+        ways = {"predict": (zeroshot.run, 0.02), "extract": (extract.run, 0.4),
+                "finetune": (finetune_if_possible, 0.58)}
+        if base is not None and not get_text_spec(base).finetunable:
+            del ways["finetune"]
+        return ways
 
     # -- bundles
     def bundle_graph(self, candidate, base, n_classes):
         from .bundle import bundle_graph
+        from .multilingual import check_bundle
 
+        check_bundle(base.spec.name)
         return bundle_graph(candidate, base, n_classes)
 
     def write_bundle_extras(self, model, result, folder, *, tflite):
@@ -184,6 +190,18 @@ class TextModality(Modality):
         from .bundle import encode
 
         return bundle.model.predict(encode(bundle.extra, [item], bundle.manifest["sequence_length"]), verbose=0)
+
+
+def finetune_if_possible(ctx) -> list:
+    """Fine-tuning when the run's base is a Keras network; none (and a note why) when it runs in its own engine."""
+    from ..progress import report
+    from . import finetune
+
+    if not ctx.base.spec.finetunable:
+        report(ctx.progress, "finetune", 0, 0, f"skipped: {ctx.base.spec.title} cannot be fine-tuned (not a Keras "
+               "network); extract and predict use it")
+        return []
+    return finetune.run(ctx)
 
 
 MODALITY = TextModality()
