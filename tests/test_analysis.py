@@ -528,3 +528,24 @@ def test_without_a_gain_estimate_good_and_fast_keeps_the_frozen_head():
     assert (best.strategy, fast.strategy) == ("finetune", "extract")
     assert "3 min 0 s more on this machine" in " ".join(fast.reasons)
     assert "ask for the best accuracy to fine-tune" in " ".join(fast.reasons)
+
+
+def test_a_base_that_cannot_fine_tune_is_never_advised_to():
+    spec = get_spec("efficientnet_lite0")
+    size, measures = _size(), _measures()
+    reading = read_image_gap(_gap(shift=0.4), spec, size["per_class_known_median"], False, measures)
+    asked = dict(aim="best")
+    assert shared_recommend(size, measures, reading, 0.0, "ImageNet", **asked).strategy == "finetune"
+    kept = shared_recommend(size, measures, reading, 0.0, "ImageNet", can_finetune=False, **asked)
+    assert kept.strategy == "extract" and any("cannot be fine-tuned" in reason for reason in kept.reasons)
+
+
+def test_a_text_base_outside_keras_offers_no_fine_tuning_time():
+    from tlcore.text.encoder import TEXT_REGISTRY
+    from tlcore.text.modality import MODALITY
+
+    outside = [name for name, spec in TEXT_REGISTRY.items() if not spec.finetunable]
+    if not outside:
+        pytest.skip("no text base outside Keras is registered")
+    assert "finetune" not in MODALITY.strategies(outside[0])
+    assert "finetune" in MODALITY.strategies(None)  # the default encoder is a Keras network

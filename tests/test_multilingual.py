@@ -167,3 +167,12 @@ def test_the_analysis_measures_german_texts_on_a_multilingual_base(encoder, germ
     assert measured.domain_gap.cut_share == 0.0 and measured.domain_gap.pieces_per_word > 0.5
     assert measured.transferability.probe_accuracy >= 0.9
     assert choice == BaseChoice(encoder.spec.name, None)
+
+
+def test_the_advice_on_a_multilingual_base_neither_advises_nor_times_fine_tuning(encoder, german_topics):
+    from tlcore.analysis import analyze
+
+    analysis = analyze(german_topics, encoder.spec.name, aim="best")
+    advice = analysis.recommendation
+    assert advice.strategy != "finetune"
+    assert set(advice.expected_seconds) == {"predict", "extract"}  # no time promised for a way it cannot take

@@ -98,10 +98,12 @@ def analyze(
     rates, seconds = expected_for(modality, dataset, choice, measured)
     report(progress, "analysis", 2, 3, "recommendation")
     settings = {"image_size": choice.image_size} if choice.image_size else {}
+    can_finetune = "finetune" in modality.strategies(choice.name)  # a base outside Keras cannot be fine-tuned
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
-                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim, seconds=seconds)
+                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim, seconds=seconds,
+                       can_finetune=can_finetune)
     pilot = None
-    if pilot_in is not None and advice.strategy in ("extract", "finetune"):
+    if pilot_in is not None and can_finetune and advice.strategy in ("extract", "finetune"):
         report(progress, "analysis", 2, 3, f"pilot: fine-tuning against a frozen head for {pilot_seconds:.0f} s")
         pilot = run_pilot(dataset, choice.name, choice.image_size, measured.reading.settings, pilot_in,
                           seconds=pilot_seconds, seed=seed)

@@ -115,7 +115,7 @@ def expected_for(modality, dataset, choice, measured) -> tuple[Rates, dict[str, 
     features it cached)."""
     from .train.config import FinetuneConfig
 
-    ways = modality.strategies()
+    ways = modality.strategies(choice.name)
     blocks = (measured.reading.settings.get("unfreeze_blocks") or modality.finetune_defaults(choice)[0]) \
         if "finetune" in ways else None  # a kind of data that cannot fine-tune times no step
     splits = dataset.records["split"].to_numpy(dtype=object)

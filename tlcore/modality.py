@@ -196,8 +196,9 @@ class Modality:
         """The run's base and features, computed once before any strategy starts."""
         raise NotImplementedError
 
-    def strategies(self) -> dict:
-        """strategy name -> (runner, weight: its share of the budget relative to the others requested)."""
+    def strategies(self, base: str | None = None) -> dict:
+        """strategy name -> (runner, weight: its share of the budget relative to the others requested); with `base`,
+        only the ways that base supports (one outside Keras cannot be fine-tuned)."""
         raise NotImplementedError
 
     # -- bundles

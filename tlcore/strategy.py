@@ -127,7 +127,7 @@ def _cross_validated(size: dict) -> str:
 
 def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, domain: str,
               settings: dict | None = None, *, gain: GainModel | None = None, aim: str = DEFAULT_AIM,
-              seconds: dict[str, float] | None = None) -> Recommendation:
+              seconds: dict[str, float] | None = None, can_finetune: bool = True) -> Recommendation:
     """The strategy, its reasons and settings, from the measured numbers (see the module docstring).
 
     `reading` is the modality's reading of its domain gap, `as_is_accuracy` the best way to use the
@@ -136,7 +136,8 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     `tlcore.gain.GainModel`), extract or fine-tune is decided by fine-tuning's expected gain for
     the `aim` ("best" accuracy, or "fast": good and fast); without it, by the far-and-enough-data rule.
     `seconds`: each way's expected wall time on this machine (`tlcore.costs.expected_seconds`); without it,
-    the gain model's rates from its calibration machine, where there is one.
+    the gain model's rates from its calibration machine, where there is one. `can_finetune=False` for a base
+    that cannot be fine-tuned (one outside Keras): the advice is then between the other two ways.
     """
     if aim not in AIMS:
         raise UnknownNameError("aim", aim, list(AIMS))
@@ -160,6 +161,11 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
         reasons.append(f"Using the base as it is comes within {PREDICT_MARGIN:.0%} of a trained head, "
                        "needs no training and cannot overfit your data.")
         confidence = _confidence(asis - probe + PREDICT_MARGIN, 0.05)
+    elif not can_finetune:
+        strategy = "extract"
+        reasons.append("This base cannot be fine-tuned (it is not a Keras network), so a new head on its features "
+                       "is the way to train it.")
+        confidence = _confidence(probe - asis, 0.2)
     elif gain is not None:
         strategy, confidence, why, loss = _by_expected_gain(gain, points, seconds, aim, reading, domain,
                                                             (probe, per_class, n_train), where)

@@ -172,7 +172,7 @@ class ImageModality(Modality):
         return Prepared(config, base, features, _base_latency_ms(base),
                         sum(w.nbytes for w in base.extractor.get_weights()))
 
-    def strategies(self) -> dict:
+    def strategies(self, base: str | None = None) -> dict:  # every image base is a Keras network: all three ways
         from ..train import extract
         from . import finetune, label_map
 
