@@ -48,9 +48,10 @@ HEADS_PER_FIT = 40.0
 HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's first trials take some
 FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
 SEARCH_TRIALS = 5  # a search that finds nothing better stops after its first trial and `SearchConfig.stale_trials` more
-FINISH_PER_ITEM = 0.0005  # seconds per item to predict, evaluate and fit the detector on cached features
-# The first model's bundle (Keras only, built while the run goes on), until the machine has recorded its own.
-FIRST_BUNDLE_GUESS = {"image": 4.0, "text": 2.0}
+# First guesses, until this machine has recorded its own (set from the first sets of bench_advice_time on
+# 2026-12-04, an idle 2-core machine: finishing a result took 3-6 ms per item, a first bundle 0.3-1.4 s):
+FINISH_PER_ITEM = 0.004  # seconds per item to select, fit the detector, evaluate and write a result
+FIRST_BUNDLE_GUESS = {"image": 1.0, "text": 1.0}  # the first model's bundle (Keras only), built while the run goes on
 RECORDS_KEPT = 5
 
 
