@@ -349,7 +349,10 @@ def test_kill_9_during_train_leaves_a_run_that_reads_interrupted(tmp_path):
     time.sleep(1.5)
     assert runs.status(run_dir)["state"] == "running"  # nobody could write anything at the kill
     assert runs.state(run_dir, stale_seconds=1) == "interrupted"
+    old = time.time() - 2 * runs.STALE_SECONDS
+    os.utime(run_dir / runs.HEARTBEAT_FILE, (old, old))  # as later on: nothing has beaten since
     assert runs.all_runs(tmp_path)[0]["state"] == "interrupted"
+    assert runs.status(run_dir)["state"] == "running"  # read, never rewritten by the listing
 
 
 def test_sessions_writing_a_sample_at_once_all_get_it_whole(tmp_path, monkeypatch):

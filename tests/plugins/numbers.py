@@ -90,7 +90,7 @@ class NumberModality(Modality):
         features = self.features(dataset, BaseChoice("identity"))
         return Prepared(dataclasses.replace(config, backbone="identity", image_size=None), None, features, 0.0, 0)
 
-    def strategies(self):
+    def strategies(self, base=None):
         from tlcore.train import extract
 
         return {"extract": (extract.run, 1.0)}  # no pretrained model to predict with or to fine-tune

@@ -365,6 +365,13 @@ def load_backbone(name: str = DEFAULT_BACKBONE, image_size: int | None = None) -
     return build_backbone(name, image_size)
 
 
+def median_side(dataset) -> float:
+    """The images' median shortest side: what the image size is chosen from (`auto_image_size`)."""
+    import numpy as np
+
+    return float(np.median(dataset.records[["width", "height"]].min(axis=1)))
+
+
 def auto_image_size(name: str, median_side: float) -> int:
     """Twice the images' median shortest side, rounded up to 32 px, within 128..224.
 

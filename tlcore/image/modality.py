@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..modality import BaseChoice, Measurements, Modality
+from .bases import median_side
 
 BN_SAMPLE = 128  # images whose activations are compared with ImageNet's BatchNorm statistics
 
@@ -225,11 +226,6 @@ class ImageModality(Modality):
         from .decode import load_rgb
 
         return predict_array(bundle, load_rgb(item))
-
-
-def median_side(dataset) -> float:
-    """The images' median shortest side: what the image size is chosen from."""
-    return float(np.median(dataset.records[["width", "height"]].min(axis=1)))
 
 
 def _base_latency_ms(base) -> float:

@@ -31,8 +31,7 @@ from ..folds import group_ids
 from ..modality import BaseRanking
 from ..progress import Progress, ProgressCallback, report
 from ..transferability import logme, probe_accuracy
-from .bases import DEFAULT_BACKBONE, get_spec, installed_bases, load_backbone
-from .modality import MODALITY
+from .bases import DEFAULT_BACKBONE, auto_image_size, get_spec, installed_bases, load_backbone, median_side
 
 CLOSE_POINTS = 0.5  # probe points a slower base must gain over a quicker one to be preferred
 TIMED_IMAGES = 32  # one batch of real images through the compiled forward pass, after one call that traces it
@@ -73,11 +72,12 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
     groups = dataset.groups()
     groups = group_ids(None if groups is None else groups[rows_used])
     all_files = dataset.files()
+    side = median_side(dataset)
     rows = []
     for number, name in enumerate(names):
         title = short_title(name)
         report(progress, "rank bases", number, len(names), f"{title}: features")
-        base = load_backbone(name, MODALITY.resolve_base(dataset, name).image_size)  # the size the analysis uses
+        base = load_backbone(name, auto_image_size(name, side))  # the size the analysis uses
         if given is not None and name in given:
             x, from_cache = np.asarray(given[name])[rows_used], True
         else:
