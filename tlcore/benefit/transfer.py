@@ -65,27 +65,25 @@ class ExtractWay:
     def fit(self, prepared: FrozenFeatures, rows: np.ndarray, deadline: float, config: BenefitConfig,
             progress: ProgressCallback | None = None) -> Fitted:
         from sklearn.exceptions import ConvergenceWarning
-        from sklearn.model_selection import GridSearchCV
         from threadpoolctl import threadpool_limits
 
-        from ..train.baselines import get_baseline
+        from ..train.baselines import get_baseline, search_grid
 
         start = time.perf_counter()
         baseline = get_baseline(config.model)
         x, y = prepared.features["train"][rows], prepared.labels["train"][rows]
-        search = GridSearchCV(baseline.make(config.seed), baseline.grid, scoring="accuracy",
-                              cv=folds(y, 3, config.seed))
         # One BLAS thread: in a process where TensorFlow has run, more threads made these small fits crawl
         # (mnist100: 20 s for a grid on 85 items) while the network's threads held both cores.
         with warnings.catch_warnings(), threadpool_limits(1, user_api="blas"):
             warnings.simplefilter("ignore", ConvergenceWarning)
             warnings.simplefilter("ignore", UserWarning)  # "least populated class has only N members"
-            search.fit(x, y)
+            search = search_grid(baseline, x, y, folds(y, 3, config.seed), int(prepared.labels["train"].max()) + 1,
+                                 config.seed)  # the run's own grid search: the same choice as the run's baseline
         return Fitted(
-            predictions=search.best_estimator_.predict(prepared.features["test"]),
+            predictions=search.estimator.predict(prepared.features["test"]),
             seconds=time.perf_counter() - start,
             model=f"{baseline.name.replace('_', ' ')} on the features of {prepared.base}",
-            params={k.split("__")[-1]: v for k, v in search.best_params_.items()},
+            params={k.split("__")[-1]: v for k, v in search.params.items()},
         )
 
 
