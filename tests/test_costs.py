@@ -65,7 +65,7 @@ def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_pa
         calls.append((choice.name, choice.image_size, blocks))
         return 0.01, 0.02, 0.001
 
-    modality = SimpleNamespace(name="image", time_step=time_step)
+    modality = SimpleNamespace(name="image", time_step=time_step, timing_tag=lambda dataset: "")
     monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 0.5)  # timed in its own test
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(60, 8)), np.arange(60) % 3
@@ -76,6 +76,39 @@ def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_pa
     costs.measure_rates(modality, None, BaseChoice("base", 160), 6, features, labels)  # another size
     assert calls[1:] == [("base", 128, 12), ("base", 160, 6)]
     assert first.head_fit > 0 and first.head_trial == 0.5 and first.bundle == costs.BUNDLE_GUESS["image"]
+
+
+def test_texts_of_another_length_class_time_their_own_step_and_keep_the_forward_rate_for_the_reserve(
+        tmp_path, monkeypatch):
+    from tlcore.text.finetune import length_class
+    from tlcore.text.modality import MODALITY as TEXT
+
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 0.5)
+    calls = []
+
+    def time_step(dataset, choice, blocks):
+        calls.append(length_class(dataset.texts("train")))
+        return 0.001 * calls[-1], 0.01 * calls[-1], 0.0
+
+    modality = SimpleNamespace(name="text", time_step=time_step, timing_tag=TEXT.timing_tag)
+    short = SimpleNamespace(texts=lambda split: ["good film", "bad"] * 20)
+    long = SimpleNamespace(texts=lambda split: [" ".join(["word"] * 40)] * 40)
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(40, 8)), np.arange(40) % 2
+    quick = costs.measure_rates(modality, short, BaseChoice("minilm", None), 2, features, labels)
+    slow = costs.measure_rates(modality, long, BaseChoice("minilm", None), 2, features, labels)
+    costs.measure_rates(modality, long, BaseChoice("minilm", None), 2, features, labels)  # kept: not timed again
+    assert calls == [2, 64] and slow.step == 32 * quick.step
+    # what fine-tuning's reserve reads, whatever the length class: the median of every class timed
+    assert costs.measured("minilm", None, "forward") == pytest.approx((quick.forward + slow.forward) / 2)
+
+
+def test_a_text_step_is_timed_on_texts_of_typical_length():
+    from tlcore.text.finetune import typical_texts
+
+    texts = ["a"] * 10 + ["b " * 9] * 10 + [" ".join(["c"] * 200)]  # mean about 14 words: the nine-word texts
+    assert typical_texts(texts, 5) == ["b " * 9] * 5
 
 
 def test_another_machine_does_not_read_this_ones_timings(tmp_path, monkeypatch):

@@ -234,18 +234,21 @@ def guessed(modality: str, base: str, size: int | None, what: str) -> float:
 
 def measure_rates(modality, dataset, choice, blocks: int | None, features, labels) -> Rates:
     """This machine's `Rates` for `dataset` on `choice`: the base's forward pass and a fine-tuning step with
-    `blocks` unfrozen timed once per machine, base and size (kept; `Modality.time_step`), a head fitted now on
-    the training `features` (what every head on cached features costs here), and what the last bundles and
-    job starts took."""
+    `blocks` unfrozen timed once per machine, base, size and `Modality.timing_tag` (kept; `Modality.time_step`),
+    a head fitted now on the training `features` (what every head on cached features costs here), and what the
+    last bundles and job starts took."""
     key = (choice.name, choice.image_size)
-    step_name = f"step@{blocks}"
-    forward, step, decode = (measured(*key, name) for name in ("forward", step_name, "decode"))
+    tag = modality.timing_tag(dataset)  # texts: their length class
+    names = (f"forward{tag}", f"step@{blocks}{tag}", f"decode{tag}")
+    forward, step, decode = (measured(*key, name) for name in names)
     if blocks is None:  # a kind of data that cannot fine-tune: nothing to time through its base
-        forward, step, decode = forward or 0.0, 0.0, decode or 0.0
+        forward, step, decode = forward or measured(*key, "forward") or 0.0, 0.0, decode or 0.0
     elif None in (forward, step, decode):
         forward, step, decode = modality.time_step(dataset, choice, blocks)
-        for name, value in (("forward", forward), (step_name, step), ("decode", decode)):
+        for name, value in zip(names, (forward, step, decode), strict=True):
             record(*key, name, value)
+        if tag:  # what fine-tuning's reserve reads for the base (`train.stages.validation_seconds`)
+            record(*key, "forward", forward)
     return Rates(forward=forward, step=step, decode=decode, head_fit=time_head_fit(features, labels),
                  head_trial=time_head_trial(features, labels),
                  bundle=guessed(modality.name, *key, "bundle"), start=guessed(modality.name, *key, "start"),

@@ -167,6 +167,11 @@ class Modality:
         """(how many to unfreeze, how many there are, learning rate) when nothing else is known."""
         raise NotImplementedError
 
+    def timing_tag(self, dataset) -> str:
+        """What, beside the base and its input size, the timings of `time_step` depend on for `dataset` ("" when
+        nothing: images come at the base's size); kept apart in `tlcore.costs` under this tag."""
+        return ""
+
     def time_step(self, dataset, choice: BaseChoice, blocks: int) -> tuple[float, float, float]:
         """Seconds per item on this machine of (the frozen base's forward pass, a fine-tuning step with `blocks`
         unfrozen, reading an item), timed on a batch of the dataset's training items (`tlcore.costs`)."""

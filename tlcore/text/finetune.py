@@ -97,10 +97,25 @@ def build_model(encoder: TextEncoder, head: keras.Model) -> tuple[keras.Model, k
         keras.Model(inputs, embedding, name="finetuned_text_features")
 
 
+def length_class(texts: list[str]) -> int:
+    """The power of two at or above the texts' mean length in words: what a training step's time is kept under
+    (`costs`), since batches are padded to their longest text and each batch holds texts of one length."""
+    words = np.mean([len(text.split()) for text in texts]) if len(texts) else 1.0
+    return int(2 ** np.ceil(np.log2(max(words, 1.0))))
+
+
+def typical_texts(texts: list[str], count: int) -> list[str]:
+    """The `count` texts whose length is nearest the mean: a batch that costs what an average batch costs."""
+    words = np.array([len(text.split()) for text in texts], float)
+    nearest = np.argsort(np.abs(words - words.mean()), kind="stable")[:count] if len(texts) else []
+    return [texts[i] for i in sorted(nearest)]
+
+
 def time_step(encoder: TextEncoder, texts: list[str], n_classes: int, blocks: int) -> tuple[float, float, float]:
     """Seconds per text on this machine of (the frozen encoder's forward pass, one fine-tuning step with the top
-    `blocks` layers unfrozen, tokenising), timed on up to one batch of `texts` after a step that traces."""
-    texts = texts[:FinetuneConfig.batch_size]
+    `blocks` layers unfrozen, tokenising), timed on one batch of `texts` of typical length after a step that
+    traces."""
+    texts = typical_texts(texts, FinetuneConfig.batch_size)
     start = time.perf_counter()
     tokens, mask = padded(encoder.token_ids(texts))
     decode = (time.perf_counter() - start) / len(texts)

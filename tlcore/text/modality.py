@@ -76,6 +76,12 @@ class TextModality(Modality):
 
         return DEFAULT_UNFREEZE, get_text_spec(choice.name).n_blocks, DEFAULT_LEARNING_RATE
 
+    def timing_tag(self, dataset) -> str:
+        """Texts: a step's time grows with their length, so it is timed per length class (`finetune.length_class`)."""
+        from .finetune import length_class
+
+        return f":len{length_class(dataset.texts('train'))}"
+
     def time_step(self, dataset, choice, blocks):
         """(forward, fine-tuning step, tokenising) seconds per text; a base that cannot fine-tune has no step."""
         from .finetune import time_step
