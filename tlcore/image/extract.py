@@ -2,8 +2,9 @@
 
 The base's forward pass is the expensive step of the whole flow: analysis, scikit-learn
 baselines and every Keras Tuner trial reuse these features. Decoding runs in a thread pool
-ahead of the forward pass (Pillow releases the GIL), and the forward pass is one compiled
-graph called on fixed-shape batches.
+ahead of the forward pass (Pillow releases the GIL), one thread per core, and the forward pass is
+run by the engine chosen by measurement on this machine (`tlcore.image.engine`: `tf.function` or
+TFLite with XNNPACK), kept loaded in the process between calls.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from .. import paths
 from ..cache import read_arrays, write_arrays
 from ..features import Features
 from ..progress import ProgressCallback, report
+from . import engine
 from .bases import Backbone
 from .decode import load_rgb
+from .engine import Engine
 
 FORMAT_VERSION = 1  # bump when the way features are computed changes, to retire old cache files
 DEFAULT_BATCH_SIZE = 64
@@ -58,11 +61,17 @@ def extract_features(
         if note:
             report(progress, "features", 0, len(images), note)
 
-    forward = _compiled_forward(backbone) if distribution == "default" else _distributed_forward(backbone, distribution)
     total = len(images)
     feature_parts, logit_parts, done = [], [], 0
+    batches = _batches(images, backbone.image_size, batch_size)
+    first = next(batches, None)
+    if first is not None:  # the engine is chosen on the user's own first batch, while the next ones decode
+        if distribution == "default":
+            forward = _compiled_forward(backbone, first, progress, choose=total >= engine.MIN_IMAGES_TO_CHOOSE)
+        else:
+            forward = _distributed_forward(backbone, distribution)
     report(progress, "features", 0, total)
-    for batch in _batches(images, backbone.image_size, batch_size):
+    for batch in _chained(first, batches):
         features, logits = forward(batch)
         feature_parts.append(np.asarray(features))
         logit_parts.append(np.asarray(logits))
@@ -79,9 +88,7 @@ def extract_features(
     return result
 
 
-def load_images(
-    files: Sequence[str | os.PathLike], size: int, progress: ProgressCallback | None = None
-) -> np.ndarray:
+def load_images(files: Sequence[str | os.PathLike], size: int, progress: ProgressCallback | None = None) -> np.ndarray:
     """Decode `files` to one N x size x size x 3 uint8 array, in background threads (for fine-tuning)."""
     parts, done = [], 0
     for batch in _batches(files, size, DEFAULT_BATCH_SIZE):
@@ -103,8 +110,17 @@ def cache_key(images: Images, backbone: Backbone) -> str:
     return digest.hexdigest()[:32]
 
 
-def _compiled_forward(backbone: Backbone):
-    return backbone.forward_graph
+def _compiled_forward(
+    backbone: Backbone, sample: np.ndarray | None = None, progress: ProgressCallback | None = None, choose: bool = True
+) -> Engine:
+    """The engine chosen for this base on this machine (measured on `sample` if it is not known yet and `choose`)."""
+    return engine.engine_for(backbone, sample, choose=choose, progress=progress)
+
+
+def _chained(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    if first is not None:
+        yield first
+        yield from rest
 
 
 def _distributed_forward(backbone: Backbone, distribution: str):
@@ -118,12 +134,12 @@ def _distributed_forward(backbone: Backbone, distribution: str):
 
 
 def _batches(images: Images, size: int, batch_size: int, prefetch: int = 2) -> Iterator[np.ndarray]:
-    """Yield uint8 batches, decoding up to `prefetch` batches ahead in background threads."""
+    """Yield uint8 batches, decoding up to `prefetch` batches ahead in background threads (one per core)."""
     if isinstance(images, np.ndarray):
         for start in range(0, len(images), batch_size):
             yield _resized_array(images[start : start + batch_size], size)
         return
-    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(max_workers=engine.cores()) as pool:
         pending: deque[list[Future]] = deque()
         starts = iter(range(0, len(images), batch_size))
 

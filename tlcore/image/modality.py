@@ -229,12 +229,16 @@ class ImageModality(Modality):
 
 
 def _base_latency_ms(base) -> float:
-    """Milliseconds for one image through the frozen base (the cost every feature-based model pays)."""
+    """Milliseconds for one image through the frozen base (the cost every feature-based model pays), run by the
+    engine extract_features uses on this machine."""
+    from .engine import engine_for
+
     image = np.zeros((1, base.image_size, base.image_size, 3), np.uint8)
-    base.forward_graph(image)  # trace and warm up
+    forward = engine_for(base, choose=False)
+    forward(image)  # trace or size the interpreter, and warm up
     start = time.perf_counter()
     for _ in range(5):
-        base.forward_graph(image)
+        forward(image)
     return 1000 * (time.perf_counter() - start) / 5
 
 

@@ -137,16 +137,18 @@ def as_ranking(table: pd.DataFrame) -> BaseRanking:
 
 
 def _seconds_per_image(base, files: list) -> float:
-    """The compiled forward pass on one batch of the user's images, decoding excluded; the quickest of
-    `TIMED_RUNS`, since another process can only ever make a run slower."""
+    """The forward pass extract_features runs (the engine chosen on this machine) on one batch of the user's
+    images, decoding excluded; the quickest of `TIMED_RUNS`, since another process can only ever make a run slower."""
+    from .engine import engine_for
     from .extract import load_images
 
     images = load_images(files[:TIMED_IMAGES], base.image_size)
-    base.forward_graph(images)  # traces the graph (or is already warm)
+    forward = engine_for(base, images)
+    forward(images)  # traces the graph or sizes the interpreter (or is already warm)
     runs = []
     for _ in range(TIMED_RUNS):
         start = time.perf_counter()
-        base.forward_graph(images)
+        forward(images)
         runs.append(time.perf_counter() - start)
     return min(runs) / len(images)
 
