@@ -143,7 +143,32 @@ def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
     seconds = costs.time_head_trial(features, labels)
     assert 0 < seconds < 120
     found = costs.expected_seconds(dataclasses.replace(RATES, head_trial=seconds), costs.Counts(200, 40, 40), 10)
-    assert found["extract"] >= costs.SEARCH_TRIALS * seconds  # the search's trials are in the extract time
+    assert found["extract"] >= RATES.search_trials * seconds  # the search's trials are in the extract time
+
+
+def test_a_search_that_ended_by_itself_teaches_the_next_expected_time_and_one_cut_by_the_deadline_does_not(
+        tmp_path, monkeypatch):
+    from tlcore.train.search import record_search
+
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 2.0)
+    ctx = SimpleNamespace(config=SimpleNamespace(backbone="base", search=SimpleNamespace(max_trials=12)))
+
+    def tuner(why: str, trials: int):
+        oracle = SimpleNamespace(stopped_because=why, trials=dict.fromkeys(range(trials)))
+        return SimpleNamespace(seconds={"00": 4.0}, oracle=oracle)
+
+    record_search(ctx, tuner("", 3), 60.0)  # the deadline stopped it after 3 trials: says nothing
+    assert costs.measured("base", None, "search_in_trials") is None
+    record_search(ctx, tuner("4 trials in a row did not beat the best", 6), 40.0)
+    assert costs.measured("base", None, "search_in_trials") == 10.0
+    modality = SimpleNamespace(name="image", time_step=lambda *a: (0.01, 0.02, 0.001), timing_tag=lambda d: "")
+    rng = np.random.default_rng(0)
+    rates = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, rng.normal(size=(60, 8)), np.arange(60) % 3)
+    assert rates.search_trials == 10.0
+    slower = costs.expected_seconds(rates, costs.Counts(200, 40, 40), 10)["extract"]
+    quicker = costs.expected_seconds(dataclasses.replace(rates, search_trials=5.0), costs.Counts(200, 40, 40), 10)
+    assert slower - quicker["extract"] == pytest.approx(5 * 2.0, abs=0.1)
 
 
 def test_the_first_head_is_fitted_as_the_run_fits_it_and_says_whether_validation_is_at_its_ceiling():

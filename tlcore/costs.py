@@ -12,9 +12,11 @@ comes from a table fitted elsewhere:
   (`record`), with a first guess (`BUNDLE_GUESS`, `FIRST_BUNDLE_GUESS`, `START_GUESS`, `FINISH_PER_ITEM`)
   until one has run;
 - the heads on cached features take `HEADS_PER_FIT` times one logistic regression fitted on the
-  same features here (the scikit-learn baselines), plus `SEARCH_TRIALS` trials of the head search
-  timed the same way, and at least `HEADS_FLOOR` (the two constants set on the shared sets:
-  `benchmarks/bench_advice_time.py` prints expected against measured).
+  same features here (the scikit-learn baselines), plus the head search: its first trial timed the
+  same way, times what whole searches took on this machine in their own first trials
+  (`search_in_trials`, recorded by `tlcore.train.search`; `SEARCH_TRIALS` until one has run), and
+  at least `HEADS_FLOOR` (the constants set on the shared sets: `benchmarks/bench_advice_time.py`
+  prints expected against measured).
 
 Timings are kept per machine (its processor, its cores and the library versions) and per base and
 input size in `$TRANSFERLAB_HOME/costs/`, so they are paid once and survive restarts; a damaged file
@@ -47,7 +49,11 @@ FINETUNE_BUNDLE_GUESS = {"image": 30.0, "text": 5.0}  # a fine-tuned base conver
 HEADS_PER_FIT = 40.0
 HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's first trials take some
 FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
-SEARCH_TRIALS = 5  # a search that finds nothing better stops after its first trial and `SearchConfig.stale_trials` more
+# A whole head search (its random trials are larger than the first, the default head; the winner is retrained) in
+# seconds of its first trial, until this machine has recorded its own: set from two searches on 2026-12-04 (a text
+# set, 5.7; an image set, 7.5 when its deadline stopped it), where 5 (its first trial and `stale_trials` more, each
+# as long) had underestimated idle runs 1.5-3.8x.
+SEARCH_TRIALS = 6.0
 # First guesses, until this machine has recorded its own (set from the first sets of bench_advice_time on
 # 2026-12-04, an idle 2-core machine: finishing a result took 3-6 ms per item, a first bundle 0.3-1.4 s):
 FINISH_PER_ITEM = 0.004  # seconds per item to select, fit the detector, evaluate and write a result
@@ -70,6 +76,7 @@ class Rates:
     finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
     first_bundle: float = 0.0  # the first model's bundle (Keras only), built while the run goes on
     finish_per_item: float = FINISH_PER_ITEM  # selecting, the detector, evaluating and writing a result, per item
+    search_trials: float = SEARCH_TRIALS  # a whole head search in seconds of its first trial (`head_trial`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +103,7 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
     after its first head whatever way was asked (`tlcore.train.anytime`)."""
     # every run: its start, the first model finished as a whole result with its bundle, and the final result
     fixed = rates.start + rates.first_bundle + 2 * rates.finish_per_item * counts.total
-    heads = max(HEADS_PER_FIT * rates.head_fit + SEARCH_TRIALS * rates.head_trial, HEADS_FLOOR)
+    heads = max(HEADS_PER_FIT * rates.head_fit + rates.search_trials * rates.head_trial, HEADS_FLOOR)
     first_head = max(rates.first_head or FIRST_HEAD_FITS * rates.head_fit, 1.0)  # every run's first model
     tuning = (counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
@@ -254,7 +261,8 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
                  bundle=guessed(modality.name, *key, "bundle"), start=guessed(modality.name, *key, "start"),
                  finetune_bundle=guessed(modality.name, *key, "bundle:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
-                 finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM)
+                 finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM,
+                 search_trials=measured(choice.name, None, "search_in_trials") or SEARCH_TRIALS)
 
 
 def time_head_fit(features, labels) -> float:

@@ -43,6 +43,18 @@ def _baselines_cv(ctx: Context) -> float | None:
     return max(cv) if cv else None
 
 
+def record_search(ctx: Context, tuner, seconds: float) -> None:
+    """Keep what this whole search took in seconds of its first trial (the default head, which the analysis times
+    alone: `tlcore.costs.time_head_trial`), for the next expected times here; only a search that ended by itself,
+    since one the deadline stopped says nothing of how long the next would run."""
+    from .. import costs
+
+    first = getattr(tuner, "seconds", {}).get("00")
+    ended_by_itself = bool(tuner.oracle.stopped_because) or len(tuner.oracle.trials) >= ctx.config.search.max_trials
+    if first and ended_by_itself:
+        costs.record(ctx.config.backbone, None, "search_in_trials", seconds / first)
+
+
 def run(ctx: Context) -> list[Candidate]:
     if ctx.config.search.max_trials < 1:
         return []
@@ -80,6 +92,7 @@ def run(ctx: Context) -> list[Candidate]:
         model = tuner.hypermodel.build(best_hp)
         model.fit(x, onehot, batch_size=ctx.config.search.batch_size, epochs=epochs, verbose=0)
     seconds = time.perf_counter() - start
+    record_search(ctx, tuner, seconds)
     predict = lambda x: model.predict(x, verbose=0, batch_size=256)  # noqa: E731
     return [Candidate(
         strategy="extract",
