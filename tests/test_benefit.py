@@ -309,3 +309,22 @@ def test_the_text_curve_compares_with_tfidf_at_every_fraction(support):
     assert "TF-IDF" in result.scratch.model and "minilm" in result.transfer_model
     assert len(result.scratch.predictions) == len(support.labels("test"))
     assert result.summary.startswith(("With transfer", "Without transfer")) and "texts" in result.more_data
+
+
+def test_the_clock_says_when_the_next_fits_no_longer_fit_in_what_is_left():
+    clock = benefit._Clock(time.monotonic() + 10, [(1.0, 3.0), (1.0, 3.0), (0.5, 20.0), (0.5, 1.0)])
+    assert not clock.cannot_fit(2)  # 6 s of least time in 10 s
+    clock.deadline(), clock.deadline()
+    assert clock.cannot_fit(2)  # 21 s of least time in under 10 s
+    clock.skip(2)
+    assert clock.fits == []
+
+
+def test_a_fraction_that_no_longer_fits_in_the_budget_is_skipped_saying_why_and_all_the_data_is_still_measured(
+        support, monkeypatch):
+    monkeypatch.setattr(benefit._Clock, "cannot_fit", lambda self, count: True)  # a machine slower than its estimate
+    result = measure_benefit(support, BenefitConfig(budget_seconds=60))
+    full, smaller = result.curve[-1], result.curve[:-1]
+    assert full.fraction == 1.0 and full.accuracy is not None and full.scratch_accuracy is not None
+    assert smaller and all(p.accuracy is None and "budget ran out" in p.skipped for p in smaller)
+    assert "Too few points" in result.more_data

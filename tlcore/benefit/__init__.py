@@ -204,6 +204,14 @@ class _Clock:
     def __init__(self, end: float, fits: list[tuple[float, float]]) -> None:
         self.end, self.fits = end, list(fits)  # (weight, least seconds) of each fit, in the order they run
 
+    def cannot_fit(self, count: int) -> bool:
+        """Whether the next `count` fits' least times no longer fit in what is left of the budget (the time the
+        fits so far took beyond their share, on a loaded machine, is not made up by overrunning the budget)."""
+        return time.monotonic() + sum(least for _, least in self.fits[:count]) > self.end
+
+    def skip(self, count: int) -> None:
+        del self.fits[:count]
+
     def deadline(self) -> float:
         weight, least = self.fits.pop(0)
         now = time.monotonic()
@@ -211,6 +219,12 @@ class _Clock:
         spare = self.end - now - sum(s for _, s in self.fits) - least
         share = spare * weight / (weight + later) if weight + later > 0 else 0.0
         return now + least + max(share, 0.0)
+
+
+def _out_of_time(fraction: float, clock: _Clock) -> str:
+    return (f"{fraction:.0%} of the training split was not measured: the budget ran out before it (the fits so far "
+            f"took longer than this machine's first estimate); give the comparison about "
+            f"{duration(sum(least for _, least in clock.fits[:2]))} more to measure it")
 
 
 def for_run_folder(run_dir: Path, budget_seconds: float, **overrides) -> tuple[object, BenefitConfig]:
@@ -271,8 +285,13 @@ def measure_benefit(dataset, config: BenefitConfig = BenefitConfig(), *,
             for fraction, rows in measured for weight, fitter in ((way.weight, way), (1.0, scratch))]
     clock = _Clock(start + config.budget_seconds, fits)
     results: dict[float, tuple[Fitted, Fitted]] = {}
+    out_of_time: dict[float, str] = {}
     for number, (fraction, rows) in enumerate(measured):
         done = 2 + 2 * number
+        if number and clock.cannot_fit(2):  # the budget is kept: a smaller fraction is dropped, saying why
+            out_of_time[fraction] = _out_of_time(fraction, clock)
+            clock.skip(2)
+            continue
         report(progress, "benefit", done, steps, f"with transfer, {fraction:.0%} of the training split")
         transferred = way.fit(transfer_data, rows, clock.deadline(), config, progress)
         report(progress, "benefit", done + 1, steps, f"without transfer, {fraction:.0%} of the training split")
@@ -282,6 +301,7 @@ def measure_benefit(dataset, config: BenefitConfig = BenefitConfig(), *,
     points = []
     for fraction, _, counts, skipped in plan:
         per_class = int(np.median(counts))
+        skipped = skipped or out_of_time.get(fraction)
         if skipped:
             points.append(CurvePoint(fraction, per_class, tuple(counts), skipped=skipped))
             continue
