@@ -74,13 +74,16 @@ def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int)
 def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> tuple[float, float, float]:
     """Seconds per image on this machine of (the frozen base's forward pass, one fine-tuning step with the top
     `blocks` unfrozen, reading and resizing), timed on up to one batch of `files` after a step that traces."""
+    from .engine import engine_for
+
     files = files[:FinetuneConfig.batch_size]
     start = time.perf_counter()
     images = load_images(files, backbone.image_size)
     decode = (time.perf_counter() - start) / len(files)
-    backbone.forward_graph(images)  # traced before, by the analysis: warm
+    frozen = engine_for(backbone, choose=False)  # the engine the features were computed with (`image.engine`)
+    frozen(images)  # traced before, by the analysis: warm
     start = time.perf_counter()
-    backbone.forward_graph(images)
+    frozen(images)
     forward = (time.perf_counter() - start) / len(files)
     base = backbone.fresh()
     unfreeze_top(base, blocks)
