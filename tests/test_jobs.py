@@ -78,6 +78,7 @@ def test_an_analysis_job_writes_its_result_and_ends_at_100_percent(shapes, tmp_p
     progress = jobs.read_progress(folder)
     assert progress["finished"] and progress["fraction"] == 1.0 and progress["remaining"] == 0.0
     assert jobs.job_info(folder)["dataset"] == str(shapes.stored_in)
+    assert jobs.analysis_seconds() != jobs.ANALYSIS_GUESS_SECONDS  # timed, for the next waiting jobs
 
 
 def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, tmp_path):
@@ -346,6 +347,21 @@ def test_a_queued_job_shows_its_place_and_expected_wait(shapes, tmp_path, queue_
     for folder in (first, second):
         jobs.cancel(folder)
     assert jobs.expected_wait(second) is None  # no longer waiting
+
+
+def test_a_queued_analysis_counts_what_analyses_took_on_this_machine(shapes, tmp_path, queue_at):
+    from tlcore import costs
+
+    queue_at("sqlite")
+    ws = tmp_path / "ws"
+    analysis = jobs.submit_analysis(ws, shapes.stored_in, None)
+    training = jobs.submit_training(ws, shapes.stored_in, TINY)
+    assert jobs.expected_wait(training) == pytest.approx(jobs.ANALYSIS_GUESS_SECONDS)  # none timed here yet
+    for seconds in (20.0, 30.0, 25.0):  # what `_analyse` records after each analysis
+        costs.record("analysis", None, "seconds", seconds)
+    assert jobs.expected_wait(training) == pytest.approx(25.0)
+    for folder in (analysis, training):
+        jobs.cancel(folder)
 
 
 @pytest.mark.slow

@@ -199,7 +199,15 @@ def ahead_of(folder: Path) -> int | None:
     return ids.index(task_id) if task_id in ids else None
 
 
-ANALYSIS_GUESS_SECONDS = 60.0  # an analysis has no budget: what one usually takes, for a waiting job's estimate
+ANALYSIS_GUESS_SECONDS = 60.0  # an analysis has no budget: what one usually takes, until this machine has timed one
+
+
+def analysis_seconds() -> float:
+    """What an analysis takes on this machine (the median of the last ones, `tlcore.costs`), or the first guess:
+    a queued analysis's share of a waiting job's expected wait."""
+    from . import costs
+
+    return costs.measured("analysis", None, "seconds") or ANALYSIS_GUESS_SECONDS
 
 
 def expected_wait(folder: Path) -> float | None:
@@ -216,7 +224,7 @@ def expected_wait(folder: Path) -> float | None:
     for marker in running_dir().glob("*.json"):
         info = runs.read_json(marker)
         if info:
-            work += max(float(info.get("budget", ANALYSIS_GUESS_SECONDS)) - (now - float(info.get("started", now))), 0)
+            work += max(float(info.get("budget") or analysis_seconds()) - (now - float(info.get("started", now))), 0)
     workers = sum(int(w.get("workers", 1)) for w in alive_workers()) or 1
     return work / workers
 
@@ -224,7 +232,7 @@ def expected_wait(folder: Path) -> float | None:
 def _task_budget(task) -> float:
     """A queued task's time budget: a training run's config says it; an analysis is guessed."""
     config = next((a for a in getattr(task, "args", ()) if hasattr(a, "budget_seconds")), None)
-    return float(config.budget_seconds) if config is not None else ANALYSIS_GUESS_SECONDS
+    return float(config.budget_seconds) if config is not None else analysis_seconds()
 
 
 def running_dir() -> Path:
@@ -509,7 +517,7 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
         tracker.write("starting", 0.0, "a worker took the job")
         if sets_running:
             runs.set_status(folder, "running", worker=f"{socket.gethostname()}:{os.getpid()}")
-        runs.write_json(marker, {"folder": folder.name, "budget": tracker.budget_seconds or ANALYSIS_GUESS_SECONDS,
+        runs.write_json(marker, {"folder": folder.name, "budget": tracker.budget_seconds or analysis_seconds(),
                                  "started": time.time()})
         _work(folder, tracker, work, identity)
     except OSError:
@@ -593,14 +601,17 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
     tracker = ProgressFile(folder_path)
 
     def work() -> None:
+        from . import costs
         from .analysis import analyze, save_analysis
         from .data.store import load_stored
 
+        watch = costs.Stopwatch()
         dataset = load_stored(Path(dataset_folder))
         analysis = analyze(dataset, backbone, descriptions=descriptions, progress=tracker,
                            pilot_in=Path(workspace) if pilot else None, aim=aim)
         runs.write_json(folder_path / RESULT_FILE, analysis.to_dict())
         save_analysis(analysis, dataset)
+        costs.record("analysis", None, "seconds", watch.seconds)  # for the next waiting jobs' expected wait
 
     _job(folder_path, tracker, work)
 
