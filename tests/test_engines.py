@@ -72,7 +72,7 @@ def fake(monkeypatch) -> Fake:
         "fake": engine.Candidate("fake engine", counter.convert, Fake.load, suffix=".fake"),
     })  # fmt: skip
     monkeypatch.setattr(engine, "_rates", lambda runners, batch: {n: 100.0 if n == "fake" else 25.0 for n in runners})
-    monkeypatch.setattr(engine, "MIN_IMAGES_TO_CHOOSE", 1)
+    monkeypatch.setattr(engine, "PAYS_SECONDS", 0.0)
     return counter
 
 
@@ -195,7 +195,7 @@ def test_a_failed_conversion_falls_back_to_tf_function_with_one_log_line(backbon
         raise RuntimeError("op FancyConv is not supported")
 
     monkeypatch.setitem(engine.CANDIDATES, "tflite", dataclasses.replace(lite, convert=broken))
-    monkeypatch.setattr(engine, "MIN_IMAGES_TO_CHOOSE", 1)
+    monkeypatch.setattr(engine, "PAYS_SECONDS", 0.0)
     with caplog.at_level(logging.WARNING, logger=engine.__name__):
         result = extract_features(real_files, backbone, use_cache=False)
     failures = [r for r in caplog.records if "conversion failed" in r.getMessage()]
@@ -220,10 +220,26 @@ def test_a_candidate_must_be_clearly_faster(backbone, real_batch, fake, monkeypa
     assert engine.engine_for(backbone, real_batch).name == "tf"  # 5% is within the noise of a loaded machine
 
 
-def test_small_jobs_do_not_pay_for_measuring(backbone, real_files, fake, monkeypatch):
-    monkeypatch.setattr(engine, "MIN_IMAGES_TO_CHOOSE", 64)
-    extract_features(real_files, backbone, use_cache=False)
-    assert fake.conversions == 0 and engine.engine_for(backbone, choose=False).name == "tf"
+def test_a_job_measures_only_once_the_rest_of_it_would_take_long_enough_on_tf_function(
+        backbone, real_files, fake, monkeypatch):
+    monkeypatch.setattr(engine, "PAYS_SECONDS", 3600.0)  # a job far shorter than what measuring must pay back
+    extract_features(real_files, backbone, batch_size=2, use_cache=False)
+    assert fake.conversions == 0 and not engine.decided(backbone)
+    assert engine.engine_for(backbone, choose=False).name == "tf"
+
+    seen = []
+    monkeypatch.setattr(engine, "PAYS_SECONDS", 1e-9)  # any job, once one batch after the first has been timed
+    result = extract_features(real_files, backbone, batch_size=2, use_cache=False, progress=seen.append)
+    stages = [p.stage for p in seen]
+    assert fake.conversions == 1 and engine.decided(backbone)
+    assert stages.index("engine") > 1 + stages.index("features")  # after two batches on tf.function
+    assert result.features.shape == (len(real_files), backbone.feature_dim)
+
+
+def test_small_jobs_decide_nothing_and_time_nothing_they_cannot_use():
+    assert not engine.worth_choosing(None, 10_000)  # not timed yet
+    assert not engine.worth_choosing(0.005, 180)  # the drawn shapes at 96 px: under a second
+    assert engine.worth_choosing(1 / 40, 800)  # 20 s at tf.function's 40 images/s on an AVX2 machine
 
 
 def test_the_environment_forces_an_engine(backbone, real_batch, fake, monkeypatch):

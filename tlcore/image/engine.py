@@ -44,7 +44,11 @@ TOLERANCE = 1e-4  # features and logits, absolute and relative (as np.allclose),
 MARGIN = 1.10  # a candidate must be this much faster than tf.function to replace it
 ROUNDS = 3  # timed calls per candidate, interleaved; the quickest counts (load only ever slows a run)
 SAMPLE_IMAGES = 64  # at most this many images of the caller's batch are timed (one batch)
-MIN_IMAGES_TO_CHOOSE = 64  # a smaller job uses what is known (or tf.function) rather than pay for measuring
+# A job measures the engines only when what is left of it would take at least this long on tf.function (timed on
+# its own batches): converting, checking and timing took 7.7 s at 96 px and 12 s at 224 px on the 2-core AVX-512
+# machine (2026-12-04), so a job this long gets most of it back when the candidate is 3x faster (AVX2 machines),
+# and a small one (the 180 drawn shapes: 0.2 s of forward pass at 96 px) never pays for a choice it cannot use.
+PAYS_SECONDS = 10.0
 FORMAT = 1  # bump when what is stored changes
 
 Runner = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]  # uint8 N x S x S x 3 -> (features, logits)
@@ -164,6 +168,27 @@ def forget() -> None:
     """Drop every engine loaded in this process (the disk cache stays)."""
     with _LOCK:
         _MEMORY.clear()
+
+
+def decided(backbone: Backbone) -> bool:
+    """Whether the engine for `backbone` is settled without measuring: forced by the environment, or chosen on
+    this machine before (in this process or on disk)."""
+    if _wanted() != "auto":
+        return True
+    key = engine_key(backbone)
+    with _LOCK:
+        known = _MEMORY.get(key) or _read(key, backbone)
+        if known is not None:
+            _MEMORY[key] = known
+        return known is not None and known.chosen is not None
+
+
+def worth_choosing(seconds_per_image: float | None, images_left: int) -> bool:
+    """Whether measuring the engines pays within this job: the rest of it would take at least `PAYS_SECONDS` at
+    tf.function's measured speed (None: not timed yet, so not known to pay, unless `PAYS_SECONDS` is 0)."""
+    if PAYS_SECONDS <= 0:
+        return True
+    return seconds_per_image is not None and seconds_per_image * images_left >= PAYS_SECONDS
 
 
 def engine_key(backbone: Backbone) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,7 +26,6 @@ from ..progress import ProgressCallback, report
 from . import engine
 from .bases import Backbone
 from .decode import load_rgb
-from .engine import Engine
 
 FORMAT_VERSION = 1  # bump when the way features are computed changes, to retire old cache files
 DEFAULT_BATCH_SIZE = 64
@@ -63,16 +63,21 @@ def extract_features(
 
     total = len(images)
     feature_parts, logit_parts, done = [], [], 0
-    batches = _batches(images, backbone.image_size, batch_size)
-    first = next(batches, None)
-    if first is not None:  # the engine is chosen on the user's own first batch, while the next ones decode
-        if distribution == "default":
-            forward = _compiled_forward(backbone, first, progress, choose=total >= engine.MIN_IMAGES_TO_CHOOSE)
-        else:
-            forward = _distributed_forward(backbone, distribution)
+    if distribution == "default":
+        forward = engine.engine_for(backbone, choose=False, progress=progress)  # known, forced, or tf.function
+        undecided = not engine.decided(backbone)
+    else:
+        forward, undecided = _distributed_forward(backbone, distribution), False
+    seconds_per_image = None  # tf.function's, timed on this job's batches while the engine is undecided
     report(progress, "features", 0, total)
-    for batch in _chained(first, batches):
+    for batch in _batches(images, backbone.image_size, batch_size):
+        if undecided and engine.worth_choosing(seconds_per_image, total - done):
+            # measured on the user's own batch, while the next ones decode
+            forward, undecided = engine.engine_for(backbone, batch, progress=progress), False
+        started = time.perf_counter()
         features, logits = forward(batch)
+        if undecided and done:  # the first batch may trace the graph: not timed
+            seconds_per_image = (time.perf_counter() - started) / len(batch)
         feature_parts.append(np.asarray(features))
         logit_parts.append(np.asarray(logits))
         done += len(batch)
@@ -108,19 +113,6 @@ def cache_key(images: Images, backbone: Backbone) -> str:
         for image in images:
             digest.update(hashlib.sha256(Path(image).read_bytes()).digest())
     return digest.hexdigest()[:32]
-
-
-def _compiled_forward(
-    backbone: Backbone, sample: np.ndarray | None = None, progress: ProgressCallback | None = None, choose: bool = True
-) -> Engine:
-    """The engine chosen for this base on this machine (measured on `sample` if it is not known yet and `choose`)."""
-    return engine.engine_for(backbone, sample, choose=choose, progress=progress)
-
-
-def _chained(first: np.ndarray | None, rest: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
-    if first is not None:
-        yield first
-        yield from rest
 
 
 def _distributed_forward(backbone: Backbone, distribution: str):
