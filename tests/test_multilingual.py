@@ -320,3 +320,17 @@ def test_on_germeval_the_ranking_measures_use_m_better_than_minilm(tmp_path):
     assert ranking.recommended == "use_multilingual" and ranking.items == 300
     assert rows["use_multilingual"]["points_vs_default"] > 2  # measured: +6.3 on 300 of 600
     assert "Most of your texts are not in English (German" in ranking.sentence
+
+
+def test_zoo_shows_what_each_text_base_reads(capsys):
+    """USE-m reads up to 4,096 pieces (training and bundle cut there alike); e5's engine reads any length in
+    windows; images keep their size in pixels."""
+    from tlcore.cli import main
+
+    assert [get_text_spec(n).length_words for n in ("minilm_l6", "use_multilingual", "e5_small_multilingual")] \
+        == ["128 tok", "4096 tok", "any length"]
+    assert main(["zoo"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "4096 tok" in lines["use_multilingual"] and "any length" in lines["e5_small_multilingual"]
+    assert "128 tok" in lines["minilm_l6"] and "224 px" in lines["efficientnet_lite0"]
+    assert "100000" not in "".join(lines.values())
