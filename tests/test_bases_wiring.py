@@ -44,15 +44,17 @@ def test_the_analysis_of_drawn_shapes_ranks_every_installed_base_and_keeps_it(sh
     assert base_ranking(saved) == analysis.bases
 
 
-def test_a_text_dataset_has_no_ranking_and_no_error(tmp_path):
+def test_a_text_dataset_is_ranked_on_the_text_bases_a_bundle_can_carry_and_the_ranking_survives_saving(tmp_path):
     from tlcore.data import import_data
     from tlcore.samples import sample_path
 
     messages = import_data(sample_path("support"), tmp_path / "ws")
     assert messages.modality == "text"
     analysis = analyze(messages)
-    assert analysis.bases is None and analysis.to_dict()["bases"] is None
-    assert base_ranking(analysis.to_dict()) is None and analysis.recommendation.strategy
+    ranked = {row["base"] for row in analysis.bases.rows}
+    assert {"minilm_l6", "use_multilingual"} <= ranked  # English texts: the engine-only e5 is not measured
+    assert analysis.bases.recommended in ("minilm_l6", "use_multilingual") and analysis.bases.sentence
+    assert base_ranking(analysis.to_dict()).to_dict() == analysis.bases.to_dict()
 
 
 def test_one_installed_base_gives_no_ranking(monkeypatch, shapes):
