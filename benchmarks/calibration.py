@@ -171,7 +171,9 @@ def variant_folder(spec: str, root: Path, scratch: Path) -> tuple[Path, int | No
 def _measured(dataset, image_size: int | None, seed: int):
     """The base, the analysis's measures and the threshold rule's advice for the variant, as `analyze` takes them."""
     modality = modality_of(dataset)
-    choice = modality.resolve_base(dataset, None, image_size)
+    # the kind's default base, whatever the texts' language: the rule is calibrated on the base that can fine-tune
+    # (texts mostly not in English would otherwise resolve to the multilingual base, which cannot)
+    choice = modality.resolve_base(dataset, modality.default_base, image_size)
     m = modality.measure(dataset, choice, seed=seed, descriptions=None, progress=None)
     advice = recommend(m.size, m.transferability, m.reading, m.as_is_accuracy, modality.domain,
                        {"image_size": choice.image_size})
