@@ -81,8 +81,7 @@ def text_source(name: str, folder: Path, seed: int = 0) -> Path:
     table = pd.concat(parts)
     test = table[table["split"] == "test"]
     if len(test) > TEXT_TEST_CAP:  # the same share of each class
-        keep = test.groupby("label", group_keys=False).apply(
-            lambda rows: rows.sample(frac=TEXT_TEST_CAP / len(test), random_state=seed))
+        keep = test.groupby("label").sample(frac=TEXT_TEST_CAP / len(test), random_state=seed)
         table = pd.concat([table[table["split"] != "test"], keep])
     path = folder / f"{name}.csv"
     table[["text", "label", "split"]].to_csv(path, index=False)
