@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from tlcore.errors import SettingError, TLCoreError
+from tlcore.folds import stratified_sample
 from tlcore.image import bases as bases_module
 from tlcore.image import ranking
 from tlcore.image.bases import DEFAULT_BACKBONE, installed_bases
@@ -144,9 +145,9 @@ def test_the_table_goes_to_the_analysis_as_plain_rows():
 def test_the_cap_keeps_each_class_share_and_leaves_small_sets_whole():
     labels = np.repeat([0, 1, 2], [200, 100, 100])
     rows = np.arange(400)
-    assert ranking._capped(rows, labels, None, 0) is rows and ranking._capped(rows, labels, 400, 0) is rows
-    kept = ranking._capped(rows, labels, 100, seed=0)
+    assert stratified_sample(rows, labels, None, 0) is rows and stratified_sample(rows, labels, 400, 0) is rows
+    kept = stratified_sample(rows, labels, 100, seed=0)
     assert len(np.unique(kept)) == 100 and list(kept) == sorted(kept)
     assert list(np.bincount(labels[kept])) == [50, 25, 25]
-    again = ranking._capped(rows, labels, 100, seed=0)
+    again = stratified_sample(rows, labels, 100, seed=0)
     assert list(again) == list(kept)  # the same seed, the same sample: a second analysis ranks the same images

@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 from tlcore.analysis import analyze, base_ranking
+from tlcore.folds import stratified_sample
 from tlcore.image import bases as bases_module
 from tlcore.image import ranking
 from tlcore.image.bases import DEFAULT_BACKBONE, installed_bases
@@ -86,7 +87,7 @@ def test_a_large_dataset_is_ranked_on_a_stratified_sample_with_given_features(mo
     assert carried.rows[0]["base"] == "efficientnet_lite2" and carried.rows[0]["seconds_per_item"] == 0.01
     assert BaseRanking.from_dict(json.loads(json.dumps(carried.to_dict()))) == carried
     known = np.flatnonzero(shapes.records["split"].to_numpy(dtype=object) != "test")
-    kept = ranking._capped(known, labels, 60, seed=0)
+    kept = stratified_sample(known, labels, 60, seed=0)
     assert len(set(kept)) == 60 and set(kept) <= set(known) and list(kept) == sorted(kept)
     assert np.bincount(labels[kept]).min() >= 18  # each class keeps about its share (a third each)
 

@@ -95,3 +95,15 @@ def holdout(labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray |
     else:
         fit, score = folds(labels, round(1 / fraction), seed, groups)[0]
     return np.sort(fit), np.sort(score)
+
+
+def stratified_sample(rows: np.ndarray, labels: np.ndarray, max_items: int | None, seed: int) -> np.ndarray:
+    """`rows` as they are, or a sample of `max_items` of them keeping each class's share, in dataset order
+    (`labels` indexed by row): what the base rankings measure on a large dataset."""
+    if max_items is None or len(rows) <= max_items:
+        return rows
+    try:
+        kept, _ = train_test_split(rows, train_size=max_items, stratify=labels[rows], random_state=seed)
+    except ValueError:  # a class too small to split: a plain random sample
+        kept = np.random.default_rng(seed).choice(rows, max_items, replace=False)
+    return np.sort(kept)

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import SettingError
-from ..folds import group_ids
+from ..folds import group_ids, stratified_sample
 from ..modality import BaseRanking
 from ..progress import Progress, ProgressCallback, report
 from ..transferability import logme, probe_accuracy
@@ -66,7 +66,7 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
         if not available:
             raise SettingError(f"{short_title(name)} cannot be ranked: {reason}")
     known = np.flatnonzero(dataset.records["split"].to_numpy(dtype=object) != "test")
-    rows_used = _capped(known, dataset.labels(), max_items, seed)
+    rows_used = stratified_sample(known, dataset.labels(), max_items, seed)
     every = len(rows_used) == len(known)  # then all images go through each base: the cache entry training reads
     labels = dataset.labels()[rows_used]
     groups = dataset.groups()
@@ -99,19 +99,6 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
     table = _ranked(pd.DataFrame(rows))
     table.attrs.update(items=len(rows_used), of_items=len(known))
     return table
-
-
-def _capped(rows: np.ndarray, labels: np.ndarray, max_items: int | None, seed: int) -> np.ndarray:
-    """`rows` as they are, or a sample of `max_items` of them keeping each class's share, in dataset order."""
-    if max_items is None or len(rows) <= max_items:
-        return rows
-    from sklearn.model_selection import train_test_split
-
-    try:
-        kept, _ = train_test_split(rows, train_size=max_items, stratify=labels[rows], random_state=seed)
-    except ValueError:  # a class too small to split: a plain random sample
-        kept = np.random.default_rng(seed).choice(rows, max_items, replace=False)
-    return np.sort(kept)
 
 
 def _features(files: list, base, title: str, progress: ProgressCallback | None):

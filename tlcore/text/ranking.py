@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from ..errors import SettingError
-from ..folds import group_ids
+from ..folds import group_ids, stratified_sample
 from ..modality import BaseChoice, BaseRanking
 from ..progress import Progress, ProgressCallback, report
 from ..transferability import logme, probe_accuracy
@@ -87,7 +87,7 @@ def rank_bases(dataset, choice: BaseChoice, features: np.ndarray | None = None, 
     names = list(names) if names is not None else bases_to_rank(vote)
     if len(names) < 2:
         return None
-    rows_used = capped(known, dataset.labels(), max_items, seed)
+    rows_used = stratified_sample(known, dataset.labels(), max_items, seed)
     labels = dataset.labels()[rows_used]
     groups = dataset.groups()
     groups = group_ids(None if groups is None else groups[rows_used])
@@ -122,19 +122,6 @@ def rank_bases(dataset, choice: BaseChoice, features: np.ndarray | None = None, 
         })  # fmt: skip
     report(progress, "rank bases", len(names), len(names))
     return ranked(measured, vote, len(rows_used), len(known))
-
-
-def capped(rows: np.ndarray, labels: np.ndarray, max_items: int | None, seed: int) -> np.ndarray:
-    """`rows` as they are, or a sample of `max_items` of them keeping each class's share, in dataset order."""
-    if max_items is None or len(rows) <= max_items:
-        return rows
-    from sklearn.model_selection import train_test_split
-
-    try:
-        kept, _ = train_test_split(rows, train_size=max_items, stratify=labels[rows], random_state=seed)
-    except ValueError:  # a class too small to split: a plain random sample
-        kept = np.random.default_rng(seed).choice(rows, max_items, replace=False)
-    return np.sort(kept)
 
 
 def _relay(progress: ProgressCallback | None, title: str) -> ProgressCallback | None:
