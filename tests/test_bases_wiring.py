@@ -141,3 +141,12 @@ def test_analyse_shows_the_ranking_and_train_preselects_the_recommended_base_and
     assert at.number_input(key="size:efficientnet_lite0").max == 224
     at.button(key="train").click().run()
     assert asked[-1].backbone == "efficientnet_lite0"
+
+
+def test_the_analyze_command_says_what_the_ranking_advises(tmp_path, capsys):
+    from tlcore.cli import main
+
+    assert main(["analyze", "sample:support", "--workspace", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    line = next(line for line in printed.splitlines() if line.startswith("bases: "))
+    assert "all-MiniLM-L6-v2" in line  # the English messages' base, against the multilingual one

@@ -334,6 +334,10 @@ def _analyze(args: argparse.Namespace) -> int:
 
         print("expected time to a downloadable model on this machine: "
               + ", ".join(f"{k} {duration(v)}" for k, v in advice["expected_seconds"].items()))
+    if result.bases is not None:  # more than one base of this kind installed: what the ranking advises
+        others = "" if result.bases.recommended == result.base.name else \
+            f" (`--base {result.bases.recommended}` trains on it)"
+        print(f"bases: {result.bases.sentence}{others}")
     offer = "" if args.pilot else pilot_offer(advice)
     if offer:
         print(f"{offer} `analyze --pilot` runs it before you train.")
