@@ -122,7 +122,7 @@ def test_the_benchmark_measures_a_set_and_prints_its_verdict(tmp_path, capsys):
     assert all(0 < r["test"] <= 1 and r["seconds"] > 0 for r in rows)
     bench.summarise({"shapes": rows})
     out = capsys.readouterr().out
-    assert "| shapes | EfficientNet-Lite2 |" in out and "of 1 sets" in out and "ratio ranked-first/default" in out
+    assert "| shapes | EfficientNet-Lite2 |" in out and "of 1 sets" in out and "ratio recommended/default" in out
 
 
 def test_the_table_goes_to_the_analysis_as_plain_rows():
@@ -151,3 +151,18 @@ def test_the_cap_keeps_each_class_share_and_leaves_small_sets_whole():
     assert list(np.bincount(labels[kept])) == [50, 25, 25]
     again = stratified_sample(rows, labels, 100, seed=0)
     assert list(again) == list(kept)  # the same seed, the same sample: a second analysis ranks the same images
+
+
+def test_the_benchmark_gives_each_text_set_its_own_test_split_with_every_class(tmp_path):
+    import pandas as pd
+
+    from tests.conftest import benchmark_module, shared_dataset
+
+    shared_dataset("text")
+    bench = benchmark_module("bench_bases")
+    table = pd.read_csv(bench.text_source("sms_spam", tmp_path))
+    counts = table.groupby(["split", "label"]).size().unstack(fill_value=0)
+    assert (counts.loc["train"] == bench.TEXT_PER_CLASS).all()
+    assert (counts.loc["val"] == bench.TEXT_PER_CLASS // 5).all()
+    assert 0.9 * bench.TEXT_TEST_CAP <= counts.loc["test"].sum() <= bench.TEXT_TEST_CAP + len(counts.columns)
+    assert (counts.loc["test"] > 0).all()  # the labels survive the cap (an apply once dropped them)
