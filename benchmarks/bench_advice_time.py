@@ -33,6 +33,7 @@ import argparse
 import csv
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -158,8 +159,11 @@ def main() -> None:
         found = {k: v for k, v in found.items() if k in args.sets.split(",")}
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; budget {args.budget:.0f} s "
           f"per run; sets: {', '.join(found)}", flush=True)
-    rows = [measure(name, source, scratch / "ws" / name.replace("@", "_"), args.budget)
-            for name, source in found.items()]
+    try:
+        rows = [measure(name, source, scratch / "ws" / name.replace("@", "_"), args.budget)
+                for name, source in found.items()]
+    finally:  # ten sets' workspaces, runs and bundles hold about 9 GB
+        shutil.rmtree(scratch, ignore_errors=True)
 
     print("\nset              way       test acc  expected s  measured s  ratio  first bundle after features")
     ratios, overruns, firsts = [], [], []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 import socket
 import tempfile
 from pathlib import Path
@@ -127,3 +128,9 @@ def shared_dataset(name: str) -> Path:
     if not folder.is_dir():
         pytest.skip(f"{folder} is absent (the shared test datasets sit beside the repository)")
     return folder
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """The sandbox home goes with the session: a full run writes about a gigabyte of runs, bundles and caches
+    there, and a machine that runs the tests often would fill its disk (one did, 2026-12-04)."""
+    shutil.rmtree(_SANDBOX, ignore_errors=True)
