@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import paths
+from .. import paths, runs
 from ..errors import UnknownNameError
 from ..progress import ProgressCallback, report
 from .bases import Backbone
@@ -395,19 +395,12 @@ def _folder() -> Path:
 
 
 def _store_blob(key: str, name: str, blob: bytes, record: dict) -> None:
-    path = _folder() / f"{key}{CANDIDATES[name].suffix}"
-    _atomic_write(path, blob)
+    runs.write_atomic(_folder() / f"{key}{CANDIDATES[name].suffix}", blob)
     record["digests"][name] = hashlib.sha256(blob).hexdigest()
 
 
 def _write(key: str, record: dict) -> None:
-    _atomic_write(_folder() / f"{key}.json", json.dumps(record, indent=1).encode())
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    scratch = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
-    scratch.write_bytes(data)
-    os.replace(scratch, path)
+    runs.write_json(_folder() / f"{key}.json", record)
 
 
 def _read(key: str, backbone: Backbone) -> _Known | None:
