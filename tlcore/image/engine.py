@@ -170,6 +170,19 @@ def forget() -> None:
         _MEMORY.clear()
 
 
+def forward_seconds(backbone: Backbone, images: np.ndarray, runs: int = 1) -> list[float]:
+    """Seconds per image of `runs` calls on `images` of the engine `extract_features` runs here (measuring
+    nothing), after one call that traces the graph or sizes the interpreter: what the analysis's timings read."""
+    forward = engine_for(backbone, choose=False)
+    forward(images)
+    seconds = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        forward(images)
+        seconds.append((time.perf_counter() - start) / len(images))
+    return seconds
+
+
 def decided(backbone: Backbone) -> bool:
     """Whether the engine for `backbone` is settled without measuring: forced by the environment, or chosen on
     this machine before (in this process or on disk)."""

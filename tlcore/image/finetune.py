@@ -74,17 +74,13 @@ def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int)
 def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> tuple[float, float, float]:
     """Seconds per image on this machine of (the frozen base's forward pass, one fine-tuning step with the top
     `blocks` unfrozen, reading and resizing), timed on up to one batch of `files` after a step that traces."""
-    from .engine import engine_for
+    from .engine import forward_seconds
 
     files = files[:FinetuneConfig.batch_size]
     start = time.perf_counter()
     images = load_images(files, backbone.image_size)
     decode = (time.perf_counter() - start) / len(files)
-    frozen = engine_for(backbone, choose=False)  # the engine the features were computed with (`image.engine`)
-    frozen(images)  # traced before, by the analysis: warm
-    start = time.perf_counter()
-    frozen(images)
-    forward = (time.perf_counter() - start) / len(files)
+    forward = forward_seconds(backbone, images)[0]  # the engine the features were computed with (`image.engine`)
     base = backbone.fresh()
     unfreeze_top(base, blocks)
     head = keras.Sequential([keras.layers.Dense(n_classes)], name="timing_head")

@@ -7,7 +7,6 @@ source holds stays cheap.
 from __future__ import annotations
 
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -231,15 +230,10 @@ class ImageModality(Modality):
 def _base_latency_ms(base) -> float:
     """Milliseconds for one image through the frozen base (the cost every feature-based model pays), run by the
     engine extract_features uses on this machine."""
-    from .engine import engine_for
+    from .engine import forward_seconds
 
     image = np.zeros((1, base.image_size, base.image_size, 3), np.uint8)
-    forward = engine_for(base, choose=False)
-    forward(image)  # trace or size the interpreter, and warm up
-    start = time.perf_counter()
-    for _ in range(5):
-        forward(image)
-    return 1000 * (time.perf_counter() - start) / 5
+    return 1000 * float(np.mean(forward_seconds(base, image, 5)))
 
 
 MODALITY = ImageModality()

@@ -20,7 +20,6 @@ features land in the same cache entry that training with that base reads.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 
 import numpy as np
@@ -126,18 +125,10 @@ def as_ranking(table: pd.DataFrame) -> BaseRanking:
 def _seconds_per_image(base, files: list) -> float:
     """The forward pass extract_features runs (the engine chosen on this machine) on one batch of the user's
     images, decoding excluded; the quickest of `TIMED_RUNS`, since another process can only ever make a run slower."""
-    from .engine import engine_for
+    from .engine import forward_seconds
     from .extract import load_images
 
-    images = load_images(files[:TIMED_IMAGES], base.image_size)
-    forward = engine_for(base, choose=False)  # what a job of this size runs: measuring pays only on long ones
-    forward(images)  # traces the graph or sizes the interpreter (or is already warm)
-    runs = []
-    for _ in range(TIMED_RUNS):
-        start = time.perf_counter()
-        forward(images)
-        runs.append(time.perf_counter() - start)
-    return min(runs) / len(images)
+    return min(forward_seconds(base, load_images(files[:TIMED_IMAGES], base.image_size), TIMED_RUNS))
 
 
 def _ranked(table: pd.DataFrame) -> pd.DataFrame:
