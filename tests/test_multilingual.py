@@ -238,7 +238,9 @@ def test_the_text_ranking_recommends_use_m_for_german_texts_and_says_why(german_
     needs_use_m()
     choice = MODALITY.resolve_base(german_topics)
     features = MODALITY.features(german_topics, choice).features
-    ranking = MODALITY.rank_bases(german_topics, choice, features, seed=0, progress=None)
+    seen = []
+    ranking = MODALITY.rank_bases(german_topics, choice, features, seed=0, progress=seen.append)
+    assert any(p.stage == "features (all-MiniLM-L6-v2)" for p in seen)  # each base's embedding, under its name
     rows = {row["base"]: row for row in ranking.rows}
     installed = [n for n, spec in TEXT_REGISTRY.items() if spec.availability()[0]]
     assert set(rows) == set(installed)  # German texts: the engine-only base is measured too, for the user to see

@@ -37,6 +37,18 @@ def report(
         callback(Progress(stage, done, total, message, dict(metrics or {})))
 
 
+def restaged(callback: ProgressCallback | None, stage: str) -> ProgressCallback | None:
+    """`callback` with every step reported under `stage` (a long function's steps shown as part of a larger one,
+    e.g. one base's features while the bases are ranked); None when there is no callback."""
+    if callback is None:
+        return None
+
+    def relay(step: Progress) -> None:
+        callback(Progress(stage, step.done, step.total, step.message, dict(step.metrics)))
+
+    return relay
+
+
 def duration(value: float) -> str:
     """A duration in words: "8 s", "2 min 5 s"."""
     whole = round(value)

@@ -28,7 +28,7 @@ import pandas as pd
 from ..errors import SettingError
 from ..folds import group_ids, stratified_sample
 from ..modality import BaseRanking
-from ..progress import Progress, ProgressCallback, report
+from ..progress import ProgressCallback, report, restaged
 from ..transferability import logme, probe_accuracy
 from .bases import DEFAULT_BACKBONE, auto_image_size, get_spec, installed_bases, load_backbone, median_side
 
@@ -104,10 +104,7 @@ def _features(files: list, base, title: str, progress: ProgressCallback | None):
     """The images' features through `base` (cached per base and size), reported per base."""
     from .extract import extract_features
 
-    def relay(step: Progress) -> None:
-        report(progress, f"features ({title})", step.done, step.total, step.message)
-
-    return extract_features(files, base, progress=relay if progress else None)
+    return extract_features(files, base, progress=restaged(progress, f"features ({title})"))
 
 
 def as_ranking(table: pd.DataFrame) -> BaseRanking:

@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import SettingError
 from ..folds import group_ids, stratified_sample
 from ..modality import BaseChoice, BaseRanking
-from ..progress import Progress, ProgressCallback, report
+from ..progress import ProgressCallback, report, restaged
 from ..transferability import logme, probe_accuracy
 from .encoder import DEFAULT_TEXT_BACKBONE, TEXT_REGISTRY, get_text_spec, load_text_encoder
 from .language import LANGUAGE_NAMES, LanguageVote, language_vote
@@ -105,7 +105,7 @@ def rank_bases(dataset, choice: BaseChoice, features: np.ndarray | None = None, 
         if features is not None and name == choice.name:
             x, from_cache = np.asarray(features)[rows_used], True
         else:
-            found = embed_texts(chosen, encoder, progress=_relay(progress, title))
+            found = embed_texts(chosen, encoder, progress=restaged(progress, f"features ({title})"))
             x, from_cache = found.features, found.from_cache
         report(progress, "rank bases", number, len(names), f"{title}: probe, LogME and speed")
         spec = get_text_spec(name)
@@ -122,17 +122,6 @@ def rank_bases(dataset, choice: BaseChoice, features: np.ndarray | None = None, 
         })  # fmt: skip
     report(progress, "rank bases", len(names), len(names))
     return ranked(measured, vote, len(rows_used), len(known))
-
-
-def _relay(progress: ProgressCallback | None, title: str) -> ProgressCallback | None:
-    """The embedding's steps reported under the base's name."""
-    if progress is None:
-        return None
-
-    def relay(step: Progress) -> None:
-        report(progress, f"features ({title})", step.done, step.total, step.message)
-
-    return relay
 
 
 def _seconds_per_text(encoder, texts: list[str]) -> float:
