@@ -204,10 +204,14 @@ class _Clock:
     def __init__(self, end: float, fits: list[tuple[float, float]]) -> None:
         self.end, self.fits = end, list(fits)  # (weight, least seconds) of each fit, in the order they run
 
+    def least(self, count: int) -> float:
+        """The least seconds the next `count` fits need."""
+        return sum(least for _, least in self.fits[:count])
+
     def cannot_fit(self, count: int) -> bool:
         """Whether the next `count` fits' least times no longer fit in what is left of the budget (the time the
         fits so far took beyond their share, on a loaded machine, is not made up by overrunning the budget)."""
-        return time.monotonic() + sum(least for _, least in self.fits[:count]) > self.end
+        return time.monotonic() + self.least(count) > self.end
 
     def skip(self, count: int) -> None:
         del self.fits[:count]
@@ -224,7 +228,7 @@ class _Clock:
 def _out_of_time(fraction: float, clock: _Clock) -> str:
     return (f"{fraction:.0%} of the training split was not measured: the budget ran out before it (the fits so far "
             f"took longer than this machine's first estimate); give the comparison about "
-            f"{duration(sum(least for _, least in clock.fits[:2]))} more to measure it")
+            f"{duration(clock.least(2))} more to measure it")
 
 
 def for_run_folder(run_dir: Path, budget_seconds: float, **overrides) -> tuple[object, BenefitConfig]:

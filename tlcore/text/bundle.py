@@ -44,7 +44,6 @@ CARD_USES = {  # the model card's "Use" lines, per kind of tokenizer
         "returns the probabilities of the classes in `labels.json`.",
     ],
 }  # fmt: skip
-CARD_USE = CARD_USES[BERT]
 
 
 def bundle_graph(candidate, encoder, n_classes: int):
