@@ -102,16 +102,24 @@ def test_language_vote_on_the_shared_sets():
         assert language_vote(read(name)).english_share > 0.95, name
 
 
-@pytest.fixture(scope="module")
-def german_topics(tmp_path_factory):
+def topics_in(folder: Path, file_name: str, by_label: dict[str, tuple[list[str], list[str]]]):
+    """Every template of each label filled with each of its words, imported as a text dataset in `folder`."""
     from tlcore.text.data import import_text_dataset
 
-    folder = tmp_path_factory.mktemp("german")
-    rows = [(t.format(x), "sport") for t in SPORT for x in GAMES] + [(t.format(x), "kueche") for t in KUECHE
-                                                                     for x in DISHES]
-    path = Path(folder) / "themen.csv"
+    rows = [(t.format(x), label) for label, (templates, words) in by_label.items() for t in templates for x in words]
+    path = Path(folder) / file_name
     path.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), encoding="utf-8")
-    return import_text_dataset(path, folder / "ws")
+    return import_text_dataset(path, Path(folder) / "ws")
+
+
+def german_topics_in(folder: Path):
+    """80 German sentences on sport or cooking."""
+    return topics_in(folder, "themen.csv", {"sport": (SPORT, GAMES), "kueche": (KUECHE, DISHES)})
+
+
+@pytest.fixture(scope="module")
+def german_topics(tmp_path_factory):
+    return german_topics_in(tmp_path_factory.mktemp("german"))
 
 
 def test_extract_and_predict_train_on_german_texts_through_the_library(encoder, german_topics, tmp_path):
@@ -203,14 +211,8 @@ DISHES_EN = ["recipe", "dish", "bread", "goulash", "risotto", "omelette", "desse
 
 @pytest.fixture(scope="module")
 def english_topics(tmp_path_factory):
-    from tlcore.text.data import import_text_dataset
-
-    folder = tmp_path_factory.mktemp("english")
-    rows = [(t.format(x), "sport") for t in SPORT_EN for x in GAMES_EN] + [(t.format(x), "kitchen")
-                                                                          for t in KITCHEN_EN for x in DISHES_EN]
-    path = Path(folder) / "topics.csv"
-    path.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), encoding="utf-8")
-    return import_text_dataset(path, folder / "ws")
+    return topics_in(tmp_path_factory.mktemp("english"), "topics.csv",
+                     {"sport": (SPORT_EN, GAMES_EN), "kitchen": (KITCHEN_EN, DISHES_EN)})
 
 
 def needs_use_m():

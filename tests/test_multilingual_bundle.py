@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -82,15 +81,9 @@ def test_the_port_is_made_of_layers_a_bundle_may_hold(port, tmp_path):
 
 @pytest.fixture(scope="module")
 def german_topics(tmp_path_factory):
-    from tests.test_multilingual import DISHES, GAMES, KUECHE, SPORT
-    from tlcore.text.data import import_text_dataset
+    from tests.test_multilingual import german_topics_in
 
-    folder = tmp_path_factory.mktemp("german")
-    rows = [(t.format(x), "sport") for t in SPORT for x in GAMES] + [(t.format(x), "kueche") for t in KUECHE
-                                                                     for x in DISHES]
-    path = Path(folder) / "themen.csv"
-    path.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in rows), encoding="utf-8")
-    return import_text_dataset(path, folder / "ws")
+    return german_topics_in(tmp_path_factory.mktemp("german"))
 
 
 @pytest.mark.slow  # trains, builds a 260 MB bundle and runs predict.py in a fresh process: about a minute
