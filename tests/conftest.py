@@ -130,6 +130,17 @@ def shared_dataset(name: str) -> Path:
     return folder
 
 
+def answered_and_tested(bundle, answers: list[dict], result):
+    """(the bundle's probability of each class per answer, in `bundle.labels` order; the run's own test
+    probabilities, with its temperature): what a round trip through a bundle compares."""
+    import numpy as np
+    from scipy.special import softmax
+
+    got = np.array([[dict((t["label"], t["prob"]) for t in r["top"])[c] for c in bundle.labels] for r in answers])
+    temperature = result.test.temperature if result.selected.temperature_scaling else 1.0
+    return got, softmax(result.selected.test_logits / temperature, axis=1)
+
+
 def pytest_sessionfinish(session, exitstatus):
     """The sandbox home goes with the session: a full run writes about a gigabyte of runs, bundles and caches
     there, and a machine that runs the tests often would fill its disk (one did, 2026-12-04)."""

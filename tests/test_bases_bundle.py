@@ -9,8 +9,8 @@ import zipfile
 
 import numpy as np
 import pytest
-from scipy.special import softmax
 
+from tests.conftest import answered_and_tested
 from tlcore.export import export_bundle
 from tlcore.image.data import import_dataset
 from tlcore.predict import load_bundle, predict
@@ -34,9 +34,7 @@ def test_a_bundle_on_each_new_base_answers_the_same_in_a_fresh_process(shapes, t
     bundle = load_bundle(archive)
     files = [str(p) for p in shapes.files("test")]
     inside = predict(bundle, files)
-    got = np.array([[dict((t["label"], t["prob"]) for t in r["top"])[c] for c in bundle.labels] for r in inside])
-    temperature = result.test.temperature if result.selected.temperature_scaling else 1.0
-    np.testing.assert_allclose(got, softmax(result.selected.test_logits / temperature, axis=1), atol=1e-4)
+    np.testing.assert_allclose(*answered_and_tested(bundle, inside, result), atol=1e-4)
 
     folder = tmp_path / "unzipped"
     with zipfile.ZipFile(archive) as zf:

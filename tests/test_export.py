@@ -11,9 +11,8 @@ import zipfile
 import keras
 import numpy as np
 import pytest
-from scipy.special import softmax
 
-from tests.conftest import shared_dataset
+from tests.conftest import answered_and_tested, shared_dataset
 from tlcore.cli import main
 from tlcore.export import choose, export_bundle
 from tlcore.image.data import import_dataset
@@ -43,11 +42,7 @@ def _round_trip(shapes, tmp_path, kind):
     result = train(shapes, CONFIGS[kind], tmp_path)
     archive = export_bundle(result, tflite=False)
     bundle = load_bundle(archive)
-    files = shapes.files("test")
-    got = np.array([[dict((t["label"], t["prob"]) for t in r["top"])[c] for c in bundle.labels]
-                    for r in predict(bundle, files)])
-    temperature = result.test.temperature if result.selected.temperature_scaling else 1.0
-    expected = softmax(result.selected.test_logits / temperature, axis=1)
+    got, expected = answered_and_tested(bundle, predict(bundle, shapes.files("test")), result)
     return result, bundle, got, expected
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import shared_dataset
+from tests.conftest import answered_and_tested, shared_dataset
 from tlcore.text.encoder import get_text_spec, load_text_encoder
 
 SPEC = get_text_spec("use_multilingual")
@@ -88,7 +88,6 @@ def german_topics(tmp_path_factory):
 
 @pytest.mark.slow  # trains, builds a 260 MB bundle and runs predict.py in a fresh process: about a minute
 def test_a_use_bundle_answers_raw_texts_as_tlcore_predict_does_in_a_fresh_process(german_topics, tmp_path):
-    from scipy.special import softmax
 
     from tlcore.export import export_bundle
     from tlcore.predict import load_bundle, predict_texts
@@ -108,10 +107,8 @@ def test_a_use_bundle_answers_raw_texts_as_tlcore_predict_does_in_a_fresh_proces
     bundle = load_bundle(archive)  # safe mode, after the configuration checks
     texts = german_topics.texts("test")
     inside = predict_texts(bundle, texts)
-    got = np.array([[dict((t["label"], t["prob"]) for t in r["top"])[c] for c in bundle.labels] for r in inside])
-    temperature = result.test.temperature if result.selected.temperature_scaling else 1.0
     # the bundle's Keras port against the numpy features the head was tested on
-    np.testing.assert_allclose(got, softmax(result.selected.test_logits / temperature, axis=1), atol=1e-4)
+    np.testing.assert_allclose(*answered_and_tested(bundle, inside, result), atol=1e-4)
 
     unzipped = tmp_path / "unzipped"
     with zipfile.ZipFile(archive) as zf:
