@@ -117,6 +117,33 @@ def test_the_search_stops_once_trials_stop_paying():
     assert scores(0.70, 0.80, 0.82, 0.81, 0.83) == ""
 
 
+@pytest.mark.parametrize("share", [None, 1.0])
+def test_the_search_keeps_to_its_share_of_time(tmp_path, share):
+    """With a share of one first trial, the pace the first trial (the default head) shows leaves room for no
+    other, and the search says why it ended; without a share the same search runs all its trials."""
+    import keras
+
+    from tlcore.train.config import SearchConfig
+    from tlcore.train.stages import Deadline
+    from tlcore.train.tuner import make_tuner
+
+    rng = np.random.default_rng(0)
+    y = np.arange(120) % 3
+    x = (rng.normal(size=(120, 8)) + 0.5 * np.eye(3, 8)[y]).astype("float32")
+    onehot = keras.utils.to_categorical(y, 3)
+    deadline = Deadline(float("inf"))
+    tuner = make_tuner(x, 3, SearchConfig(max_trials=3, max_epochs=3), 0, float("inf"), tmp_path, share=share,
+                       deadline_callback=deadline)
+    tuner.search(x[:90], onehot[:90], validation_data=(x[90:], onehot[90:]), verbose=0, callbacks=[deadline])
+    finished = [t for t in tuner.oracle.trials.values() if t.score is not None]
+    if share is None:
+        assert len(finished) == 3 and tuner.oracle.stopped_because == ""
+    else:
+        assert len(finished) == 1 and "the search had its share of time (1 times its first trial" in \
+            tuner.oracle.stopped_because
+        assert deadline.deadline < float("inf")  # a running trial would stop there too
+
+
 def test_a_first_model_with_no_bundle_does_not_stop_the_run(shapes, tmp_path):
     """k-nearest neighbours has no Keras form: its early bundle cannot be built, and the run goes on."""
     from tlcore.export import export_bundle

@@ -146,7 +146,7 @@ def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
     assert found["extract"] >= RATES.search_trials * seconds  # the search's trials are in the extract time
 
 
-def test_a_search_that_ended_by_itself_teaches_the_next_expected_time_and_one_cut_by_the_deadline_does_not(
+def test_a_search_that_ended_by_itself_or_at_its_share_teaches_the_next_expected_time_one_cut_by_the_deadline_not(
         tmp_path, monkeypatch):
     from tlcore.train.search import record_search
 
@@ -155,7 +155,7 @@ def test_a_search_that_ended_by_itself_teaches_the_next_expected_time_and_one_cu
     ctx = SimpleNamespace(config=SimpleNamespace(backbone="base", search=SimpleNamespace(max_trials=12)))
 
     def tuner(why: str, trials: int):
-        oracle = SimpleNamespace(stopped_because=why, trials=dict.fromkeys(range(trials)))
+        oracle = SimpleNamespace(stopped_because=why, trials=dict.fromkeys(f"{i:02d}" for i in range(trials)))
         return SimpleNamespace(seconds={"00": 4.0}, oracle=oracle)
 
     record_search(ctx, tuner("", 3), 60.0)  # the deadline stopped it after 3 trials: says nothing
@@ -166,6 +166,8 @@ def test_a_search_that_ended_by_itself_teaches_the_next_expected_time_and_one_cu
     rng = np.random.default_rng(0)
     rates = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, rng.normal(size=(60, 8)), np.arange(60) % 3)
     assert rates.search_trials == 10.0
+    record_search(ctx, tuner("the search had its share of time (14 times its first trial, 56 s)", 5), 60.0)
+    assert costs.search_trials("base") == 12.5  # ended at its share: recorded as at least that long (15), median
     slower = costs.expected_seconds(rates, costs.Counts(200, 40, 40), 10)["extract"]
     quicker = costs.expected_seconds(dataclasses.replace(rates, search_trials=5.0), costs.Counts(200, 40, 40), 10)
     assert slower - quicker["extract"] == pytest.approx(5 * 2.0, abs=0.1)

@@ -262,7 +262,13 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
                  finetune_bundle=guessed(modality.name, *key, "bundle:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
                  finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM,
-                 search_trials=measured(choice.name, None, "search_in_trials") or SEARCH_TRIALS)
+                 search_trials=search_trials(choice.name))
+
+
+def search_trials(base: str) -> float:
+    """A whole head search on `base` in seconds of its first trial: the median of what this machine recorded
+    (`tlcore.train.search.record_search`), `SEARCH_TRIALS` until one has run."""
+    return measured(base, None, "search_in_trials") or SEARCH_TRIALS
 
 
 def time_head_fit(features, labels) -> float:

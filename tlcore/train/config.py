@@ -32,6 +32,9 @@ class SearchConfig:
     # trials in a row that do not beat the best by one standard error of the inner split before the search stops
     # (0: never; TrainConfig.stop_early=False turns it off too)
     stale_trials: int = 4
+    # the search's share of time, in what head searches take on this machine (`tlcore.costs.search_trials`): it
+    # ends at that many times their usual length, so the time the advice said holds (None: no share of its own)
+    share: float | None = 1.4
     batch_size: int = 32
     space: HeadSpace = field(default_factory=HeadSpace)
     # "host:port" to serve the search to `python -m tlcore search-worker` processes (this one is the chief)

@@ -19,6 +19,7 @@ import time
 import keras
 import numpy as np
 
+from .. import costs
 from ..errors import SettingError
 from ..folds import holdout
 from .candidate import Candidate, Context, per_sample_ms
@@ -45,11 +46,11 @@ def _baselines_cv(ctx: Context) -> float | None:
 
 def record_search(ctx: Context, tuner, seconds: float) -> None:
     """Keep what this whole search took in seconds of its first trial (the default head, which the analysis times
-    alone: `tlcore.costs.time_head_trial`), for the next expected times here; only a search that ended by itself,
-    since one the deadline stopped says nothing of how long the next would run."""
-    from .. import costs
-
-    first = getattr(tuner, "seconds", {}).get("00")
+    alone: `tlcore.costs.time_head_trial`), for the next expected times here; only a search that ended by itself
+    or at its own share of time (which it would have run past: at least that much is recorded, so the median
+    grows when most searches need more), since one the run's deadline stopped says nothing of how long the next
+    would run."""
+    first = getattr(tuner, "seconds", {}).get(min(tuner.oracle.trials, default=None))
     ended_by_itself = bool(tuner.oracle.stopped_because) or len(tuner.oracle.trials) >= ctx.config.search.max_trials
     if first and ended_by_itself:
         costs.record(ctx.config.backbone, None, "search_in_trials", seconds / first)
@@ -71,10 +72,12 @@ def run(ctx: Context) -> list[Candidate]:
     if ctx.config.search.chief_address:
         tuner = serve_search(ctx, x, arrays, **stops)
     else:
+        deadline = Deadline(ctx.deadline)  # a trial stops at the deadline too, between batches
+        share = ctx.config.search.share
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
-                           ctx.progress, **stops)
-        tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0,
-                     callbacks=[Deadline(ctx.deadline)])  # a trial stops at the deadline too, between batches
+                           ctx.progress, **stops, deadline_callback=deadline,
+                           share=share * costs.search_trials(ctx.config.backbone) if share else None)
+        tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0, callbacks=[deadline])
     if tuner.oracle.stopped_because and ctx.best is not None:
         ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())
     trials = [t for t in tuner.oracle.trials.values() if t.score is not None]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import keras
 import keras_tuner as kt
@@ -18,6 +19,9 @@ import numpy as np
 from ..progress import ProgressCallback, report
 from .config import HeadSpace, SearchConfig
 from .select import ceiling_within_reach, standard_error
+
+if TYPE_CHECKING:
+    from .stages import Deadline
 
 # name -> (choices, known-good default)
 SPACE = {
@@ -93,9 +97,16 @@ class DeadlineOracle(kt.oracles.RandomSearchOracle):
         self.deadline = deadline
         self.stale_trials, self.inner_items, self.to_beat = stale_trials, inner_items, to_beat
         self.stopped_because = ""
+        self._cap_why = ""  # why the deadline is the search's own share of time, once `cap` has set one
+
+    def cap(self, at: float, why: str) -> None:
+        """Start no trial after `at` (when earlier than the deadline), and say `why` if that is what ends it."""
+        if at < self.deadline:
+            self.deadline, self._cap_why = at, why
 
     def populate_space(self, trial_id):
         if time.monotonic() >= self.deadline:
+            self.stopped_because = self.stopped_because or self._cap_why
             return {"status": kt.engine.trial.TrialStatus.STOPPED, "values": None}
         self.stopped_because = self.stopped_because or self._cannot_pay()
         if self.stopped_because:
@@ -133,14 +144,25 @@ class DeadlineOracle(kt.oracles.RandomSearchOracle):
 
 
 class HeadTuner(kt.Tuner):
-    """Clears the Keras session before each trial and reports each finished trial."""
+    """Clears the Keras session before each trial and reports each finished trial. With `share` (seconds of its
+    first trial, the default head), the search gets that much time once the first trial has shown its pace: no
+    trial starts after it, and `deadline`, the callback its trials are given, stops a running one there."""
 
-    def __init__(self, *args, progress: ProgressCallback | None = None, **kwargs) -> None:
+    def __init__(self, *args, progress: ProgressCallback | None = None, share: float | None = None,
+                 deadline: Deadline | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.progress = progress
+        self.progress, self.share, self.deadline = progress, share, deadline
         self.ran: list[str] = []  # trial ids this process ran
         self.seconds: dict[str, float] = {}  # trial id -> seconds it took here (what retraining its head costs)
         self._began = 0.0
+        self._search_began = time.monotonic()
+
+    def _keep_to_share(self, first: float) -> None:
+        at = self._search_began + self.share * first
+        self.oracle.cap(at, f"the search had its share of time ({self.share:.0f} times its first trial, "
+                            f"{self.share * first:.0f} s: what head searches take on this machine, with room)")
+        if self.deadline is not None:
+            self.deadline.deadline = min(self.deadline.deadline, at)  # kt copies it into each trial that starts
 
     def on_trial_begin(self, trial):
         keras.backend.clear_session()
@@ -154,6 +176,8 @@ class HeadTuner(kt.Tuner):
         if not hasattr(self.oracle, "trials"):  # a worker: its oracle is the chief's, over gRPC
             report(self.progress, "search", len(self.ran), len(self.ran), f"trial {trial.trial_id} done")
             return
+        if self.share and trial.trial_id == min(self.oracle.trials):  # the first, the default head (ids are padded)
+            self._keep_to_share(self.seconds[trial.trial_id])
         finished = [t for t in self.oracle.trials.values() if t.score is not None]
         best = max((t.score for t in finished), default=float("nan"))
         score = trial.score if trial.score is not None else float("nan")
@@ -165,10 +189,12 @@ class HeadTuner(kt.Tuner):
 def make_tuner(
     x: np.ndarray, n_classes: int, config: SearchConfig, seed: int, deadline: float, directory: Path,
     progress: ProgressCallback | None = None, inner_items: int = 0, to_beat: float | None = None,
+    share: float | None = None, deadline_callback: Deadline | None = None,
 ) -> HeadTuner:
     """The tuner every process of a search builds alike (the chief's oracle serves the workers). With
     `inner_items` (the inner split's size), the search stops once more trials cannot pay (`to_beat`: the
-    accuracy a trial must lead by one standard error to count as a gain)."""
+    accuracy a trial must lead by one standard error to count as a gain); with `share`, at that many times its
+    first trial's seconds (`HeadTuner`)."""
     hypermodel = HeadHyperModel.for_features(x, n_classes, config)
     oracle = DeadlineOracle(
         deadline=deadline,
@@ -181,4 +207,4 @@ def make_tuner(
         max_consecutive_failed_trials=3,
     )
     return HeadTuner(oracle, hypermodel, directory=str(directory), project_name="head_search",
-                     overwrite=False, progress=progress)
+                     overwrite=False, progress=progress, share=share, deadline=deadline_callback)
