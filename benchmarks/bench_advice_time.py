@@ -24,7 +24,7 @@ rows' ratios are measured on the data they were set on; the fine-tuning and pred
 (their rates are timed by each analysis). The sets run in one `TRANSFERLAB_HOME`, so, as on a
 user's machine, later sets read what earlier runs recorded (bundles, starts, searches).
 
-    .venv/bin/python benchmarks/bench_advice_time.py [--budget 180] [--sets shapes,hymenoptera,...]
+    .venv/bin/python benchmarks/bench_advice_time.py [--budget 180] [--sets shapes,hymenoptera,...] [--draws 2]
 """
 
 from __future__ import annotations
@@ -151,6 +151,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=180.0)
     parser.add_argument("--sets", default="", help="comma-separated names (default: all found)")
+    parser.add_argument("--draws", type=int, default=1,
+                        help="run the sets this many times in the same home: draws after the first are expected from "
+                             "what this machine recorded for every kind (and show the spread of a second draw)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-advice-time-"))
     os.environ["TRANSFERLAB_HOME"] = str(scratch / "home")  # this machine's timings start empty, as on a new install
@@ -160,18 +163,26 @@ def main() -> None:
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; budget {args.budget:.0f} s "
           f"per run; sets: {', '.join(found)}", flush=True)
     try:
-        rows = [measure(name, source, scratch / "ws" / name.replace("@", "_"), args.budget)
-                for name, source in found.items()]
+        for draw in range(1, args.draws + 1):
+            rows = [measure(name, source, scratch / f"ws{draw}" / name.replace("@", "_"), args.budget)
+                    for name, source in found.items()]
+            print(f"\n# draw {draw} of {args.draws}" + (" (a fresh home)" if draw == 1 else
+                                                         " (every kind recorded by the draws before)"))
+            summarise(rows, args.budget)
+            shutil.rmtree(scratch / f"ws{draw}", ignore_errors=True)
     finally:  # ten sets' workspaces, runs and bundles hold about 9 GB
         shutil.rmtree(scratch, ignore_errors=True)
 
+
+def summarise(rows: list[dict], budget: float) -> None:
+    """The table of one draw, each policy's picks and the summary against the targets."""
     print("\nset              way       test acc  expected s  measured s  ratio  first bundle after features")
     ratios, overruns, firsts = [], [], []
     for row in rows:
         for way, w in row["ways"].items():
             ratio = w["seconds"] / w["expected"]
             ratios.append(ratio)
-            overruns.append(w["seconds"] / args.budget)
+            overruns.append(w["seconds"] / budget)
             firsts.append(w["first_after_features"])
             print(f"{row['name']:<16} {way:<9} {w['accuracy']:>7.1%}  {w['expected']:>10.1f}  {w['seconds']:>10.1f}  "
                   f"{ratio:>5.2f}  {w['first_after_features']:>6.1f} s")
