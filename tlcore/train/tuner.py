@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import keras
 import keras_tuner as kt
@@ -19,9 +18,6 @@ import numpy as np
 from ..progress import ProgressCallback, report
 from .config import HeadSpace, SearchConfig
 from .select import ceiling_within_reach, standard_error
-
-if TYPE_CHECKING:
-    from .stages import Deadline
 
 # name -> (choices, known-good default)
 SPACE = {
@@ -149,7 +145,7 @@ class HeadTuner(kt.Tuner):
     trial starts after it, and `deadline`, the callback its trials are given, stops a running one there."""
 
     def __init__(self, *args, progress: ProgressCallback | None = None, share: float | None = None,
-                 deadline: Deadline | None = None, **kwargs) -> None:
+                 deadline: keras.callbacks.Callback | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.progress, self.share, self.deadline = progress, share, deadline
         self.ran: list[str] = []  # trial ids this process ran
@@ -189,7 +185,7 @@ class HeadTuner(kt.Tuner):
 def make_tuner(
     x: np.ndarray, n_classes: int, config: SearchConfig, seed: int, deadline: float, directory: Path,
     progress: ProgressCallback | None = None, inner_items: int = 0, to_beat: float | None = None,
-    share: float | None = None, deadline_callback: Deadline | None = None,
+    share: float | None = None, deadline_callback: keras.callbacks.Callback | None = None,
 ) -> HeadTuner:
     """The tuner every process of a search builds alike (the chief's oracle serves the workers). With
     `inner_items` (the inner split's size), the search stops once more trials cannot pay (`to_beat`: the
