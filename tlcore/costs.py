@@ -292,8 +292,9 @@ def time_head_fit(features, labels) -> float:
 def time_head_trial(features, labels) -> float:
     """Seconds of one trial of the head search here: the default head trained on 80% of the training features,
     early-stopped on the other 20%, run as `tlcore.train.search` runs its first trial (through Keras Tuner, with
-    its per-epoch records and the deadline callback, in a scratch folder): timed bare, the same fit took about 40%
-    of a search's own first trial on scikit-learn's digits (2026-12-05), and the expected search was that short."""
+    its per-epoch records and a per-batch callback like the search's deadline, in a scratch folder): timed bare,
+    the same fit took about 40% of a search's own first trial on scikit-learn's digits (2026-12-05), and the
+    expected search was that short."""
     import tempfile
 
     import keras
