@@ -144,6 +144,21 @@ def test_the_search_keeps_to_its_share_of_time(tmp_path, share):
         assert deadline.deadline < float("inf")  # a running trial would stop there too
 
 
+@pytest.mark.parametrize("stop_early", [True, False])
+def test_a_run_that_compares_everything_runs_every_trial_whatever_the_share(shapes, tmp_path, stop_early):
+    """`--no-early-stop` (every stage, to compare them all) also lifts the search's share of time: a wall-clock
+    share would end runs meant to be compared at different trials, so the same data would score differently."""
+    from tlcore.train import SearchConfig, TrainConfig, train
+
+    config = TrainConfig(strategies=("extract",), image_size=96, baselines=(), budget_seconds=120,
+                         search=SearchConfig(max_trials=2, max_epochs=2, share=1e-9), stop_early=stop_early)
+    result = train(shapes, config, tmp_path)
+    trials = [p for p in (result.run_dir / "search").rglob("trial.json")]
+    assert len(trials) == (1 if stop_early else 2)
+    stops = " ".join(stop["reason"] for stop in result.report["anytime"]["stopped_early"])
+    assert ("the search had its share of time" in stops) == stop_early
+
+
 def test_a_first_model_with_no_bundle_does_not_stop_the_run(shapes, tmp_path):
     """k-nearest neighbours has no Keras form: its early bundle cannot be built, and the run goes on."""
     from tlcore.export import export_bundle

@@ -140,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="side the base sees; default: twice the images' median side, within 96..224")
     train.add_argument("--budget-seconds", type=_SECONDS, default=600.0, metavar="N", help="total time (default 600)")
     train.add_argument("--no-early-stop", dest="stop_early", action="store_false",
-                       help="run every stage even when validation cannot tell a better model (to compare them all)")
+                       help="run every stage and search trial even when validation cannot tell a better model "
+                            "(to compare them all; the budget still holds)")
     train.add_argument("--trials", type=_number(int, 0, what="a whole number"), default=None, metavar="N",
                        help="cap on Keras Tuner trials (0: no search)")
     train.add_argument("--baselines", default=None, metavar="NAMES",

@@ -33,7 +33,8 @@ class SearchConfig:
     # (0: never; TrainConfig.stop_early=False turns it off too)
     stale_trials: int = 4
     # the search's share of time, in what head searches take on this machine (`tlcore.costs.search_trials`): it
-    # ends at that many times their usual length, so the time the advice said holds (None: no share of its own)
+    # ends at that many times their usual length, so the time the advice said holds (None: no share of its own;
+    # TrainConfig.stop_early=False turns it off too: every trial runs, within the budget)
     share: float | None = 1.4
     batch_size: int = 32
     space: HeadSpace = field(default_factory=HeadSpace)

@@ -73,7 +73,7 @@ def run(ctx: Context) -> list[Candidate]:
         tuner = serve_search(ctx, x, arrays, **stops)
     else:
         deadline = Deadline(ctx.deadline)  # a trial stops at the deadline too, between batches
-        share = ctx.config.search.share
+        share = ctx.config.search.share if ctx.config.stop_early else None
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
                            ctx.progress, **stops, deadline_callback=deadline,
                            share=share * costs.search_trials(ctx.config.backbone) if share else None)
