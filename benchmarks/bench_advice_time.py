@@ -25,6 +25,7 @@ rows' ratios are measured on the data they were set on; the fine-tuning and pred
 user's machine, later sets read what earlier runs recorded (bundles, starts, searches).
 
     .venv/bin/python benchmarks/bench_advice_time.py [--budget 180] [--sets shapes,hymenoptera,...] [--draws 2]
+        [--fresh-each]
 """
 
 from __future__ import annotations
@@ -154,24 +155,45 @@ def main() -> None:
     parser.add_argument("--draws", type=int, default=1,
                         help="run the sets this many times in the same home: draws after the first are expected from "
                              "what this machine recorded for every kind (and show the spread of a second draw)")
+    parser.add_argument("--fresh-each", action="store_true",
+                        help="each set in a home of its own, so its first draw is a new machine's first run (with the "
+                             "first guesses of tlcore.costs); later draws read only what that set's runs recorded")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="bench-advice-time-"))
-    os.environ["TRANSFERLAB_HOME"] = str(scratch / "home")  # this machine's timings start empty, as on a new install
     found = sources(scratch)
     if args.sets:
         found = {k: v for k, v in found.items() if k in args.sets.split(",")}
     print(f"{platform.machine()}, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}; budget {args.budget:.0f} s "
-          f"per run; sets: {', '.join(found)}", flush=True)
+          f"per run; sets: {', '.join(found)}" + ("; a home per set" if args.fresh_each else ""), flush=True)
     try:
         for draw in range(1, args.draws + 1):
-            rows = [measure(name, source, scratch / f"ws{draw}" / name.replace("@", "_"), args.budget)
-                    for name, source in found.items()]
+            rows = []
+            for name, source in found.items():
+                folder = name.replace("@", "_")
+                # this machine's timings start empty, as on a new install
+                os.environ["TRANSFERLAB_HOME"] = str(scratch / (f"home-{folder}" if args.fresh_each else "home"))
+                rows.append(measure(name, source, scratch / f"ws{draw}" / folder, args.budget))
+                if args.fresh_each:
+                    print_recorded(name)
             print(f"\n# draw {draw} of {args.draws}" + (" (a fresh home)" if draw == 1 else
                                                          " (every kind recorded by the draws before)"))
             summarise(rows, args.budget)
+            if not args.fresh_each:
+                print_recorded("the sets so far")
             shutil.rmtree(scratch / f"ws{draw}", ignore_errors=True)
     finally:  # ten sets' workspaces, runs and bundles hold about 9 GB
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def print_recorded(after: str) -> None:
+    """What this machine recorded (medians), the figures the first guesses of `tlcore.costs` stand in for."""
+    from tlcore import costs
+
+    kept = ("start", "first_bundle", "bundle", "bundle:finetune", "finish_per_item", "search_in_trials")
+    for key, entry in costs.recorded().items():
+        figures = ", ".join(f"{what} {entry[what]:.3g}" for what in kept if what in entry)
+        if figures:
+            print(f"  recorded after {after}: {key}: {figures}", flush=True)
 
 
 def summarise(rows: list[dict], budget: float) -> None:

@@ -50,6 +50,8 @@ def test_the_machine_keeps_its_last_measurements_and_reads_their_median(tmp_path
     assert costs.guessed("image", "base", 128, "bundle") == 22.0
     assert costs.measured("base", 224, "bundle") is None  # another size is another key
     assert costs.guessed("image", "base", 224, "bundle") == 22.0  # but its bundle is guessed from the base's others
+    costs.record("minilm", None, "search_in_trials", 8.0)
+    assert costs.recorded() == {"base@128": {"bundle": 22.0}, "minilm": {"search_in_trials": 8.0}}
     stored = next(paths.cache_dir("costs").glob("*.json"))
     stored.write_text("{not json", encoding="utf-8")  # damaged: measured again, never trusted
     assert costs.measured("base", 128, "bundle") is None

@@ -215,6 +215,17 @@ def measured(base: str, size: int | None, what: str) -> float | None:
     return statistics.median(numbers) if numbers else None
 
 
+def recorded() -> dict[str, dict[str, float]]:
+    """Everything this machine recorded, as medians: "base@size" -> what -> seconds (for benchmarks and reports)."""
+    return {key: {what: value for what in entry if (value := measured(*_unkey(key), what)) is not None}
+            for key, entry in _read().items() if isinstance(entry, dict)}
+
+
+def _unkey(key: str) -> tuple[str, int | None]:
+    base, _, size = key.rpartition("@")
+    return (base, int(size)) if size.isdigit() else (key, None)
+
+
 def record(base: str, size: int | None, what: str, seconds: float) -> None:
     """Keep one more measurement of `what` (the last `RECORDS_KEPT`); a failed write only loses the record."""
     try:
