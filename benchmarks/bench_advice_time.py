@@ -234,6 +234,14 @@ def summarise(rows: list[dict], budget: float) -> None:
           f"(largest {max(overruns):.2f}x)")
     print(f"first bundle within 15 s of the features: {sum(f <= 15 for f in firsts)}/{len(firsts)} runs "
           f"(largest {max(firsts):.1f} s)")
+    print("\npoints against minutes, each policy's picks over the sets (a way the base does not offer: extract): "
+          "mean points behind the best way on test, and wall time to the final bundles in all")
+    for policy, pick in policies.items():
+        chosen = [r["ways"].get(pick(r)) or r["ways"]["extract"] for r in rows]
+        behind = [100 * (max(w["accuracy"] for w in r["ways"].values()) - c["accuracy"])
+                  for r, c in zip(rows, chosen, strict=True)]
+        seconds = sum(c["seconds"] for c in chosen)
+        print(f"  {policy:<16} {sum(behind) / len(rows):4.1f} points behind, {seconds:6.0f} s")
     fast, extract, tune = (sum(met[p]) for p in ("good and fast", "always extract", "always fine-tune"))
     print(f"ratio: good and fast meets its condition on {fast}/{len(rows)} sets; always extract {extract}, "
           f"always fine-tune {tune} (good and fast / always fine-tune = {fast / max(tune, 1):.2f})")
