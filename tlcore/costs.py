@@ -39,27 +39,26 @@ import numpy as np
 from . import paths, runs
 from .errors import TLCoreError
 
-# What a job spends before and after its way's own work, until the machine has recorded its own.
-START_GUESS = {"image": 3.0, "text": 3.0}
-# images: the Keras model and two TFLite conversions with their check; texts: the Keras model and the tokenizer
-BUNDLE_GUESS = {"image": 15.0, "text": 3.0}  # a bundle of a head on the frozen base
-FINETUNE_BUNDLE_GUESS = {"image": 30.0, "text": 5.0}  # a fine-tuned base converted whole
+# First guesses, until this machine has recorded its own: the medians that six sets recorded, each in a home of its
+# own, on an idle 2-core machine on 2026-12-05 (bench_advice_time --fresh-each on shapes, digits, support, mnist100,
+# sst2@150, trec6@150; the other four sets are the check). A job's start (reading the data; the base loaded by the
+# analysis before it) took 0.1-0.2 s for images and 0.3-0.7 s for texts; a worker that loads the base takes longer.
+START_GUESS = {"image": 0.5, "text": 0.7}
+# images: the Keras model and two TFLite conversions with their check (8.9-9.9 s); texts: the Keras model and the
+# tokenizer (0.8 s)
+BUNDLE_GUESS = {"image": 9.5, "text": 0.8}  # a bundle of a head on the frozen base
+FINETUNE_BUNDLE_GUESS = {"image": 18.0, "text": 1.0}  # a fine-tuned base converted whole (17.5-17.9 s; 0.8 s)
 # The scikit-learn baselines and the head search (stopped once they cannot pay), in fits of one logistic regression
 # on the same features, and at least the floor; set on the shared sets (benchmarks/bench_advice_time.py).
 HEADS_PER_FIT = 40.0
 HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's first trials take some
 FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
 # A whole head search (its random trials are larger than the first, the default head; the winner is retrained) in
-# seconds of its first trial, until this machine has recorded its own: set from two searches on 2026-12-04 (a text
-# set, 5.7; an image set, 7.5 when its deadline stopped it), where 5 (its first trial and `stale_trials` more, each
-# as long) had underestimated idle runs 1.5-3.8x. That was in the bare fit's seconds; in the search's own first
-# trial (`time_head_trial` since 2026-12-05) digits' searches took 9.5 here: a fresh machine's first search is
-# still expected short (not refitted on the sets that measure it).
-SEARCH_TRIALS = 6.0
-# First guesses, until this machine has recorded its own (set from the first sets of bench_advice_time on
-# 2026-12-04, an idle 2-core machine: finishing a result took 3-6 ms per item, a first bundle 0.3-1.4 s):
-FINISH_PER_ITEM = 0.004  # seconds per item to select, fit the detector, evaluate and write a result
-FIRST_BUNDLE_GUESS = {"image": 1.0, "text": 1.0}  # the first model's bundle (Keras only), built while the run goes on
+# seconds of its own first trial (`time_head_trial`), per kind of data, until this machine has recorded its own
+# for the base: images 9.0-9.4 (digits, mnist100), texts 5.4-7.7 (sst2, trec6).
+SEARCH_TRIALS = {"image": 9.0, "text": 6.5}
+FINISH_PER_ITEM = 0.0015  # seconds per item to select, fit the detector, evaluate and write a result (0.5-2.1 ms)
+FIRST_BUNDLE_GUESS = {"image": 0.4, "text": 0.7}  # the first model's bundle (Keras only), built while the run goes on
 RECORDS_KEPT = 5
 
 
@@ -78,7 +77,7 @@ class Rates:
     finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
     first_bundle: float = 0.0  # the first model's bundle (Keras only), built while the run goes on
     finish_per_item: float = FINISH_PER_ITEM  # selecting, the detector, evaluating and writing a result, per item
-    search_trials: float = SEARCH_TRIALS  # a whole head search in seconds of its first trial (`head_trial`)
+    search_trials: float = SEARCH_TRIALS["image"]  # a whole head search in seconds of its first trial (`head_trial`)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -275,13 +274,13 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
                  finetune_bundle=guessed(modality.name, *key, "bundle:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
                  finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM,
-                 search_trials=search_trials(choice.name))
+                 search_trials=search_trials(choice.name, modality.name))
 
 
-def search_trials(base: str) -> float:
+def search_trials(base: str, kind: str) -> float:
     """A whole head search on `base` in seconds of its first trial: the median of what this machine recorded
     (`tlcore.train.search.record_search`), `SEARCH_TRIALS` until one has run."""
-    return measured(base, None, "search_in_trials") or SEARCH_TRIALS
+    return measured(base, None, "search_in_trials") or SEARCH_TRIALS.get(kind, max(SEARCH_TRIALS.values()))
 
 
 def time_head_fit(features, labels) -> float:
