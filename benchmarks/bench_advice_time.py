@@ -18,11 +18,14 @@ always fine-tune; every run's final bundle within 1.1 times the budget; every fi
 15 s of the features.
 
 `tlcore.costs.HEADS_PER_FIT` and `HEADS_FLOOR` (the heads' time on cached features) were set on the
-first run of this script on these sets, and `SEARCH_TRIALS` (a whole search in its first trial's
-seconds, until the machine has recorded its own) on germeval2018@150 and eurosat200: the extract
-rows' ratios are measured on the data they were set on; the fine-tuning and predict rows' are not
-(their rates are timed by each analysis). The sets run in one `TRANSFERLAB_HOME`, so, as on a
-user's machine, later sets read what earlier runs recorded (bundles, starts, searches).
+first run of this script on these sets: the extract rows' ratios are measured on the data they were
+set on; the fine-tuning and predict rows' are not (their rates are timed by each analysis). A new
+machine's first guesses (`START_GUESS`, `BUNDLE_GUESS`, `SEARCH_TRIALS`, ...: what runs take until
+the machine has recorded its own) were set from `--fresh-each` on shapes, digits, support,
+mnist100, sst2@150 and trec6@150; hymenoptera, eurosat200, sms_spam@150 and germeval2018@150 are
+the sets they were not fitted on. The sets run in one `TRANSFERLAB_HOME` (or, with `--fresh-each`,
+one each), so, as on a user's machine, later runs read what earlier runs recorded (bundles, starts,
+searches).
 
     .venv/bin/python benchmarks/bench_advice_time.py [--budget 180] [--sets shapes,hymenoptera,...] [--draws 2]
         [--fresh-each]

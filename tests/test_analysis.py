@@ -517,7 +517,7 @@ def test_good_and_fast_is_the_default_and_does_not_fine_tune_on_a_gain_within_it
     assert within.expected_seconds == seconds  # the times measured here, not the calibration machine's
 
 
-def test_without_a_gain_estimate_good_and_fast_keeps_the_frozen_head():
+def test_without_a_gain_estimate_good_and_fast_keeps_the_frozen_head_unless_tuning_is_as_quick():
     spec = get_spec("efficientnet_lite0")
     measures = _measures(probe=0.80)
     reading = read_image_gap(_gap(shift=0.4), spec, 150, False, measures)
@@ -528,6 +528,16 @@ def test_without_a_gain_estimate_good_and_fast_keeps_the_frozen_head():
     assert (best.strategy, fast.strategy) == ("finetune", "extract")
     assert "3 min 0 s more on this machine" in " ".join(fast.reasons)
     assert "ask for the best accuracy to fine-tune" in " ".join(fast.reasons)
+    # unless fine-tuning is expected within 1.5x the head's time: as fast as the aim allows
+    quick = shared_recommend(size, measures, reading, 0.0, "ImageNet", aim="fast",
+                             seconds=seconds | {"finetune": 30.0})
+    assert quick.strategy == "finetune" and "at most 1.5 times as long" in " ".join(quick.reasons)
+    assert quick.settings["unfreeze_blocks"] == best.settings["unfreeze_blocks"]
+    slower = shared_recommend(size, measures, reading, 0.0, "ImageNet", aim="fast", seconds=seconds | {"finetune": 31.0})
+    assert slower.strategy == "extract"
+    near = read_image_gap(_gap(shift=0.05), spec, 150, False, measures)  # close to ImageNet: the rule says extract
+    assert shared_recommend(size, measures, near, 0.0, "ImageNet", aim="fast",
+                            seconds=seconds | {"finetune": 30.0}).strategy == "extract"
 
 
 def test_a_base_that_cannot_fine_tune_is_never_advised_to():

@@ -20,7 +20,9 @@ The decision rests on quantities measured on the training and validation data:
    Where a modality has no calibrated model for its base (texts today), the threshold rule
    decides for "best": the probe below 97%, the data far from the base's domain (images: mean
    BatchNorm shift >= 0.15), at least 50 examples per class; "fast" keeps the frozen head there,
-   since nothing says before training that fine-tuning's minutes buy points.
+   since nothing says before training that fine-tuning's minutes buy points, unless fine-tuning is
+   expected within `FAST_TIME_FACTOR` (1.5) times the head's time: then it costs no more minutes than
+   the aim allows, and a run keeps its first head wherever fine-tuning does not beat it on validation.
    The blocks to unfreeze follow the shift profile: from the first block whose shift reaches
    half of the largest, at most 12 (the whole base at once was measured to collapse), at least 4,
    and at most 6 with fewer than 100 images per class.
@@ -105,6 +107,15 @@ class GapReading:
 AIMS = {"best": "the best accuracy", "fast": "good and fast"}
 DEFAULT_AIM = "fast"
 FAST_GAIN_POINTS = 2.0  # "good and fast" fine-tunes only when it is expected to add at least this many points
+# Without an estimate of fine-tuning's gain (texts, other bases), "good and fast" fine-tunes where the rule for the
+# best accuracy would and it is expected to take at most this many times a head on the frozen base
+FAST_TIME_FACTOR = 1.5
+
+
+def _as_fast(seconds: dict) -> bool:
+    """Whether fine-tuning is expected within `FAST_TIME_FACTOR` times a head on the frozen base: as fast, for the aim
+    good and fast, as the quicker way (where no estimate of its gain weighs its points against its minutes)."""
+    return {"extract", "finetune"} <= set(seconds) and seconds["finetune"] <= FAST_TIME_FACTOR * seconds["extract"]
 
 
 def points_needed(aim: str, error: float = 0.0) -> float:
@@ -173,11 +184,17 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
     elif probe < PROBE_CEILING and reading.far and per_class >= MIN_PER_CLASS_TO_FINETUNE:
         why = [f"Your data is far from {domain}: {reading.text}.",
                f"A frozen base leaves room: the probe stays at {probe:.1%}, below {PROBE_CEILING:.0%}."]
-        if aim == "fast":
+        if aim == "fast" and not _as_fast(seconds):
             strategy, confidence = "extract", 0.6
             why.append(f"For {AIMS['fast']}: nothing measured before training says how many points fine-tuning "
                        f"would add here{_extra_time(seconds, where)}, so a new head on the frozen base is advised; "
                        "ask for the best accuracy to fine-tune.")
+        elif aim == "fast":
+            strategy, confidence = "finetune", 0.6
+            why.append(f"For {AIMS['fast']}: nothing measured before training says how many points fine-tuning "
+                       f"would add, but it takes at most {FAST_TIME_FACTOR:.1f} times as long as a new head on the "
+                       f"frozen base{_extra_time(seconds, where)}, and the run keeps its first head wherever "
+                       f"fine-tuning does not beat it on validation: {reading.settings_reason}.")
         else:
             strategy = "finetune"
             why.append(f"With {per_class:.0f} examples per class there is enough to adapt the base: "
