@@ -533,7 +533,8 @@ def test_without_a_gain_estimate_good_and_fast_keeps_the_frozen_head_unless_tuni
                              seconds=seconds | {"finetune": 30.0})
     assert quick.strategy == "finetune" and "at most 1.5 times as long" in " ".join(quick.reasons)
     assert quick.settings["unfreeze_blocks"] == best.settings["unfreeze_blocks"]
-    slower = shared_recommend(size, measures, reading, 0.0, "ImageNet", aim="fast", seconds=seconds | {"finetune": 31.0})
+    slower = shared_recommend(size, measures, reading, 0.0, "ImageNet", aim="fast",
+                              seconds=seconds | {"finetune": 31.0})
     assert slower.strategy == "extract"
     near = read_image_gap(_gap(shift=0.05), spec, 150, False, measures)  # close to ImageNet: the rule says extract
     assert shared_recommend(size, measures, near, 0.0, "ImageNet", aim="fast",
