@@ -153,7 +153,7 @@ def test_a_run_that_compares_everything_runs_every_trial_whatever_the_share(shap
     config = TrainConfig(strategies=("extract",), image_size=96, baselines=(), budget_seconds=120,
                          search=SearchConfig(max_trials=2, max_epochs=2, share=1e-9), stop_early=stop_early)
     result = train(shapes, config, tmp_path)
-    trials = [p for p in (result.run_dir / "search").rglob("trial.json")]
+    trials = list((result.run_dir / "search").rglob("trial.json"))
     assert len(trials) == (1 if stop_early else 2)
     stops = " ".join(stop["reason"] for stop in result.report["anytime"]["stopped_early"])
     assert ("the search had its share of time" in stops) == stop_early

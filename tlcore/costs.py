@@ -207,22 +207,21 @@ def _key(base: str, size: int | None) -> str:
 
 def measured(base: str, size: int | None, what: str) -> float | None:
     """The median of what this machine recorded for `what` ("bundle", "start", "forward", "step@6", ...), or None."""
-    values = _read().get(_key(base, size), {}).get(what)
-    if not isinstance(values, list) or not values:
-        return None
-    numbers = [float(v) for v in values if isinstance(v, int | float) and v >= 0]
-    return statistics.median(numbers) if numbers else None
+    return _median(_read().get(_key(base, size), {}).get(what))
 
 
 def recorded() -> dict[str, dict[str, float]]:
     """Everything this machine recorded, as medians: "base@size" -> what -> seconds (for benchmarks and reports)."""
-    return {key: {what: value for what in entry if (value := measured(*_unkey(key), what)) is not None}
+    return {key: {what: value for what, values in entry.items() if (value := _median(values)) is not None}
             for key, entry in _read().items() if isinstance(entry, dict)}
 
 
-def _unkey(key: str) -> tuple[str, int | None]:
-    base, _, size = key.rpartition("@")
-    return (base, int(size)) if size.isdigit() else (key, None)
+def _median(values) -> float | None:
+    """The median of a record's valid seconds; None for no record or a damaged one."""
+    if not isinstance(values, list) or not values:
+        return None
+    numbers = [float(v) for v in values if isinstance(v, int | float) and v >= 0]
+    return statistics.median(numbers) if numbers else None
 
 
 def record(base: str, size: int | None, what: str, seconds: float) -> None:

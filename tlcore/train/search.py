@@ -74,10 +74,11 @@ def run(ctx: Context) -> list[Candidate]:
     else:
         deadline = Deadline(ctx.deadline)  # a trial stops at the deadline too, between batches
         share = ctx.config.search.share if ctx.config.stop_early else None
-        typical = costs.search_trials(ctx.config.backbone, ctx.dataset.modality)  # in seconds of its first trial
+        if share:  # in seconds of the search's first trial: times what searches take here
+            share *= costs.search_trials(ctx.config.backbone, ctx.dataset.modality)
         tuner = make_tuner(x, ctx.n_classes, ctx.config.search, ctx.config.seed, ctx.deadline, ctx.run_dir / "search",
                            ctx.progress, **stops, deadline_callback=deadline,
-                           share=share * typical if share else None)
+                           share=share)
         tuner.search(arrays[0], arrays[1], validation_data=arrays[2:], verbose=0, callbacks=[deadline])
     if tuner.oracle.stopped_because and ctx.best is not None:
         ctx.best.record_stop("the rest of the Keras head search", tuner.oracle.stopped_because, ctx.seconds_left())
