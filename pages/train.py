@@ -52,9 +52,14 @@ if base in measured:
 # The analysis's size belongs to the base it measured; another base gets its own (`resolve_base`).
 choice = modality.resolve_base(dataset, base, recommended.image_size if base == recommended.backbone else None)
 blocks_default, most_blocks, rate_default = modality.finetune_defaults(choice)
-options = ["predict", "extract", "finetune", "all"]
+# a base outside Keras (the multilingual ones) cannot be fine-tuned: no such way, no settings for it
+tunable = "finetune" in modality.strategies(choice.name)
+options = [way for way in ("predict", "extract", "finetune") if way != "finetune" or tunable] + ["all"]
+if not tunable:
+    st.caption(f"{registry[base].title} cannot be fine-tuned (it runs outside Keras): predict and extract only.")
+asked = chosen_strategy(recommended.strategies[0])
 strategy = st.radio("Way of reusing the pretrained model", options,
-                    index=options.index(chosen_strategy(recommended.strategies[0])), horizontal=True,
+                    index=options.index(asked if asked in options else "extract"), horizontal=True,
                     format_func=lambda s: f"{words.strategy_title(s)} ({s})" if s != "all" else "All three, compared",
                     help="The Analyse page recommends one; 'all' trains the three and compares them on test.")
 budget = st.slider("Time budget (seconds)", 30, 1800, int(DEFAULT_BUDGET), step=30,
@@ -67,11 +72,13 @@ with st.expander("Advanced settings"):
                                key=f"size:{base}", help=f"{registry[base].title} was trained at {largest} px; smaller "
                                "images are quicker.")
     trials = st.number_input("Keras Tuner trials", 0, 50, recommended.search.max_trials)
-    blocks = st.number_input(f"{modality.unfreeze_word.capitalize()} to unfreeze when fine-tuning", 1, most_blocks,
-                             min(recommended.finetune.unfreeze_blocks or blocks_default, most_blocks))
-    epochs = st.number_input("Fine-tuning epochs (at most)", 1, 50, recommended.finetune.epochs)
-    rate = st.number_input("Fine-tuning learning rate", 1e-6, 1e-2, recommended.finetune.learning_rate or rate_default,
-                           format="%.6f")
+    blocks, epochs, rate = recommended.finetune.unfreeze_blocks or blocks_default, recommended.finetune.epochs, \
+        recommended.finetune.learning_rate or rate_default
+    if tunable:
+        blocks = st.number_input(f"{modality.unfreeze_word.capitalize()} to unfreeze when fine-tuning", 1,
+                                 most_blocks, min(blocks, most_blocks))
+        epochs = st.number_input("Fine-tuning epochs (at most)", 1, 50, epochs)
+        rate = st.number_input("Fine-tuning learning rate", 1e-6, 1e-2, rate, format="%.6f")
 
 run_dir = state().folder(workspace(), "runs")
 if run_dir is not None and jobs.job_info(run_dir).get("dataset") != str(dataset_folder()):

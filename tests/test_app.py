@@ -298,3 +298,27 @@ def test_pages_say_when_no_worker_would_run_the_job(monkeypatch, tmp_path):
         assert at.dataframe[0].value[["state", "jobs ahead"]].values.tolist() == [["queued", "0"]]
     finally:
         jobs.queue.cache_clear()
+
+
+def test_a_base_that_cannot_be_fine_tuned_offers_predict_and_extract_and_no_fine_tuning_settings():
+    """The Train page drew an error (a number input from 1 to 0 blocks) when the text ranking preselected the
+    multilingual encoder, which runs outside Keras; now it offers only the ways that base has, and says why."""
+    from tlcore.text.encoder import get_text_spec
+
+    if not get_text_spec("use_multilingual").availability()[0]:
+        pytest.skip("the multilingual encoder's package is not installed here")
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=120).run()
+    at.radio[0].set_value("sample:support").run()
+    at.switch_page("pages/train.py").run()
+    at.selectbox(key="base").set_value("use_multilingual").run()
+    assert not at.exception
+    way = next(r for r in at.radio if r.label == "Way of reusing the pretrained model")
+    assert way.options[:2] == ["Use the pretrained model as it is (predict)",
+                               "Train a small new model on what the pretrained model sees (extract)"]
+    assert len(way.options) == 3 and not any("(finetune)" in o for o in way.options)
+    assert any("cannot be fine-tuned" in c.value for c in at.caption)
+    assert not any("unfreeze" in n.label for n in at.number_input)
+
+    at.selectbox(key="base").set_value("minilm_l6").run()  # a Keras encoder: fine-tuning and its settings are back
+    way = next(r for r in at.radio if r.label == "Way of reusing the pretrained model")
+    assert any("(finetune)" in o for o in way.options) and any("unfreeze" in n.label for n in at.number_input)
