@@ -560,3 +560,26 @@ def test_a_text_base_outside_keras_offers_no_fine_tuning_time():
         pytest.skip("no text base outside Keras is registered")
     assert "finetune" not in MODALITY.strategies(outside[0])
     assert "finetune" in MODALITY.strategies(None)  # the default encoder is a Keras network
+
+
+def test_a_run_is_told_what_its_analysis_expected_only_for_the_base_and_size_it_timed(tmp_path):
+    """The report's and the bar's expected time come from the saved analysis, and only where it timed this run's base
+    at this run's size (another base's time would be a wrong promise); "all" gets every way, each within the budget."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from tlcore import runs
+    from tlcore.analysis import ANALYSIS_FILE, expected_seconds_for
+    from tlcore.train import TrainConfig
+
+    dataset = SimpleNamespace(stored_in=tmp_path)
+    runs.write_json(tmp_path / ANALYSIS_FILE, {"backbone": "efficientnet_lite0", "image_size": 128, "recommendation": {
+        "expected_seconds": {"predict": 12.0, "extract": 50.0, "finetune": 400.0}}})
+    asked = TrainConfig(strategies=("extract",), backbone="efficientnet_lite0", image_size=128, budget_seconds=300)
+    assert expected_seconds_for(dataset, asked) == {"extract": 50.0}
+    assert expected_seconds_for(dataset, dataclasses.replace(asked, image_size=None)) == {"extract": 50.0}
+    assert expected_seconds_for(dataset, dataclasses.replace(asked, strategies=("all",))) == {
+        "predict": 12.0, "extract": 50.0, "finetune": 300.0}
+    assert expected_seconds_for(dataset, dataclasses.replace(asked, image_size=224)) == {}
+    assert expected_seconds_for(dataset, dataclasses.replace(asked, backbone="efficientnet_lite2")) == {}
+    assert expected_seconds_for(SimpleNamespace(stored_in=tmp_path / "none"), asked) == {}

@@ -71,6 +71,48 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGINT) -> None:
 # --- immediate mode -----------------------------------------------------------------------------------------
 
 
+def test_a_runs_bar_keeps_pace_with_its_expected_time_then_with_the_budget(tmp_path):
+    """A 12 s run with a 300 s budget: halfway through its expected time the bar is at half of EXPECTED_SHARE and
+    about 6 s are left; past it, the bar moves on with the budget and the time left is the budget's (at most)."""
+    def written(elapsed: float, expected: float | None) -> dict:
+        jobs.ProgressFile(tmp_path, budget_seconds=300, expected_seconds=expected,
+                          started=time.time() - elapsed).write("train", 0.5)
+        return jobs.read_progress(tmp_path)
+
+    early = written(6, 12)
+    assert early["fraction"] == pytest.approx(jobs.EXPECTED_SHARE / 2, abs=0.01)
+    assert early["remaining"] == pytest.approx(6, abs=0.5) and early["remaining_is"] == "expected"
+    late = written(156, 12)  # half of the budget's remaining 288 s after the expected 12
+    assert jobs.EXPECTED_SHARE < late["fraction"] == pytest.approx((jobs.EXPECTED_SHARE + 0.99) / 2, abs=0.01)
+    assert late["remaining"] == pytest.approx(144, abs=0.5) and late["remaining_is"] == "budget"
+    unknown = written(150, None)
+    assert unknown["fraction"] == pytest.approx(0.5, abs=0.01) and unknown["remaining_is"] == "budget"
+
+
+def test_a_training_job_tells_the_time_its_analysis_expected(shapes, tmp_path):
+    """The run's bar reads the saved analysis's expected time for the way it runs (same base and size)."""
+    from tlcore.analysis import ANALYSIS_FILE
+
+    runs.write_json(shapes.stored_in / ANALYSIS_FILE, {"backbone": "efficientnet_lite0", "image_size": 64,
+                                                       "recommendation": {"expected_seconds": {"extract": 45.0}}})
+    seen = []
+    real_write = jobs.ProgressFile.write
+
+    def spy(self, stage, stage_fraction, *args, **kwargs):
+        real_write(self, stage, stage_fraction, *args, **kwargs)
+        seen.append(jobs.read_progress(self.folder))
+
+    jobs.ProgressFile.write = spy
+    try:
+        jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+    finally:
+        jobs.ProgressFile.write = real_write
+        (shapes.stored_in / ANALYSIS_FILE).unlink()
+    told = [p for p in seen if not p["finished"] and p["stage"] != "starting"]  # once the job read its dataset
+    assert told and told[0]["remaining_is"] == "expected" and told[0]["remaining"] <= 45.0
+    assert all(p["fraction"] < 1.0 for p in told) and seen[-1]["fraction"] == 1.0
+
+
 def test_an_analysis_job_writes_its_result_and_ends_at_100_percent(shapes, tmp_path):
     folder = jobs.submit_analysis(tmp_path / "ws", shapes.stored_in, None)
     assert runs.state(folder) == "complete"
@@ -320,6 +362,27 @@ def test_cancel_stops_fine_tuning_within_a_batch(shapes, tmp_path):
     assert len(batches) == 3 and batches[-1].startswith("epoch 1 of at most 5, batch 3")  # no batch after the request
 
 
+def test_an_idle_worker_asks_the_queue_for_work_at_least_every_poll_seconds(monkeypatch, queue_at):
+    """huey's own backoff reaches 10 s between asks on an empty queue: a job pressed after a quiet minute waited
+    that long for an idle worker (seen as 4-8 s of "waiting in the queue" in a browser)."""
+    import huey.api
+
+    queue_at("sqlite")
+    asked = {}
+
+    class Built(Exception):
+        pass
+
+    def capture(self, **options):
+        asked.update(options)
+        raise Built
+
+    monkeypatch.setattr(huey.api.Huey, "create_consumer", capture)
+    with pytest.raises(Built):
+        jobs.run_worker(2)
+    assert asked["workers"] == 2 and asked["max_delay"] == jobs.POLL_SECONDS <= 1.0
+
+
 def test_workers_default_to_what_the_machine_allows_and_the_setting_wins(monkeypatch):
     monkeypatch.delenv(jobs.WORKERS_ENV, raising=False)
     found = jobs.default_workers()
@@ -347,6 +410,25 @@ def test_a_queued_job_shows_its_place_and_expected_wait(shapes, tmp_path, queue_
     for folder in (first, second):
         jobs.cancel(folder)
     assert jobs.expected_wait(second) is None  # no longer waiting
+
+
+def test_a_queued_job_waits_for_no_one_when_a_worker_process_is_free(shapes, tmp_path, queue_at):
+    """Two worker processes, one busy with 100 s of budget left: the first job in the queue starts at once (it was
+    told "about 2 min" by a wait that shared the running job's budget among all processes), the second when the
+    busy process frees (before the first job's 300 s on the other)."""
+    import dataclasses
+
+    queue_at("sqlite")
+    runs.write_json(jobs.workers_dir() / "here-1.json", {"host": "here", "pid": 1, "workers": 2, "time": time.time()})
+    runs.write_json(jobs.running_dir() / "elsewhere.json", {"folder": "x", "budget": 160.0,
+                                                             "started": time.time() - 60.0})
+    ws = tmp_path / "ws"
+    first = jobs.submit_training(ws, shapes.stored_in, dataclasses.replace(TINY, budget_seconds=300))
+    second = jobs.submit_training(ws, shapes.stored_in, TINY)
+    assert jobs.expected_wait(first) == 0.0
+    assert jobs.expected_wait(second) == pytest.approx(100.0, abs=2.0)
+    for folder in (first, second):
+        jobs.cancel(folder)
 
 
 def test_a_queued_analysis_counts_what_analyses_took_on_this_machine(shapes, tmp_path, queue_at):

@@ -131,6 +131,19 @@ def stored_analysis(dataset) -> dict | None:
     return runs.read_json(Path(dataset.stored_in) / ANALYSIS_FILE) or None
 
 
+def expected_seconds_for(dataset, config) -> dict[str, float]:
+    """What the saved analysis of `dataset` expected each way this run asks for to take, from pressing Train to its
+    final bundle (its budget at most), where the analysis measured the run's base at the run's size; {} where it
+    said nothing of them. What the report sets beside the measured time, and what the run's bar keeps pace with."""
+    analysis = stored_analysis(dataset) or {}
+    if any(asked is not None and asked != analysis.get(key)
+           for key, asked in (("backbone", config.backbone), ("image_size", config.image_size))):
+        return {}  # another base or size than the analysis timed
+    said = (analysis.get("recommendation") or {}).get("expected_seconds") or {}
+    asked = set(said) if "all" in config.strategies else set(config.strategies)
+    return {way: min(float(seconds), config.budget_seconds) for way, seconds in said.items() if way in asked}
+
+
 def replace_settings(analysis: Analysis, **settings) -> Analysis:
     """A copy with some recommended settings overridden (the app's "pick another" path)."""
     advice = dataclasses.replace(analysis.recommendation, settings=analysis.recommendation.settings | settings)

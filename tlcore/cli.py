@@ -385,7 +385,9 @@ def _train(args: argparse.Namespace) -> int:
     if bundle is None:
         raise SettingError(f"the run {result.run_dir.name} is complete but its bundle could not be built: "
                            f"{done.bundle_error}")
-    expected = _expected_for(dataset, config)
+    from .analysis import expected_seconds_for
+
+    expected = expected_seconds_for(dataset, config)
     benefit = None if curve is None else _measure_benefit(result.run_dir, args.benefit_budget, curve)
     extra = {} if benefit is None else {"benefit": benefit}
     if args.json:
@@ -498,16 +500,6 @@ def _train_config(args: argparse.Namespace, dataset):
                     + (f", fine-tuning {blocks} {_unfreeze_word(dataset)} at learning rate {rate:g}"
                        if blocks and {"finetune", "all"} & set(config.strategies) else "")
                     + "; options given on the command line win")  # fmt: skip
-
-
-def _expected_for(dataset, config) -> dict[str, float]:
-    """What the saved analysis expected each way of this run to take (its budget at most), where it said."""
-    from .analysis import stored_analysis
-
-    analysis = stored_analysis(dataset) or {}
-    said = (analysis.get("recommendation") or {}).get("expected_seconds") or {}
-    asked = set(said) if "all" in config.strategies else set(config.strategies)
-    return {way: min(float(seconds), config.budget_seconds) for way, seconds in said.items() if way in asked}
 
 
 def _unfreeze_word(dataset) -> str:

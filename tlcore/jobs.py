@@ -16,6 +16,7 @@ once in the submitting process (tests, or a single-user script).
 from __future__ import annotations
 
 import contextlib
+import heapq
 import os
 import secrets
 import shutil
@@ -211,22 +212,24 @@ def analysis_seconds() -> float:
 
 
 def expected_wait(folder: Path) -> float | None:
-    """Seconds the queued job of `folder` is expected to wait (None when it is not waiting): what the running jobs
-    have left of their budgets plus the budgets of the jobs ahead of it in the queue, shared among the live
-    workers' processes."""
+    """Seconds the queued job of `folder` is expected to wait (None when it is not waiting): each live worker
+    process is free once its running job has used its budget (a free one at once), and the jobs ahead in the queue
+    take the first free ones in turn, for their budgets; the job starts on the first process free after them.
+    Budgets are what a job may take, so this is the longest wait, not a guess at a shorter one."""
     pending = waiting()
     ids = [task.id for task in pending]
     task_id = job_info(folder).get("task_id")
     if task_id not in ids:
         return None
-    work = sum(_task_budget(task) for task in pending[: ids.index(task_id)])
     now = time.time()
-    for marker in running_dir().glob("*.json"):
-        info = runs.read_json(marker)
-        if info:
-            work += max(float(info.get("budget") or analysis_seconds()) - (now - float(info.get("started", now))), 0)
-    workers = sum(int(w.get("workers", 1)) for w in alive_workers()) or 1
-    return work / workers
+    busy = [max(float(info.get("budget") or analysis_seconds()) - (now - float(info.get("started", now))), 0.0)
+            for info in filter(None, map(runs.read_json, running_dir().glob("*.json")))]
+    processes = max(sum(int(w.get("workers", 1)) for w in alive_workers()), len(busy), 1)
+    free_at = busy + [0.0] * (processes - len(busy))
+    heapq.heapify(free_at)
+    for task in pending[: ids.index(task_id)]:
+        heapq.heappush(free_at, heapq.heappop(free_at) + _task_budget(task))
+    return free_at[0]
 
 
 def _task_budget(task) -> float:
@@ -381,18 +384,25 @@ POINT_WORDS = {("search", "val_accuracy"): "trial's accuracy (inner split)",
                ("finetune", "val_loss"): "loss (validation split)"}
 
 
+EXPECTED_SHARE = 0.9  # of a run's bar, reached at the time the analysis expected; the rest runs to the budget
+
+
 @dataclass
 class ProgressFile:
     """A progress callback that writes `progress.json` (throttled) and stops the job if it was cancelled.
 
-    With a time budget (training), the bar is the share of the budget used, which a run keeps to, and the
-    time left is the budget left; without one (analysis), the share of the current stage. Between the steps a
-    long call makes no report of its own (a TFLite conversion), the last state is written again every `tick`
-    seconds with the time moved on, so the bar never stands still until `finish`.
+    With a time budget (training), the bar keeps pace with the time the analysis expected the run to take
+    (`expected_seconds`, set once the job knows it) up to `EXPECTED_SHARE` of the bar, and the time left is the
+    expected time left ("expected"); past it, or with no expectation, the bar moves on with the budget, which a run
+    keeps to, and the time left is the budget left ("budget": at most that). A 12 s run with a 300 s budget had
+    shown "about 4:49 left" at 3% until it ended. Without a budget (analysis), the share of the current stage.
+    Between the steps a long call makes no report of its own (a TFLite conversion), the last state is written again
+    every `tick` seconds with the time moved on, so the bar never stands still until `finish`.
     """
 
     folder: Path
     budget_seconds: float | None = None
+    expected_seconds: float | None = None
     every: float = 0.5
     tick: float = 2.0
     started: float = field(default_factory=time.time)
@@ -456,19 +466,27 @@ class ProgressFile:
     def _write(self, stage: str, stage_fraction: float, message: str = "", count: str = "", finished: bool = False,
                error: str = "") -> None:
         elapsed = time.time() - self.started
-        if finished:
-            fraction, remaining = 1.0, 0.0
-        elif self.budget_seconds:
-            fraction = min(max(elapsed / self.budget_seconds, 0.0), 0.99)
-            remaining = max(self.budget_seconds - elapsed, 0.0)
-        else:
-            fraction = min(max(stage_fraction, 0.0), 0.99)
-            remaining = elapsed * (1 - fraction) / fraction if fraction > 0.02 else None
+        fraction, remaining, remaining_is = self._pace(elapsed, stage_fraction, finished)
         runs.write_json(self.folder / PROGRESS_FILE, {
             "stage": stage, "count": count, "message": message, "fraction": fraction, "elapsed": elapsed,
-            "remaining": remaining, "finished": finished, "error": error, "board": self.board,
+            "remaining": remaining, "remaining_is": remaining_is, "finished": finished, "error": error,
+            "board": self.board,
             "points": self.points[-400:], "updated": time.time(),
         }, make_folder=False)  # fmt: skip
+
+    def _pace(self, elapsed: float, stage_fraction: float, finished: bool) -> tuple[float, float | None, str]:
+        """(the bar's fraction, the seconds left, what they are: "expected" or "budget"), as the class says."""
+        budget, expected = self.budget_seconds, self.expected_seconds
+        if finished:
+            return 1.0, 0.0, "expected"
+        if not budget:
+            fraction = min(max(stage_fraction, 0.0), 0.99)
+            return fraction, (elapsed * (1 - fraction) / fraction if fraction > 0.02 else None), "expected"
+        if expected and expected < budget and elapsed < expected:
+            return EXPECTED_SHARE * elapsed / expected, expected - elapsed, "expected"
+        after, share = (expected, EXPECTED_SHARE) if expected and expected < budget else (0.0, 0.0)
+        fraction = share + (0.99 - share) * min(max((elapsed - after) / (budget - after), 0.0), 1.0)
+        return fraction, max(budget - elapsed, 0.0), "budget"
 
     def finish(self, message: str = "done", error: str = "") -> None:
         self.write("done", 1.0, message, finished=True, error=error)
@@ -622,11 +640,14 @@ def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) 
     tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds)
 
     def work() -> None:
+        from .analysis import expected_seconds_for
         from .data.store import load_stored
         from .deliver import train_and_bundle
 
-        done = train_and_bundle(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id,
-                                progress=tracker, started=started)
+        dataset = load_stored(Path(dataset_folder))
+        expected = expected_seconds_for(dataset, config)
+        tracker.expected_seconds = next(iter(expected.values())) if len(expected) == 1 else None  # "all": budget
+        done = train_and_bundle(dataset, config, Path(workspace), run_id=run_id, progress=tracker, started=started)
         problems = {"bundle_error": done.bundle_error} if done.bundle_error else {}
         if done.explained and done.bundle is not None:
             problems["explain_error"] = done.explained
@@ -683,6 +704,10 @@ def alive_workers(stale_seconds: float = WORKER_STALE_SECONDS) -> list[dict]:
 
 
 WORKERS_ENV = "TRANSFERLAB_WORKERS"
+# An idle worker asks the queue for work at least this often. huey backs off to 10 s between asks on an empty queue,
+# so a job pressed after a minute's quiet (the analysis, reading the advice) waited up to 10 s for a free worker
+# before its clock started (benchmarks/bench_pickup.py); one SQLite read twice a second costs nothing.
+POLL_SECONDS = 0.5
 WORKER_MEMORY_GB = 4  # what one training job may hold (TensorFlow, a base being fine-tuned, its images)
 
 
@@ -731,7 +756,8 @@ def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
     threading.Thread(target=cleanup, daemon=True, name="transferlab-idle-cleanup").start()
     try:
         consumer = huey.create_consumer(workers=workers, worker_type="process", periodic=False,
-                                        check_worker_health=True, health_check_interval=5, max_tasks=max_tasks)
+                                        check_worker_health=True, health_check_interval=5, max_tasks=max_tasks,
+                                        max_delay=POLL_SECONDS)
         consumer.run()
     finally:
         stop.set()
