@@ -489,6 +489,13 @@ def test_the_expected_gain_never_exceeds_the_room_the_frozen_head_leaves():
     fast = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim="fast")
     assert fast.strategy == "extract" and fast.expected_loss == 0.0  # nothing left to gain, nothing to lose
     assert "already scores 100.0%: fine-tuning has no points left to add" in fast.reasons[1]
+    # a run stops after its first head there whatever way is asked: no "about 0 s more" (read as "it costs nothing")
+    level = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim="fast",
+                             seconds={"predict": 12.0, "extract": 12.0, "finetune": 12.0})
+    assert "0 s more" not in level.reasons[1] and "every way takes about as long" in level.reasons[1]
+    dearer = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim="fast",
+                              seconds={"predict": 12.0, "extract": 12.0, "finetune": 72.0})
+    assert "would take about 1 min 0 s more" in dearer.reasons[1]
 
 
 def test_good_and_fast_is_the_default_and_does_not_fine_tune_on_a_gain_within_its_error():

@@ -242,8 +242,9 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
             "log_per_class": f"{per_class:.0f} examples per class", "log_train": f"{n_train} training examples"}
     inputs = [said[name] for name in dict.fromkeys("room" if f == "room_x_data" else f for f in gain.weights)]
     if left < 0.05:
-        reasons = [f"A head on the frozen base already scores {probe:.1%}: fine-tuning has no points left to add, "
-                   f"and it would take about {duration(extra)} more {where}."]
+        reasons = [f"A head on the frozen base already scores {probe:.1%}: fine-tuning has no points left to add"
+                   + (f", and it would take about {duration(extra)} more {where}." if extra >= 1 else
+                      ". A run asked to fine-tune stops after that head here, so every way takes about as long.")]
     else:
         capped = points >= left - 1e-9
         reasons = [
