@@ -89,6 +89,20 @@ def test_a_runs_bar_keeps_pace_with_its_expected_time_then_with_the_budget(tmp_p
     assert unknown["fraction"] == pytest.approx(0.5, abs=0.01) and unknown["remaining_is"] == "budget"
 
 
+def test_an_analysis_bar_keeps_pace_with_what_analyses_take_here_and_never_runs_back(tmp_path):
+    """Its steps' own fractions ran backwards (the features to 100%, then "analysis 0/3", then each base ranked from
+    0); paced by the usual analysis time instead, later writes never read less, and past that time no time left."""
+    seen = []
+    for elapsed, stage, fraction in ((5, "features", 0.9), (10, "analysis", 0.0), (30, "rank bases", 0.3),
+                                     (60, "features", 0.1), (90, "analysis", 0.67)):
+        jobs.ProgressFile(tmp_path, expected_seconds=40.0, started=time.time() - elapsed).write(stage, fraction)
+        seen.append(jobs.read_progress(tmp_path))
+    fractions = [p["fraction"] for p in seen]
+    assert fractions == sorted(fractions) and fractions[-1] < 0.99
+    assert fractions[0] == pytest.approx(jobs.EXPECTED_SHARE * 5 / 40, abs=0.01)
+    assert seen[2]["remaining"] == pytest.approx(10, abs=0.5) and seen[3]["remaining"] is None
+
+
 def test_a_training_job_tells_the_time_its_analysis_expected(shapes, tmp_path):
     """The run's bar reads the saved analysis's expected time for the way it runs (same base and size)."""
     from tlcore.analysis import ANALYSIS_FILE

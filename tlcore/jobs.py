@@ -395,7 +395,8 @@ class ProgressFile:
     (`expected_seconds`, set once the job knows it) up to `EXPECTED_SHARE` of the bar, and the time left is the
     expected time left ("expected"); past it, or with no expectation, the bar moves on with the budget, which a run
     keeps to, and the time left is the budget left ("budget": at most that). A 12 s run with a 300 s budget had
-    shown "about 4:49 left" at 3% until it ended. Without a budget (analysis), the share of the current stage.
+    shown "about 4:49 left" at 3% until it ended. An analysis has no budget: its bar keeps pace with what analyses
+    take on this machine, then creeps on with no time left said; with neither, the share of the current stage.
     Between the steps a long call makes no report of its own (a TFLite conversion), the last state is written again
     every `tick` seconds with the time moved on, so the bar never stands still until `finish`.
     """
@@ -479,6 +480,10 @@ class ProgressFile:
         budget, expected = self.budget_seconds, self.expected_seconds
         if finished:
             return 1.0, 0.0, "expected"
+        if not budget and expected:  # an analysis: what analyses take here; past it the bar creeps, no time left
+            if elapsed < expected:
+                return EXPECTED_SHARE * elapsed / expected, expected - elapsed, "expected"
+            return EXPECTED_SHARE + (0.99 - EXPECTED_SHARE) * (1 - expected / elapsed), None, "expected"
         if not budget:
             fraction = min(max(stage_fraction, 0.0), 0.99)
             return fraction, (elapsed * (1 - fraction) / fraction if fraction > 0.02 else None), "expected"
@@ -616,7 +621,8 @@ def _failed(folder: Path, tracker: ProgressFile, error: Exception) -> None:
 def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | None, descriptions: dict,
              pilot: bool = False, aim: str = DEFAULT_AIM, task=None) -> None:
     folder_path = Path(folder)
-    tracker = ProgressFile(folder_path)
+    # paced by what analyses take here: its steps' own fractions (the features, then each base ranked) ran backwards
+    tracker = ProgressFile(folder_path, expected_seconds=analysis_seconds())
 
     def work() -> None:
         from . import costs
