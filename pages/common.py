@@ -238,6 +238,53 @@ def current_run() -> dict | None:
     return {"report": report, "run_dir": run_dir, "root": Path(root) if root else None}
 
 
+STOPPED = ("failed", "cancelled", "interrupted")  # a run that ended before its final model
+
+
+def kept_first(run_dir: Path | None) -> dict | None:
+    """A run that stopped before its end (cancelled, interrupted, failed) but had made its first model: that model's
+    bundle and report ({"archive", "report", "run_dir", "state"}); else None.
+
+    Why: the first model's bundle (`<run>/first/`, `tlcore.train.anytime`) is whole and tested, and the pages say
+    "what had finished is kept", so it must stay downloadable once the run has stopped.
+    """
+    from tlcore.train.anytime import FIRST_FOLDER
+
+    if run_dir is None or not Path(run_dir).is_dir():
+        return None
+    found = runs.state(run_dir)
+    archive, report = run_dir / FIRST_FOLDER / "bundle.zip", runs.read_json(run_dir / FIRST_FOLDER / "report.json")
+    if found not in STOPPED or not archive.is_file() or not (report.get("test") or {}).get("per_class"):
+        return None
+    return {"archive": archive, "report": report, "run_dir": run_dir, "state": found}
+
+
+def show_kept(kept: dict, note: Callable[[str], object] = st.caption) -> None:
+    """Say plainly that the download is the first model, kept when the run stopped, with its test accuracy beside
+    always answering the largest class (a warning when its lead is within noise, `note` otherwise)."""
+    report = kept["report"]
+    selected, test = report["selected"], report["test"]
+    title = words.model_title(selected["strategy"], selected["model"], words.base_title(report.get("backbone") or ""))
+    items = sum(row["support"] for row in test["per_class"])
+    again = "" if kept["state"] == "failed" else " Resume the run on the Runs page to train the rest."
+    st.info(f"Its **first model** was kept when the run stopped (before its final model): **{title}**, "
+            f"**{words.percent(test['accuracy'])}** right on the held-out test split ({items} items).{again}")
+    largest = report.get("largest_class")
+    if largest:
+        warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
+        (st.warning if warn else note)(sentence)
+
+
+def download_first(kept: dict, key: str, primary: bool = False) -> None:
+    """The kept first model's bundle (read only when clicked)."""
+    from functools import partial
+
+    st.download_button(f"Download the first model (bundle-first.zip, test accuracy "
+                       f"{words.percent(kept['report']['test']['accuracy'])})", partial(kept["archive"].read_bytes),
+                       file_name="bundle-first.zip", mime="application/zip", key=key, on_click="ignore",
+                       type="primary" if primary else "secondary")
+
+
 def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
     """The test accuracy beside always answering the largest class (a warning when the lead is within noise,
     `note` otherwise), then every model of the run in words and units."""
@@ -246,7 +293,10 @@ def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
     if largest:
         warn, sentence = words.largest_class_note(report["test"]["accuracy"], largest, "test", largest["test_items"])
         (st.warning if warn else note)(sentence)
-    st.dataframe(words.leaderboard(report), hide_index=True, width="stretch")
+    table = words.leaderboard(report)
+    if "Selected" in table:  # first: the table is wider than the page, and this column was cut off at its end
+        table = table[["Selected", *(column for column in table.columns if column != "Selected")]]
+    st.dataframe(table, hide_index=True, width="stretch")
 
 
 def no_worker_warning() -> None:
@@ -305,7 +355,11 @@ def best_so_far(folder: Path) -> None:
 
 
 def show_progress(folder: Path, title: str, found: str) -> None:
-    """The bar (100% when the job ends), elapsed and remaining time, the status line, the models so far, the chart."""
+    """The bar (100% when the job ends), elapsed and remaining time, the status line, the models so far, the chart.
+
+    Once the job has finished, only the bar and the chart: the best so far, its first model's download and the
+    search's trial board describe a run still going, and beside the final result they contradict it.
+    """
     progress = jobs.read_progress(folder)
     if (folder / jobs.CANCEL_FILE).exists():
         st.warning(f"{title}: stopping, as you asked. It stops after the step it is in (a batch, a model) and keeps "
@@ -314,22 +368,23 @@ def show_progress(folder: Path, title: str, found: str) -> None:
         ahead = run_or_stop(lambda: jobs.ahead_of(folder))
         wait = run_or_stop(lambda: jobs.expected_wait(folder))
         st.info(f"{title}: waiting in the queue, " + (f"number {ahead + 1}" if ahead is not None else "next")
-                + (f", expected to start in about {words.seconds(wait)}" if wait else "")
+                + (f", expected to start within {words.seconds(wait)}" if wait else
+                   ", starting in a moment (a worker is free)" if wait is not None and jobs.alive_workers() else "")
                 + ". It runs when a worker is free; you can leave this page.")
         no_worker_warning()
         return
-    fraction = 1.0 if progress.get("finished") or found == "complete" else float(progress.get("fraction", 0.0))
-    remaining = progress.get("remaining")
-    timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + (
-        f", about {_clock(remaining)} left" if remaining is not None else "")
-    st.progress(min(fraction, 1.0), text=f"{title}: {progress.get('stage', 'starting')} "
-                                         f"{progress.get('count', '')} ({fraction:.0%}; {timing})")
-    st.caption(progress.get("message", ""))
-    best_so_far(folder)
-    if progress.get("board"):
-        st.dataframe(progress["board"], hide_index=True)
-        st.caption("While it trains, the head search scores each trial on an inner split of the training data; "
-                   "the final table scores every model on the validation split, so the numbers differ.")
+    finished = bool(progress.get("finished")) or found == "complete"
+    fraction = 1.0 if finished else float(progress.get("fraction", 0.0))
+    timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + ("" if finished else time_left(folder, progress))
+    where = " ".join(str(part) for part in (progress.get("stage", "starting"), progress.get("count", "")) if part)
+    st.progress(min(fraction, 1.0), text=f"{title}: {where} ({fraction:.0%}; {timing})")
+    if not finished:
+        st.caption(progress.get("message", ""))
+        best_so_far(folder)
+        if progress.get("board"):
+            st.dataframe(progress["board"], hide_index=True)
+            st.caption("While it trains, the head search scores each trial on an inner split of the training data; "
+                       "the final table scores every model on the validation split, so the numbers differ.")
     if progress.get("points"):
         import pandas as pd
         import plotly.express as px
@@ -337,6 +392,22 @@ def show_progress(folder: Path, title: str, found: str) -> None:
         frame = pd.DataFrame(progress["points"])
         st.plotly_chart(px.line(frame, x="step", y="value", color="metric", markers=True), width="stretch",
                         key=f"chart:{folder}")
+
+
+def time_left(folder: Path, progress: dict) -> str:
+    """", about M:SS left" when the remaining time is what the run was expected to take (`remaining_is`:
+    "expected"), ", at most M:SS left (the time budget)" when it is what the budget leaves, an upper bound.
+
+    A progress file without `remaining_is` (older jobs) is read as the budget's when its job has a budget, and as
+    an estimate otherwise (an analysis: the current stage's share done, `jobs.ProgressFile`).
+    """
+    remaining = progress.get("remaining")
+    if remaining is None:
+        return ""
+    kind = progress.get("remaining_is") or ("budget" if jobs.job_info(folder).get("budget_seconds") else "expected")
+    if kind == "expected":
+        return f", about {_clock(remaining)} left"
+    return f", at most {_clock(remaining)} left (the time budget)"
 
 
 def _clock(seconds: float | None) -> str:

@@ -4,7 +4,20 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from pages.common import current_run, follow, run_or_stop, state, steps, word_table, workspace
+from pages.common import (
+    current_run,
+    download_first,
+    follow,
+    job_failed,
+    kept_first,
+    plain,
+    run_or_stop,
+    show_kept,
+    state,
+    steps,
+    word_table,
+    workspace,
+)
 from tlcore import jobs, runs
 from tlcore.export import install_command
 from tlcore.image.bundle import predict_bytes
@@ -14,25 +27,35 @@ from tlcore.predict import load_bundle, predict
 steps("Export")
 st.title("Export and try")
 run = current_run()
+kept = None
 if run is None:
     run_dir = state().folder(workspace(), "runs")
     if run_dir is not None and run_dir.is_dir() and jobs.job_state(run_dir) in jobs.UNFINISHED:
         st.caption("The run below is training; its bundle appears here when it is ready.")
         follow(run_dir, f"Run {run_dir.name}")
         st.stop()
-    st.info("Train a model on the Train page first (or open an earlier run on the Runs page).")
-    st.stop()
+    kept = kept_first(run_dir)  # a run that stopped after its first model: that model is what there is to export
+    if kept is None:
+        st.info("Train a model on the Train page first (or open an earlier run on the Runs page).")
+        st.stop()
+    run = kept
 
-st.caption(f"Dataset: **{run['report'].get('source', '')}**. Run {run['run_dir'].name}.")
-archive = run["run_dir"] / "bundle.zip"
-building = not archive.is_file() and follow(run["run_dir"], "Building the bundle") != "complete"
-if not archive.is_file():
-    problem = runs.status(run["run_dir"]).get("bundle_error")
-    st.warning(f"This run has no bundle: {problem}" if problem else "The bundle is being built." if building else
-               "This run has no bundle on disk; train again to export.")
-    st.stop()
-st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
-                   mime="application/zip", type="primary")
+st.caption(f"Dataset: **{plain(run['report'].get('source', ''))}**. Run {run['run_dir'].name}.")
+if kept:
+    job_failed(kept["run_dir"])
+    show_kept(kept)
+    archive = kept["archive"]
+    download_first(kept, key="first", primary=True)
+else:
+    archive = run["run_dir"] / "bundle.zip"
+    building = not archive.is_file() and follow(run["run_dir"], "Building the bundle") != "complete"
+    if not archive.is_file():
+        problem = runs.status(run["run_dir"]).get("bundle_error")
+        st.warning(f"This run has no bundle: {problem}" if problem else "The bundle is being built." if building
+                   else "This run has no bundle on disk; train again to export.")
+        st.stop()
+    st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
+                       mime="application/zip", type="primary")
 bundle = run_or_stop(lambda: load_bundle(archive))
 modality = get_modality(bundle.modality)
 
@@ -74,7 +97,8 @@ def try_texts() -> None:
 
 
 def try_images() -> None:
-    st.caption("Inside: model.keras (takes raw images), model.tflite, labels.json, manifest.json, a model card and "
+    tflite = "model.tflite, " if bundle.manifest.get("tflite") else ""  # the first model's bundle has none
+    st.caption(f"Inside: model.keras (takes raw images), {tflite}labels.json, manifest.json, a model card and "
                f"{needs()}.")
     uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
                                accept_multiple_files=True)

@@ -8,10 +8,12 @@ from pages.common import (
     current_run,
     follow,
     job_failed,
+    kept_first,
     next_step,
     no_worker_warning,
     plain,
     scores_in_context,
+    show_kept,
     state,
     steps,
     workspace,
@@ -37,6 +39,12 @@ if run is None:
         st.stop()
     if found in ("failed", "cancelled", "interrupted"):
         job_failed(run_dir)
+    kept = kept_first(run_dir)
+    if kept:  # its full results are the final model's; the first model's score and download are here and on Export
+        show_kept(kept, st.info)
+        st.caption("Its bundle, and a place to try it, are on the Export page.")
+        next_step("Results")
+        st.stop()
     st.info("Train a model on the Train page first (or open an earlier run on the Runs page).")
     st.stop()
 
@@ -52,10 +60,12 @@ cols[0].metric("Test accuracy", words.percent(test["accuracy"]),
 cols[1].metric("Macro-F1", f"{test['macro_f1']:.3f}",
                help="F1 (the balance of precision and recall) averaged over the classes, each class counting "
                     "the same however many items it has: low when a small class is often missed.")
-cols[2].metric("Calibration error", f"{test['ece_after']:.3f}", f"{test['ece_after'] - test['ece_before']:+.3f}",
-               delta_color="inverse",
+change = test["ece_after"] - test["ece_before"]
+cols[2].metric("Calibration error", f"{test['ece_after']:.3f}",
+               f"{change:+.3f} from {test['ece_before']:.3f} before scaling",
+               delta_color="inverse" if round(change, 3) else "off",
                help="How far the model's confidence is from how often it is right (0 = honest), after temperature "
-                    "scaling; the change from before is shown below it.")
+                    "scaling; below it, the change from before temperature scaling (green: closer to honest).")
 cols[3].metric("Temperature", f"{test['temperature']:.2f}",
                help="Divides the model's scores before they become probabilities: above 1 softens over-confident "
                     "answers, below 1 sharpens them; 1 leaves them as they are. Where it came from: below.")

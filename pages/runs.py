@@ -8,7 +8,18 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from pages.common import follow, job_failed, no_worker_warning, remember, run_or_stop, state, workspace
+from pages.common import (
+    download_first,
+    follow,
+    job_failed,
+    kept_first,
+    no_worker_warning,
+    remember,
+    run_or_stop,
+    show_kept,
+    state,
+    workspace,
+)
 from tlcore import jobs, quota, runs, words
 from tlcore.runs import all_runs
 from tlcore.train.anytime import read_best
@@ -97,20 +108,24 @@ def best_so_far(run_dir: Path) -> tuple[str, str]:
 
 
 def row(run: dict) -> dict:
-    """A run in words: the selected model and its test accuracy once complete, the best so far until then."""
+    """A run in words: the selected model and its test accuracy once complete, the first model a stopped run kept
+    (its bundle downloadable), the best so far until then. Why one stopped is shown when it is picked."""
     run_dir = run["run_dir"]
     state = jobs.job_state(run_dir)
     report = runs.read_json(run_dir / "report.json") if run["state"] == "complete" else {}
-    selected, test = report.get("selected") or {}, report.get("test") or {}
+    kept = kept_first(run_dir) if not report else None
+    found = kept["report"] if kept else report
+    selected, test = found.get("selected") or {}, found.get("test") or {}
     if selected.get("model") and test.get("accuracy") is not None:
-        base = words.base_title(report.get("backbone") or "")
-        model = words.model_title(selected["strategy"], selected["model"], base)
+        base = words.base_title(found.get("backbone") or "")
+        title = words.model_title(selected["strategy"], selected["model"], base)
+        model = f"first model, kept: {title}" if kept else title
         score = f"{words.percent(test['accuracy'])} on test"
     else:
         model, score = best_so_far(run_dir)
-    return {"run": run["run"], "started": when(started(run_dir)), "dataset": dataset_name(run_dir, report),
+    return {"run": run["run"], "started": when(started(run_dir)), "dataset": dataset_name(run_dir, found),
             "way": way(run_dir, report), "state": state, "jobs ahead": ahead(run_dir, state), "model": model,
-            "accuracy": score, "bundle": (run_dir / "bundle.zip").is_file()}  # why one stopped: shown when picked
+            "accuracy": score, "bundle": (run_dir / "bundle.zip").is_file() or kept is not None}
 
 
 table = pd.DataFrame([row(r) for r in every])
@@ -122,10 +137,13 @@ COLUMNS = {  # column -> its header, and what it says on hover
     "state": st.column_config.TextColumn("State"),
     "jobs ahead": st.column_config.TextColumn("Jobs ahead", help="Jobs waiting in the queue before this one."),
     "model": st.column_config.TextColumn("Model", help="The model the run selected on the validation split; while "
-                                         "it trains, its best so far."),
-    "accuracy": st.column_config.TextColumn("Accuracy", help="The selected model's, on the held-out test split; "
-                                            "while it trains, the best so far's, on the validation split."),
-    "bundle": st.column_config.CheckboxColumn("Bundle", help="Its bundle.zip is ready to download."),
+                                         "it trains, its best so far; once it stopped early, the first model it "
+                                         "kept."),
+    "accuracy": st.column_config.TextColumn("Accuracy", help="The selected model's (or the kept first model's), on "
+                                            "the held-out test split; while it trains, the best so far's, on the "
+                                            "validation split."),
+    "bundle": st.column_config.CheckboxColumn("Bundle", help="A bundle.zip is ready to download (for a run that "
+                                              "stopped before its end, its first model's)."),
 }
 shown = [c for c in COLUMNS if c in ("started", "dataset", "state", "bundle") or (table[c] != "").any()]
 st.dataframe(table, hide_index=True, width="stretch", column_order=shown, column_config=COLUMNS)
@@ -137,6 +155,8 @@ def label(run_id: str) -> str:
     """A run in the picker: "flowers, extract, 94.6%, 2 Dec 14:05" (its state instead of a score until complete)."""
     found = table.set_index("run").loc[run_id]
     outcome = found["accuracy"].removesuffix(" on test") if found["state"] == "complete" else found["state"]
+    if found["state"] != "complete" and found["model"].startswith("first model"):
+        outcome += f", first model {found['accuracy'].removesuffix(' on test')}"
     return ", ".join(part for part in (found["dataset"], found["way"], outcome, found["started"]) if part)
 
 
@@ -149,6 +169,13 @@ if found in jobs.UNFINISHED:
     st.stop()
 if found in ("failed", "cancelled", "interrupted"):
     job_failed(picked)
+    kept = kept_first(picked)
+    if kept:
+        show_kept(kept)
+        download_first(kept, key=f"first:{choice}")
+        if st.button("Open this run", help="Show its first model on the Results and Export pages (try it there)."):
+            remember(run=choice)
+            st.success(f"Run {label(choice)} is open: see the Results and Export pages.")
     if found != "failed" and st.button("Resume", help="Continue with the same data and settings; finished search "
                                                       "trials are read back."):
         request = json.loads((picked / "request.json").read_text(encoding="utf-8"))

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from functools import partial
 
 import streamlit as st
 
@@ -11,20 +12,23 @@ from pages.common import (
     current_analysis,
     dataset_folder,
     descriptions,
+    download_first,
     follow,
     job_failed,
+    kept_first,
     need_dataset,
     next_step,
     no_worker_warning,
     remember,
     run_or_stop,
     scores_in_context,
+    show_kept,
     show_progress,
     state,
     steps,
     workspace,
 )
-from tlcore import jobs, words
+from tlcore import jobs, runs, words
 from tlcore.analysis import base_ranking
 from tlcore.modality import modality_of
 from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig
@@ -106,13 +110,26 @@ if run_dir is None:
 found = jobs.job_state(run_dir)
 if found != "complete":
     job_failed(run_dir)
+    kept = kept_first(run_dir)  # a run that stopped after its first model keeps that model's bundle
+    if kept:
+        show_kept(kept)
+        download_first(kept, key="first", primary=True)
     st.stop()
-show_progress(run_dir, f"Run {run_dir.name}", found)
+show_progress(run_dir, f"Run {run_dir.name}", found)  # finished: the bar and the chart, nothing live
 report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
 selected, test = report["selected"], report["test"]
 title = words.model_title(selected["strategy"], selected["model"], words.base_title(report["backbone"]))
 st.success(f"Done. Selected on the validation split: **{title}**. Its accuracy on the held-out test split: "
            f"**{words.percent(test['accuracy'])}** ({sum(r['support'] for r in test['per_class'])} items).")
+archive = run_dir / "bundle.zip"  # the final bundle (`tlcore.export.export_bundle`), as Export offers it
+if archive.is_file():
+    st.download_button(f"Download the trained model (bundle.zip, test accuracy {words.percent(test['accuracy'])})",
+                       partial(archive.read_bytes), file_name="bundle.zip", mime="application/zip", key="bundle",
+                       type="primary", on_click="ignore")  # read only when clicked
+else:
+    problem = runs.status(run_dir).get("bundle_error")
+    st.warning(f"This run has no bundle: {problem}" if problem else "This run has no bundle on disk; train again "
+               "to download one.")
 scores_in_context(report, st.caption)
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))

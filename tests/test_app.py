@@ -292,7 +292,7 @@ def test_pages_say_when_no_worker_would_run_the_job(monkeypatch, tmp_path):
     try:
         at = press_train("predict")
         assert any("No job worker is running" in w.value and "python -m tlcore worker" in w.value for w in at.warning)
-        assert "waiting in the queue" in at.info[0].value
+        assert "waiting in the queue" in at.info[0].value and "starting in a moment" not in at.info[0].value
         at.switch_page("pages/runs.py").run()
         assert not at.exception
         assert at.dataframe[0].value[["state", "jobs ahead"]].values.tolist() == [["queued", "0"]]

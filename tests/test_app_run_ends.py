@@ -1,0 +1,220 @@
+"""How the pages show a run's end (found in a Chromium walk-through): the first model a stopped run kept stays
+downloadable, a finished run shows its final model and nothing live, and the time left says what kind it is."""
+
+from __future__ import annotations
+
+import importlib
+import shutil
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+from tlcore import jobs, runs, session, workspaces
+from tlcore.train import SearchConfig, TrainConfig
+from tlcore.train.anytime import FIRST_FOLDER
+
+
+def page_in(ws_id: str, name: str) -> AppTest:
+    """A page of the app in the session of workspace `ws_id`, as a reload with ?ws=... opens it."""
+    at = AppTest.from_file(str(REPO / "pages" / f"{name}.py"), default_timeout=300)
+    at.query_params["ws"] = ws_id
+    return at
+
+
+def shapes_session():
+    """A new workspace with the Shapes sample loaded, as the Data page leaves it: (id, folder, dataset)."""
+    from tlcore.data import import_data
+    from tlcore.samples import sample_path
+
+    ws_id, folder = workspaces.create()
+    dataset = import_data(sample_path("shapes"), folder)
+    session.update(folder, choice="sample:shapes", dataset=dataset.stored_in.name, dataset_key="sample:shapes")
+    return ws_id, folder, dataset
+
+
+def train_in(folder, dataset, config: TrainConfig, strategy: str):
+    """A training job of `config` submitted as the Train page submits it (jobs run at once here), and put on show."""
+    run_dir = jobs.submit_training(folder, dataset.stored_in, config)
+    session.update(folder, run=run_dir.name, strategy=strategy)
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def cancelled():
+    """A fine-tuning run cancelled right after its first model, the way the Cancel button stops one: `jobs.cancel`
+    writes the cancel file, and the job's progress file raises at the run's next step (before fine-tuning)."""
+    trainer = importlib.import_module("tlcore.train")
+    ws_id, folder, dataset = shapes_session()
+    original = trainer._first
+
+    def first_then_cancel(ctx, chosen, started, callback):
+        original(ctx, chosen, started, callback)
+        jobs.cancel(ctx.run_dir)
+
+    config = TrainConfig(strategies=("finetune",), image_size=96, budget_seconds=300, stop_early=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trainer, "_first", first_then_cancel)
+        run_dir = train_in(folder, dataset, config, "finetune")
+    assert runs.state(run_dir) == "cancelled" and "what had finished is kept" in runs.status(run_dir)["reason"]
+    assert (run_dir / FIRST_FOLDER / "bundle.zip").is_file() and not (run_dir / "bundle.zip").exists()
+    first = runs.read_json(run_dir / FIRST_FOLDER / "report.json")
+    return ws_id, folder, run_dir, dataset, first
+
+
+def _first_accuracy(first: dict) -> str:
+    return f"{100 * first['test']['accuracy']:.1f}%"
+
+
+# --- 1. a stopped run keeps its first model, downloadable --------------------------------------------------------
+
+
+def test_the_train_page_offers_the_first_model_a_cancelled_run_kept(cancelled):
+    ws_id, _, _, _, first = cancelled
+    at = page_in(ws_id, "train").run()
+    assert not at.exception
+    assert any(w.value.startswith("It was cancelled") for w in at.warning)
+    kept = next(i.value for i in at.info if "first model" in i.value)
+    assert "kept when the run stopped" in kept and _first_accuracy(first) in kept and "Resume" in kept
+    assert any("Always answering the largest class" in t.value for t in [*at.caption, *at.warning])
+    (button,) = [b for b in at.get("download_button") if b.label.startswith("Download the first model")]
+    assert _first_accuracy(first) in button.label
+
+
+def test_export_offers_the_first_model_of_a_cancelled_run_and_tries_it(cancelled):
+    ws_id, _, _, dataset, first = cancelled
+    at = page_in(ws_id, "export").run()
+    assert not at.exception
+    assert not any("Train a model" in i.value for i in at.info)
+    assert any("first model" in i.value and _first_accuracy(first) in i.value for i in at.info)
+    assert [b.label for b in at.get("download_button")] == [
+        f"Download the first model (bundle-first.zip, test accuracy {_first_accuracy(first)})"]
+    photo = dataset.files("test")[0]
+    at.file_uploader[0].upload(photo.name, photo.read_bytes(), "image/png").run()
+    assert not at.exception
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert any(name in spec for name in dataset.classes)  # the first model answered with one of the classes
+
+
+def test_runs_shows_that_a_cancelled_run_kept_a_downloadable_model(cancelled):
+    ws_id, _, run_dir, _, first = cancelled
+    at = page_in(ws_id, "runs").run()
+    assert not at.exception
+    row = at.dataframe[0].value.set_index("run").loc[run_dir.name]
+    assert row["state"] == "cancelled" and bool(row["bundle"])
+    assert row["model"].startswith("first model, kept: ") and row["accuracy"] == f"{_first_accuracy(first)} on test"
+    assert f"cancelled, first model {_first_accuracy(first)}" in at.selectbox[0].options[0]
+    assert [b.label for b in at.get("download_button")] == [
+        f"Download the first model (bundle-first.zip, test accuracy {_first_accuracy(first)})"]
+    assert {b.label for b in at.button} >= {"Resume", "Open this run"}
+
+
+def test_results_says_which_model_a_cancelled_run_kept(cancelled):
+    ws_id, _, _, _, first = cancelled
+    at = page_in(ws_id, "results").run()
+    assert not at.exception
+    assert any("first model" in i.value and _first_accuracy(first) in i.value for i in at.info)
+    assert not any("Train a model" in i.value for i in at.info)
+
+
+@pytest.mark.parametrize("ended", ["interrupted", "failed"])
+def test_an_interrupted_or_failed_run_with_a_first_model_keeps_it_too(cancelled, ended):
+    _, _, run_dir, _, first = cancelled
+    ws_id, folder = workspaces.create()
+    copy = folder / "runs" / run_dir.name
+    shutil.copytree(run_dir, copy)
+    runs.set_status(copy, ended, **({"error": "the disk is full"} if ended == "failed" else
+                                    {"reason": "its process stopped: no heartbeat for 40 s"}))
+    session.update(folder, run=copy.name)
+    at = page_in(ws_id, "export").run()
+    assert not at.exception
+    kept = next(i.value for i in at.info if "first model" in i.value)
+    assert ("Resume" in kept) == (ended != "failed")  # a failed run cannot be resumed
+    assert [b.label for b in at.get("download_button")] == [
+        f"Download the first model (bundle-first.zip, test accuracy {_first_accuracy(first)})"]
+
+
+# --- 2. a finished run: its final result and download, nothing live -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def complete():
+    """A short extract run (the scikit-learn heads, no search) on the Shapes sample, complete with its bundle."""
+    ws_id, folder, dataset = shapes_session()
+    config = TrainConfig(strategies=("extract",), image_size=96, budget_seconds=300, search=SearchConfig(max_trials=0))
+    run_dir = train_in(folder, dataset, config, "extract")
+    assert runs.state(run_dir) == "complete" and (run_dir / "bundle.zip").is_file()
+    assert (run_dir / FIRST_FOLDER / "bundle.zip").is_file()  # it had a first model too
+    return ws_id, runs.read_json(run_dir / "report.json")
+
+
+def test_a_finished_run_shows_its_final_model_to_download_and_nothing_live(complete):
+    ws_id, report = complete
+    at = page_in(ws_id, "train").run()
+    assert not at.exception
+    assert at.success[0].value.startswith("Done. Selected on the validation split")
+    final = f"{100 * report['test']['accuracy']:.1f}%"
+    assert [b.label for b in at.get("download_button")] == [
+        f"Download the trained model (bundle.zip, test accuracy {final})"]
+    assert not any("Best so far" in i.value for i in at.info)
+    assert not any("While it trains" in c.value or "A later model replaces it" in c.value for c in at.caption)
+    assert at.get("progress")[0].proto.text.endswith("elapsed)")  # the bar at 100%, no time left
+    assert list(at.dataframe[-1].value.columns)[:2] == ["Selected", "Model"]  # Selected no longer cut off
+
+
+def test_results_labels_the_calibration_change_and_puts_selected_first(complete):
+    ws_id, report = complete
+    at = page_in(ws_id, "results").run()
+    assert not at.exception
+    calibration = next(m for m in at.metric if m.label == "Calibration error")
+    assert calibration.delta.endswith(f"from {report['test']['ece_before']:.3f} before scaling")
+    assert list(at.dataframe[0].value.columns)[:2] == ["Selected", "Model"]
+
+
+# --- 3. the time left says whether it is expected or what the budget leaves -----------------------------------------
+
+
+PACES = {  # how the job knows its time left -> the ProgressFile that writes it
+    "expected": {"budget_seconds": 600.0, "expected_seconds": 300.0},  # the analysis expected 300 s
+    "budget": {"budget_seconds": 300.0},  # no expectation: what the budget leaves
+    "analysis": {},  # no budget: the share of the stage done gives the estimate
+}
+
+
+def running_run(pace: str, older: bool):
+    """A running job's folder whose progress file, written by `jobs.ProgressFile`, is 1:23 before its end (`older`:
+    without `remaining_is`, as jobs before it wrote it); a workspace that shows it."""
+    ws_id, folder = workspaces.create()
+    run_dir = folder / "runs" / runs.new_run_id()
+    budget = PACES[pace].get("budget_seconds")
+    job = {"kind": "training" if budget else "analysis", "dataset": "", "submitted": time.time()}
+    runs.write_json(run_dir / jobs.JOB_FILE, job | ({"budget_seconds": budget} if budget else {}))
+    runs.set_status(run_dir, "running")
+    tracker = jobs.ProgressFile(run_dir, **PACES[pace], started=time.time() - 216.5)
+    tracker.write("search", 216.5 / 300, "trial 2 of the head search", "2/5")
+    tracker.stop()
+    progress = jobs.read_progress(run_dir)
+    assert progress["remaining"] == pytest.approx(83.5, abs=0.4)
+    if older:
+        del progress["remaining_is"]
+        runs.write_json(run_dir / jobs.PROGRESS_FILE, progress)
+    session.update(folder, run=run_dir.name)
+    return ws_id, run_dir
+
+
+@pytest.mark.parametrize(("pace", "older", "said"), [
+    ("expected", False, "about 1:23 left)"),
+    ("budget", False, "at most 1:23 left (the time budget))"),
+    ("budget", True, "at most 1:23 left (the time budget))"),  # an older run's file: the budget's
+    ("analysis", False, "about 1:23 left)"),
+    ("analysis", True, "about 1:23 left)"),  # an older file of a job without a budget: never "the budget"
+])
+def test_the_time_left_says_whether_it_is_expected_or_the_budget(pace, older, said):
+    ws_id, run_dir = running_run(pace, older)
+    with runs.Heartbeat(run_dir):
+        at = page_in(ws_id, "results").run()
+    assert not at.exception
+    text = at.get("progress")[0].proto.text
+    assert text.startswith(f"Run {run_dir.name}: search 2/5 (") and "3:36 elapsed" in text and text.endswith(said)
+    assert ("at most" in text) == (said.startswith("at most"))
