@@ -331,6 +331,10 @@ def test_jobs_command_lists_runs_with_their_states(shapes, tmp_path, monkeypatch
     assert {"run": run_dir.name, "state": "complete"}.items() <= next(
         r for r in listed["runs"] if r["run"] == run_dir.name).items()
     assert listed["queue"]["waiting"] == 0
+    # a worker's processes are what run jobs at once (one worker with two processes had read "1 worker(s) alive")
+    monkeypatch.setattr(jobs, "alive_workers", lambda: [{"host": "here", "pid": 1, "workers": 2, "time": 0.0}])
+    assert main(["jobs"]) == 0
+    assert "1 worker(s) alive, running 2 job(s) at once at most" in capsys.readouterr().out
 
 
 def test_an_interrupted_run_resumes_as_a_job_with_its_stored_settings(shapes, tmp_path):

@@ -561,17 +561,20 @@ def _jobs(args: argparse.Namespace) -> int:
     rows = []
     for workspace in sorted([home / "workspace", *(home / "sessions").glob("*/")]):
         for row in runs.all_runs(workspace):
-            queued = row["state"] == "queued"
-            ahead = jobs.ahead_of(row["run_dir"]) if queued else None
-            wait = jobs.expected_wait(row["run_dir"]) if queued else None
-            rows.append({"run": row["run"], "state": jobs.job_state(row["run_dir"]), "ahead": ahead,
+            state = jobs.job_state(row["run_dir"])  # a run a worker just took reads "running (0 ahead)" otherwise
+            ahead = jobs.ahead_of(row["run_dir"]) if state == "queued" else None
+            wait = jobs.expected_wait(row["run_dir"]) if state == "queued" else None
+            rows.append({"run": row["run"], "state": state, "ahead": ahead,
                          "expected_wait_seconds": None if wait is None else round(wait),
                          "workspace": workspace.name, "detail": row["detail"], "updated": row["updated"]})
-    queue = {"waiting": len(jobs.queued_ids()), "workers_alive": len(jobs.alive_workers())}
+    alive = jobs.alive_workers()
+    queue = {"waiting": len(jobs.queued_ids()), "workers_alive": len(alive),
+             "worker_processes": sum(int(w.get("workers", 1)) for w in alive)}  # what runs jobs at once
     if args.json:
         print(json.dumps({"queue": queue, "runs": rows}, indent=2))
         return 0
-    print(f"queue: {queue['waiting']} job(s) waiting; {queue['workers_alive']} worker(s) alive")
+    print(f"queue: {queue['waiting']} job(s) waiting; {queue['workers_alive']} worker(s) alive, running "
+          f"{queue['worker_processes']} job(s) at once at most")
     for row in rows:
         ahead = f" ({row['ahead']} ahead" + (f", ~{row['expected_wait_seconds']} s" if row["expected_wait_seconds"]
                                               else "") + ")" if row["ahead"] is not None else ""
