@@ -376,7 +376,8 @@ def show_progress(folder: Path, title: str, found: str) -> None:
     finished = bool(progress.get("finished")) or found == "complete"
     fraction = 1.0 if finished else float(progress.get("fraction", 0.0))
     timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + ("" if finished else time_left(folder, progress))
-    where = " ".join(str(part) for part in (progress.get("stage", "starting"), progress.get("count", "")) if part)
+    where = " ".join(str(part) for part in (words.step_words(progress.get("stage", "starting")),
+                                             progress.get("count", "")) if part)
     st.progress(min(fraction, 1.0), text=f"{title}: {where} ({fraction:.0%}; {timing})")
     if not finished:
         st.caption(progress.get("message", ""))

@@ -216,5 +216,6 @@ def test_the_time_left_says_whether_it_is_expected_or_the_budget(pace, older, sa
         at = page_in(ws_id, "results").run()
     assert not at.exception
     text = at.get("progress")[0].proto.text
-    assert text.startswith(f"Run {run_dir.name}: search 2/5 (") and "3:36 elapsed" in text and text.endswith(said)
+    assert text.startswith(f"Run {run_dir.name}: a small network, trial 2/5 (") and "3:36 elapsed" in text
+    assert text.endswith(said)
     assert ("at most" in text) == (said.startswith("at most"))

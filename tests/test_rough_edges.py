@@ -55,6 +55,14 @@ def fake_unfinished_run(folder, run_id: str, state: str, dataset_source: str = "
 # --- item 4: Results while the run trains ------------------------------------------------------------------------
 
 
+def test_progress_steps_are_named_in_words_and_keep_the_base_they_read_through():
+    from tlcore.words import step_words
+
+    assert step_words("rank bases") == "comparing the bases"  # "rank bases 2/3" meant nothing to a newcomer
+    assert step_words("features (EfficientNet-Lite1)") == "reading each item through the base (EfficientNet-Lite1)"
+    assert step_words("a step of tomorrow") == "a step of tomorrow"
+
+
 def test_results_shows_the_running_run_and_its_progress():
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa01"
     ws_id, folder = workspace_with_run(run_id)
@@ -63,7 +71,7 @@ def test_results_shows_the_running_run_and_its_progress():
     assert not at.exception
     assert not any("Train a model" in i.value for i in at.info)
     bars = at.get("progress")
-    assert bars and f"Run {run_id}: search 2/5 (40%" in bars[0].proto.text
+    assert bars and f"Run {run_id}: a small network, trial 2/5 (40%" in bars[0].proto.text
     assert any("Best so far: **Logistic regression**, 90.0%" in i.value for i in at.info)
     export = page_in(ws_id, "export").run()  # the Export page follows it too
     assert not export.exception and export.get("progress")

@@ -187,6 +187,26 @@ def _stage_words(stage: str) -> str:
     return stage
 
 
+# A job's steps as the progress line names them, in a newcomer's words (the count after them: done of all)
+STEP_WORDS = {
+    "starting": "starting", "unpack": "unpacking", "check images": "checking the images",
+    "load images": "reading the images", "texts": "reading the texts", "engine": "preparing the base",
+    "features": "reading each item through the base", "embeddings": "reading each text through the encoder",
+    "analysis": "measuring", "rank bases": "comparing the bases", "strategies": "ways",
+    "predict": "the base's own answers", "first model": "the first model",
+    "baselines": "quick models on the features", "search": "a small network, trial",
+    "finetune": "fine-tuning, epoch", "bundle": "building the download", "explain": "explaining the mistakes",
+    "benefit": "what transfer saved", "transfer": "with transfer", "no transfer": "without transfer", "done": "done",
+}
+
+
+def step_words(stage: str) -> str:
+    """A progress step in words ("rank bases" -> "comparing the bases"); what follows " (" (a base's name) is
+    kept, an unknown step is shown as it is."""
+    name, bracket, rest = stage.partition(" (")
+    return STEP_WORDS.get(name, name) + (bracket + rest if bracket else "")
+
+
 def wall_note(wall: dict | None, expected: dict[str, float] | None = None) -> str:
     """The user's time in words: to the first and the final bundle from the click, against the budget and what
     the advice expected."""
