@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -68,6 +69,19 @@ def stop(process: subprocess.Popen, sig: int = signal.SIGINT) -> None:
             process.wait()
 
 
+def trained_with_progress(monkeypatch, workspace: Path, dataset_folder: Path) -> tuple[Path, list[dict]]:
+    """A TINY training job run at once, with every progress file it wrote, as the pages would have read it."""
+    seen = []
+    real_write = jobs.ProgressFile.write
+
+    def spy(self, stage, stage_fraction, *args, **kwargs):
+        real_write(self, stage, stage_fraction, *args, **kwargs)
+        seen.append(jobs.read_progress(self.folder))
+
+    monkeypatch.setattr(jobs.ProgressFile, "write", spy)
+    return jobs.submit_training(workspace, dataset_folder, TINY), seen
+
+
 # --- immediate mode -----------------------------------------------------------------------------------------
 
 
@@ -103,24 +117,15 @@ def test_an_analysis_bar_keeps_pace_with_what_analyses_take_here_and_never_runs_
     assert seen[2]["remaining"] == pytest.approx(10, abs=0.5) and seen[3]["remaining"] is None
 
 
-def test_a_training_job_tells_the_time_its_analysis_expected(shapes, tmp_path):
+def test_a_training_job_tells_the_time_its_analysis_expected(shapes, tmp_path, monkeypatch):
     """The run's bar reads the saved analysis's expected time for the way it runs (same base and size)."""
     from tlcore.analysis import ANALYSIS_FILE
 
     runs.write_json(shapes.stored_in / ANALYSIS_FILE, {"backbone": "efficientnet_lite0", "image_size": 64,
                                                        "recommendation": {"expected_seconds": {"extract": 45.0}}})
-    seen = []
-    real_write = jobs.ProgressFile.write
-
-    def spy(self, stage, stage_fraction, *args, **kwargs):
-        real_write(self, stage, stage_fraction, *args, **kwargs)
-        seen.append(jobs.read_progress(self.folder))
-
-    jobs.ProgressFile.write = spy
     try:
-        jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
+        _, seen = trained_with_progress(monkeypatch, tmp_path / "ws", shapes.stored_in)
     finally:
-        jobs.ProgressFile.write = real_write
         (shapes.stored_in / ANALYSIS_FILE).unlink()
     told = [p for p in seen if not p["finished"] and p["stage"] != "starting"]  # once the job read its dataset
     assert told and told[0]["remaining_is"] == "expected" and told[0]["remaining"] <= 45.0
@@ -137,19 +142,8 @@ def test_an_analysis_job_writes_its_result_and_ends_at_100_percent(shapes, tmp_p
     assert jobs.analysis_seconds() != jobs.ANALYSIS_GUESS_SECONDS  # timed, for the next waiting jobs
 
 
-def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, tmp_path):
-    seen = []
-    real_write = jobs.ProgressFile.write
-
-    def spy(self, stage, stage_fraction, *args, **kwargs):
-        real_write(self, stage, stage_fraction, *args, **kwargs)
-        seen.append(jobs.read_progress(self.folder))
-
-    jobs.ProgressFile.write = spy
-    try:
-        run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, TINY)
-    finally:
-        jobs.ProgressFile.write = real_write
+def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, tmp_path, monkeypatch):
+    run_dir, seen = trained_with_progress(monkeypatch, tmp_path / "ws", shapes.stored_in)
     assert runs.state(run_dir) == "complete" and jobs.job_state(run_dir) == "complete"
     assert (run_dir / "bundle.zip").is_file() and (run_dir / "report.json").is_file()
     fractions = [p["fraction"] for p in seen]
