@@ -63,6 +63,13 @@ def test_progress_steps_are_named_in_words_and_keep_the_base_they_read_through()
     assert step_words("a step of tomorrow") == "a step of tomorrow"
 
 
+def test_a_duration_under_half_a_second_is_not_said_as_no_time_at_all():
+    from tlcore.progress import duration
+
+    # a finished run read "First model after 0 s" after 30 s on the page: its first model came 0.4 s after the start
+    assert duration(0.4) == "under 1 s" and duration(0.6) == "1 s" and duration(125) == "2 min 5 s"
+
+
 def test_results_shows_the_running_run_and_its_progress():
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa01"
     ws_id, folder = workspace_with_run(run_id)

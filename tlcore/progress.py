@@ -50,6 +50,8 @@ def restaged(callback: ProgressCallback | None, stage: str) -> ProgressCallback 
 
 
 def duration(value: float) -> str:
-    """A duration in words: "8 s", "2 min 5 s"."""
+    """A duration in words: "8 s", "2 min 5 s"; "under 1 s" rather than "0 s" (read as "no time at all")."""
+    if value < 0.5:
+        return "under 1 s"
     whole = round(value)
     return f"{whole} s" if whole < 60 else f"{whole // 60} min {whole % 60} s"
