@@ -366,8 +366,11 @@ def show_progress(folder: Path, title: str, found: str) -> None:
                    "what had finished.")
     if found == "queued":
         ahead = run_or_stop(lambda: jobs.ahead_of(folder))
+        if ahead is None:  # off the queue: a worker has taken it and is starting it
+            st.info(f"{title}: starting (a worker has taken it).")
+            return
         wait = run_or_stop(lambda: jobs.expected_wait(folder))
-        st.info(f"{title}: waiting in the queue, " + (f"number {ahead + 1}" if ahead is not None else "next")
+        st.info(f"{title}: waiting in the queue, number {ahead + 1}"
                 + (f", expected to start within {words.seconds(wait)}" if wait else
                    ", starting in a moment (a worker is free)" if wait is not None and jobs.alive_workers() else "")
                 + ". It runs when a worker is free; you can leave this page.")

@@ -70,6 +70,17 @@ def test_a_duration_under_half_a_second_is_not_said_as_no_time_at_all():
     assert duration(0.4) == "under 1 s" and duration(0.6) == "1 s" and duration(125) == "2 min 5 s"
 
 
+def test_a_queued_run_a_worker_has_taken_says_it_is_starting():
+    """Off the queue but not yet running (a worker loading what the job needs) read "waiting in the queue, next"."""
+    run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa02"
+    ws_id, folder = workspace_with_run(run_id)
+    fake_unfinished_run(folder, run_id, "queued")
+    at = page_in(ws_id, "results").run()
+    assert not at.exception
+    assert any(f"Run {run_id}: starting (a worker has taken it)" in i.value for i in at.info)
+    assert not any("waiting in the queue" in i.value for i in at.info)
+
+
 def test_results_shows_the_running_run_and_its_progress():
     run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa01"
     ws_id, folder = workspace_with_run(run_id)
