@@ -127,9 +127,9 @@ if ranking:
         f"Seconds per {per}": round(row["seconds_per_item"], 3),
     } for row in ranking.rows]), hide_index=True)
     if ranking.recommended != analysis["backbone"]:
-        st.caption(f"The Train page preselects {registry[ranking.recommended].title}; the advice above was measured "
-                   f"with {registry[analysis['backbone']].title}. Choose it above and analyse again to measure it in "
-                   "full.")
+        ranked, measured_with = registry[ranking.recommended].title, registry[analysis["backbone"]].title
+        st.caption(f"The Train page offers {ranked} first; the advice above and its button use {measured_with}, the "
+                   f"base this analysis measured. Choose {ranked} above and analyse again to measure it in full.")
 chart = modality.gap_chart(gap)
 if chart:
     draw = px.line if chart["kind"] == "line" else px.bar

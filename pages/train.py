@@ -42,12 +42,18 @@ analysis = stored[1] if stored else None
 recommended = TrainConfig.from_analysis(analysis) if analysis else TrainConfig()
 ranking = base_ranking(analysis) if analysis else None
 registry = modality.bases()
-preselected = ranking.recommended if ranking else recommended.backbone or modality.default_base
+run_dir = state().folder(workspace(), "runs")
+if run_dir is not None and jobs.job_info(run_dir).get("dataset") != str(dataset_folder()):
+    run_dir = None  # the run on show belongs to another dataset
+# the base of the run on show (the advice's, after "Train the recommended model"), else the ranking's choice
+trained = ((runs.read_json(run_dir / runs.REQUEST_FILE).get("request") or {}).get("config") or {}).get("backbone") \
+    if run_dir is not None else None
+ranked = ranking.recommended if ranking else None
+preselected = trained or ranked or recommended.backbone or modality.default_base
 usable = [name for name, spec in registry.items() if spec.availability()[0]] or [preselected]
 measured = {row["base"]: row for row in ranking.rows} if ranking else {}
-mark = " (recommended)" if ranking else ""
 base = st.selectbox("Base model", usable, index=usable.index(preselected) if preselected in usable else 0, key="base",
-                    format_func=lambda n: registry[n].title + (mark if n == preselected else ""),
+                    format_func=lambda n: registry[n].title + (" (recommended)" if n == ranked else ""),
                     help=ranking.sentence if ranking else "The pretrained model your model is built on.")
 if base in measured:
     row = measured[base]
@@ -84,9 +90,6 @@ with st.expander("Advanced settings"):
         epochs = st.number_input("Fine-tuning epochs (at most)", 1, 50, epochs)
         rate = st.number_input("Fine-tuning learning rate", 1e-6, 1e-2, rate, format="%.6f")
 
-run_dir = state().folder(workspace(), "runs")
-if run_dir is not None and jobs.job_info(run_dir).get("dataset") != str(dataset_folder()):
-    run_dir = None  # the run on show belongs to another dataset
 if run_dir is not None and jobs.job_state(run_dir) in jobs.UNFINISHED:
     follow(run_dir, f"Run {run_dir.name}")
     st.stop()

@@ -143,6 +143,22 @@ def test_analyse_shows_the_ranking_and_train_preselects_the_recommended_base_and
     assert asked[-1].backbone == "efficientnet_lite0"
 
 
+def test_after_the_recommended_run_train_shows_the_base_it_trained_not_another(monkeypatch):
+    """The advice's run trains the base the analysis measured; the Train page then preselected the ranking's other
+    base ("Universal Sentence Encoder ... (recommended)" beside a MiniLM run), so Train again would train another."""
+    monkeypatch.setattr(ImageModality, "rank_bases", lambda self, *a, **k: LITE2_FIRST)
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=600).run()
+    at.switch_page("pages/analyse.py").run()
+    at.button(key="analyse").click().run()
+    at.button(key="train_recommended").click().run()  # the immediate queue: the run ends within the click
+    assert not at.exception
+    at.switch_page("pages/train.py").run()
+    assert not at.exception and any(s.value.startswith("Done.") for s in at.success)
+    base = at.selectbox(key="base")
+    assert base.value == DEFAULT_BACKBONE != LITE2_FIRST.recommended
+    assert any(o.endswith("(recommended)") and "Lite2" in o for o in base.options)  # the ranking still says so
+
+
 def test_the_analyze_command_says_what_the_ranking_advises(tmp_path, capsys):
     from tlcore.cli import main
 
