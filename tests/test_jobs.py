@@ -374,6 +374,31 @@ def test_cancel_stops_fine_tuning_within_a_batch(shapes, tmp_path):
     assert len(batches) == 3 and batches[-1].startswith("epoch 1 of at most 5, batch 3")  # no batch after the request
 
 
+def test_cancel_while_fine_tuning_reads_its_images_stops_before_its_first_batch(shapes, tmp_path, monkeypatch):
+    """A cancel pressed as the images are read acted only after the head, a fresh base, compiling and the first
+    batch's tracing (13 s in a browser): the steps between report now, and the run stops at the next one."""
+    from tlcore.train import FinetuneConfig
+
+    config = TrainConfig(strategies=("finetune",), image_size=64, budget_seconds=300, stop_early=False,
+                         baselines=(), finetune=FinetuneConfig(epochs=5, batch_size=8, augment=False))
+    after, read = [], []
+    real_call = jobs.ProgressFile.__call__
+
+    def cancel_once_read(self, progress):
+        if (self.folder / jobs.CANCEL_FILE).exists():
+            after.append(progress)
+        real_call(self, progress)  # raises once cancelled
+        if progress.stage == "load images" and progress.done == progress.total:
+            read.append(progress)
+            if len(read) == 3:  # the test split, the last: fine-tuning's preparation comes next
+                runs.write_atomic(self.folder / jobs.CANCEL_FILE, "by the test")
+
+    monkeypatch.setattr(jobs.ProgressFile, "__call__", cancel_once_read)
+    run_dir = jobs.submit_training(tmp_path / "ws", shapes.stored_in, config)
+    assert runs.state(run_dir) == "cancelled" and "cancelled during finetune" in runs.status(run_dir)["reason"]
+    assert after[0].message.startswith("preparing")  # the next step's report, not the first batch's
+
+
 def test_an_idle_worker_asks_the_queue_for_work_at_least_every_poll_seconds(monkeypatch, queue_at):
     """huey's own backoff reaches 10 s between asks on an empty queue: a job pressed after a quiet minute waited
     that long for an idle worker (seen as 4-8 s of "waiting in the queue" in a browser)."""

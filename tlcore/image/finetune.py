@@ -25,6 +25,7 @@ from ..train.stages import (
     class_weights,
     compile_for_finetuning,
     passes_after_training,
+    preparing,
     stage_one_head,
     validation_seconds,
 )
@@ -111,6 +112,7 @@ def run(ctx: Context) -> list[Candidate]:
         trainable = unfreeze_top(backbone, blocks)
         model, feature_model = build_model(backbone, head, config.augment, ctx.config.seed)
         compile_for_finetuning(model, rate, steps)
+    preparing(ctx, "to train (the model is traced once)")
     weights = class_weights(ctx.labels["train"], ctx.n_classes)
     keep = KeepBest((images["val"], onehot["val"]))
     counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}

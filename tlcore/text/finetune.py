@@ -26,6 +26,7 @@ from ..train.stages import (
     class_weights,
     compile_for_finetuning,
     passes_after_training,
+    preparing,
     stage_one_head,
     validation_seconds,
 )
@@ -155,6 +156,7 @@ def run(ctx: Context) -> list[Candidate]:
         trainable = unfreeze_top(encoder, blocks)
         model, feature_model = build_model(encoder, head)
         compile_for_finetuning(model, rate, steps)
+    preparing(ctx, "to train (the model is traced once)")
     validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
     keep = KeepBest((validation,))
     counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}

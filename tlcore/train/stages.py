@@ -23,8 +23,16 @@ from .tuner import HeadHyperModel
 IMBALANCE_FOR_WEIGHTS = 1.5
 
 
+def preparing(ctx: Context, what: str) -> None:
+    """A step before fine-tuning's first batch, reported so that a cancel (the progress callback checks it) acts
+    between steps: between reading the images and the first batch (the head, a fresh base, compiling, tracing),
+    nothing was reported for 13 s, and a cancel pressed then waited for all of it."""
+    report(ctx.progress, "finetune", 0, ctx.config.finetune.epochs, f"preparing {what}")
+
+
 def stage_one_head(ctx: Context) -> keras.Model:
     """The search's best head (a copy), or the default head trained now on the cached features."""
+    preparing(ctx, "the head on the frozen features")
     best = ctx.shared.get("keras_head")
     if best is not None:
         head = keras.models.clone_model(best)
