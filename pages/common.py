@@ -400,7 +400,8 @@ def show_progress(folder: Path, title: str, found: str) -> None:
 
 def time_left(folder: Path, progress: dict) -> str:
     """", about M:SS left" when the remaining time is what the run was expected to take (`remaining_is`:
-    "expected"), ", at most M:SS left (the time budget)" when it is what the budget leaves, an upper bound.
+    "expected"), ", at most M:SS left (the time budget)" when it is what the budget leaves, an upper bound (with
+    "past the expected time" once the run has passed the time it was expected to take).
 
     A progress file without `remaining_is` (older jobs) is read as the budget's when its job has a budget, and as
     an estimate otherwise (an analysis: the current stage's share done, `jobs.ProgressFile`).
@@ -411,7 +412,8 @@ def time_left(folder: Path, progress: dict) -> str:
     kind = progress.get("remaining_is") or ("budget" if jobs.job_info(folder).get("budget_seconds") else "expected")
     if kind == "expected":
         return f", about {_clock(remaining)} left"
-    return f", at most {_clock(remaining)} left (the time budget)"
+    past = "past the expected time, " if kind == "past expected" else ""  # not "5 more minutes" of work at 90%
+    return f", {past}at most {_clock(remaining)} left (the time budget)"
 
 
 def _clock(seconds: float | None) -> str:

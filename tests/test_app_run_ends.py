@@ -178,6 +178,7 @@ def test_results_labels_the_calibration_change_and_puts_selected_first(complete)
 PACES = {  # how the job knows its time left -> the ProgressFile that writes it
     "expected": {"budget_seconds": 600.0, "expected_seconds": 300.0},  # the analysis expected 300 s
     "budget": {"budget_seconds": 300.0},  # no expectation: what the budget leaves
+    "past expected": {"budget_seconds": 300.0, "expected_seconds": 100.0},  # past it: the budget's, and said so
     "analysis": {},  # no budget: the share of the stage done gives the estimate
 }
 
@@ -207,6 +208,7 @@ def running_run(pace: str, older: bool):
     ("expected", False, "about 1:23 left)"),
     ("budget", False, "at most 1:23 left (the time budget))"),
     ("budget", True, "at most 1:23 left (the time budget))"),  # an older run's file: the budget's
+    ("past expected", False, ", past the expected time, at most 1:23 left (the time budget))"),
     ("analysis", False, "about 1:23 left)"),
     ("analysis", True, "about 1:23 left)"),  # an older file of a job without a budget: never "the budget"
 ])
@@ -218,4 +220,4 @@ def test_the_time_left_says_whether_it_is_expected_or_the_budget(pace, older, sa
     text = at.get("progress")[0].proto.text
     assert text.startswith(f"Run {run_dir.name}: a small network, trial 2/5 (") and "3:36 elapsed" in text
     assert text.endswith(said)
-    assert ("at most" in text) == (said.startswith("at most"))
+    assert ("at most" in text) == ("at most" in said)

@@ -98,7 +98,7 @@ def test_a_runs_bar_keeps_pace_with_its_expected_time_then_with_the_budget(tmp_p
     assert early["remaining"] == pytest.approx(6, abs=0.5) and early["remaining_is"] == "expected"
     late = written(156, 12)  # half of the budget's remaining 288 s after the expected 12
     assert jobs.EXPECTED_SHARE < late["fraction"] == pytest.approx((jobs.EXPECTED_SHARE + 0.99) / 2, abs=0.01)
-    assert late["remaining"] == pytest.approx(144, abs=0.5) and late["remaining_is"] == "budget"
+    assert late["remaining"] == pytest.approx(144, abs=0.5) and late["remaining_is"] == "past expected"
     unknown = written(150, None)
     assert unknown["fraction"] == pytest.approx(0.5, abs=0.01) and unknown["remaining_is"] == "budget"
 

@@ -200,7 +200,9 @@ def ahead_of(folder: Path) -> int | None:
     return ids.index(task_id) if task_id in ids else None
 
 
-ANALYSIS_GUESS_SECONDS = 60.0  # an analysis has no budget: what one usually takes, until this machine has timed one
+# an analysis has no budget: what one usually takes, until this machine has timed one (the samples in a browser on an
+# idle 2-core machine, 2026-12-05: Shapes 33-41 s, Support 20-24 s; the first analysis had read "about 0:59 left")
+ANALYSIS_GUESS_SECONDS = 40.0
 
 
 def analysis_seconds() -> float:
@@ -394,9 +396,10 @@ class ProgressFile:
     With a time budget (training), the bar keeps pace with the time the analysis expected the run to take
     (`expected_seconds`, set once the job knows it) up to `EXPECTED_SHARE` of the bar, and the time left is the
     expected time left ("expected"); past it, or with no expectation, the bar moves on with the budget, which a run
-    keeps to, and the time left is the budget left ("budget": at most that). A 12 s run with a 300 s budget had
-    shown "about 4:49 left" at 3% until it ended. An analysis has no budget: its bar keeps pace with what analyses
-    take on this machine, then creeps on with no time left said; with neither, the share of the current stage.
+    keeps to, and the time left is the budget left ("past expected" or "budget": at most that). A 12 s run with a
+    300 s budget had shown "about 4:49 left" at 3% until it ended. An analysis has no budget: its bar keeps pace
+    with what analyses take on this machine, then creeps on with no time left said; with neither, the share of the
+    current stage.
     Between the steps a long call makes no report of its own (a TFLite conversion), the last state is written again
     every `tick` seconds with the time moved on, so the bar never stands still until `finish`.
     """
@@ -491,7 +494,7 @@ class ProgressFile:
             return EXPECTED_SHARE * elapsed / expected, expected - elapsed, "expected"
         after, share = (expected, EXPECTED_SHARE) if expected and expected < budget else (0.0, 0.0)
         fraction = share + (0.99 - share) * min(max((elapsed - after) / (budget - after), 0.0), 1.0)
-        return fraction, max(budget - elapsed, 0.0), "budget"
+        return fraction, max(budget - elapsed, 0.0), "past expected" if after else "budget"
 
     def finish(self, message: str = "done", error: str = "") -> None:
         self.write("done", 1.0, message, finished=True, error=error)
