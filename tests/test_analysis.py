@@ -573,13 +573,12 @@ def test_a_run_is_told_what_its_analysis_expected_only_for_the_base_and_size_it_
     """The report's and the bar's expected time come from the saved analysis, and only where it timed this run's base
     at this run's size (another base's time would be a wrong promise); "all" gets every way, each within the budget."""
     import dataclasses
-    from types import SimpleNamespace
 
     from tlcore import runs
     from tlcore.analysis import ANALYSIS_FILE, expected_seconds_for
     from tlcore.train import TrainConfig
 
-    dataset = SimpleNamespace(stored_in=tmp_path)
+    dataset = tmp_path
     runs.write_json(tmp_path / ANALYSIS_FILE, {"backbone": "efficientnet_lite0", "image_size": 128, "recommendation": {
         "expected_seconds": {"predict": 12.0, "extract": 50.0, "finetune": 400.0}}})
     asked = TrainConfig(strategies=("extract",), backbone="efficientnet_lite0", image_size=128, budget_seconds=300)
@@ -589,4 +588,4 @@ def test_a_run_is_told_what_its_analysis_expected_only_for_the_base_and_size_it_
         "predict": 12.0, "extract": 50.0, "finetune": 300.0}
     assert expected_seconds_for(dataset, dataclasses.replace(asked, image_size=224)) == {}
     assert expected_seconds_for(dataset, dataclasses.replace(asked, backbone="efficientnet_lite2")) == {}
-    assert expected_seconds_for(SimpleNamespace(stored_in=tmp_path / "none"), asked) == {}
+    assert expected_seconds_for(tmp_path / "none", asked) == expected_seconds_for(None, asked) == {}

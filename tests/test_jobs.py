@@ -127,8 +127,9 @@ def test_a_training_job_tells_the_time_its_analysis_expected(shapes, tmp_path, m
         _, seen = trained_with_progress(monkeypatch, tmp_path / "ws", shapes.stored_in)
     finally:
         (shapes.stored_in / ANALYSIS_FILE).unlink()
-    told = [p for p in seen if not p["finished"] and p["stage"] != "starting"]  # once the job read its dataset
-    assert told and told[0]["remaining_is"] == "expected" and told[0]["remaining"] <= 45.0
+    told = [p for p in seen if not p["finished"]]
+    assert told[0]["stage"] == "starting" and told[0]["remaining_is"] == "expected"  # "about", from the first write
+    assert all(p["remaining_is"] == "expected" for p in told[:2]) and told[0]["remaining"] <= 45.0
     assert all(p["fraction"] < 1.0 for p in told) and seen[-1]["fraction"] == 1.0
 
 

@@ -131,11 +131,12 @@ def stored_analysis(dataset) -> dict | None:
     return runs.read_json(Path(dataset.stored_in) / ANALYSIS_FILE) or None
 
 
-def expected_seconds_for(dataset, config) -> dict[str, float]:
-    """What the saved analysis of `dataset` expected each way this run asks for to take, from pressing Train to its
-    final bundle (its budget at most), where the analysis measured the run's base at the run's size; {} where it
-    said nothing of them. What the report sets beside the measured time, and what the run's bar keeps pace with."""
-    analysis = stored_analysis(dataset) or {}
+def expected_seconds_for(stored_in: Path | None, config) -> dict[str, float]:
+    """What the saved analysis of the dataset stored in `stored_in` expected each way this run asks for to take, from
+    pressing Train to its final bundle (its budget at most), where the analysis measured the run's base at the run's
+    size; {} where it said nothing of them. What the report sets beside the measured time, and what the run's bar
+    keeps pace with from its first write (read before the dataset is)."""
+    analysis = (runs.read_json(Path(stored_in) / ANALYSIS_FILE) if stored_in is not None else None) or {}
     if any(asked is not None and asked != analysis.get(key)
            for key, asked in (("backbone", config.backbone), ("image_size", config.image_size))):
         return {}  # another base or size than the analysis timed

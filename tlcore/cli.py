@@ -387,7 +387,7 @@ def _train(args: argparse.Namespace) -> int:
                            f"{done.bundle_error}")
     from .analysis import expected_seconds_for
 
-    expected = expected_seconds_for(dataset, config)
+    expected = expected_seconds_for(dataset.stored_in, config)
     benefit = None if curve is None else _measure_benefit(result.run_dir, args.benefit_budget, curve)
     extra = {} if benefit is None else {"benefit": benefit}
     if args.json:

@@ -646,17 +646,19 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
 def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) -> None:
     started = time.monotonic()  # the user's budget counts from here: reading the data and loading the base are in it
     run_dir = Path(workspace) / "runs" / run_id
-    tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds)
+    from .analysis import expected_seconds_for
+
+    # read before the first write, so the bar says "about" from the start; "all" ways: the budget
+    expected = expected_seconds_for(Path(dataset_folder), config)
+    tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds,
+                           expected_seconds=next(iter(expected.values())) if len(expected) == 1 else None)
 
     def work() -> None:
-        from .analysis import expected_seconds_for
         from .data.store import load_stored
         from .deliver import train_and_bundle
 
-        dataset = load_stored(Path(dataset_folder))
-        expected = expected_seconds_for(dataset, config)
-        tracker.expected_seconds = next(iter(expected.values())) if len(expected) == 1 else None  # "all": budget
-        done = train_and_bundle(dataset, config, Path(workspace), run_id=run_id, progress=tracker, started=started)
+        done = train_and_bundle(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id,
+                                progress=tracker, started=started)
         problems = {"bundle_error": done.bundle_error} if done.bundle_error else {}
         if done.explained and done.bundle is not None:
             problems["explain_error"] = done.explained
