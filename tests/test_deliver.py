@@ -32,6 +32,7 @@ def test_fine_tuning_alone_still_has_a_head_on_the_features_as_its_first_model(s
     assert done.seconds_to_first_bundle < done.seconds_to_final_bundle
     stored = json.loads((done.result.run_dir / "report.json").read_text())
     assert stored["wall"]["seconds_to_final_bundle"] == done.seconds_to_final_bundle  # what the pages read
+    assert "seconds_waiting" not in stored["wall"]  # not a job: its time counts from the call
 
 
 def test_a_head_on_the_features_at_the_ceiling_ends_fine_tuning_early_and_says_why(shapes, tmp_path):

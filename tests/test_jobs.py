@@ -152,6 +152,8 @@ def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, 
     assert {"features", "baselines", "bundle", "done"} <= {p["stage"] for p in seen}
     assert all(p["remaining"] is not None and p["remaining"] <= TINY.budget_seconds for p in seen)
     assert seen[-1]["board"][0]["model"] == "Logistic regression"  # in words
+    wall = runs.read_json(run_dir / "report.json")["wall"]  # a job's: what it waited before its start is told
+    assert 0.0 <= wall["seconds_waiting"] < wall["seconds_to_final_bundle"]
 
 
 def test_a_failing_job_reads_failed_with_its_message_in_words(shapes, tmp_path, monkeypatch):

@@ -34,12 +34,14 @@ class Delivered:
     seconds_to_final_bundle: float | None
     bundle_error: str = ""
     explained: str = ""  # "", or why the explanations are missing
+    waited: float | None = None  # a job's seconds from being submitted to `started` (None: not a job)
 
     def wall(self) -> dict:
         """What the report says of the user's time."""
         return {"seconds_to_first_bundle": self.seconds_to_first_bundle,
                 "seconds_to_final_bundle": self.seconds_to_final_bundle,
-                "budget_seconds": self.result.report["budget_seconds"], "explanations": self.explained or "made"}
+                "budget_seconds": self.result.report["budget_seconds"], "explanations": self.explained or "made"} | (
+            {} if self.waited is None else {"seconds_waiting": round(self.waited, 1)})
 
 
 def bundle_kind(strategies) -> str:
@@ -49,9 +51,12 @@ def bundle_kind(strategies) -> str:
 
 
 def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = None,
-                     progress: ProgressCallback | None = None, started: float | None = None) -> Delivered:
+                     progress: ProgressCallback | None = None, started: float | None = None,
+                     waited: float | None = None) -> Delivered:
     """`tlcore.train.train`, then the final bundle and the explanations, all within `config.budget_seconds` from
-    `started` (a `time.monotonic()` reading; default now). The report gains `wall` (`Delivered.wall`)."""
+    `started` (a `time.monotonic()` reading; default now). The report gains `wall` (`Delivered.wall`), with
+    `waited`, a job's seconds between being submitted and `started` (in the queue, a worker picking it up), so the
+    user's time from pressing Train can be told."""
     from .explain import explain_run
     from .export import export_bundle
     from .train import train
@@ -92,7 +97,8 @@ def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = N
         else:
             explained = (f"left out to keep the budget ({left:.0f} s were left); `transferlab explain` makes them "
                          "from the bundle")
-    delivered = Delivered(result, bundle, first.get("bundle"), first.get("seconds"), final, bundle_error, explained)
+    delivered = Delivered(result, bundle, first.get("bundle"), first.get("seconds"), final, bundle_error, explained,
+                          waited)
     result.report["wall"] = delivered.wall()
     runs.write_json(result.run_dir / "report.json", result.report)
     return delivered

@@ -646,6 +646,7 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
 def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) -> None:
     started = time.monotonic()  # the user's budget counts from here: reading the data and loading the base are in it
     run_dir = Path(workspace) / "runs" / run_id
+    waited = max(time.time() - float(job_info(run_dir).get("submitted") or time.time()), 0.0)  # queue and pickup
     from .analysis import expected_seconds_for
 
     # read before the first write, so the bar says "about" from the start; "all" ways: the budget
@@ -658,7 +659,7 @@ def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) 
         from .deliver import train_and_bundle
 
         done = train_and_bundle(load_stored(Path(dataset_folder)), config, Path(workspace), run_id=run_id,
-                                progress=tracker, started=started)
+                                progress=tracker, started=started, waited=waited)
         problems = {"bundle_error": done.bundle_error} if done.bundle_error else {}
         if done.explained and done.bundle is not None:
             problems["explain_error"] = done.explained

@@ -212,10 +212,13 @@ def wall_note(wall: dict | None, expected: dict[str, float] | None = None) -> st
     the advice expected."""
     if not wall or wall.get("seconds_to_final_bundle") is None:
         return ""
-    note = (f"From the start: the first model's bundle after {seconds(wall['seconds_to_first_bundle'])}, "
-            if wall.get("seconds_to_first_bundle") is not None else "From the start: ")
-    note += (f"the final bundle after {seconds(wall['seconds_to_final_bundle'])} "
-             f"(budget {seconds(wall['budget_seconds'])})")
+    waited = wall.get("seconds_waiting")  # a job's: from being submitted to its start
+    lead, before = ("From the start", 0.0) if waited is None else ("From pressing Train", waited)
+    note = (f"{lead}: the first model's bundle after {seconds(wall['seconds_to_first_bundle'] + before)}, "
+            if wall.get("seconds_to_first_bundle") is not None else f"{lead}: ")
+    note += (f"the final bundle after {seconds(wall['seconds_to_final_bundle'] + before)} "
+             f"(budget {seconds(wall['budget_seconds'])}"
+             + (f", from the job's start: it waited {seconds(before)} for a worker" if before >= 1 else "") + ")")
     if expected and len(expected) == 1:
         note += f"; the advice expected about {seconds(next(iter(expected.values())))}"
     return note + "."
