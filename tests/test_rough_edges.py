@@ -70,13 +70,19 @@ def test_a_duration_under_half_a_second_is_not_said_as_no_time_at_all():
     assert duration(0.4) == "under 1 s" and duration(0.6) == "1 s" and duration(125) == "2 min 5 s"
 
 
-def test_a_queued_run_a_worker_has_taken_says_it_is_starting():
-    """Off the queue but not yet running (a worker loading what the job needs) read "waiting in the queue, next"."""
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa02"
+def results_of_unfinished_run(state: str, suffix: str) -> tuple[AppTest, str, str]:
+    """The Results page of a new workspace whose run on show is unfinished (`state`): (page, run id, workspace id)."""
+    run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{suffix}"
     ws_id, folder = workspace_with_run(run_id)
-    fake_unfinished_run(folder, run_id, "queued")
+    fake_unfinished_run(folder, run_id, state)
     at = page_in(ws_id, "results").run()
     assert not at.exception
+    return at, run_id, ws_id
+
+
+def test_a_queued_run_a_worker_has_taken_says_it_is_starting():
+    """Off the queue but not yet running (a worker loading what the job needs) read "waiting in the queue, next"."""
+    at, run_id, _ = results_of_unfinished_run("queued", "aa02")
     assert any(f"Run {run_id}: starting (a worker has taken it)" in i.value for i in at.info)
     assert not any("waiting in the queue" in i.value for i in at.info)
 
@@ -93,11 +99,7 @@ def test_a_jobs_wall_note_counts_from_pressing_train_and_says_what_it_waited():
 
 
 def test_results_shows_the_running_run_and_its_progress():
-    run_id = time.strftime("%Y%m%d-%H%M%S") + "-aa01"
-    ws_id, folder = workspace_with_run(run_id)
-    fake_unfinished_run(folder, run_id, "running")
-    at = page_in(ws_id, "results").run()
-    assert not at.exception
+    at, run_id, ws_id = results_of_unfinished_run("running", "aa01")
     assert not any("Train a model" in i.value for i in at.info)
     bars = at.get("progress")
     assert bars and f"Run {run_id}: a small network, trial 2/5 (40%" in bars[0].proto.text
