@@ -248,15 +248,21 @@ def kept_first(run_dir: Path | None) -> dict | None:
     Why: the first model's bundle (`<run>/first/`, `tlcore.train.anytime`) is whole and tested, and the pages say
     "what had finished is kept", so it must stay downloadable once the run has stopped.
     """
-    from tlcore.train.anytime import FIRST_FOLDER
-
     if run_dir is None or not Path(run_dir).is_dir():
         return None
-    found = runs.state(run_dir)
-    archive, report = run_dir / FIRST_FOLDER / "bundle.zip", runs.read_json(run_dir / FIRST_FOLDER / "report.json")
-    if found not in STOPPED or not archive.is_file() or not (report.get("test") or {}).get("per_class"):
+    found, first = runs.state(run_dir), first_model(run_dir)
+    if found not in STOPPED or first is None or not (first["report"].get("test") or {}).get("per_class"):
         return None
-    return {"archive": archive, "report": report, "run_dir": run_dir, "state": found}
+    return first | {"run_dir": run_dir, "state": found}
+
+
+def first_model(run_dir: Path) -> dict | None:
+    """The run's first model as `tlcore.train.anytime` writes it in `<run>/first/`: {"archive", "report"}, or None
+    until both are there."""
+    from tlcore.train.anytime import FIRST_FOLDER
+
+    archive, report = run_dir / FIRST_FOLDER / "bundle.zip", runs.read_json(run_dir / FIRST_FOLDER / "report.json")
+    return {"archive": archive, "report": report} if archive.is_file() and report else None
 
 
 def show_kept(kept: dict, note: Callable[[str], object] = st.caption) -> None:
@@ -269,30 +275,35 @@ def show_kept(kept: dict, note: Callable[[str], object] = st.caption) -> None:
     again = "" if kept["state"] == "failed" else " Resume the run on the Runs page to train the rest."
     st.info(f"Its **first model** was kept when the run stopped (before its final model): **{title}**, "
             f"**{words.percent(test['accuracy'])}** right on the held-out test split ({items} items).{again}")
-    largest = report.get("largest_class")
-    if largest:
-        warn, sentence = words.largest_class_note(test["accuracy"], largest, "test", largest["test_items"])
-        (st.warning if warn else note)(sentence)
+    beside_largest_class(report, note)
 
 
-def download_first(kept: dict, key: str, primary: bool = False) -> None:
-    """The kept first model's bundle (read only when clicked)."""
+def download_first(first: dict, key: str, *, now: bool = False, primary: bool = False) -> None:
+    """A first model's bundle ({"archive", "report"}: `first_model`), read only when clicked (the live panel polls);
+    `now` while its run goes on."""
     from functools import partial
 
-    st.download_button(f"Download the first model (bundle-first.zip, test accuracy "
-                       f"{words.percent(kept['report']['test']['accuracy'])})", partial(kept["archive"].read_bytes),
-                       file_name="bundle-first.zip", mime="application/zip", key=key, on_click="ignore",
-                       type="primary" if primary else "secondary")
+    accuracy = words.percent(first["report"]["test"]["accuracy"])
+    label = (f"Download the first model now (test accuracy {accuracy})" if now else
+             f"Download the first model (bundle-first.zip, test accuracy {accuracy})")
+    st.download_button(label, partial(first["archive"].read_bytes), file_name="bundle-first.zip",
+                       mime="application/zip", key=key, on_click="ignore", type="primary" if primary else "secondary")
+
+
+def beside_largest_class(report: dict, note: Callable[[str], object]) -> None:
+    """The report's test accuracy beside always answering the largest class: a warning when the lead is within
+    noise, `note` otherwise (nothing for a report without the comparison)."""
+    largest = report.get("largest_class")
+    if largest:
+        warn, sentence = words.largest_class_note(report["test"]["accuracy"], largest, "test", largest["test_items"])
+        (st.warning if warn else note)(sentence)
 
 
 def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
     """The test accuracy beside always answering the largest class (a warning when the lead is within noise,
     `note` otherwise), then every model of the run in words and units."""
 
-    largest = report.get("largest_class")
-    if largest:
-        warn, sentence = words.largest_class_note(report["test"]["accuracy"], largest, "test", largest["test_items"])
-        (st.warning if warn else note)(sentence)
+    beside_largest_class(report, note)
     table = words.leaderboard(report)
     if "Selected" in table:  # first: the table is wider than the page, and this column was cut off at its end
         table = table[["Selected", *(column for column in table.columns if column != "Selected")]]
@@ -335,9 +346,7 @@ def follow(folder: Path, title: str) -> str:
 
 def best_so_far(folder: Path) -> None:
     """The run's model so far (it has one from its first fitted model on), and the first model's bundle to take now."""
-    from functools import partial
-
-    from tlcore.train.anytime import FIRST_FOLDER, read_best
+    from tlcore.train.anytime import read_best
 
     best = read_best(folder)
     if not best:
@@ -346,12 +355,9 @@ def best_so_far(folder: Path) -> None:
     st.info(f"Best so far: **{title}**, {words.percent(best['val_accuracy'])} of the {best['val_items']} validation "
             f"items right (first model after {words.seconds(best['first_seconds'])}). A later model replaces it only "
             "by winning on validation.")
-    archive = folder / FIRST_FOLDER / "bundle.zip"
-    first = runs.read_json(folder / FIRST_FOLDER / "report.json")
-    if archive.is_file() and first:
-        st.download_button(f"Download the first model now (test accuracy {words.percent(first['test']['accuracy'])})",
-                           partial(archive.read_bytes), file_name="bundle-first.zip", mime="application/zip",
-                           key=f"first:{folder}", on_click="ignore")  # read only when clicked: the panel polls
+    first = first_model(folder)
+    if first:
+        download_first(first, key=f"first:{folder}", now=True)
 
 
 def show_progress(folder: Path, title: str, found: str) -> None:
