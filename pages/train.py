@@ -29,7 +29,8 @@ from pages.common import (
     workspace,
 )
 from tlcore import jobs, runs, words
-from tlcore.analysis import base_ranking
+from tlcore.analysis import base_ranking, expected_seconds_for
+from tlcore.errors import SettingError
 from tlcore.modality import modality_of
 from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig
 
@@ -45,9 +46,10 @@ registry = modality.bases()
 run_dir = state().folder(workspace(), "runs")
 if run_dir is not None and jobs.job_info(run_dir).get("dataset") != str(dataset_folder()):
     run_dir = None  # the run on show belongs to another dataset
-# the base of the run on show (the advice's, after "Train the recommended model"), else the ranking's choice
-trained = ((runs.read_json(run_dir / runs.REQUEST_FILE).get("request") or {}).get("config") or {}).get("backbone") \
-    if run_dir is not None else None
+# what the run on show was asked (its base: the advice's, after "Train the recommended model"; else the ranking's)
+asked = ((runs.read_json(run_dir / runs.REQUEST_FILE).get("request") or {}).get("config") or {}) \
+    if run_dir is not None else {}
+trained = asked.get("backbone")
 ranked = ranking.recommended if ranking else None
 preselected = trained or ranked or recommended.backbone or modality.default_base
 usable = [name for name, spec in registry.items() if spec.availability()[0]] or [preselected]
@@ -67,9 +69,9 @@ tunable = "finetune" in modality.strategies(choice.name)
 options = [way for way in ("predict", "extract", "finetune") if way != "finetune" or tunable] + ["all"]
 if not tunable:
     st.caption(f"{registry[base].title} cannot be fine-tuned (it runs outside Keras): predict and extract only.")
-asked = chosen_strategy(recommended.strategies[0])
+way = chosen_strategy(recommended.strategies[0])
 strategy = st.radio("Way of reusing the pretrained model", options,
-                    index=options.index(asked if asked in options else "extract"), horizontal=True,
+                    index=options.index(way if way in options else "extract"), horizontal=True,
                     format_func=lambda s: f"{words.strategy_title(s)} ({s})" if s != "all" else "All three, compared",
                     help="The Analyse page recommends one; 'all' trains the three and compares them on test.")
 budget = st.slider("Time budget (seconds)", 30, 1800, int(DEFAULT_BUDGET), step=30,
@@ -136,7 +138,9 @@ else:
 scores_in_context(report, st.caption)
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))
-said = (analysis or {}).get("recommendation", {}).get("expected_seconds") or {}
-asked = report.get("strategies", [])
-st.caption(words.wall_note(report.get("wall"), {w: said[w] for w in asked if w in said} if len(asked) == 1 else None))
+try:  # what the analysis expected of this run's way, for the base and size it timed (as the CLI's report says)
+    expected = expected_seconds_for(dataset.stored_in, TrainConfig.from_dict(asked)) if asked else {}
+except SettingError:  # settings stored by an older version: the note goes without the expectation
+    expected = {}
+st.caption(words.wall_note(report.get("wall"), expected))
 next_step("Train")

@@ -154,6 +154,9 @@ def test_after_the_recommended_run_train_shows_the_base_it_trained_not_another(m
     assert not at.exception
     at.switch_page("pages/train.py").run()
     assert not at.exception and any(s.value.startswith("Done.") for s in at.success)
+    # the run's time beside what the analysis expected of the base and size it trained
+    assert any(c.value.startswith("From pressing Train: ") and "; the advice expected about " in c.value
+               for c in at.caption)
     base = at.selectbox(key="base")
     assert base.value == DEFAULT_BACKBONE != LITE2_FIRST.recommended
     assert any(o.endswith("(recommended)") and "Lite2" in o for o in base.options)  # the ranking still says so
