@@ -480,21 +480,20 @@ class ProgressFile:
 
     def _pace(self, elapsed: float, stage_fraction: float, finished: bool) -> tuple[float, float | None, str]:
         """(the bar's fraction, the seconds left, what they are: "expected" or "budget"), as the class says."""
-        budget, expected = self.budget_seconds, self.expected_seconds
+        budget = self.budget_seconds
+        expected = self.expected_seconds if not budget or (self.expected_seconds or 0) < budget else None
         if finished:
             return 1.0, 0.0, "expected"
-        if not budget and expected:  # an analysis: what analyses take here; past it the bar creeps, no time left
-            if elapsed < expected:
-                return EXPECTED_SHARE * elapsed / expected, expected - elapsed, "expected"
+        if expected and elapsed < expected:
+            return EXPECTED_SHARE * elapsed / expected, expected - elapsed, "expected"
+        if not budget and expected:  # an analysis past what analyses take here: the bar creeps, no time left
             return EXPECTED_SHARE + (0.99 - EXPECTED_SHARE) * (1 - expected / elapsed), None, "expected"
         if not budget:
             fraction = min(max(stage_fraction, 0.0), 0.99)
             return fraction, (elapsed * (1 - fraction) / fraction if fraction > 0.02 else None), "expected"
-        if expected and expected < budget and elapsed < expected:
-            return EXPECTED_SHARE * elapsed / expected, expected - elapsed, "expected"
-        after, share = (expected, EXPECTED_SHARE) if expected and expected < budget else (0.0, 0.0)
+        after, share = (expected, EXPECTED_SHARE) if expected else (0.0, 0.0)
         fraction = share + (0.99 - share) * min(max((elapsed - after) / (budget - after), 0.0), 1.0)
-        return fraction, max(budget - elapsed, 0.0), "past expected" if after else "budget"
+        return fraction, max(budget - elapsed, 0.0), "past expected" if expected else "budget"
 
     def finish(self, message: str = "done", error: str = "") -> None:
         self.write("done", 1.0, message, finished=True, error=error)
@@ -646,9 +645,9 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
 def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) -> None:
     started = time.monotonic()  # the user's budget counts from here: reading the data and loading the base are in it
     run_dir = Path(workspace) / "runs" / run_id
-    waited = max(time.time() - float(job_info(run_dir).get("submitted") or time.time()), 0.0)  # queue and pickup
     from .analysis import expected_seconds_for
 
+    waited = max(time.time() - float(job_info(run_dir).get("submitted") or time.time()), 0.0)  # queue and pickup
     # read before the first write, so the bar says "about" from the start; "all" ways: the budget
     expected = expected_seconds_for(Path(dataset_folder), config)
     tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds,
