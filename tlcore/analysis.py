@@ -126,9 +126,12 @@ def save_analysis(analysis: Analysis, dataset) -> Path | None:
 
 def stored_analysis(dataset) -> dict | None:
     """The last analysis saved for this stored dataset (`save_analysis`), or None."""
-    if dataset.stored_in is None:
-        return None
-    return runs.read_json(Path(dataset.stored_in) / ANALYSIS_FILE) or None
+    return _saved_in(dataset.stored_in)
+
+
+def _saved_in(stored_in: Path | None) -> dict | None:
+    """The analysis saved beside the dataset stored in `stored_in`, or None."""
+    return (runs.read_json(Path(stored_in) / ANALYSIS_FILE) or None) if stored_in is not None else None
 
 
 def expected_seconds_for(stored_in: Path | None, config) -> dict[str, float]:
@@ -136,7 +139,7 @@ def expected_seconds_for(stored_in: Path | None, config) -> dict[str, float]:
     pressing Train to its final bundle (its budget at most), where the analysis measured the run's base at the run's
     size; {} where it said nothing of them. What the report sets beside the measured time, and what the run's bar
     keeps pace with from its first write (read before the dataset is)."""
-    analysis = (runs.read_json(Path(stored_in) / ANALYSIS_FILE) if stored_in is not None else None) or {}
+    analysis = _saved_in(stored_in) or {}
     if any(asked is not None and asked != analysis.get(key)
            for key, asked in (("backbone", config.backbone), ("image_size", config.image_size))):
         return {}  # another base or size than the analysis timed
