@@ -342,8 +342,14 @@ def _result_shown(page, seconds: float = 600) -> None:
 
 
 def _runs_offered(page) -> list[str]:
-    """The run ids the Runs page offers to open (its table is drawn on a canvas; its chooser is text)."""
-    page.get_by_test_id("stSelectbox").click()
+    """The run ids the Runs page offers to open (its table is drawn on a canvas; its chooser is text).
+
+    The chooser is found by its label: CI once saw the Train page's "Base model" chooser still in the page
+    beside it after the switch to Runs (a stale element of the page before); that is said as a warning."""
+    boxes = page.get_by_test_id("stSelectbox")
+    if boxes.count() > 1:
+        warnings.warn(f"{boxes.count()} choosers on the Runs page: {boxes.all_inner_texts()}", stacklevel=1)
+    boxes.filter(has=page.get_by_text("Run", exact=True)).click()
     names = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return names
