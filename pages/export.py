@@ -10,6 +10,7 @@ from pages.common import (
     follow,
     job_failed,
     kept_first,
+    no_worker_warning,
     plain,
     run_or_stop,
     show_kept,
@@ -19,10 +20,11 @@ from pages.common import (
     workspace,
 )
 from tlcore import jobs, runs
-from tlcore.export import install_command
+from tlcore.export import install_command, tflite_seconds
 from tlcore.image.bundle import predict_bytes
 from tlcore.modality import get_modality
 from tlcore.predict import load_bundle, predict
+from tlcore.progress import duration
 
 steps("Export")
 st.title("Export and try")
@@ -58,6 +60,28 @@ else:
                        mime="application/zip", type="primary")
 bundle = run_or_stop(lambda: load_bundle(archive))
 modality = get_modality(bundle.modality)
+
+
+def offer_tflite(run_dir) -> None:
+    """TFLite copies of the model, for phones and small devices: converted on request, in the background (the
+    final bundle does not wait for them)."""
+    folder = run_dir / jobs.TFLITE_DIR
+    found = jobs.job_state(folder) if folder.is_dir() else None
+    if found in jobs.UNFINISHED:
+        follow(folder, "Adding TFLite copies to the bundle")
+        return
+    if found in ("failed", "cancelled", "interrupted"):
+        job_failed(folder)
+    if st.button(f"Add TFLite copies for phones (about {duration(tflite_seconds(bundle.manifest))})", key="tflite",
+                 help="model.tflite (float32) and model_int8.tflite (a quarter of the size), checked against "
+                      "model.keras on your test images; the bundle above is zipped again with them."):
+        run_or_stop(lambda: jobs.submit_tflite(workspace(), run_dir))
+        st.rerun()
+    no_worker_warning()
+
+
+if not kept and modality.makes_tflite and not bundle.manifest.get("tflite"):
+    offer_tflite(run["run_dir"])
 
 
 def answer_words(result: dict) -> str:
@@ -97,7 +121,7 @@ def try_texts() -> None:
 
 
 def try_images() -> None:
-    tflite = "model.tflite, " if bundle.manifest.get("tflite") else ""  # the first model's bundle has none
+    tflite = "model.tflite, " if bundle.manifest.get("tflite") else ""  # made on request (offer_tflite)
     st.caption(f"Inside: model.keras (takes raw images), {tflite}labels.json, manifest.json, a model card and "
                f"{needs()}.")
     uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],

@@ -111,6 +111,14 @@ def test_the_whole_path_through_the_pages(tmp_path):
     at.switch_page("pages/export.py").run()
     assert not at.exception
     assert at.get("download_button")
+    inside = next(c.value for c in at.caption if c.value.startswith("Inside: "))
+    assert "model.tflite" not in inside  # the final bundle does not wait for the conversions: asked for here
+    offer = at.button(key="tflite")
+    assert offer.label.startswith("Add TFLite copies for phones (about ")
+    offer.click().run()  # the job runs in-process here, then the page shows the bundle zipped again
+    assert not at.exception
+    assert "model.tflite" in next(c.value for c in at.caption if c.value.startswith("Inside: "))
+    assert not [b for b in at.button if b.key == "tflite"]
 
     at.switch_page("pages/runs.py").run()
     assert not at.exception
@@ -211,6 +219,7 @@ def test_the_text_path_through_the_pages(tmp_path):
 
     at.switch_page("pages/export.py").run()
     assert not at.exception and at.get("download_button")
+    assert not [b for b in at.button if b.key == "tflite"]  # a text model reads word-piece ids: no TFLite copy
     at.text_area[0].input("You have won a free laptop! Call now to claim").run()
     assert not at.exception
     assert "**spam**" in at.markdown[-1].value

@@ -42,21 +42,32 @@ def test_each_way_pays_the_start_and_the_bundle_and_fine_tuning_grows_with_epoch
 
 def test_the_machine_keeps_its_last_measurements_and_reads_their_median(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
-    assert costs.measured("base", 128, "bundle") is None
-    assert costs.guessed("image", "base", 128, "bundle") == costs.BUNDLE_GUESS["image"]  # nothing run here yet
+    assert costs.measured("base", 128, costs.BUNDLE) is None
+    assert costs.guessed("image", "base", 128, costs.BUNDLE) == costs.BUNDLE_GUESS["image"]  # nothing run here yet
     for seconds in (30.0, 10.0, 20.0, 1000.0, 25.0, 22.0):
-        costs.record("base", 128, "bundle", seconds)
-    assert costs.measured("base", 128, "bundle") == 22.0  # the last five: 10, 20, 1000, 25, 22
-    assert costs.guessed("image", "base", 128, "bundle") == 22.0
-    assert costs.measured("base", 224, "bundle") is None  # another size is another key
-    assert costs.guessed("image", "base", 224, "bundle") == 22.0  # but its bundle is guessed from the base's others
+        costs.record("base", 128, costs.BUNDLE, seconds)
+    assert costs.measured("base", 128, costs.BUNDLE) == 22.0  # the last five: 10, 20, 1000, 25, 22
+    assert costs.guessed("image", "base", 128, costs.BUNDLE) == 22.0
+    assert costs.measured("base", 224, costs.BUNDLE) is None  # another size is another key
+    assert costs.guessed("image", "base", 224, costs.BUNDLE) == 22.0  # but its bundle is guessed from the base's others
     costs.record("minilm", None, "search_in_trials", 8.0)
-    assert costs.recorded() == {"base@128": {"bundle": 22.0}, "minilm": {"search_in_trials": 8.0}}
+    assert costs.recorded() == {"base@128": {costs.BUNDLE: 22.0}, "minilm": {"search_in_trials": 8.0}}
     stored = next(paths.cache_dir("costs").glob("*.json"))
     stored.write_text("{not json", encoding="utf-8")  # damaged: measured again, never trusted
-    assert costs.measured("base", 128, "bundle") is None
-    costs.record("base", 128, "bundle", 5.0)
-    assert json.loads(stored.read_text(encoding="utf-8"))["base@128"]["bundle"] == [5.0]
+    assert costs.measured("base", 128, costs.BUNDLE) is None
+    costs.record("base", 128, costs.BUNDLE, 5.0)
+    assert json.loads(stored.read_text(encoding="utf-8"))["base@128"][costs.BUNDLE] == [5.0]
+
+
+def test_bundles_recorded_before_tflite_became_a_request_are_not_read(tmp_path, monkeypatch):
+    """A bundle recorded under "bundle" held two TFLite conversions (9 s, against 0.5 s for the Keras model the
+    final bundle now holds): the times told to the user read the Keras bundle's own records and guess, and the
+    TFLite copies have theirs."""
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    costs.record("base", 128, "bundle", 9.0)
+    assert costs.guessed("image", "base", 128, costs.BUNDLE) == costs.BUNDLE_GUESS["image"] < 1.0
+    assert costs.guessed("image", "base", 128, costs.TFLITE) == costs.TFLITE_GUESS["image"]
+    assert costs.guessed("image", "base", 128, f"{costs.TFLITE}:finetune") == costs.FINETUNE_TFLITE_GUESS["image"]
 
 
 def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_path, monkeypatch):

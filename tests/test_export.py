@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import answered_and_tested, shared_dataset
 from tlcore.cli import main
-from tlcore.export import choose, export_bundle
+from tlcore.export import add_tflite, choose, export_bundle
 from tlcore.image.data import import_dataset
 from tlcore.predict import BundleError, load_bundle, predict
 from tlcore.samples import sample_path
@@ -93,7 +93,8 @@ def hymenoptera_bundle(tmp_path_factory):
     workspace = tmp_path_factory.mktemp("hymenoptera")
     dataset = import_dataset(shared_dataset("hymenoptera"), workspace)
     result = train(dataset, TrainConfig(strategies=("predict",)), workspace)
-    return dataset, result, export_bundle(result)
+    export_bundle(result)
+    return dataset, result, add_tflite(result.run_dir)  # the TFLite copies, as a user asks for them afterwards
 
 
 def test_bundle_predicts_the_same_in_a_fresh_process_without_tlcore(hymenoptera_bundle, tmp_path):

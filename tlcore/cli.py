@@ -166,6 +166,9 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--benefit-budget", type=_SECONDS, default=None, metavar="SECONDS",
                        help="time for --compare-scratch/--learning-curve, on top of --budget-seconds (default: the "
                             "least they need on this machine; less is refused)")
+    train.add_argument("--tflite", action="store_true",
+                       help="after the bundle, add TFLite copies of its model (images: float32 and int8, for phones "
+                            "and small devices; about 9 s, 17 s for a fine-tuned base, outside --budget-seconds)")
     train.add_argument("--json", action="store_true", help="print the report as JSON")
     train.set_defaults(run=_train)
 
@@ -372,6 +375,11 @@ def _train(args: argparse.Namespace) -> int:
 
         check_run_id(args.resume)  # refused before anything is said or started
     config, followed = _train_config(args, dataset)
+    from .modality import modality_of
+
+    if args.tflite and not modality_of(dataset).makes_tflite:  # refused before the run, not after it
+        raise SettingError(f"--tflite: TFLite copies are made of image models; these are {modality_of(dataset).noun}, "
+                           "whose bundle model reads the tokenizer's ids: leave out --tflite and use model.keras")
     print(followed, file=sys.stderr)
     curve = _benefit_asked(args)
     if curve is not None:
@@ -388,8 +396,9 @@ def _train(args: argparse.Namespace) -> int:
     from .analysis import expected_seconds_for
 
     expected = expected_seconds_for(dataset.stored_in, config)
+    tflite = _add_tflite(result.run_dir) if args.tflite else None
     benefit = None if curve is None else _measure_benefit(result.run_dir, args.benefit_budget, curve)
-    extra = {} if benefit is None else {"benefit": benefit}
+    extra = ({} if benefit is None else {"benefit": benefit}) | ({} if tflite is None else {"tflite": tflite})
     if args.json:
         print(json.dumps(result.report | extra | {"bundle": str(bundle), "first_bundle": str(first) if first else None,
                                           "seconds_to_first_bundle": done.seconds_to_first_bundle,
@@ -413,15 +422,29 @@ def _train(args: argparse.Namespace) -> int:
     anytime = result.report["anytime"]
     print(words.anytime_note(anytime) + (f" (its bundle: {first})" if first else ""))
     print(words.wall_note(result.report["wall"], expected))
-    from .modality import modality_of
-
     print(f"bundle: {bundle}  (transferlab predict {bundle} {modality_of(dataset).input_name}...)")
+    if tflite is not None:
+        print(f"tflite: model.tflite and model_int8.tflite in the bundle; on {tflite['images']} test images the "
+              f"float32 copy's probabilities differ by at most {tflite['float32_max_abs_diff']:.1e} and the int8 "
+              f"copy gives the same answer on {tflite['int8_top1_agreement']:.0%}")
     if benefit is not None:
         from .benefit.show import benefit_lines
 
         for line in benefit_lines(benefit):
             print(f"benefit: {line}")
     return 0
+
+
+def _add_tflite(run_dir: Path) -> dict:
+    """TFLite copies in the run's bundle (`tlcore.export.add_tflite`); their agreement with the Keras model."""
+    from .export import add_tflite, tflite_seconds
+    from .runs import read_json
+
+    manifest = read_json(run_dir / "bundle" / "manifest.json")
+    print(f"adding TFLite copies (about {tflite_seconds(manifest):.0f} s on this machine)", file=sys.stderr)
+    with _quiet_native_logs():
+        add_tflite(run_dir, progress=_progress_line(""))
+    return read_json(run_dir / "bundle" / "manifest.json")["tflite"]
 
 
 def _benefit_asked(args: argparse.Namespace) -> bool | None:

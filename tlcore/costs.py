@@ -10,7 +10,7 @@ comes from a table fitted elsewhere:
   step of fine-tuning (forward and backward through the unfrozen top);
 - `bundle`, `first_bundle`, `start` and `finish_per_item` are what the last runs on this machine took
   (`record`), with a first guess (`BUNDLE_GUESS`, `FIRST_BUNDLE_GUESS`, `START_GUESS`, `FINISH_PER_ITEM`)
-  until one has run;
+  until one has run; so are the TFLite copies a user may add to a bundle afterwards (`TFLITE_GUESS`);
 - the heads on cached features take `HEADS_PER_FIT` times one logistic regression fitted on the
   same features here (the scikit-learn baselines), plus the head search: its first trial timed the
   same way, times what whole searches took on this machine in their own first trials
@@ -44,10 +44,14 @@ from .errors import TLCoreError
 # sst2@150, trec6@150; the other four sets are the check). A job's start (reading the data; the base loaded by the
 # analysis before it) took 0.1-0.2 s for images and 0.3-0.7 s for texts; a worker that loads the base takes longer.
 START_GUESS = {"image": 0.5, "text": 0.7}
-# images: the Keras model and two TFLite conversions with their check (8.9-9.9 s); texts: the Keras model and the
-# tokenizer (0.8 s)
-BUNDLE_GUESS = {"image": 9.5, "text": 0.8}  # a bundle of a head on the frozen base
-FINETUNE_BUNDLE_GUESS = {"image": 18.0, "text": 1.0}  # a fine-tuned base converted whole (17.5-17.9 s; 0.8 s)
+# The final bundle holds the Keras model (texts: and the tokenizer): on Shapes 0.3-0.6 s for a head on the frozen
+# base and 0.4-0.8 s for a fine-tuned base saved whole; texts 0.8 s. Its TFLite copies are made on request
+# (`tlcore.export.add_tflite`): two conversions with their check took 8.2-9.9 s for a head on the frozen base and
+# 17.2-17.9 s for a fine-tuned base (the same 2-core machine, 2026-12-05).
+BUNDLE_GUESS = {"image": 0.6, "text": 0.8}  # a bundle of a head on the frozen base
+FINETUNE_BUNDLE_GUESS = {"image": 0.8, "text": 1.0}  # a fine-tuned base saved whole
+TFLITE_GUESS = {"image": 9.0}  # TFLite copies of a head on the frozen base
+FINETUNE_TFLITE_GUESS = {"image": 17.0}  # TFLite copies of a fine-tuned base
 # The scikit-learn baselines and the head search (stopped once they cannot pay), in fits of one logistic regression
 # on the same features, and at least the floor; set on the shared sets (benchmarks/bench_advice_time.py).
 HEADS_PER_FIT = 40.0
@@ -60,6 +64,12 @@ SEARCH_TRIALS = {"image": 9.0, "text": 6.5}
 FINISH_PER_ITEM = 0.0015  # seconds per item to select, fit the detector, evaluate and write a result (0.5-2.1 ms)
 FIRST_BUNDLE_GUESS = {"image": 0.4, "text": 0.7}  # the first model's bundle (Keras only), built while the run goes on
 RECORDS_KEPT = 5
+# What bundles are recorded under: the final bundle (Keras only since TFLite became a request; records of the
+# bundles before, under "bundle", held the conversions and are not read), and its TFLite copies; ":finetune" for a
+# fine-tuned base, which is saved and converted whole.
+BUNDLE, TFLITE = "keras_bundle", "tflite"
+GUESSES = {BUNDLE: BUNDLE_GUESS, f"{BUNDLE}:finetune": FINETUNE_BUNDLE_GUESS, TFLITE: TFLITE_GUESS,
+           f"{TFLITE}:finetune": FINETUNE_TFLITE_GUESS, "first_bundle": FIRST_BUNDLE_GUESS}
 
 
 @dataclass(frozen=True)
@@ -236,8 +246,7 @@ def record(base: str, size: int | None, what: str, seconds: float) -> None:
 
 
 def guessed(modality: str, base: str, size: int | None, what: str) -> float:
-    """What this machine recorded for "bundle", "bundle:finetune", "first_bundle" or "start", else the first guess
-    for the kind of data."""
+    """What this machine recorded for one of `GUESSES` or "start", else the first guess for the kind of data."""
     found = measured(base, size, what)
     if found is None:  # the same base at another size: a bundle's time hardly depends on the input size
         others = [v for k, v in _read().items() if k.split("@")[0] == base and isinstance(v, dict)]
@@ -245,9 +254,7 @@ def guessed(modality: str, base: str, size: int | None, what: str) -> float:
         found = statistics.median(numbers) if numbers else None
     if found is not None:
         return found
-    guesses = {"bundle": BUNDLE_GUESS, "bundle:finetune": FINETUNE_BUNDLE_GUESS,
-               "first_bundle": FIRST_BUNDLE_GUESS}.get(what, START_GUESS)
-    return guesses.get(modality, 10.0)
+    return GUESSES.get(what, START_GUESS).get(modality, 10.0)
 
 
 def measure_rates(modality, dataset, choice, blocks: int | None, features, labels) -> Rates:
@@ -269,8 +276,8 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
             record(*key, "forward", forward)
     return Rates(forward=forward, step=step, decode=decode, head_fit=time_head_fit(features, labels),
                  head_trial=time_head_trial(features, labels),
-                 bundle=guessed(modality.name, *key, "bundle"), start=guessed(modality.name, *key, "start"),
-                 finetune_bundle=guessed(modality.name, *key, "bundle:finetune"),
+                 bundle=guessed(modality.name, *key, BUNDLE), start=guessed(modality.name, *key, "start"),
+                 finetune_bundle=guessed(modality.name, *key, f"{BUNDLE}:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
                  finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM,
                  search_trials=search_trials(choice.name, modality.name))

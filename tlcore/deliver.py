@@ -44,10 +44,11 @@ class Delivered:
             {} if self.waited is None else {"seconds_waiting": round(self.waited, 1)})
 
 
-def bundle_kind(strategies) -> str:
-    """What a bundle's time is recorded under: a fine-tuned model's bundle converts a whole new base and takes
-    longer than one that reuses the frozen base; a run that may fine-tune leaves room for the longer one."""
-    return "bundle:finetune" if {"finetune", "all"} & set(strategies) else "bundle"
+def bundle_kind(strategies, what: str = costs.BUNDLE) -> str:
+    """What a bundle's time (`what`: the bundle, or its TFLite copies) is recorded under: a fine-tuned model's
+    bundle saves a whole new base and takes longer than one that reuses the frozen base; a run that may fine-tune
+    leaves room for the longer one."""
+    return f"{what}:finetune" if {"finetune", "all"} & set(strategies) else what
 
 
 def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = None,

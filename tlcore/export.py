@@ -4,7 +4,9 @@
 tokenizer's ids) and the class probabilities, built by the data's modality from Keras's own
 layers only, so `keras.saving.load_model(path, safe_mode=True)` loads it without TransferLab.
 Beside it: `labels.json`, `manifest.json`, a model card `README.md`, `predict.py`, and what the
-modality adds (TFLite copies for images, the tokenizer for texts); then all of it zipped.
+modality adds (the tokenizer for texts); then all of it zipped. TFLite copies of an image model are
+added on request (`add_tflite`): converting takes 8-18 s on 2 cores, where the Keras bundle takes
+under a second to write, and a run's final bundle is what its user waits for.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ import time
 import zipfile
 from pathlib import Path
 
-from . import runs
+from . import costs, runs
 from .errors import SettingError
 from .modality import BundleGraph, get_modality
+from .progress import ProgressCallback
 from .train import RunResult
 from .train.as_keras import KERAS_FORMS
 from .train.candidate import Candidate
@@ -47,7 +50,7 @@ def choose(result: RunResult) -> tuple[Candidate, str]:
     return fallback, note
 
 
-def export_bundle(result: RunResult, destination: Path | None = None, *, tflite: bool = True) -> Path:
+def export_bundle(result: RunResult, destination: Path | None = None, *, tflite: bool = False) -> Path:
     """Write the bundle folder (default `<run>/bundle`) and `bundle.zip` beside it; return the zip.
 
     With `tflite` (images), also `model.tflite` and `model_int8.tflite`, their agreement with the
@@ -72,6 +75,41 @@ def export_bundle(result: RunResult, destination: Path | None = None, *, tflite:
     runs.write_atomic(folder / "README.md", model_card(result, manifest, metrics))
     runs.write_atomic(folder / "predict.py", modality.predict_script())
     return _zip(folder)
+
+
+def add_tflite(run_dir: Path, progress: ProgressCallback | None = None) -> Path:
+    """Add TFLite copies of a complete run's bundle model (images: float32 and int8, with their agreement with
+    it on the run's test images in the manifest) and zip the bundle again; returns the zip. A bundle that has
+    them already is left as it is."""
+    import keras
+
+    from .data.store import load_stored
+
+    run_dir = Path(run_dir)
+    folder = run_dir / "bundle"
+    manifest = runs.read_json(folder / "manifest.json")
+    if runs.state(run_dir) != "complete" or not manifest or not (folder / "model.keras").is_file():
+        raise SettingError(f"run {run_dir.name} has no finished bundle to convert ({runs.state(run_dir)}); TFLite "
+                           "copies are made of a complete run's bundle: wait for it, or train one")
+    modality = get_modality(manifest["modality"])
+    if not manifest.get("tflite"):
+        watch = costs.Stopwatch()
+        model = keras.saving.load_model(folder / "model.keras", safe_mode=True)
+        manifest |= modality.write_tflite(model, folder, load_stored(run_dir / "dataset").files("test"), progress)
+        runs.write_json(folder / "manifest.json", manifest)
+        _zip(folder)
+        costs.record(manifest["base"], manifest.get("image_size"), tflite_kind(manifest), watch.seconds)
+    return folder.with_suffix(".zip")
+
+
+def tflite_kind(manifest: dict) -> str:
+    """What the TFLite copies of this bundle are timed under (a fine-tuned base is converted whole)."""
+    return f"{costs.TFLITE}:finetune" if manifest.get("strategy") == "finetune" else costs.TFLITE
+
+
+def tflite_seconds(manifest: dict) -> float:
+    """About how long `add_tflite` takes for this bundle on this machine (what it took last, or a first guess)."""
+    return costs.guessed(manifest["modality"], manifest["base"], manifest.get("image_size"), tflite_kind(manifest))
 
 
 def bundle_model(graph: BundleGraph, temperature: float, unknown: UnknownDetector | None = None):

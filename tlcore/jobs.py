@@ -292,25 +292,38 @@ def submit_training(workspace: Path, dataset_folder: Path, config, run_id: str |
 
 
 BENEFIT_DIR = "benefit"  # a run's "what transfer saved" job keeps its status and progress here
+TFLITE_DIR = "tflite"  # a run's "add TFLite copies to its bundle" job keeps its status and progress here
 
 
 def submit_benefit(workspace: Path, run_dir: Path, budget_seconds: float) -> Path:
     """Queue "what transfer saved" for a finished run (`tlcore.benefit.job.run_benefit`); returns the job's folder
     (`<run>/benefit`), which `job_state` and `read_progress` read like any job's."""
-    run_dir = Path(workspace) / "runs" / runs.check_run_id(Path(run_dir).name)  # a name, never a client's path
+    return _submit_for_run(workspace, run_dir, BENEFIT_DIR, "what transfer saved is measured on", float(budget_seconds),
+                           budget_seconds=budget_seconds)
+
+
+def submit_tflite(workspace: Path, run_dir: Path) -> Path:
+    """Queue TFLite copies of a finished run's bundle model (`tlcore.export.add_tflite`); returns the job's folder
+    (`<run>/tflite`)."""
+    return _submit_for_run(workspace, run_dir, TFLITE_DIR, "TFLite copies are made of")
+
+
+def _submit_for_run(workspace: Path, run_dir: Path, kind: str, needs: str, *args, **details) -> Path:
+    """Queue the job `kind` for a complete run, in its folder `<run>/<kind>` (a name, never a client's path)."""
+    run_dir = Path(workspace) / "runs" / runs.check_run_id(Path(run_dir).name)
     if runs.state(run_dir) != "complete":
-        raise JobError(f"run {run_dir.name} is {runs.state(run_dir)}; what transfer saved is measured on a "
-                       "complete run: wait for it to finish (or train one)")
+        raise JobError(f"run {run_dir.name} is {runs.state(run_dir)}; {needs} a complete run: wait for it to finish "
+                       "(or train one)")
     _ready(queue(), SUBMIT_WAIT_SECONDS)  # a locked or damaged queue is refused before any folder is made
     with _submitting(Path(workspace)):
         quota.check_can_submit(Path(workspace))
-        folder = run_dir / BENEFIT_DIR
+        folder = run_dir / kind
         made = not folder.exists()
         (folder / CANCEL_FILE).unlink(missing_ok=True)
         (folder / PROGRESS_FILE).unlink(missing_ok=True)
-        _write_job(folder, "benefit", run_dir, budget_seconds=budget_seconds)
+        _write_job(folder, kind, run_dir, **details)
     with _queueing(folder, made):
-        task_id = _enqueue("benefit", str(workspace), run_dir.name, float(budget_seconds))
+        task_id = _enqueue(kind, str(workspace), run_dir.name, *args)
     _record_task(folder, task_id)
     return folder
 
@@ -542,7 +555,8 @@ def _job(folder: Path, tracker: ProgressFile, work, *, sets_running: bool = True
         tracker.write("starting", 0.0, "a worker took the job")
         if sets_running:
             runs.set_status(folder, "running", worker=f"{socket.gethostname()}:{os.getpid()}")
-        runs.write_json(marker, {"folder": folder.name, "budget": tracker.budget_seconds or analysis_seconds(),
+        runs.write_json(marker, {"folder": folder.name,
+                                 "budget": tracker.budget_seconds or tracker.expected_seconds or analysis_seconds(),
                                  "started": time.time()})
         _work(folder, tracker, work, identity)
     except OSError:
@@ -681,13 +695,29 @@ def _benefit(workspace: str, run_id: str, budget_seconds: float, task=None) -> N
     _job(folder, tracker, work)
 
 
+def _tflite(workspace: str, run_id: str, task=None) -> None:
+    """TFLite copies of a finished run's bundle model: its own job, in `<run>/tflite/`, asked for after the run."""
+    from .export import tflite_seconds
+
+    run_dir = Path(workspace) / "runs" / run_id
+    manifest = runs.read_json(run_dir / "bundle" / "manifest.json")
+    tracker = ProgressFile(run_dir / TFLITE_DIR, expected_seconds=tflite_seconds(manifest) if manifest else None)
+
+    def work() -> None:
+        from .export import add_tflite
+
+        add_tflite(run_dir, progress=tracker)
+
+    _job(run_dir / TFLITE_DIR, tracker, work)
+
+
 def _ping(folder: str, task=None) -> None:
     """Record which worker ran this job (checks that workers take each job exactly once)."""
     marker = Path(folder) / f"{task.id if task else secrets.token_hex(8)}.json"
     runs.write_json(marker, {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()})
 
 
-TASKS = {"analyse": _analyse, "train": _train, "benefit": _benefit, "ping": _ping}
+TASKS = {"analyse": _analyse, "train": _train, "benefit": _benefit, "tflite": _tflite, "ping": _ping}
 
 
 def submit_ping(folder: Path) -> str:

@@ -127,6 +127,7 @@ class Modality:
     unfreeze_word: str  # what fine-tuning unfreezes: "blocks", "transformer layers"
     item_column: str = "path"  # the records' column that names an item to the user (audit, label issues)
     describes_classes: bool = False  # whether words about each class help (zero-shot "predict" for texts)
+    makes_tflite: bool = False  # whether `write_tflite` can convert this kind's bundle model (images)
     gap_words: dict[str, tuple[str, str]] = {}  # noqa: RUF012 (read-only) domain-gap measure -> (title, meaning)
 
     # -- data
@@ -214,6 +215,13 @@ class Modality:
     def write_bundle_extras(self, model, result, folder: Path, *, tflite: bool) -> dict:
         """Files beside model.keras (tokenizer, TFLite models); returns what the manifest says of them."""
         raise NotImplementedError
+
+    def write_tflite(self, model, folder: Path, test_items: list, progress=None) -> dict:
+        """TFLite copies of a bundle's model in `folder`, checked on the run's `test_items`; the manifest's keys."""
+        from .errors import SettingError
+
+        raise SettingError(f"TFLite copies are made of image bundles; a {self.name} bundle's model reads the "
+                           "tokenizer's ids, which a TFLite copy could not take: use model.keras")
 
     def predict_script(self) -> str:
         raise NotImplementedError

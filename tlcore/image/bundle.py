@@ -2,9 +2,9 @@
 
 Everything between a decoded image (uint8, any size) and the probabilities lives in `model.keras`:
 one resize to the base's size, its normalisation, the frozen base (BatchNorm folded where it can
-be), the head and the temperature. Beside it the bundle carries TFLite copies (float32 and int8
-weights) with their measured agreement, and a `predict.py` whose image decoding is TransferLab's
-own function, copied in, so both decode alike.
+be), the head and the temperature. Beside it the bundle carries a `predict.py` whose image decoding
+is TransferLab's own function, copied in, so both decode alike, and, when the user asks for them
+(`tlcore.export.add_tflite`), TFLite copies (float32 and int8 weights) with their measured agreement.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import runs
+from ..progress import ProgressCallback, report
 from ..train.as_keras import KERAS_FORMS
 from ..train.candidate import Candidate
 from . import decode
@@ -74,16 +75,24 @@ def predict_bytes(bundle, data: bytes, name: str = "uploaded image", top: int = 
 
 
 def write_extras(model, result, folder: Path, *, tflite: bool) -> dict:
-    """The TFLite models (with `tflite`) and their agreement with the Keras model; the manifest's image keys."""
+    """The manifest's image keys, and with `tflite` the TFLite copies (`write_tflite`)."""
     manifest = {"image_size": result.base.image_size,
                 "input": "one RGB image, uint8 (or float 0-255), any size: the model resizes and normalises it"}
     if tflite:
-        with tempfile.TemporaryDirectory() as scratch:
-            blobs = tflite_models(model, Path(scratch))
-        for name, blob in blobs.items():
-            runs.write_atomic(folder / name, blob)
-        manifest["tflite"] = tflite_parity(model, blobs, result.dataset.files("test"))
+        manifest |= write_tflite(model, folder, result.dataset.files("test"))
     return manifest
+
+
+def write_tflite(model, folder: Path, files: list[Path], progress: ProgressCallback | None = None) -> dict:
+    """`model.tflite` and `model_int8.tflite` in `folder`, and their agreement with the Keras model on `files`
+    (the run's test images) for the manifest (key `tflite`)."""
+    steps = 1 + len(files[:TFLITE_PARITY_IMAGES])  # the conversions, then each image checked
+    report(progress, "tflite", 0, steps, "converting the model to TFLite (float32 and int8, at once)")
+    with tempfile.TemporaryDirectory() as scratch:
+        blobs = tflite_models(model, Path(scratch))
+    for name, blob in blobs.items():
+        runs.write_atomic(folder / name, blob)
+    return {"tflite": tflite_parity(model, blobs, files, progress)}
 
 
 TFLITE_PARITY_IMAGES = 100
@@ -135,14 +144,16 @@ class TFLiteRunner:
         return max(outputs, key=len)  # the probabilities (the unknown score is one number)
 
 
-def tflite_parity(model, blobs: dict[str, bytes], files: list[Path]) -> dict:
+def tflite_parity(model, blobs: dict[str, bytes], files: list[Path], progress: ProgressCallback | None = None) -> dict:
     """Largest probability difference (float) and top-1 agreement (int8) against the Keras model."""
     from ..predict import probabilities_of
 
     reference_of, float32, int8 = traced(model), TFLiteRunner(blobs["model.tflite"]), \
         TFLiteRunner(blobs["model_int8.tflite"])
     float_diff, agree = 0.0, []
-    for path in files[:TFLITE_PARITY_IMAGES]:
+    checked = files[:TFLITE_PARITY_IMAGES]
+    for done, path in enumerate(checked):
+        report(progress, "tflite", 1 + done, 1 + len(checked), "checking the copies against the Keras model")
         image = decode.load_rgb(path)
         outputs = reference_of(image[None].astype(np.float32))
         reference = np.asarray(probabilities_of(outputs))[0]

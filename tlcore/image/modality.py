@@ -189,6 +189,13 @@ class ImageModality(Modality):
 
         return write_extras(model, result, folder, tflite=tflite)
 
+    makes_tflite = True
+
+    def write_tflite(self, model, folder, test_items, progress=None):
+        from .bundle import write_tflite
+
+        return write_tflite(model, folder, test_items, progress)
+
     def predict_script(self) -> str:
         from .bundle import predict_script
 
