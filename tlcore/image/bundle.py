@@ -90,9 +90,10 @@ def write_tflite(model, folder: Path, files: list[Path], progress: ProgressCallb
     report(progress, "tflite", 0, steps, "converting the model to TFLite (float32 and int8, at once)")
     with tempfile.TemporaryDirectory() as scratch:
         blobs = tflite_models(model, Path(scratch))
+    parity = tflite_parity(model, blobs, files, progress)  # before any file: a cancel here leaves the bundle as it was
     for name, blob in blobs.items():
         runs.write_atomic(folder / name, blob)
-    return {"tflite": tflite_parity(model, blobs, files, progress)}
+    return {"tflite": parity}
 
 
 TFLITE_PARITY_IMAGES = 100
