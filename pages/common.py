@@ -278,6 +278,19 @@ def show_kept(kept: dict, note: Callable[[str], object] = st.caption) -> None:
     beside_largest_class(report, note)
 
 
+def no_final_bundle(run_dir: Path) -> None:
+    """A complete run whose final bundle is missing (its building failed, or it was deleted): why, and its first
+    model's bundle when it has one (whole and tested), so the user still leaves with a model."""
+    problem = runs.status(run_dir).get("bundle_error")
+    first = first_model(run_dir)
+    st.warning((f"This run has no bundle: {problem}." if problem else "This run has no bundle on disk.")
+               + (" Its first model is whole and tested: download it below, or train again." if first
+                  else " Train again to download one."))
+    if first:
+        download_first(first, key="first-instead", primary=True)
+        beside_largest_class(first["report"], st.caption)
+
+
 def download_first(first: dict, key: str, *, now: bool = False, primary: bool = False) -> None:
     """A first model's bundle ({"archive", "report"}: `first_model`), read only when clicked (the live panel polls);
     `now` while its run goes on."""

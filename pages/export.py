@@ -10,6 +10,7 @@ from pages.common import (
     follow,
     job_failed,
     kept_first,
+    no_final_bundle,
     no_worker_warning,
     plain,
     run_or_stop,
@@ -19,7 +20,7 @@ from pages.common import (
     word_table,
     workspace,
 )
-from tlcore import jobs, runs
+from tlcore import jobs
 from tlcore.export import install_command, tflite_seconds
 from tlcore.image.bundle import predict_bytes
 from tlcore.modality import get_modality
@@ -52,9 +53,10 @@ else:
     archive = run["run_dir"] / "bundle.zip"
     building = not archive.is_file() and follow(run["run_dir"], "Building the bundle") != "complete"
     if not archive.is_file():
-        problem = runs.status(run["run_dir"]).get("bundle_error")
-        st.warning(f"This run has no bundle: {problem}" if problem else "The bundle is being built." if building
-                   else "This run has no bundle on disk; train again to export.")
+        if building:
+            st.info("The bundle is being built.")
+        else:
+            no_final_bundle(run["run_dir"])
         st.stop()
     st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
                        mime="application/zip", type="primary")

@@ -18,6 +18,7 @@ from pages.common import (
     kept_first,
     need_dataset,
     next_step,
+    no_final_bundle,
     no_worker_warning,
     remember,
     run_or_stop,
@@ -132,9 +133,7 @@ if archive.is_file():
                        partial(archive.read_bytes), file_name="bundle.zip", mime="application/zip", key="bundle",
                        type="primary", on_click="ignore")  # read only when clicked
 else:
-    problem = runs.status(run_dir).get("bundle_error")
-    st.warning(f"This run has no bundle: {problem}" if problem else "This run has no bundle on disk; train again "
-               "to download one.")
+    no_final_bundle(run_dir)
 scores_in_context(report, st.caption)
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))

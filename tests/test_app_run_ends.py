@@ -172,6 +172,36 @@ def test_results_labels_the_calibration_change_and_puts_selected_first(complete)
     assert list(at.dataframe[0].value.columns)[:2] == ["Selected", "Model"]
 
 
+def test_a_complete_run_whose_final_bundle_failed_offers_its_first_model(monkeypatch):
+    """The run completed but its final bundle could not be built: Train and Export say why and offer the first
+    model's bundle (whole and tested) instead of a dead end that says to train again."""
+    import tlcore.export as export
+    from tlcore.errors import SettingError
+
+    original = export.export_bundle
+
+    def final_fails(result, *args, **kwargs):
+        if result.run_dir.name != FIRST_FOLDER:
+            raise SettingError("the model could not be saved: no space left on the device")
+        return original(result, *args, **kwargs)
+
+    monkeypatch.setattr(export, "export_bundle", final_fails)
+    ws_id, folder, dataset = shapes_session()
+    config = TrainConfig(strategies=("extract",), image_size=96, budget_seconds=300,
+                         baselines=("logistic_regression",), search=SearchConfig(max_trials=0))
+    run_dir = train_in(folder, dataset, config, "extract")
+    assert runs.state(run_dir) == "complete" and not (run_dir / "bundle.zip").exists()
+    first = runs.read_json(run_dir / FIRST_FOLDER / "report.json")
+    for name in ("train", "export"):
+        at = page_in(ws_id, name).run()
+        assert not at.exception
+        (said,) = [w.value for w in at.warning if w.value.startswith("This run has no bundle")]
+        assert "the model could not be saved" in said and "first model is whole and tested" in said
+        assert [b.label for b in at.get("download_button")] == [
+            f"Download the first model (bundle-first.zip, test accuracy {_first_accuracy(first)})"]
+        assert any("Always answering the largest class" in t.value for t in [*at.caption, *at.warning])
+
+
 # --- 3. the time left says whether it is expected or what the budget leaves -----------------------------------------
 
 
