@@ -780,7 +780,10 @@ def warm_up() -> None:
     import keras_tuner  # noqa: F401
 
     from . import analysis, deliver, explain, export  # noqa: F401
+    from .threads import limit_blas_threads
     from .train import baselines, search  # noqa: F401
+
+    limit_blas_threads()  # two workers' spinning BLAS threads on the same cores slowed both jobs (`tlcore.threads`)
 
 
 def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
