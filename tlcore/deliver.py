@@ -44,11 +44,10 @@ class Delivered:
             {} if self.waited is None else {"seconds_waiting": round(self.waited, 1)})
 
 
-def bundle_kind(strategies, what: str = costs.BUNDLE) -> str:
-    """What a bundle's time (`what`: the bundle, or its TFLite copies) is recorded under: a fine-tuned model's
-    bundle saves a whole new base and takes longer than one that reuses the frozen base; a run that may fine-tune
-    leaves room for the longer one."""
-    return f"{what}:finetune" if {"finetune", "all"} & set(strategies) else what
+def bundle_kind(strategies) -> str:
+    """What a bundle's time is recorded under: a fine-tuned model's bundle saves a whole new base and takes longer
+    than one that reuses the frozen base; a run that may fine-tune leaves room for the longer one."""
+    return f"{costs.BUNDLE}:finetune" if {"finetune", "all"} & set(strategies) else costs.BUNDLE
 
 
 def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = None,
