@@ -31,8 +31,8 @@ from ..train.stages import (
 )
 from .bases import Backbone
 from .extract import load_images
+from .modality import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
 
-DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4  # measured: see the README's fine-tuning table
 STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 
 

@@ -14,6 +14,10 @@ import numpy as np
 from ..modality import BaseChoice, Measurements, Modality
 from .bases import median_side
 
+# Fine-tuning's defaults (measured: see the README's fine-tuning table), here rather than in `.finetune`, which
+# imports TensorFlow: the Train page reads them, and a first visit waited 2.7 s for that import.
+DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4
+
 BN_SAMPLE = 128  # images whose activations are compared with ImageNet's BatchNorm statistics
 
 
@@ -94,8 +98,6 @@ class ImageModality(Modality):
 
     def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
         from .bases import get_spec
-        from .finetune import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
-
         return DEFAULT_UNFREEZE, get_spec(choice.name).n_blocks or 16, DEFAULT_LEARNING_RATE
 
     def time_step(self, dataset, choice, blocks):

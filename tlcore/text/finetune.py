@@ -32,8 +32,8 @@ from ..train.stages import (
 )
 from .embed import padded
 from .encoder import TextEncoder
+from .modality import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
 
-DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
 STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 
 
