@@ -336,13 +336,13 @@ def test_a_base_that_cannot_be_fine_tuned_offers_predict_and_extract_and_no_fine
     assert any("(finetune)" in o for o in way.options) and any("unfreeze" in n.label for n in at.number_input)
 
 
-def test_the_server_imports_tensorflow_and_the_job_code_in_the_background_on_its_first_visit(tmp_path):
+def test_the_server_imports_tensorflow_and_keras_in_the_background_on_its_first_visit(tmp_path):
     """A fresh server process (its own Python here): the Data page needs no TensorFlow, so the first visit starts
     the import in a background thread, and the Train page's first visit does not wait 2.7 s for it."""
     code = ("import sys, threading; from streamlit.testing.v1 import AppTest; "
             "at = AppTest.from_file('app.py', default_timeout=120).run(); assert not at.exception; "
             "[t.join(120) for t in threading.enumerate() if t.name == 'transferlab-warm-up']; "
-            "print(all(m in sys.modules for m in ('keras', 'tensorflow', 'tlcore.deliver', 'tlcore.export')))")
+            "print(all(m in sys.modules for m in ('keras', 'tensorflow', 'sklearn.linear_model')))")
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, cwd=REPO,
                            env=os.environ | {"TRANSFERLAB_HOME": str(tmp_path)})
     assert found.returncode == 0, found.stderr[-2000:]
