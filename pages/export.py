@@ -123,7 +123,7 @@ def try_texts() -> None:
 
 
 def try_images() -> None:
-    tflite = "model.tflite, " if bundle.manifest.get("tflite") else ""  # made on request (offer_tflite)
+    tflite = "model.tflite and model_int8.tflite, " if bundle.manifest.get("tflite") else ""  # made on request
     st.caption(f"Inside: model.keras (takes raw images), {tflite}labels.json, manifest.json, a model card and "
                f"{needs()}.")
     uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],

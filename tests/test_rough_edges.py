@@ -70,6 +70,14 @@ def test_a_duration_under_half_a_second_is_not_said_as_no_time_at_all():
     assert duration(0.4) == "under 1 s" and duration(0.6) == "1 s" and duration(125) == "2 min 5 s"
 
 
+def test_the_anytime_note_says_its_times_count_from_the_run_start_not_from_pressing_train():
+    from tlcore.words import anytime_note
+
+    # a walk read "First model after 0 s, final after 2 s" beside "From pressing Train: ... after 2 s ... after 3 s"
+    note = anytime_note({"time_to_first_model": 0.6, "time_to_final_model": 2.2, "replaced": 0, "stopped_early": []})
+    assert note == "The run had its first model 1 s after it started and its final one after 2 s."
+
+
 def results_of_unfinished_run(state: str, suffix: str) -> tuple[AppTest, str, str]:
     """The Results page of a new workspace whose run on show is unfinished (`state`): (page, run id, workspace id)."""
     run_id = time.strftime("%Y%m%d-%H%M%S") + f"-{suffix}"

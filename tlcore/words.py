@@ -228,8 +228,9 @@ def anytime_note(anytime: dict | None) -> str:
     """When the first model came and the final one, and what was skipped because it could not pay, in words."""
     if not anytime or anytime.get("time_to_first_model") is None:
         return ""
-    note = (f"First model after {seconds(anytime['time_to_first_model'])}, final after "
-            f"{seconds(anytime['time_to_final_model'])}"
+    # counted from the run's start, not from pressing Train (`wall_note` says that): a walk read the two as one
+    note = (f"The run had its first model {seconds(anytime['time_to_first_model'])} after it started and its final "
+            f"one after {seconds(anytime['time_to_final_model'])}"
             + (f" (replaced {anytime['replaced']} time{'s' if anytime['replaced'] != 1 else ''} by a better one)"
                if anytime["replaced"] else "") + ".")
     for stop in anytime["stopped_early"]:
