@@ -9,18 +9,9 @@ import threading
 import streamlit as st
 
 from pages.common import workspace
-from tlcore import access
+from tlcore import access, jobs
 
 st.set_page_config(page_title="TransferLab", page_icon="🧪", layout="wide")
-
-
-def import_libraries() -> None:
-    """Keras (which imports TensorFlow first) and scikit-learn. Third-party modules only: a page's own import of
-    TransferLab's modules at the same moment then only waits for these, never the other way round, so the two
-    threads cannot lock each other out."""
-    import keras  # noqa: F401
-    import sklearn.linear_model  # noqa: F401
-    import tensorflow  # noqa: F401
 
 
 @st.cache_resource(show_spinner=False)
@@ -28,7 +19,7 @@ def warmed_up() -> threading.Thread:
     """TensorFlow and Keras, imported once per server process in the background when the first visitor arrives: the
     Train page's first visit after a start waited 2.7 s for them (4.4 s from "Train the recommended model" to the
     Train page, in a Chromium walk on 2 cores)."""
-    thread = threading.Thread(target=import_libraries, name="transferlab-warm-up", daemon=True)
+    thread = threading.Thread(target=jobs.import_libraries, name="transferlab-warm-up", daemon=True)
     thread.start()
     return thread
 

@@ -772,6 +772,15 @@ def _say(message: str) -> None:
     print(f"worker: {message}", file=sys.stderr, flush=True)
 
 
+def import_libraries() -> None:
+    """Keras (which imports TensorFlow first) and scikit-learn: the slow imports of every job, and of the app's pages
+    that show models. Third-party modules only, so a thread that runs this beside another importing TransferLab's
+    own modules (the app server warms up so on its first visit) never waits on a lock the other holds."""
+    import keras  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
+    import tensorflow  # noqa: F401
+
+
 def warm_up() -> None:
     """What every job imports (TensorFlow, Keras, Keras Tuner, scikit-learn, the training and bundle code), paid by
     each worker process when it starts, not by its first job: a first run waited 3.9 s for it, outside its own

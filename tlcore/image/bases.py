@@ -23,6 +23,10 @@ from typing import TYPE_CHECKING
 from .. import paths
 from ..errors import SettingError, UnknownNameError, WeightsUnavailableError
 
+# Fine-tuning's defaults for the image bases (measured: see the README's fine-tuning table), here rather than in
+# `.finetune`, which imports TensorFlow: the Train page reads them, and a first visit waited 2.7 s for that import.
+DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4
+
 if TYPE_CHECKING:
     import keras
 

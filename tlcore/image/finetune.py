@@ -29,9 +29,8 @@ from ..train.stages import (
     stage_one_head,
     validation_seconds,
 )
-from .bases import Backbone
+from .bases import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE, Backbone
 from .extract import load_images
-from .modality import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
 
 STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 

@@ -12,11 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..modality import BaseChoice, Measurements, Modality
-from .bases import median_side
-
-# Fine-tuning's defaults (measured: see the README's fine-tuning table), here rather than in `.finetune`, which
-# imports TensorFlow: the Train page reads them, and a first visit waited 2.7 s for that import.
-DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 12, 2e-4
+from .bases import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE, median_side
 
 BN_SAMPLE = 128  # images whose activations are compared with ImageNet's BatchNorm statistics
 
@@ -98,6 +94,7 @@ class ImageModality(Modality):
 
     def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
         from .bases import get_spec
+
         return DEFAULT_UNFREEZE, get_spec(choice.name).n_blocks or 16, DEFAULT_LEARNING_RATE
 
     def time_step(self, dataset, choice, blocks):

@@ -27,6 +27,10 @@ import numpy as np
 from ..errors import UnknownNameError, WeightsUnavailableError
 from ..progress import ProgressCallback, report
 
+# Fine-tuning's defaults for the text encoders, here rather than in `.finetune`, which imports TensorFlow (the Train
+# page reads them)
+DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
+
 if TYPE_CHECKING:
     import keras
 

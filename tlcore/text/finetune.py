@@ -31,8 +31,7 @@ from ..train.stages import (
     validation_seconds,
 )
 from .embed import padded
-from .encoder import TextEncoder
-from .modality import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE
+from .encoder import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE, TextEncoder
 
 STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 

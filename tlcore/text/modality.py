@@ -11,9 +11,6 @@ from pathlib import Path
 from ..errors import BundleError
 from ..modality import BaseChoice, Measurements, Modality
 
-# Fine-tuning's defaults, here rather than in `.finetune`, which imports TensorFlow (the Train page reads them)
-DEFAULT_UNFREEZE, DEFAULT_LEARNING_RATE = 3, 5e-5
-
 
 class TextModality(Modality):
     name = "text"
@@ -81,7 +78,8 @@ class TextModality(Modality):
         return rank_bases(dataset, choice, features, seed=seed, max_items=RANK_ITEMS, progress=progress)
 
     def finetune_defaults(self, choice: BaseChoice) -> tuple[int, int, float]:
-        from .encoder import get_text_spec
+        from .encoder import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE, get_text_spec
+
         return DEFAULT_UNFREEZE, get_text_spec(choice.name).n_blocks, DEFAULT_LEARNING_RATE
 
     def timing_tag(self, dataset) -> str:
