@@ -785,7 +785,7 @@ def warm_up() -> None:
     """What every job imports (TensorFlow, Keras, Keras Tuner, scikit-learn, the training and bundle code), paid by
     each worker process when it starts, not by its first job: a first run waited 3.9 s for it, outside its own
     clock, while the page said it was still in the queue. Bases stay loaded between jobs once a job has loaded one."""
-    import keras  # noqa: F401
+    import_libraries()
     import keras_tuner  # noqa: F401
 
     from . import analysis, deliver, explain, export  # noqa: F401
