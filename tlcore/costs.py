@@ -46,8 +46,8 @@ from .errors import TLCoreError
 START_GUESS = {"image": 0.5, "text": 0.7}
 # The final bundle holds the Keras model (texts: and the tokenizer): on Shapes 0.3-0.6 s for a head on the frozen
 # base and 0.4-0.8 s for a fine-tuned base saved whole; texts 0.8 s. Its TFLite copies are made on request
-# (`tlcore.export.add_tflite`): two conversions with their check took 8.2-9.9 s for a head on the frozen base and
-# 17.2-17.9 s for a fine-tuned base (the same 2-core machine, 2026-12-05).
+# (`tlcore.export.add_tflite`): two conversions with their check took 8.2-11.5 s for a head on the frozen base and
+# 17.0-19.4 s for a fine-tuned base (the same 2-core machine, 2026-12-05, benchmarks/bench_bundle.py and probes).
 BUNDLE_GUESS = {"image": 0.6, "text": 0.8}  # a bundle of a head on the frozen base
 FINETUNE_BUNDLE_GUESS = {"image": 0.8, "text": 1.0}  # a fine-tuned base saved whole
 TFLITE_GUESS = {"image": 9.0}  # TFLite copies of a head on the frozen base

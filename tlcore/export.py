@@ -5,7 +5,7 @@ tokenizer's ids) and the class probabilities, built by the data's modality from 
 layers only, so `keras.saving.load_model(path, safe_mode=True)` loads it without TransferLab.
 Beside it: `labels.json`, `manifest.json`, a model card `README.md`, `predict.py`, and what the
 modality adds (the tokenizer for texts); then all of it zipped. TFLite copies of an image model are
-added on request (`add_tflite`): converting takes 8-18 s on 2 cores, where the Keras bundle takes
+added on request (`add_tflite`): converting took 8-19 s on 2 cores, where the Keras bundle takes
 under a second to write, and a run's final bundle is what its user waits for.
 """
 
