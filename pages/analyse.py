@@ -56,7 +56,8 @@ aim = st.radio("What matters most", list(AIMS), index=list(AIMS).index(asked), f
                horizontal=True, key="aim",
                help="Changes the advice between a new head on the frozen base and fine-tuning: fine-tuning usually "
                     "adds a little accuracy and takes minutes longer. Good and fast fine-tunes only where the gain "
-                    "expected is clearly larger than the error of that estimate.")
+                    "expected is clearly larger than the error of that estimate, or where fine-tuning is expected "
+                    "to gain and to take at most 1.5 times as long as a new head.")
 
 if stored is None or shown != base or asked != aim or runs.state(stored[0]) in ("failed", "cancelled", "interrupted"):
     if stored is not None and shown == base and asked == aim:

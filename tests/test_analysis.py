@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from types import SimpleNamespace
 
@@ -277,6 +278,34 @@ def test_with_a_gain_model_the_aim_decides_whether_a_small_gain_pays():
     assert advise(6.0, "best").confidence > tuned.confidence
     with pytest.raises(UnknownNameError):
         advise(1.0, "cheapest")
+
+
+def test_good_and_fast_fine_tunes_for_a_small_gain_only_when_it_costs_no_more_minutes():
+    from tlcore.gain import GainModel
+    from tlcore.pilot import Pilot, decided_by
+    from tlcore.strategy import FAST_GAIN_POINTS, FAST_TIME_FACTOR
+
+    spec = get_spec("efficientnet_lite0")
+    reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
+    size = {"per_class_known_median": 150, "splits": {"train": 1000}}
+    model = GainModel(FAST_GAIN_POINTS / 2, {}, 4.0, {"predict": 0.0, "extract": 0.02, "finetune": 0.3}, ("a", "b"))
+
+    def advise(finetune_seconds, points=FAST_GAIN_POINTS / 2):
+        seconds = {"predict": 2.0, "extract": 40.0, "finetune": finetune_seconds}
+        gain = dataclasses.replace(model, intercept=points)
+        return shared_recommend(size, _measures(), reading, 0.0, "ImageNet", gain=gain, aim="fast", seconds=seconds)
+
+    quick = advise(FAST_TIME_FACTOR * 40.0)
+    assert quick.strategy == "finetune"
+    assert f"worth it for good and fast, since it takes at most {FAST_TIME_FACTOR:.1f} times" in quick.reasons[-1]
+    assert quick.settings["unfreeze_blocks"] == reading.settings["unfreeze_blocks"]
+    assert advise(FAST_TIME_FACTOR * 40.0 + 1).strategy == "extract"  # a second more: the gain must pay for it
+    assert advise(30.0, points=-0.5).strategy == "extract"  # costing nothing more is no reason to lose points
+    assert advise(30.0).confidence == round(model.sure(FAST_GAIN_POINTS / 2), 2)  # sure of the gain's sign only
+    # a pilot's measurement weighed in keeps the same rule
+    pilot = Pilot(0.80, 0.805, 200, 10.0, 4, "extract")
+    assert decided_by(advise(30.0), pilot, "images", reading.settings).strategy == "finetune"
+    assert decided_by(advise(300.0), pilot, "images", reading.settings).strategy == "extract"
 
 
 def test_the_expected_loss_is_the_mean_of_what_the_other_way_leads_by():

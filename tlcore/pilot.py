@@ -153,7 +153,7 @@ def decided_by(advice: Recommendation, pilot: Pilot, noun: str, finetune_setting
     else:
         lead, lead_error = pilot.lead()
         points, error = weigh(advice.expected_gain, advice.gain_error, lead, lead_error)
-        needed = points_needed(advice.aim, error)
+        needed = points_needed(advice.aim, error, advice.expected_seconds)
         strategy = "finetune" if points > needed else "extract"
         loss = round(expected_loss(points, error, strategy), 2)
         reason = (f"{pilot.measured(noun)} ({lead:+.1f} points, give or take {lead_error:.1f}). Weighed with the "
