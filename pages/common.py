@@ -400,7 +400,9 @@ def show_progress(folder: Path, title: str, found: str) -> None:
     timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + ("" if finished else time_left(folder, progress))
     where = " ".join(str(part) for part in (words.step_words(progress.get("stage", "starting")),
                                              progress.get("count", "")) if part)
-    st.progress(min(fraction, 1.0), text=f"{title}: {where} ({fraction:.0%}; {timing})")
+    # the share of the whole job first: a step's own counter beside it had read as a contradiction ("180/180 (1%)")
+    now = f"; now {where}" if where and not finished else ""
+    st.progress(min(fraction, 1.0), text=f"{title}: {fraction:.0%} done{now}; {timing}")
     if not finished:
         st.caption(progress.get("message", ""))
         best_so_far(folder)
@@ -420,7 +422,7 @@ def show_progress(folder: Path, title: str, found: str) -> None:
 def time_left(folder: Path, progress: dict) -> str:
     """", about M:SS left" when the remaining time is what the run was expected to take (`remaining_is`:
     "expected"), ", at most M:SS left (the time budget)" when it is what the budget leaves, an upper bound (with
-    "past the expected time" once the run has passed the time it was expected to take).
+    "past the expected time" once the run is late, `jobs.LATE_FACTOR`, and "a little longer than expected" before).
 
     A progress file without `remaining_is` (older jobs) is read as the budget's when its job has a budget, and as
     an estimate otherwise (an analysis: the current stage's share done, `jobs.ProgressFile`).
@@ -431,6 +433,8 @@ def time_left(folder: Path, progress: dict) -> str:
     kind = progress.get("remaining_is") or ("budget" if jobs.job_info(folder).get("budget_seconds") else "expected")
     if kind == "expected":
         return f", about {_clock(remaining)} left"
+    if kind == "a little longer":  # within the precision of the expectation: not yet late
+        return ", a little longer than expected"
     past = "past the expected time, " if kind == "past expected" else ""  # not "5 more minutes" of work at 90%
     return f", {past}at most {_clock(remaining)} left (the time budget)"
 

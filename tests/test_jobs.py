@@ -99,6 +99,9 @@ def test_a_runs_bar_keeps_pace_with_its_expected_time_then_with_the_budget(tmp_p
     late = written(156, 12)  # half of the budget's remaining 288 s after the expected 12
     assert jobs.EXPECTED_SHARE < late["fraction"] == pytest.approx((jobs.EXPECTED_SHARE + 0.99) / 2, abs=0.01)
     assert late["remaining"] == pytest.approx(144, abs=0.5) and late["remaining_is"] == "past expected"
+    # just past 12 s is within the expectation's precision (1.5x or 10 s more): a little longer, not late
+    assert [written(t, 12)["remaining_is"] for t in (13, 21.5, 22.5)] == ["a little longer"] * 2 + ["past expected"]
+    assert [written(t, 60)["remaining_is"] for t in (85, 95)] == ["a little longer", "past expected"]  # 1.5x here
     unknown = written(150, None)
     assert unknown["fraction"] == pytest.approx(0.5, abs=0.01) and unknown["remaining_is"] == "budget"
 

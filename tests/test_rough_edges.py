@@ -110,7 +110,7 @@ def test_results_shows_the_running_run_and_its_progress():
     at, run_id, ws_id = results_of_unfinished_run("running", "aa01")
     assert not any("Train a model" in i.value for i in at.info)
     bars = at.get("progress")
-    assert bars and f"Run {run_id}: a small network, trial 2/5 (40%" in bars[0].proto.text
+    assert bars and f"Run {run_id}: 40% done; now a small network, trial 2/5; " in bars[0].proto.text
     assert any("Best so far: **Logistic regression**, 90.0%" in i.value for i in at.info)
     export = page_in(ws_id, "export").run()  # the Export page follows it too
     assert not export.exception and export.get("progress")
