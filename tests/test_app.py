@@ -122,6 +122,14 @@ def test_the_whole_path_through_the_pages(tmp_path):
     assert not at.exception
     assert "model.tflite" in next(c.value for c in at.caption if c.value.startswith("Inside: "))
     assert not [b for b in at.button if b.key == "tflite"]
+    from tlcore import workspaces
+    from tlcore.export import INT8_AGREEMENT_FLOOR
+    from tlcore.predict import load_bundle
+
+    ws = at.query_params["ws"][0] if isinstance(at.query_params["ws"], list) else at.query_params["ws"]
+    parity = load_bundle(next(workspaces.open_workspace(ws).glob("runs/*/bundle.zip"))).manifest["tflite"]
+    warned = any(w.value.startswith("model_int8.tflite gave the same answer") for w in at.warning)
+    assert warned == (parity["int8_top1_agreement"] < INT8_AGREEMENT_FLOOR)  # the page says what the manifest does
 
     at.switch_page("pages/runs.py").run()
     assert not at.exception

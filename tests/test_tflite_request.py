@@ -11,7 +11,7 @@ import pytest
 from tlcore import cli, costs, jobs, runs
 from tlcore.data import import_data
 from tlcore.errors import SettingError
-from tlcore.export import add_tflite, export_bundle, tflite_seconds
+from tlcore.export import add_tflite, export_bundle, tflite_seconds, tflite_warning
 from tlcore.predict import load_bundle
 from tlcore.samples import sample_path
 from tlcore.train import SearchConfig, TrainConfig, train
@@ -51,6 +51,15 @@ def test_the_final_bundle_is_keras_only_and_the_copies_are_added_to_it_on_reques
     before = archive.stat().st_mtime_ns
     add_tflite(result.run_dir)  # asked again: nothing to do
     assert archive.stat().st_mtime_ns == before
+
+
+def test_an_int8_copy_that_often_answers_otherwise_is_warned_of_in_words():
+    parity = {"images": 27, "float32_max_abs_diff": 1e-6, "int8_top1_agreement": 13 / 27}
+    said = tflite_warning({"tflite": parity})
+    assert said.startswith("model_int8.tflite gave the same answer as model.keras on only 48% of 27 test images")
+    assert "Use model.tflite (float32: within 1e-06 of model.keras)" in said
+    assert tflite_warning({"tflite": parity | {"int8_top1_agreement": 0.98}}) is None  # photos: 98-100% here
+    assert tflite_warning({}) is None  # no copies yet: nothing to warn of
 
 
 def test_copies_are_refused_in_words_for_a_run_without_a_finished_bundle(tmp_path):

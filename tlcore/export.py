@@ -102,6 +102,22 @@ def add_tflite(run_dir: Path, progress: ProgressCallback | None = None) -> Path:
     return folder.with_suffix(".zip")
 
 
+INT8_AGREEMENT_FLOOR = 0.9  # below it, the int8 copy is not the model the run measured: say so where it is offered
+
+
+def tflite_warning(manifest: dict) -> str | None:
+    """A warning where the bundle's int8 copy often answers otherwise than model.keras (on Shapes it agreed on 48% of
+    the test images while float32 matched to 1e-6): the manifest says it, but a user shipping it to a phone reads the
+    page. None where the copies agree, or where there are none."""
+    parity = manifest.get("tflite") or {}
+    agreement = parity.get("int8_top1_agreement")
+    if agreement is None or agreement >= INT8_AGREEMENT_FLOOR:
+        return None
+    return (f"model_int8.tflite gave the same answer as model.keras on only {agreement:.0%} of {parity['images']} "
+            "test images: its smaller weights lose what this model relies on. Use model.tflite (float32: "
+            f"within {parity['float32_max_abs_diff']:.0e} of model.keras) or model.keras instead.")
+
+
 def tflite_kind(manifest: dict) -> str:
     """What the TFLite copies of this bundle are timed under (a fine-tuned base is converted whole)."""
     return f"{costs.TFLITE}:finetune" if manifest.get("strategy") == "finetune" else costs.TFLITE
