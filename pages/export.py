@@ -21,7 +21,7 @@ from pages.common import (
     workspace,
 )
 from tlcore import jobs
-from tlcore.export import install_command, tflite_seconds
+from tlcore.export import install_command, tflite_seconds, tflite_warning
 from tlcore.image.bundle import predict_bytes
 from tlcore.modality import get_modality
 from tlcore.predict import load_bundle, predict
@@ -60,7 +60,17 @@ else:
         st.stop()
     st.download_button("Download the trained model (bundle.zip)", archive.read_bytes(), file_name="bundle.zip",
                        mime="application/zip", type="primary")
-bundle = run_or_stop(lambda: load_bundle(archive))
+
+
+@st.cache_resource(max_entries=8, ttl=3600, show_spinner=False)
+def opened(path: str, changed: int):
+    """The bundle at `path`, loaded once while it is unchanged (`changed`: its mtime; zipped again with TFLite copies,
+    it is loaded anew). Every rerun of this page had unzipped it and loaded its Keras model again, about 2 s, so each
+    press of a button and each image tried waited that long before the page answered."""
+    return load_bundle(path)
+
+
+bundle = run_or_stop(lambda: opened(str(archive), archive.stat().st_mtime_ns))
 modality = get_modality(bundle.modality)
 
 
@@ -126,6 +136,8 @@ def try_images() -> None:
     tflite = "model.tflite and model_int8.tflite, " if bundle.manifest.get("tflite") else ""  # made on request
     st.caption(f"Inside: model.keras (takes raw images), {tflite}labels.json, manifest.json, a model card and "
                f"{needs()}.")
+    if warning := tflite_warning(bundle.manifest):
+        st.warning(warning)
     uploads = st.file_uploader("Try it on images", type=["jpg", "jpeg", "png", "gif", "bmp", "webp", "tif", "tiff"],
                                accept_multiple_files=True)
     for index, upload in enumerate(uploads or []):

@@ -164,6 +164,27 @@ def test_a_finished_run_shows_its_final_model_to_download_and_nothing_live(compl
     assert list(at.dataframe[-1].value.columns)[:2] == ["Selected", "Model"]  # Selected no longer cut off
 
 
+def test_the_export_page_loads_its_bundle_once_while_it_is_unchanged(complete, monkeypatch):
+    """Every rerun (a button pressed, an image tried) had unzipped the bundle and loaded its model again (~2 s)."""
+    import os
+
+    from tlcore import predict
+
+    ws_id, _ = complete
+    loads, real = [], predict.load_bundle
+    monkeypatch.setattr(predict, "load_bundle", lambda path: loads.append(str(path)) or real(path))
+    at = page_in(ws_id, "export").run()
+    at.run()
+    at.run()
+    opened = [path for path in loads if path.endswith(".zip")]  # a zip is loaded through its unpacked folder
+    assert not at.exception and at.get("download_button") and len(opened) <= 1  # at most the first time
+    archive = next(workspaces.open_workspace(ws_id).glob("runs/*/bundle.zip"))
+    os.utime(archive, ns=(time.time_ns(), time.time_ns() + 10**9))  # zipped again (TFLite copies added)
+    before = len(loads)
+    at.run()
+    assert not at.exception and str(archive) in loads[before:]  # a changed bundle is loaded anew
+
+
 def test_results_labels_the_calibration_change_and_puts_selected_first(complete):
     ws_id, report = complete
     at = page_in(ws_id, "results").run()
