@@ -60,8 +60,15 @@ base = st.selectbox("Base model", usable, index=usable.index(preselected) if pre
                     help=ranking.sentence if ranking else "The pretrained model your model is built on.")
 if base in measured:
     row = measured[base]
-    st.caption(f"On your {modality.noun}: a linear probe on its features read {words.percent(row['probe_accuracy'])}, "
-               f"at {row['seconds_per_item']:.3f} seconds per {modality.noun.rstrip('s')} on this machine.")
+    # the ranking's probe, the same measure for every base; beside it the advice's own where they differ (Shapes:
+    # the ranking's 99.3% here had read as a contradiction of the advice's 100.0%)
+    advised = ((analysis.get("recommendation") or {}).get("expected_accuracy") or {}).get("extract") \
+        if base == analysis.get("backbone") else None
+    also = (f" (the advice's measure, the better of two probes: {words.percent(advised)})"
+            if advised is not None and words.percent(advised) != words.percent(row["probe_accuracy"]) else "")
+    st.caption(f"On your {modality.noun}, in the ranking of bases: a linear probe on its features read "
+               f"{words.percent(row['probe_accuracy'])}{also}, at {row['seconds_per_item']:.3f} seconds per "
+               f"{modality.noun.rstrip('s')} on this machine.")
 # The analysis's size belongs to the base it measured; another base gets its own (`resolve_base`).
 choice = modality.resolve_base(dataset, base, recommended.image_size if base == recommended.backbone else None)
 blocks_default, most_blocks, rate_default = modality.finetune_defaults(choice)
