@@ -522,6 +522,14 @@ def test_the_expected_gain_never_exceeds_the_room_the_frozen_head_leaves():
     level = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim="fast",
                              seconds={"predict": 12.0, "extract": 12.0, "finetune": 12.0})
     assert "0 s more" not in level.reasons[1] and "every way takes about as long" in level.reasons[1]
+    # no room is no close call, even where fine-tuning would cost no more minutes (the walk: "50%, a coin toss",
+    # and a pilot offered, beside "no points left to add")
+    from tlcore.pilot import pilot_offer
+
+    for aim in ("best", "fast"):
+        sure = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim=aim,
+                                seconds={"predict": 12.0, "extract": 12.0, "finetune": 12.0})
+        assert sure.strategy == "extract" and sure.confidence >= 0.9 and pilot_offer(sure.to_dict()) == ""
     dearer = shared_recommend(size, perfect, reading, 0.0, "ImageNet", gain=generous, aim="fast",
                               seconds={"predict": 12.0, "extract": 12.0, "finetune": 72.0})
     assert "would take about 1 min 0 s more" in dearer.reasons[1]

@@ -275,7 +275,9 @@ def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, r
             "Ask for the best accuracy to fine-tune.")
     else:
         reasons.append("A new head on the frozen base's features is expected to do as well, in less time.")
-    return strategy, round(min(0.95, gain.sure(points - needed)), 2), reasons, loss
+    # no room left is no close call: fine-tuning cannot add a point, whatever the estimate's error
+    confidence = 0.95 if left < 0.05 else min(0.95, gain.sure(points - needed))
+    return strategy, round(confidence, 2), reasons, loss
 
 
 def _extra_time(seconds: dict, where: str) -> str:
