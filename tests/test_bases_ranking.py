@@ -74,6 +74,12 @@ def test_the_default_reading_best_says_so():
                                        "reads them 2.0 points worse and takes 2.0x as long.")
 
 
+def test_a_tie_is_said_as_a_tie_not_as_minus_zero_points():
+    table = ranking._ranked(_measured(efficientnet_lite0=(0.95, 0.010), efficientnet_lite1=(0.95, 0.013)))
+    assert table.attrs["sentence"] == ("EfficientNet-Lite0, the default, stays: EfficientNet-Lite1 reads your images "
+                                       "as well and takes 1.3x as long.")
+
+
 def test_a_single_base_has_nothing_to_compare():
     table = ranking._ranked(_measured(efficientnet_lite0=(0.95, 0.010)))
     assert "only image base installed" in table.attrs["sentence"] and list(table["rank"]) == [1]

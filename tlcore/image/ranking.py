@@ -167,6 +167,8 @@ def sentence(table: pd.DataFrame) -> str:
     points = 100 * (runner_up["probe_accuracy"] - first["probe_accuracy"])
     ratio = runner_up["seconds_per_image"] / first["seconds_per_image"]
     named = f"{first['title']}, the default," if first["base"] == DEFAULT_BACKBONE else first["title"]
+    if abs(points) < 0.05:  # not "-0.0 points worse" (the walk, on digits)
+        return f"{named} stays: {runner_up['title']} reads your images as well and {_pace(ratio)}."
     if points > 0:
         return (f"{named} stays: {runner_up['title']} reads your images only {points:.1f} points better, "
                 f"within the folds' noise, and {_pace(ratio)}.")
