@@ -367,7 +367,8 @@ def best_so_far(folder: Path) -> None:
     title = words.model_title(best["strategy"], best["model"], words.base_title(best.get("base") or ""))
     st.info(f"Best so far: **{title}**, {words.percent(best['val_accuracy'])} of the {best['val_items']} validation "
             f"items right (first model after {words.seconds(best['first_seconds'])}). A later model replaces it only "
-            "by winning on validation.")
+            "where it does better on validation (at the same score: where its probabilities fit better, as the "
+            "run's selection ranks them).")
     first = first_model(folder)
     if first:
         download_first(first, key=f"first:{folder}", now=True)
