@@ -95,6 +95,7 @@ def measure(name: str, source: Path, workspace: Path, budget: float) -> dict:
     """One set: the advice of each aim with its expected seconds, then each way trained and timed."""
     import dataclasses
 
+    from tlcore import heap
     from tlcore.analysis import analyze, save_analysis
     from tlcore.data import import_data
     from tlcore.deliver import train_and_bundle
@@ -111,6 +112,7 @@ def measure(name: str, source: Path, workspace: Path, budget: float) -> dict:
     ways = {}
     for way in (w for w in WAYS if w in expected):  # the ways the analysed base offers (a multilingual one: no tuning)
         config = dataclasses.replace(base, strategies=(way,), budget_seconds=budget)
+        heap.settle()  # as a worker does between jobs (`tlcore.heap`); before 2026-12-05 15:10 UTC it did not
         started = time.monotonic()
         done = train_and_bundle(dataset, config, workspace, started=started)
         report = done.result.report

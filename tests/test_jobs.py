@@ -430,15 +430,37 @@ def test_an_idle_worker_asks_the_queue_for_work_at_least_every_poll_seconds(monk
 def test_warming_up_imports_what_a_job_needs_in_a_fresh_process():
     """In a process of its own (this one has TensorFlow already): the first job's 3.9 s of imports move to the
     worker's start, and its BLAS libraries run one thread each (`tlcore.threads`)."""
-    code = ("import sys; from tlcore import jobs; assert 'keras' not in sys.modules; jobs.warm_up(); "
+    code = ("import gc, sys; from tlcore import jobs; assert 'keras' not in sys.modules; jobs.warm_up(); "
             "from threadpoolctl import threadpool_info; "
             "print(sorted({i['num_threads'] for i in threadpool_info() if i['user_api'] == 'blas'})); "
-            "print(all(m in sys.modules for m in ('keras', 'tensorflow', 'keras_tuner', 'tlcore.deliver')))")
+            "print(all(m in sys.modules for m in ('keras', 'tensorflow', 'keras_tuner', 'tlcore.deliver'))); "
+            "print(gc.get_freeze_count() > 100_000)")  # the imports frozen out of full collections (tlcore.heap)
     found = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                            cwd=Path(__file__).resolve().parents[1], env={k: v for k, v in os.environ.items()
                                                                           if k != "TRANSFERLAB_BLAS_THREADS"})
     assert found.returncode == 0, found.stderr[-2000:]
-    assert found.stdout.strip().splitlines()[-2:] == ["[1]", "True"]
+    assert found.stdout.strip().splitlines()[-3:] == ["[1]", "True", "True"]
+
+
+def test_a_worker_settles_its_heap_after_every_job(monkeypatch, queue_at):
+    """huey runs the hook in each worker process after each task: the job's leftovers are collected and the bases it
+    loaded frozen, outside the user's clock (`tlcore.heap`)."""
+    import huey.api
+
+    class Started(Exception):
+        pass
+
+    hooks = {}
+
+    def consumer(self, **options):
+        hooks.update(self._post_execute)
+        raise Started
+
+    queue_at("sqlite")
+    monkeypatch.setattr(huey.api.Huey, "create_consumer", consumer)
+    with pytest.raises(Started):
+        jobs.run_worker(1)
+    assert hooks["settle_heap"] is jobs.after_job
 
 
 def test_workers_default_to_what_the_machine_allows_and_the_setting_wins(monkeypatch):

@@ -301,6 +301,16 @@ def _load_data(args: argparse.Namespace, workspace: Path):
                        label_column=getattr(args, "label_column", None), progress=_progress_line("files"))
 
 
+def _settle_imports() -> None:
+    """The libraries every analysis and run imports, then frozen out of the garbage collector's full passes
+    (`tlcore.heap`), once the data is known to be readable (a refusal does not wait for TensorFlow)."""
+    from .heap import settle
+    from .jobs import import_libraries
+
+    import_libraries()
+    settle()
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from . import paths
     from .threads import limit_blas_threads
@@ -308,6 +318,7 @@ def _analyze(args: argparse.Namespace) -> int:
     limit_blas_threads()  # one BLAS thread beside TensorFlow's: faster alone and beside other jobs (`tlcore.threads`)
     workspace = args.workspace or paths.home() / "workspace"
     dataset = _load_data(args, workspace)
+    _settle_imports()
     with _quiet_native_logs():
         from .analysis import analyze, save_analysis
         from .pilot import PILOT_SECONDS
@@ -374,6 +385,7 @@ def _train(args: argparse.Namespace) -> int:
     limit_blas_threads()  # one BLAS thread beside TensorFlow's: faster alone and beside other jobs (`tlcore.threads`)
     workspace = args.workspace or paths.home() / "workspace"
     dataset = _load_data(args, workspace)
+    _settle_imports()
     if args.resume is not None:
         from .runs import check_run_id
 

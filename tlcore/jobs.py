@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 
-from . import paths, quota, runs
+from . import heap, paths, quota, runs
 from .errors import TLCoreError
 from .progress import Progress
 from .strategy import DEFAULT_AIM
@@ -801,6 +801,13 @@ def warm_up() -> None:
     from .train import baselines, search  # noqa: F401
 
     limit_blas_threads()  # two workers' spinning BLAS threads on the same cores slowed both jobs (`tlcore.threads`)
+    heap.settle()  # the imports stay for the process's life: full collections need not walk them (`tlcore.heap`)
+
+
+def after_job(task=None, value=None, error=None) -> None:
+    """Between a worker's jobs (huey's post-execute hook): collect what the job left and freeze what stays, the
+    bases it loaded included, outside any user's clock (`tlcore.heap`)."""
+    heap.settle()
 
 
 def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
@@ -827,6 +834,7 @@ def run_worker(workers: int = 1, *, max_tasks: int | None = None) -> None:
     thread.start()
     threading.Thread(target=cleanup, daemon=True, name="transferlab-idle-cleanup").start()
     huey.on_startup("warm_up")(warm_up)  # in each worker process, before its first job
+    huey.post_execute("settle_heap")(after_job)  # and after each job
     try:
         consumer = huey.create_consumer(workers=workers, worker_type="process", periodic=False,
                                         check_worker_health=True, health_check_interval=5, max_tasks=max_tasks,
