@@ -142,6 +142,10 @@ if archive.is_file():
 else:
     no_final_bundle(run_dir)
 scores_in_context(report, st.caption)
+foreseen = ((analysis or {}).get("recommendation") or {}).get("expected_accuracy") or {}
+if report.get("backbone") == (analysis or {}).get("backbone") and selected["strategy"] in foreseen:
+    st.caption(words.expected_accuracy_note(foreseen[selected["strategy"]], test["accuracy"],
+                                            sum(r["support"] for r in test["per_class"])))
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))
 try:  # what the analysis expected of this run's way, for the base and size it timed (as the CLI's report says)

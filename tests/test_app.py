@@ -105,6 +105,7 @@ def test_the_whole_path_through_the_pages(tmp_path):
     at.button(key="train").click().run()
     assert not at.exception
     assert "held-out test split" in at.success[0].value
+    assert any(c.value.startswith("The advice expected about ") for c in at.caption)  # beside the test score
 
     at.switch_page("pages/results.py").run()
     assert not at.exception
