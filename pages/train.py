@@ -55,6 +55,7 @@ ranked = ranking.recommended if ranking else None
 preselected = trained or ranked or recommended.backbone or modality.default_base
 usable = [name for name, spec in registry.items() if spec.availability()[0]] or [preselected]
 measured = {row["base"]: row for row in ranking.rows} if ranking else {}
+foreseen = ((analysis or {}).get("recommendation") or {}).get("expected_accuracy") or {}  # each way's, before training
 base = st.selectbox("Base model", usable, index=usable.index(preselected) if preselected in usable else 0, key="base",
                     format_func=lambda n: registry[n].title + (" (recommended)" if n == ranked else ""),
                     help=ranking.sentence if ranking else "The pretrained model your model is built on.")
@@ -62,8 +63,7 @@ if base in measured:
     row = measured[base]
     # the ranking's probe, the same measure for every base; beside it the advice's own where they differ (Shapes:
     # the ranking's 99.3% here had read as a contradiction of the advice's 100.0%)
-    advised = ((analysis.get("recommendation") or {}).get("expected_accuracy") or {}).get("extract") \
-        if base == analysis.get("backbone") else None
+    advised = foreseen.get("extract") if base == analysis.get("backbone") else None
     also = (f" (the advice's measure, the better of two probes: {words.percent(advised)})"
             if advised is not None and words.percent(advised) != words.percent(row["probe_accuracy"]) else "")
     st.caption(f"On your {modality.noun}, in the ranking of bases: a linear probe on its features read "
@@ -132,8 +132,9 @@ show_progress(run_dir, f"Run {run_dir.name}", found)  # finished: the bar and th
 report = json.loads((run_dir / "report.json").read_text(encoding="utf-8"))
 selected, test = report["selected"], report["test"]
 title = words.model_title(selected["strategy"], selected["model"], words.base_title(report["backbone"]))
+tested = sum(r["support"] for r in test["per_class"])
 st.success(f"Done. Selected on the validation split: **{title}**. Its accuracy on the held-out test split: "
-           f"**{words.percent(test['accuracy'])}** ({sum(r['support'] for r in test['per_class'])} items).")
+           f"**{words.percent(test['accuracy'])}** ({tested} items).")
 archive = run_dir / "bundle.zip"  # the final bundle (`tlcore.export.export_bundle`), as Export offers it
 if archive.is_file():
     st.download_button(f"Download the trained model (bundle.zip, test accuracy {words.percent(test['accuracy'])})",
@@ -142,10 +143,8 @@ if archive.is_file():
 else:
     no_final_bundle(run_dir)
 scores_in_context(report, st.caption)
-foreseen = ((analysis or {}).get("recommendation") or {}).get("expected_accuracy") or {}
 if report.get("backbone") == (analysis or {}).get("backbone") and selected["strategy"] in foreseen:
-    st.caption(words.expected_accuracy_note(foreseen[selected["strategy"]], test["accuracy"],
-                                            sum(r["support"] for r in test["per_class"])))
+    st.caption(words.expected_accuracy_note(foreseen[selected["strategy"]], test["accuracy"], tested))
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))
 try:  # what the analysis expected of this run's way, for the base and size it timed (as the CLI's report says)

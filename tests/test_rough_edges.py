@@ -100,12 +100,12 @@ def test_the_expected_accuracy_is_said_beside_the_test_score_with_the_test_split
 
     agree = expected_accuracy_note(0.945, 0.90, 80)  # the walk's digits: 4.5 points on 80 items is within noise
     assert agree == ("The advice expected about 94.5% for this way, estimated on your training and validation data; "
-                     "the test split measured 90.0%, give or take 3.5 points on its 80 items: the two agree within "
+                     "the test split measured 90.0%, give or take 3.6 points on its 80 items: the two agree within "
                      "what the test split can tell.")
     below = expected_accuracy_note(0.945, 0.80, 300)
     assert below.endswith(": 14.5 points below the estimate, more than the test split's own noise explains.")
     perfect = expected_accuracy_note(1.0, 1.0, 27)  # 27 of 27 right is not an exact measurement
-    assert "give or take 4.4 points on its 27 items: the two agree" in perfect
+    assert "give or take 4.7 points on its 27 items: the two agree" in perfect
 
 
 def test_a_jobs_wall_note_counts_from_pressing_train_and_says_what_it_waited():

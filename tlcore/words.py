@@ -210,15 +210,16 @@ def step_words(stage: str) -> str:
 def expected_accuracy_note(expected: float, measured: float, items: int) -> str:
     """The advice's expected accuracy for a run's way beside what its test split measured, with that measurement's
     own noise: a walk read 94.5% expected against 90.0% on 80 test items, said without comment, as a promise
-    broken, where 80 items measure to about 3 points. The error is a binomial standard error with two right and two
-    wrong answers added (as the selection's), so 80 of 80 is not read as exact."""
-    right = measured * items
-    share = (right + 2) / (items + 4)
-    error = 100 * math.sqrt(share * (1 - share) / (items + 4))
+    broken, where 80 items measure to about 3 points. The error is the one the largest-class note reads
+    (`resolvable_margin`: Agresti-Coull, so 80 of 80 is not read as exact), one standard error said, two allowed."""
+    from .train.evaluate import resolvable_margin
+
+    margin = 100 * resolvable_margin(measured, items)
     gap = 100 * (measured - expected)
     said = (f"The advice expected about {percent(expected)} for this way, estimated on your training and validation "
-            f"data; the test split measured {percent(measured)}, give or take {error:.1f} points on its {items} items")
-    if abs(gap) <= 2 * error:
+            f"data; the test split measured {percent(measured)}, give or take {margin / 2:.1f} points on its {items} "
+            "items")
+    if abs(gap) <= margin:
         return said + ": the two agree within what the test split can tell."
     return said + (f": {abs(gap):.1f} points {'above' if gap > 0 else 'below'} the estimate, more than the test "
                    "split's own noise explains.")
