@@ -399,8 +399,7 @@ def show_progress(folder: Path, title: str, found: str) -> None:
     finished = bool(progress.get("finished")) or found == "complete"
     fraction = 1.0 if finished else float(progress.get("fraction", 0.0))
     timing = f"{_clock(progress.get('elapsed', 0))} elapsed" + ("" if finished else time_left(folder, progress))
-    where = " ".join(str(part) for part in (words.step_words(progress.get("stage", "starting")),
-                                             progress.get("count", "")) if part)
+    where = words.step_line(progress.get("stage", "starting"), str(progress.get("count", "")))
     # the share of the whole job first: a step's own counter beside it had read as a contradiction ("180/180 (1%)")
     now = f"; now {where}" if where and not finished else ""
     st.progress(min(fraction, 1.0), text=f"{title}: {fraction:.0%} done{now}; {timing}")

@@ -272,6 +272,7 @@ def test_the_time_left_says_whether_it_is_expected_or_the_budget(pace, older, sa
         at = page_in(ws_id, "results").run()
     assert not at.exception
     text = at.get("progress")[0].proto.text
-    assert text.startswith(f"Run {run_dir.name}: ") and "% done; now a small network, trial 2/5; 3:36 elapsed" in text
+    assert text.startswith(f"Run {run_dir.name}: ")
+    assert "% done; now training small networks, 2 of 5 trials done; 3:36 elapsed" in text
     assert text.endswith(said)
     assert ("at most" in text) == ("at most" in said)

@@ -63,6 +63,18 @@ def test_progress_steps_are_named_in_words_and_keep_the_base_they_read_through()
     assert step_words("a step of tomorrow") == "a step of tomorrow"
 
 
+def test_a_steps_count_is_said_in_its_units_and_left_out_where_it_says_nothing():
+    from tlcore.words import step_line
+
+    # a walk read "67% done; now quick models on the features 0/6" as the share and the step disagreeing
+    assert step_line("baselines", "0/6") == "fitting quick models on the features, 0 of 6 models done"
+    assert step_line("features (EfficientNet-Lite1)", "64/180") == ("reading each item through the base "
+                                                                    "(EfficientNet-Lite1), 64 of 180 items done")
+    assert step_line("tflite", "2/28") == "making the TFLite copies, 2 of 28 done"  # no unit: still a count
+    assert step_line("bundle", "0/1") == "building the download"  # "0/1" said nothing
+    assert step_line("search", "") == step_line("search", "2/x") == "training small networks"
+
+
 def test_a_duration_under_half_a_second_is_not_said_as_no_time_at_all():
     from tlcore.progress import duration
 
@@ -123,7 +135,7 @@ def test_results_shows_the_running_run_and_its_progress():
     at, run_id, ws_id = results_of_unfinished_run("running", "aa01")
     assert not any("Train a model" in i.value for i in at.info)
     bars = at.get("progress")
-    assert bars and f"Run {run_id}: 40% done; now a small network, trial 2/5; " in bars[0].proto.text
+    assert bars and f"Run {run_id}: 40% done; now training small networks, 2 of 5 trials done; " in bars[0].proto.text
     assert any("Best so far: **Logistic regression**, 90.0%" in i.value for i in at.info)
     export = page_in(ws_id, "export").run()  # the Export page follows it too
     assert not export.exception and export.get("progress")

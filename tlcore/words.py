@@ -187,16 +187,23 @@ def _stage_words(stage: str) -> str:
     return stage
 
 
-# A job's steps as the progress line names them, in a newcomer's words (the count after them: done of all)
+# A job's steps as the progress line names them, in a newcomer's words
 STEP_WORDS = {
     "starting": "starting", "unpack": "unpacking", "check images": "checking the images",
     "load images": "reading the images", "texts": "reading the texts", "engine": "preparing the base",
     "features": "reading each item through the base", "embeddings": "reading each text through the encoder",
-    "analysis": "measuring", "rank bases": "comparing the bases", "strategies": "ways",
+    "analysis": "measuring", "rank bases": "comparing the bases", "strategies": "training each way",
     "predict": "the base's own answers", "first model": "the first model",
-    "baselines": "quick models on the features", "search": "a small network, trial",
-    "finetune": "fine-tuning, epoch", "bundle": "building the download", "explain": "explaining the mistakes",
-    "benefit": "what transfer saved", "transfer": "with transfer", "no transfer": "without transfer", "done": "done",
+    "baselines": "fitting quick models on the features", "search": "training small networks",
+    "finetune": "fine-tuning", "bundle": "building the download", "explain": "explaining the mistakes",
+    "tflite": "making the TFLite copies", "benefit": "what transfer saved", "transfer": "with transfer",
+    "no transfer": "without transfer", "done": "done",
+}
+# What a step's count counts ("2 of 5 trials done"); a step not here says "2 of 5 done"
+STEP_UNITS = {
+    "unpack": "files", "check images": "images", "load images": "images", "features": "items",
+    "embeddings": "texts", "rank bases": "bases", "strategies": "ways", "baselines": "models", "search": "trials",
+    "finetune": "epochs", "explain": "mistakes",
 }
 
 
@@ -205,6 +212,19 @@ def step_words(stage: str) -> str:
     kept, an unknown step is shown as it is."""
     name, bracket, rest = stage.partition(" (")
     return STEP_WORDS.get(name, name) + (bracket + rest if bracket else "")
+
+
+def step_line(stage: str, count: str = "") -> str:
+    """A progress step and how far it is, in words: "training small networks, 2 of 5 trials done". A walk read the
+    bare counter beside the job's share as a contradiction ("67% done; now quick models on the features 0/6") or as
+    noise ("building the download 0/1"), so a count of one unit or less, or one that is not "done/total", is left
+    out."""
+    said = step_words(stage)
+    done, slash, total = count.partition("/")
+    if not (slash and done.isdigit() and total.isdigit()) or int(total) <= 1:
+        return said
+    unit = STEP_UNITS.get(stage.partition(" (")[0])
+    return f"{said}, {done} of {total}{f' {unit}' if unit else ''} done"
 
 
 def expected_accuracy_note(expected: float, measured: float, items: int) -> str:
