@@ -9,6 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from pages.common import (
+    POLL_SECONDS,
     download_first,
     follow,
     job_failed,
@@ -128,7 +129,6 @@ def row(run: dict) -> dict:
             "accuracy": score, "bundle": (run_dir / "bundle.zip").is_file() or kept is not None}
 
 
-table = pd.DataFrame([row(r) for r in every])
 COLUMNS = {  # column -> its header, and what it says on hover
     "started": st.column_config.TextColumn("Started"),
     "dataset": st.column_config.TextColumn("Dataset"),
@@ -145,8 +145,31 @@ COLUMNS = {  # column -> its header, and what it says on hover
     "bundle": st.column_config.CheckboxColumn("Bundle", help="A bundle.zip is ready to download (for a run that "
                                               "stopped before its end, its first model's)."),
 }
-shown = [c for c in COLUMNS if c in ("started", "dataset", "state", "bundle") or (table[c] != "").any()]
-st.dataframe(table, hide_index=True, width="stretch", column_order=shown, column_config=COLUMNS)
+
+
+def runs_table() -> pd.DataFrame:
+    return pd.DataFrame([row(r) for r in every])
+
+
+def draw(table: pd.DataFrame) -> None:
+    shown = [c for c in COLUMNS if c in ("started", "dataset", "state", "bundle") or (table[c] != "").any()]
+    st.dataframe(table, hide_index=True, width="stretch", column_order=shown, column_config=COLUMNS)
+
+
+table = runs_table()
+if table["state"].isin(jobs.UNFINISHED).any():
+    # Redrawn while a run is unfinished, as the followed run's best-so-far box below is: a table drawn once named
+    # another model than the box a minute later. A change of state reruns the whole page (the chooser, the panel).
+    @st.fragment(run_every=POLL_SECONDS)
+    def live_table() -> None:
+        now = runs_table()
+        if now["state"].tolist() != table["state"].tolist():
+            st.rerun()
+        draw(now)
+
+    live_table()
+else:
+    draw(table)
 if (table["state"] == "queued").any():
     no_worker_warning()
 

@@ -178,6 +178,52 @@ def test_the_runs_table_speaks_words_and_the_picker_reads_like_a_sentence():
     assert "flowers, extract, cancelled, 1 Dec 09:00" in options
 
 
+def test_the_runs_table_is_redrawn_while_a_run_is_unfinished_and_drawn_once_after(monkeypatch):
+    """A walk saw the Runs table, drawn once, name another model than the followed run's best-so-far box, which is
+    redrawn every second. The table is drawn in a fragment that polls while a run is unfinished; once every run has
+    ended, nothing polls. (AppTest does not fire a fragment's timer, so the spies record which fragment drew it.)"""
+    import functools
+
+    import streamlit
+
+    from pages.common import POLL_SECONDS
+    from tlcore import runs
+
+    real_fragment, real_dataframe = streamlit.fragment, streamlit.dataframe
+    inside, tables = [], []  # the run_every of the fragments running now; (run_every, runs shown) per table drawn
+
+    def fragment(func=None, *, run_every=None):
+        def spy(function):
+            @functools.wraps(function)
+            def running(*args, **kwargs):
+                inside.append(run_every)
+                try:
+                    return function(*args, **kwargs)
+                finally:
+                    inside.pop()
+            return real_fragment(running, run_every=run_every)
+        return spy(func) if func else spy
+
+    def dataframe(data, *args, **kwargs):
+        if "run" in getattr(data, "columns", ()):
+            tables.append((inside[-1] if inside else None, dict(zip(data["run"], data["model"], strict=True))))
+        return real_dataframe(data, *args, **kwargs)
+
+    monkeypatch.setattr(streamlit, "fragment", fragment)
+    monkeypatch.setattr(streamlit, "dataframe", dataframe)
+    running = time.strftime("%Y%m%d-%H%M%S") + "-ab77"
+    ws_id, folder = workspace_with_run()
+    fake_unfinished_run(folder, running, "running")
+    at = page_in(ws_id, "runs").run()
+    assert not at.exception
+    assert tables == [(POLL_SECONDS, {running: "best so far: Logistic regression"})]
+
+    runs.set_status(folder / "runs" / running, "cancelled")
+    tables.clear()
+    assert not page_in(ws_id, "runs").run().exception
+    assert [every for every, _ in tables] == [None]  # an ended run's table: drawn once, nothing polls
+
+
 # --- items 2, 3 and 11: a predict-as-is model, its bundle, Results and Export ---------------------------------------
 
 
