@@ -6,8 +6,10 @@ steps (predictions, the "none of my classes" detector, evaluation) and the bundl
 comes from a table fitted elsewhere:
 
 - `forward` and `step` are timed on a few real batches of the user's own items when the analysis
-  runs (`Modality.time_rates`): one item through the frozen base, and one item through a training
-  step of fine-tuning (forward and backward through the unfrozen top);
+  runs (`Modality.time_step`): one item through the frozen base, and one item through a training
+  step of fine-tuning (forward and backward through the unfrozen top); `trace`, what the first
+  step's tracing took beyond a step, is paid once by every fine-tuning run, and so is a head
+  trained on the frozen features first (`head_trial`, below);
 - `bundle`, `first_bundle`, `start` and `finish_per_item` are what the last runs on this machine took
   (`record`), with a first guess (`BUNDLE_GUESS`, `FIRST_BUNDLE_GUESS`, `START_GUESS`, `FINISH_PER_ITEM`)
   until one has run; so are the TFLite copies a user may add to a bundle afterwards (`TFLITE_GUESS`);
@@ -80,6 +82,7 @@ class Rates:
 
     forward: float  # per item through the frozen base, in batches
     step: float  # per training item of one fine-tuning step (forward and backward)
+    trace: float = 0.0  # seconds of tracing the fine-tuning step, beyond the step itself: once per run
     decode: float = 0.0  # per item to read and resize it (images; texts: tokenising)
     head_fit: float = 0.0  # one logistic regression on the training features
     head_trial: float = 0.0  # one trial of the head search (the default head, early-stopped) on those features
@@ -117,8 +120,10 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
     # every run: its start, the first model finished as a whole result with its bundle, and the final result
     fixed = rates.start + rates.first_bundle + 2 * rates.finish_per_item * counts.total
     heads = max(HEADS_PER_FIT * rates.head_fit + rates.search_trials * rates.head_trial, HEADS_FLOOR)
-    first_head = max(rates.first_head or FIRST_HEAD_FITS * rates.head_fit, 1.0)  # every run's first model
-    tuning = (counts.total * rates.decode  # every item read once
+    # every run's first model, as the analysis timed it: a floor of 1 s put Shapes' runs at 2.5 s, which took 1.6
+    first_head = rates.first_head or FIRST_HEAD_FITS * rates.head_fit
+    tuning = (rates.head_trial + rates.trace  # the head trained on the frozen features first; the step traced
+              + counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
               + 2 * counts.total * rates.forward)  # the tuned model's answers and the features its head reads
     found = {"predict": fixed + rates.bundle + 1.0, "extract": fixed + rates.bundle + heads,
@@ -266,17 +271,17 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
     last bundles and job starts took."""
     key = (choice.name, choice.image_size)
     tag = modality.timing_tag(dataset)  # texts: their length class
-    names = (f"forward{tag}", f"step@{blocks}{tag}", f"decode{tag}")
-    forward, step, decode = (measured(*key, name) for name in names)
+    names = (f"forward{tag}", f"step@{blocks}{tag}", f"decode{tag}", f"trace@{blocks}{tag}")
+    forward, step, decode, trace = (measured(*key, name) for name in names)
     if blocks is None:  # a kind of data that cannot fine-tune: nothing to time through its base
-        forward, step, decode = forward or measured(*key, "forward") or 0.0, 0.0, decode or 0.0
-    elif None in (forward, step, decode):
-        forward, step, decode = modality.time_step(dataset, choice, blocks)
-        for name, value in zip(names, (forward, step, decode), strict=True):
+        forward, step, decode, trace = forward or measured(*key, "forward") or 0.0, 0.0, decode or 0.0, 0.0
+    elif None in (forward, step, decode, trace):  # timings recorded before the tracing was: timed again
+        forward, step, decode, trace = modality.time_step(dataset, choice, blocks)
+        for name, value in zip(names, (forward, step, decode, trace), strict=True):
             record(*key, name, value)
         if tag:  # what fine-tuning's reserve reads for the base (`train.stages.validation_seconds`)
             record(*key, "forward", forward)
-    return Rates(forward=forward, step=step, decode=decode, head_fit=time_head_fit(features, labels),
+    return Rates(forward=forward, step=step, trace=trace, decode=decode, head_fit=time_head_fit(features, labels),
                  head_trial=time_head_trial(features, labels),
                  bundle=guessed(modality.name, *key, BUNDLE), start=guessed(modality.name, *key, "start"),
                  finetune_bundle=guessed(modality.name, *key, f"{BUNDLE}:finetune"),

@@ -173,9 +173,10 @@ class Modality:
         nothing: images come at the base's size); kept apart in `tlcore.costs` under this tag."""
         return ""
 
-    def time_step(self, dataset, choice: BaseChoice, blocks: int) -> tuple[float, float, float]:
+    def time_step(self, dataset, choice: BaseChoice, blocks: int) -> tuple[float, float, float, float]:
         """Seconds per item on this machine of (the frozen base's forward pass, a fine-tuning step with `blocks`
-        unfrozen, reading an item), timed on a batch of the dataset's training items (`tlcore.costs`)."""
+        unfrozen, reading an item), timed on a batch of the dataset's training items (`tlcore.costs`), and the
+        seconds the step's tracing took beyond a step."""
         raise NotImplementedError
 
     def measure(self, dataset, choice: BaseChoice, *, seed: int, descriptions: dict | None,

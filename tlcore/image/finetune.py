@@ -71,9 +71,10 @@ def build_model(backbone: Backbone, head: keras.Model, augment: bool, seed: int)
         keras.Model(plain, backbone.model(plain)[0], name="finetuned_features")
 
 
-def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> tuple[float, float, float]:
+def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> tuple[float, float, float, float]:
     """Seconds per image on this machine of (the frozen base's forward pass, one fine-tuning step with the top
-    `blocks` unfrozen, reading and resizing), timed on up to one batch of `files` after a step that traces."""
+    `blocks` unfrozen, reading and resizing), timed on up to one batch of `files` after a step that traces; and
+    the seconds that tracing took beyond a step (once per run: a run traces its own model)."""
     from .engine import forward_seconds
 
     files = files[:FinetuneConfig.batch_size]
@@ -87,12 +88,14 @@ def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> t
     model, _ = build_model(base, head, augment=True, seed=0)
     compile_for_finetuning(model, DEFAULT_LEARNING_RATE, 10)
     target = keras.utils.to_categorical(np.arange(len(files)) % n_classes, n_classes)
+    start = time.perf_counter()
     model.train_on_batch(images, target)  # traces the step
+    traced = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(STEPS_TIMED):
         model.train_on_batch(images, target)
     step = (time.perf_counter() - start) / (STEPS_TIMED * len(files))
-    return forward, step, decode
+    return forward, step, decode, max(traced - step * len(files), 0.0)
 
 
 def run(ctx: Context) -> list[Candidate]:

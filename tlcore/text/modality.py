@@ -89,12 +89,13 @@ class TextModality(Modality):
         return f":len{length_class(dataset.texts('train'))}"
 
     def time_step(self, dataset, choice, blocks):
-        """(forward, fine-tuning step, tokenising) seconds per text; a base that cannot fine-tune has no step."""
+        """(forward, fine-tuning step, tokenising) seconds per text and the step's tracing; a base that cannot
+        fine-tune has no step."""
         from .finetune import time_step
 
         encoder = self.load_base(choice)
         if not encoder.spec.finetunable:
-            return encoder.latency_ms(dataset.texts("train")[:64]) / 1000, 0.0, 0.0
+            return encoder.latency_ms(dataset.texts("train")[:64]) / 1000, 0.0, 0.0, 0.0
         return time_step(encoder, dataset.texts("train"), len(dataset.classes), blocks)
 
     def load_base(self, choice: BaseChoice):
