@@ -151,6 +151,18 @@ def test_a_frozen_head_at_the_ceiling_makes_every_trained_way_as_quick_as_its_fi
     assert capped["extract"] == capped["finetune"] < free["extract"] < free["finetune"]
 
 
+def test_a_training_step_is_timed_apart_from_its_tracing():
+    import keras
+
+    from tlcore.train.stages import time_training_step
+
+    model = keras.Sequential([keras.Input((16,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
+    x = np.random.default_rng(0).normal(size=(32, 16)).astype("float32")
+    step, trace = time_training_step(model, x, keras.utils.to_categorical(np.arange(32) % 3, 3))
+    assert 0 < step and trace > 32 * step  # tracing a step (a graph built) takes longer than running one
+
+
 def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
     rng = np.random.default_rng(0)
     labels = np.arange(200) % 2

@@ -27,12 +27,11 @@ from ..train.stages import (
     passes_after_training,
     preparing,
     stage_one_head,
+    time_training_step,
     validation_seconds,
 )
 from .bases import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE, Backbone
 from .extract import load_images
-
-STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 
 
 def unfreeze_top(backbone: Backbone, n_blocks: int) -> int:
@@ -88,14 +87,8 @@ def time_step(backbone: Backbone, files: list, n_classes: int, blocks: int) -> t
     model, _ = build_model(base, head, augment=True, seed=0)
     compile_for_finetuning(model, DEFAULT_LEARNING_RATE, 10)
     target = keras.utils.to_categorical(np.arange(len(files)) % n_classes, n_classes)
-    start = time.perf_counter()
-    model.train_on_batch(images, target)  # traces the step
-    traced = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(STEPS_TIMED):
-        model.train_on_batch(images, target)
-    step = (time.perf_counter() - start) / (STEPS_TIMED * len(files))
-    return forward, step, decode, max(traced - step * len(files), 0.0)
+    step, trace = time_training_step(model, images, target)
+    return forward, step, decode, trace
 
 
 def run(ctx: Context) -> list[Candidate]:

@@ -28,12 +28,11 @@ from ..train.stages import (
     passes_after_training,
     preparing,
     stage_one_head,
+    time_training_step,
     validation_seconds,
 )
 from .embed import padded
 from .encoder import DEFAULT_LEARNING_RATE, DEFAULT_UNFREEZE, TextEncoder
-
-STEPS_TIMED = 2  # training steps timed after the one that traces (`time_step`)
 
 
 def unfreeze_top(encoder: TextEncoder, n_layers: int) -> int:
@@ -131,14 +130,8 @@ def time_step(encoder: TextEncoder, texts: list[str], n_classes: int,
     compile_for_finetuning(model, DEFAULT_LEARNING_RATE, 10)
     x = {"token_ids": tokens, "padding_mask": mask}
     target = keras.utils.to_categorical(np.arange(len(texts)) % n_classes, n_classes)
-    start = time.perf_counter()
-    model.train_on_batch(x, target)  # traces the step
-    traced = time.perf_counter() - start
-    start = time.perf_counter()
-    for _ in range(STEPS_TIMED):
-        model.train_on_batch(x, target)
-    step = (time.perf_counter() - start) / (STEPS_TIMED * len(texts))
-    return forward, step, decode, max(traced - step * len(texts), 0.0)
+    step, trace = time_training_step(model, x, target)
+    return forward, step, decode, trace
 
 
 def run(ctx: Context) -> list[Candidate]:

@@ -144,3 +144,20 @@ def compile_for_finetuning(model: keras.Model, learning_rate: float, steps: int)
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.1),
         metrics=["accuracy"],
     )
+
+
+STEPS_TIMED = 2  # training steps timed after the one that traces (`time_training_step`)
+
+
+def time_training_step(model: keras.Model, x, target: np.ndarray) -> tuple[float, float]:
+    """(seconds per item of one training step, seconds its tracing took beyond a step) on one batch, for the
+    analysis's expected times (`tlcore.costs`): every fine-tuning run traces its model once, then steps."""
+    items = len(target)
+    start = time.perf_counter()
+    model.train_on_batch(x, target)  # traces the step
+    traced = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(STEPS_TIMED):
+        model.train_on_batch(x, target)
+    step = (time.perf_counter() - start) / (STEPS_TIMED * items)
+    return step, max(traced - step * items, 0.0)
