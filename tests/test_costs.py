@@ -160,7 +160,7 @@ def test_a_training_step_is_timed_apart_from_its_tracing():
     model.compile(optimizer="adam", loss=keras.losses.CategoricalCrossentropy(from_logits=True))
     x = np.random.default_rng(0).normal(size=(32, 16)).astype("float32")
     step, trace = time_training_step(model, x, keras.utils.to_categorical(np.arange(32) % 3, 3))
-    assert 0 < step and trace > 32 * step  # tracing a step (a graph built) takes longer than running one
+    assert step > 0 and trace > 32 * step  # tracing a step (a graph built) takes longer than running one
 
 
 def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():

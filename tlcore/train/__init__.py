@@ -146,11 +146,15 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
         ctx.deadline = end
         report(progress, "strategies", 0, len(names), "a first model: a head on the cached features")
         candidates += first_head(ctx)  # offered as they come: the first model, seconds after the features
-    for index, name in enumerate(names):
+    # a head on the cached features first wherever the run trains one: predict, first in `names`, had made the base's
+    # own answers the first model of "all" (46.2% on digits, offered for download beside a best so far of 97.5%)
+    order = sorted(names, key=lambda name: name != "extract")
+    for index, name in enumerate(order):
         runner, weight = registry[name]
-        share = weight / sum(registry[n][1] for n in names[index:])
+        share = weight / sum(registry[n][1] for n in order[index:])
         ctx.deadline = time.monotonic() + share * max(end - time.monotonic(), 0.0)
-        if (index or candidates) and ctx.stop_before(f"strategy {name}"):
+        # the base as it is takes seconds and is what a comparison of the ways starts from: asked, it is measured
+        if (index or candidates) and name != "predict" and ctx.stop_before(f"strategy {name}"):
             continue
         report(progress, "strategies", index, len(names), f"training {name}")
         found = runner(ctx)
