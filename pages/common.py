@@ -431,8 +431,8 @@ def time_left(folder: Path, progress: dict) -> str:
     if remaining is None:
         return ""
     kind = progress.get("remaining_is") or ("budget" if jobs.job_info(folder).get("budget_seconds") else "expected")
-    if kind == "expected":
-        return f", about {_clock(remaining)} left"
+    if kind == "expected":  # under a second: "about 0:00 left" read as a stuck clock (walk 6)
+        return ", almost done" if remaining < 1 else f", about {_clock(remaining)} left"
     if kind == "a little longer":  # within the precision of the expectation: not yet late
         return ", a little longer than expected"
     past = "past the expected time, " if kind == "past expected" else ""  # not "5 more minutes" of work at 90%

@@ -72,7 +72,15 @@ def test_a_steps_count_is_said_in_its_units_and_left_out_where_it_says_nothing()
                                                                     "(EfficientNet-Lite1), 64 of 180 items done")
     assert step_line("tflite", "2/28") == "making the TFLite copies, 2 of 28 done"  # no unit: still a count
     assert step_line("bundle", "0/1") == "building the download"  # "0/1" said nothing
+    assert step_line("features", "180/180") == "reading each item through the base"  # done, beside "1% done"
     assert step_line("search", "") == step_line("search", "2/x") == "training small networks"
+
+
+def test_under_a_second_left_of_the_expected_time_is_almost_done_not_a_stuck_clock(tmp_path):
+    from pages.common import time_left
+
+    assert time_left(tmp_path, {"remaining": 0.4, "remaining_is": "expected"}) == ", almost done"
+    assert time_left(tmp_path, {"remaining": 61, "remaining_is": "expected"}) == ", about 1:01 left"
 
 
 def test_a_duration_under_half_a_second_is_not_said_as_no_time_at_all():

@@ -217,11 +217,12 @@ def step_words(stage: str) -> str:
 def step_line(stage: str, count: str = "") -> str:
     """A progress step and how far it is, in words: "training small networks, 2 of 5 trials done". A walk read the
     bare counter beside the job's share as a contradiction ("67% done; now quick models on the features 0/6") or as
-    noise ("building the download 0/1"), so a count of one unit or less, or one that is not "done/total", is left
-    out."""
+    noise ("building the download 0/1"), so a count of one unit or less, a finished one (walk 6: "1% done; now
+    reading each item through the base, 180 of 180 items done", the features read from the cache), or one that is
+    not "done/total", is left out."""
     said = step_words(stage)
     done, slash, total = count.partition("/")
-    if not (slash and done.isdigit() and total.isdigit()) or int(total) <= 1:
+    if not (slash and done.isdigit() and total.isdigit()) or int(total) <= 1 or int(done) >= int(total):
         return said
     unit = STEP_UNITS.get(stage.partition(" (")[0])
     return f"{said}, {done} of {total}{f' {unit}' if unit else ''} done"
