@@ -160,9 +160,11 @@ table = runs_table()
 if table["state"].isin(jobs.UNFINISHED).any():
     # Redrawn while a run is unfinished, as the followed run's best-so-far box below is: a table drawn once named
     # another model than the box a minute later. A change of state reruns the whole page (the chooser, the panel).
+    unread = [table]  # the fragment's first drawing is this run's: the runs are read once per page run
+
     @st.fragment(run_every=POLL_SECONDS)
     def live_table() -> None:
-        now = runs_table()
+        now = unread.pop() if unread else runs_table()
         if now["state"].tolist() != table["state"].tolist():
             st.rerun()
         draw(now)
