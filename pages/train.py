@@ -30,7 +30,7 @@ from pages.common import (
     workspace,
 )
 from tlcore import jobs, runs, words
-from tlcore.analysis import base_ranking, expected_seconds_for
+from tlcore.analysis import base_ranking, expected_run_seconds
 from tlcore.errors import SettingError
 from tlcore.modality import modality_of
 from tlcore.train import FinetuneConfig, SearchConfig, TrainConfig
@@ -147,9 +147,9 @@ if report.get("backbone") == (analysis or {}).get("backbone") and selected["stra
     st.caption(words.expected_accuracy_note(foreseen[selected["strategy"]], test["accuracy"], tested))
 st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))
-try:  # what the analysis expected of this run's way, for the base and size it timed (as the CLI's report says)
-    expected = expected_seconds_for(dataset.stored_in, TrainConfig.from_dict(asked)) if asked else {}
+try:  # what the analysis expected of this run, for the base and size it timed (as the CLI's report says)
+    expected = expected_run_seconds(dataset.stored_in, TrainConfig.from_dict(asked)) if asked else None
 except SettingError:  # settings stored by an older version: the note goes without the expectation
-    expected = {}
+    expected = None
 st.caption(words.wall_note(report.get("wall"), expected))
 next_step("Train")

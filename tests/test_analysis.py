@@ -200,6 +200,9 @@ def test_analyze_command_json_on_the_shapes_sample(tmp_path, capsys):
     # the calibrated gain model of the default base: fine-tuning's expected accuracy and every way's time
     assert advice["aim"] == "fast" and set(advice["expected_seconds"]) == {"predict", "extract", "finetune"}
     assert 0 < advice["expected_accuracy"]["finetune"] <= 1 and advice["expected_seconds"]["finetune"] > 0
+    from tlcore.costs import RunParts  # the same times in parts, for a run of several ways
+
+    assert RunParts.from_dict(report["expected_parts"]).each() == advice["expected_seconds"]
     assert report["dataset"]["n_images"] == 180
 
 
@@ -626,3 +629,27 @@ def test_a_run_is_told_what_its_analysis_expected_only_for_the_base_and_size_it_
     assert expected_seconds_for(dataset, dataclasses.replace(asked, image_size=224)) == {}
     assert expected_seconds_for(dataset, dataclasses.replace(asked, backbone="efficientnet_lite2")) == {}
     assert expected_seconds_for(tmp_path / "none", asked) == expected_seconds_for(None, asked) == {}
+
+
+def test_a_run_of_all_the_ways_is_told_the_time_of_that_run(tmp_path):
+    """The bar and the wall note of an "all" run read one time for the run (walk 6: it had none, so its bar was the
+    budget's share); an analysis saved before the parts gives one way its time and several none."""
+    import dataclasses
+
+    from tlcore import costs, runs
+    from tlcore.analysis import ANALYSIS_FILE, expected_run_seconds
+    from tlcore.train import TrainConfig
+
+    parts = costs.RunParts(shared=2.0, work={"predict": 1.0, "extract": 20.0, "finetune": 60.0},
+                           bundle={"predict": 0.5, "extract": 0.5, "finetune": 1.0}, first_head=0.4)
+    saved = {"backbone": "efficientnet_lite0", "image_size": 128,
+             "recommendation": {"expected_seconds": parts.each()}}
+    runs.write_json(tmp_path / ANALYSIS_FILE, saved | {"expected_parts": parts.to_dict()})
+    asked = TrainConfig(strategies=("all",), backbone="efficientnet_lite0", image_size=128, budget_seconds=300)
+    assert expected_run_seconds(tmp_path, asked) == 2.0 + 1.0 + 1.0 + 20.0 + 60.0 - 0.4
+    assert expected_run_seconds(tmp_path, dataclasses.replace(asked, budget_seconds=60)) == 60.0
+    assert expected_run_seconds(tmp_path, dataclasses.replace(asked, strategies=("extract",))) == 22.5
+    assert expected_run_seconds(tmp_path, dataclasses.replace(asked, backbone="efficientnet_lite2")) is None
+    runs.write_json(tmp_path / ANALYSIS_FILE, saved)  # before the parts were saved
+    assert expected_run_seconds(tmp_path, asked) is None
+    assert expected_run_seconds(tmp_path, dataclasses.replace(asked, strategies=("extract",))) == 22.5

@@ -40,6 +40,28 @@ def test_each_way_pays_the_start_and_the_bundle_and_fine_tuning_grows_with_epoch
     assert max(capped.values()) == 30.0  # no way is said to take longer than its budget lets it
 
 
+def test_a_run_of_several_ways_pays_its_start_its_first_head_and_its_bundle_once():
+    """Walk 6: an "all" run had no expected time, so its bar was the budget's share to the end. Several ways in one
+    run are expected as that run: each way's own work once, what every run pays once, one final bundle."""
+    counts = costs.Counts(train=200, val=40, test=40)
+    rates = dataclasses.replace(RATES, first_head=0.5, head_trial=1.0, trace=2.0, finetune_bundle=20.0)
+    parts = costs.expected_parts(rates, counts, epochs=10)
+    alone = parts.each()
+    assert alone == costs.expected_seconds(rates, counts, epochs=10)
+    once = parts.shared + rates.bundle  # the start, the first model, the final result; the bundle of a head
+    assert parts.seconds(["predict", "extract"]) == pytest.approx(alone["predict"] + alone["extract"] - once, abs=0.1)
+    # fine-tuning's first head is extract's work where both run, and the run's bundle is the fine-tuned one
+    together = alone["extract"] + alone["finetune"] - once - rates.first_head
+    assert parts.seconds(["extract", "finetune"]) == pytest.approx(together, abs=0.1)
+    assert parts.seconds(["predict", "extract", "finetune"]) == pytest.approx(together + alone["predict"] - once,
+                                                                               abs=0.1)
+    assert parts.seconds(["extract", "finetune"], budget=60.0) == 60.0
+    assert parts.seconds(["none of these"]) is None
+    ceiling = costs.expected_parts(rates, counts, epochs=10, at_ceiling=True)  # every run stops at its first head
+    assert ceiling.seconds(["extract", "finetune"]) == ceiling.each()["extract"] == ceiling.each()["finetune"]
+    assert costs.RunParts.from_dict(parts.to_dict()) == parts  # as the saved analysis keeps them
+
+
 def test_the_machine_keeps_its_last_measurements_and_reads_their_median(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
     assert costs.measured("base", 128, costs.BUNDLE) is None

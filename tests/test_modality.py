@@ -122,6 +122,9 @@ def test_cli_train_follows_the_saved_analysis_and_says_so(tmp_path, capsys):
     assert report["image_size"] == advice["image_size"] < 224
     assert "following the analysis of" in captured.err and f"at {advice['image_size']} px" in captured.err
     assert report["settings_from"].startswith("following the analysis")
+    way = advice["recommendation"]["strategy"]  # what the advice expected of the run, beside what it took
+    assert report["expected_seconds"] == {way: report["expected_seconds_to_final_bundle"]}
+    assert report["expected_seconds_to_final_bundle"] == min(advice["recommendation"]["expected_seconds"][way], 60.0)
     # an explicit option wins over the recommendation
     assert main(["train", "sample:shapes", "--json", "--strategy", "predict", "--image-size", "96", *workspace]) == 0
     report = json.loads(capsys.readouterr().out)

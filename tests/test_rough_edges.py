@@ -133,7 +133,7 @@ def test_a_jobs_wall_note_counts_from_pressing_train_and_says_what_it_waited():
 
     wall = {"seconds_to_first_bundle": 3.0, "seconds_to_final_bundle": 12.0, "budget_seconds": 300}
     assert wall_note(wall).startswith("From the start: the first model's bundle after 3 s, the final bundle after 12 s")
-    waited = wall_note(wall | {"seconds_waiting": 5.0}, {"extract": 12.0})
+    waited = wall_note(wall | {"seconds_waiting": 5.0}, 12.0)
     assert waited == ("From pressing Train: the first model's bundle after 8 s, the final bundle after 17 s (budget "
                       "5 min 0 s, from the job's start: it waited 5 s for a worker); the advice expected about 12 s.")
     assert "waited" not in wall_note(wall | {"seconds_waiting": 0.3})  # a worker that took it at once

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import runs
-from .costs import Rates, expected_for
+from .costs import Rates, RunParts, expected_for
 from .data.label_issues import find_label_issues
 from .modality import BaseChoice, BaseRanking, modality_of
 from .pilot import PILOT_SECONDS, Pilot, decided_by, run_pilot
@@ -40,6 +40,8 @@ class Analysis:
     # The installed bases of this kind measured on the data, best first (None: only one base to choose from).
     # Advice only: `base` is still what everything above was measured with and what training uses by default.
     bases: BaseRanking | None = None
+    # each way's expected seconds in parts (`tlcore.costs.RunParts`): what a run of several ways is expected to take
+    expected: RunParts | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -55,6 +57,7 @@ class Analysis:
             "pilot": self.pilot.to_dict() if self.pilot else None,
             "rates": self.rates.to_dict() if self.rates else None,
             "bases": self.bases.to_dict() if self.bases else None,
+            "expected_parts": self.expected.to_dict() if self.expected else None,
         }
 
 
@@ -95,12 +98,12 @@ def analyze(
     measured = modality.measure(dataset, choice, seed=seed, descriptions=descriptions, progress=progress)
     ranking = modality.rank_bases(dataset, choice, measured.features, seed=seed, progress=progress)
     report(progress, "analysis", 2, 3, "timing a fine-tuning step on this machine")
-    rates, seconds = expected_for(modality, dataset, choice, measured)
+    rates, parts = expected_for(modality, dataset, choice, measured)
     report(progress, "analysis", 2, 3, "recommendation")
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     can_finetune = "finetune" in modality.strategies(choice.name)  # a base outside Keras cannot be fine-tuned
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,
-                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim, seconds=seconds,
+                       modality.domain, settings, gain=modality.finetune_gain(choice), aim=aim, seconds=parts.each(),
                        can_finetune=can_finetune)
     pilot = None
     if pilot_in is not None and can_finetune and advice.strategy in ("extract", "finetune"):
@@ -112,7 +115,7 @@ def analyze(
                                [str(item) for item in dataset.records[modality.item_column]], seed)
     report(progress, "analysis", 3, 3, f"recommended: {advice.strategy}")
     return Analysis(modality.name, choice, measured.size, measured.label_overlap, measured.domain_gap,
-                    measured.transferability, advice, issues, pilot, rates, ranking)
+                    measured.transferability, advice, issues, pilot, rates, ranking, parts)
 
 
 def save_analysis(analysis: Analysis, dataset) -> Path | None:
@@ -135,17 +138,38 @@ def _saved_in(stored_in: Path | None) -> dict | None:
 
 
 def expected_seconds_for(stored_in: Path | None, config) -> dict[str, float]:
-    """What the saved analysis of the dataset stored in `stored_in` expected each way this run asks for to take, from
-    pressing Train to its final bundle (its budget at most), where the analysis measured the run's base at the run's
-    size; {} where it said nothing of them. What the report sets beside the measured time, and what the run's bar
-    keeps pace with from its first write (read before the dataset is)."""
+    """What the saved analysis of the dataset stored in `stored_in` expected each way this run asks for to take
+    alone, from pressing Train to its final bundle (its budget at most), where the analysis measured the run's base
+    at the run's size; {} where it said nothing of them. What the report sets beside the measured time."""
+    analysis = _timed_for(stored_in, config)
+    said = (analysis.get("recommendation") or {}).get("expected_seconds") or {}
+    asked = _asked(config, said)
+    return {way: min(float(seconds), config.budget_seconds) for way, seconds in said.items() if way in asked}
+
+
+def expected_run_seconds(stored_in: Path | None, config) -> float | None:
+    """What the saved analysis expected this run to take as a whole, from pressing Train to its final bundle (its
+    budget at most): one way's time, or several ways' as one run (`tlcore.costs.RunParts`); None where it said
+    nothing of them. What the run's bar keeps pace with from its first write (read before the dataset is)."""
+    analysis = _timed_for(stored_in, config)
+    if analysis.get("expected_parts"):
+        parts = RunParts.from_dict(analysis["expected_parts"])
+        return parts.seconds(_asked(config, parts.work), config.budget_seconds)
+    each = expected_seconds_for(stored_in, config)  # an analysis saved before the parts were
+    return next(iter(each.values())) if len(each) == 1 else None
+
+
+def _timed_for(stored_in: Path | None, config) -> dict:
+    """The saved analysis where it timed the run's base at the run's size, else {}."""
     analysis = _saved_in(stored_in) or {}
     if any(asked is not None and asked != analysis.get(key)
            for key, asked in (("backbone", config.backbone), ("image_size", config.image_size))):
         return {}  # another base or size than the analysis timed
-    said = (analysis.get("recommendation") or {}).get("expected_seconds") or {}
-    asked = set(said) if "all" in config.strategies else set(config.strategies)
-    return {way: min(float(seconds), config.budget_seconds) for way, seconds in said.items() if way in asked}
+    return analysis
+
+
+def _asked(config, offered) -> set[str]:
+    return set(offered) if "all" in config.strategies else set(config.strategies)
 
 
 def replace_settings(analysis: Analysis, **settings) -> Analysis:

@@ -409,9 +409,10 @@ def _train(args: argparse.Namespace) -> int:
     if bundle is None:
         raise SettingError(f"the run {result.run_dir.name} is complete but its bundle could not be built: "
                            f"{done.bundle_error}")
-    from .analysis import expected_seconds_for
+    from .analysis import expected_run_seconds, expected_seconds_for
 
-    expected = expected_seconds_for(dataset.stored_in, config)
+    stored = dataset.stored_in
+    expected, expected_run = expected_seconds_for(stored, config), expected_run_seconds(stored, config)
     tflite = _add_tflite(result.run_dir) if args.tflite else None
     benefit = None if curve is None else _measure_benefit(result.run_dir, args.benefit_budget, curve)
     extra = ({} if benefit is None else {"benefit": benefit}) | ({} if tflite is None else {"tflite": tflite})
@@ -419,7 +420,8 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(result.report | extra | {"bundle": str(bundle), "first_bundle": str(first) if first else None,
                                           "seconds_to_first_bundle": done.seconds_to_first_bundle,
                                           "seconds_to_final_bundle": done.seconds_to_final_bundle,
-                                          "expected_seconds": expected, "settings_from": followed},
+                                          "expected_seconds": expected,
+                                          "expected_seconds_to_final_bundle": expected_run, "settings_from": followed},
                          indent=2, ensure_ascii=False))
         return 0
     from . import words
@@ -437,7 +439,7 @@ def _train(args: argparse.Namespace) -> int:
     print(f"run folder: {result.run_dir}")
     anytime = result.report["anytime"]
     print(words.anytime_note(anytime) + (f" (its bundle: {first})" if first else ""))
-    print(words.wall_note(result.report["wall"], expected))
+    print(words.wall_note(result.report["wall"], expected_run))
     print(f"bundle: {bundle}  (transferlab predict {bundle} {modality_of(dataset).input_name}...)")
     if tflite is not None:
         print(f"tflite: model.tflite and model_int8.tflite in the bundle; on {tflite['images']} test images the "

@@ -111,14 +111,48 @@ class Counts:
         return self.train + self.val + self.test
 
 
-def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | None = None, *,
-                     at_ceiling: bool = False) -> dict[str, float]:
-    """Each way's wall seconds from pressing Train to its final bundle, the features already cached (as after the
-    analysis); with `budget`, no way is expected to take longer than the budget lets it. `at_ceiling`: a head on
-    the frozen base is expected to get validation as right as it can tell (`tlcore.train.select`), so a run stops
-    after its first head whatever way was asked (`tlcore.train.anytime`)."""
-    # every run: its start, the first model finished as a whole result with its bundle, and the final result
-    fixed = rates.start + rates.first_bundle + 2 * rates.finish_per_item * counts.total
+@dataclass(frozen=True)
+class RunParts:
+    """A run's expected wall seconds in parts, so a run of several ways is expected as the one run it is: what any
+    run pays once (`shared`: its start, the first model finished as a whole result with its bundle, and the final
+    result), each way's own work (`work`) and its final bundle (`bundle`; a run builds one). A head on the cached
+    features is every run's first model (`first_head`): fitting the heads is extract's own work, and fine-tuning's
+    includes it only where extract is not in the run."""
+
+    shared: float
+    work: dict[str, float]
+    bundle: dict[str, float]
+    first_head: float = 0.0
+
+    def seconds(self, ways, budget: float | None = None) -> float | None:
+        """One run of `ways` (those this kind of data offers) from pressing Train to its final bundle; None for none."""
+        ways = [way for way in dict.fromkeys(ways) if way in self.work]
+        if not ways:
+            return None
+        found = self.shared + max(self.bundle[way] for way in ways) + sum(self.work[way] for way in ways)
+        if {"extract", "finetune"} <= set(ways):
+            found -= self.first_head
+        return round(min(found, budget) if budget is not None else found, 1)
+
+    def each(self, budget: float | None = None) -> dict[str, float]:
+        """Each way alone: what the advice sets beside its expected points."""
+        return {way: self.seconds([way], budget) for way in self.work}
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> RunParts:
+        return cls(float(values["shared"]), {k: float(v) for k, v in values["work"].items()},
+                   {k: float(v) for k, v in values["bundle"].items()}, float(values.get("first_head", 0.0)))
+
+
+def expected_parts(rates: Rates, counts: Counts, epochs: int, *, at_ceiling: bool = False) -> RunParts:
+    """The parts of a run's wall seconds from pressing Train to its final bundle, the features already cached (as
+    after the analysis). `at_ceiling`: a head on the frozen base is expected to get validation as right as it can
+    tell (`tlcore.train.select`), so a run stops after its first head whatever way was asked
+    (`tlcore.train.anytime`); the base as it is is still measured where it was asked."""
+    shared = rates.start + rates.first_bundle + 2 * rates.finish_per_item * counts.total
     heads = max(HEADS_PER_FIT * rates.head_fit + rates.search_trials * rates.head_trial, HEADS_FLOOR)
     # every run's first model, as the analysis timed it: a floor of 1 s put Shapes' runs at 2.5 s, which took 1.6
     first_head = rates.first_head or FIRST_HEAD_FITS * rates.head_fit
@@ -126,19 +160,24 @@ def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | 
               + counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
               + 2 * counts.total * rates.forward)  # the tuned model's answers and the features its head reads
-    found = {"predict": fixed + rates.bundle + 1.0, "extract": fixed + rates.bundle + heads,
-             "finetune": fixed + (rates.finetune_bundle or rates.bundle) + first_head + tuning}
-    if at_ceiling:
-        found["extract"] = found["finetune"] = fixed + rates.bundle + first_head
-    if budget is not None:
-        found = {way: min(seconds, budget) for way, seconds in found.items()}
-    return {way: round(seconds, 1) for way, seconds in found.items()}
+    work = {"predict": 1.0, "extract": first_head if at_ceiling else heads,
+            "finetune": first_head + (0.0 if at_ceiling else tuning)}
+    bundle = {"predict": rates.bundle, "extract": rates.bundle,
+              "finetune": rates.bundle if at_ceiling else rates.finetune_bundle or rates.bundle}
+    return RunParts(shared, work, bundle, first_head)
 
 
-def expected_for(modality, dataset, choice, measured) -> tuple[Rates, dict[str, float]]:
-    """This machine's rates for the data and each way the kind of data offers, in expected wall seconds to its
-    final bundle: what `tlcore.analysis.analyze` tells the user (`measured`: the modality's measures, with the
-    features it cached)."""
+def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | None = None, *,
+                     at_ceiling: bool = False) -> dict[str, float]:
+    """Each way's wall seconds alone from pressing Train to its final bundle (`expected_parts`); with `budget`,
+    no way is expected to take longer than the budget lets it."""
+    return expected_parts(rates, counts, epochs, at_ceiling=at_ceiling).each(budget)
+
+
+def expected_for(modality, dataset, choice, measured) -> tuple[Rates, RunParts]:
+    """This machine's rates for the data, and a run's expected wall seconds to its final bundle in parts, for the
+    ways the kind of data offers: what `tlcore.analysis.analyze` tells the user (`measured`: the modality's
+    measures, with the features it cached)."""
     from .train.config import FinetuneConfig
 
     ways = modality.strategies(choice.name)
@@ -151,8 +190,9 @@ def expected_for(modality, dataset, choice, measured) -> tuple[Rates, dict[str, 
                                            measured.features[val], dataset.labels("val"), len(dataset.classes))
     rates = replace(rates, first_head=seconds)
     counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
-    found = expected_seconds(rates, counts, FinetuneConfig().epochs, at_ceiling=at_ceiling)
-    return rates, {way: seconds for way, seconds in found.items() if way in ways}
+    parts = expected_parts(rates, counts, FinetuneConfig().epochs, at_ceiling=at_ceiling)
+    offered = {way: seconds for way, seconds in parts.work.items() if way in ways}
+    return rates, replace(parts, work=offered, bundle={way: parts.bundle[way] for way in offered})
 
 
 def first_head_check(train_features, train_labels, val_features, val_labels, n_classes: int) -> tuple[float, bool]:

@@ -667,13 +667,12 @@ def _analyse(workspace: str, dataset_folder: str, folder: str, backbone: str | N
 def _train(workspace: str, dataset_folder: str, config, run_id: str, task=None) -> None:
     started = time.monotonic()  # the user's budget counts from here: reading the data and loading the base are in it
     run_dir = Path(workspace) / "runs" / run_id
-    from .analysis import expected_seconds_for
+    from .analysis import expected_run_seconds
 
     waited = max(time.time() - float(job_info(run_dir).get("submitted") or time.time()), 0.0)  # queue and pickup
-    # read before the first write, so the bar says "about" from the start; "all" ways: the budget
-    expected = expected_seconds_for(Path(dataset_folder), config)
+    # read before the first write, so the bar says "about" from the start, also for a run of all the ways
     tracker = ProgressFile(run_dir, budget_seconds=config.budget_seconds,
-                           expected_seconds=next(iter(expected.values())) if len(expected) == 1 else None)
+                           expected_seconds=expected_run_seconds(Path(dataset_folder), config))
 
     def work() -> None:
         from .data.store import load_stored
