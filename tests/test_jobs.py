@@ -5,6 +5,7 @@ worker takes the queued jobs, and with two workers on Redis every job runs exact
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -155,6 +156,8 @@ def test_a_training_job_trains_builds_the_bundle_and_follows_the_budget(shapes, 
     assert {"features", "baselines", "bundle", "done"} <= {p["stage"] for p in seen}
     assert all(p["remaining"] is not None and p["remaining"] <= TINY.budget_seconds for p in seen)
     assert seen[-1]["board"][0]["model"] == "Logistic regression"  # in words
+    fitted = next(p["message"] for p in seen if p["stage"] == "baselines" and p["message"].startswith("Logistic"))
+    assert re.fullmatch(r"Logistic regression: \d+\.\d% right in cross-validation on training", fitted)  # the status
     wall = runs.read_json(run_dir / "report.json")["wall"]  # a job's: what it waited before its start is told
     assert 0.0 <= wall["seconds_waiting"] < wall["seconds_to_final_bundle"]
 

@@ -109,6 +109,9 @@ def test_search_starts_from_defaults_and_reports_every_trial(shapes, tmp_path):
     result = train(shapes, fast_config(strategies=("extract",), baselines=()), tmp_path, progress=seen.append)
     trial_reports = [p for p in seen if p.stage == "search"]
     assert [p.done for p in trial_reports] == [1, 2]
+    best = trial_reports[-1].metrics["best_val_accuracy"]
+    said = f"right on an inner split of the training data (best so far {best:.1%})"
+    assert trial_reports[-1].message.endswith(said)  # in words (walk 6 read "val_accuracy 0.975" on the page)
     first = json.loads(next((result.run_dir / "search" / "head_search").glob("trial_0*/trial.json")).read_text())
     values = first["hyperparameters"]["values"]
     assert {k: values[k] for k in SPACE if k in values} == {k: d for k, (_, d) in SPACE.items() if k in values}
@@ -328,10 +331,16 @@ def test_finetune_end_to_end(shapes, tmp_path, distribution):
     assert [p.done for p in epochs] == [1, 2]
     assert any("batch" in p.message for p in seen if p.stage == "finetune")  # and the batches reported between
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epochs[-1].metrics)
+    assert epochs[-1].message == (f"epoch 2 of at most 2 done: {epochs[-1].metrics['val_accuracy']:.1%} right on "
+                                  f"validation, {epochs[-1].metrics['accuracy']:.1%} right on training")
     assert result.selected.strategy == "finetune"
     assert result.selected.params["trainable_layers"] > 0
     assert result.test.accuracy > 0.5
     assert (result.run_dir / "models" / "finetune_finetune_top2.keras").is_file()
+    from tlcore.image.extract import load_images  # the reported answers are the saved model's own on raw images
+
+    answers = result.selected.model.predict(load_images(shapes.files("val"), 96), verbose=0)
+    np.testing.assert_allclose(result.selected.val_logits, answers, rtol=1e-3, atol=1e-3)
 
 
 def test_train_command_json(tmp_path, capsys):

@@ -159,7 +159,7 @@ def expected_parts(rates: Rates, counts: Counts, epochs: int, *, at_ceiling: boo
     tuning = (rates.head_trial + rates.trace  # the head trained on the frozen features first; the step traced
               + counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
-              + 2 * counts.total * rates.forward)  # the tuned model's answers and the features its head reads
+              + 2 * counts.total * rates.forward)  # the features its head reads, every split; tracing, as much
     work = {"predict": 1.0, "extract": first_head if at_ceiling else heads,
             "finetune": first_head + (0.0 if at_ceiling else tuning)}
     bundle = {"predict": rates.bundle, "extract": rates.bundle,

@@ -22,6 +22,7 @@ from ..train.stages import (
     Deadline,
     EpochReport,
     KeepBest,
+    answers_of_head,
     class_weights,
     compile_for_finetuning,
     passes_after_training,
@@ -119,15 +120,17 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    predict = lambda x: model.predict(x, verbose=0, batch_size=64)  # noqa: E731
+    features = {s: feature_model.predict(images[s], verbose=0, batch_size=64) for s in files}
+    logits = answers_of_head(head, features)
+    latency = per_sample_ms(lambda x: head(feature_model.predict(x, verbose=0, batch_size=64)), images["val"])
     return [Candidate(
         strategy="finetune",
         name=f"finetune_top{blocks}",
-        val_logits=predict(images["val"]).astype(np.float64),
-        test_logits=predict(images["test"]).astype(np.float64),
+        val_logits=logits["val"],
+        test_logits=logits["test"],
         train_seconds=seconds,
         size_bytes=model.count_params() * 4,
-        latency_ms=per_sample_ms(predict, images["val"]),
+        latency_ms=latency,
         params={
             "unfreeze_blocks": blocks, "trainable_layers": trainable,
             "learning_rate": rate, "epochs_run": len(history.history.get("loss", [])),
@@ -137,5 +140,5 @@ def run(ctx: Context) -> list[Candidate]:
         model=model,
         complexity=10,
         parts=(feature_model, head),
-        own_features={s: feature_model.predict(images[s], verbose=0, batch_size=64) for s in files},
+        own_features=features,
     )]  # fmt: skip

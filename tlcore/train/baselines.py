@@ -27,6 +27,7 @@ from sklearn.svm import SVC, LinearSVC
 from ..errors import UnknownNameError
 from ..folds import folds
 from ..progress import report
+from ..words import model_title, percent
 from .candidate import Candidate, Context, per_sample_ms
 
 EPS = 1e-9
@@ -199,6 +200,7 @@ def run(ctx: Context, names: tuple[str, ...] | None = None) -> list[Candidate]:
             oof_logits=search.oof_logits,
         ))  # fmt: skip
         ctx.offer(candidates[-1])  # the run has a model from the first baseline on
-        report(ctx.progress, "baselines", done + 1, len(names), f"{name}: CV accuracy {search.cv_accuracy:.3f}",
+        said = f"{model_title('extract', name)}: {percent(search.cv_accuracy)} right in cross-validation on training"
+        report(ctx.progress, "baselines", done + 1, len(names), said,
                {"cv_accuracy": float(search.cv_accuracy)})
     return candidates

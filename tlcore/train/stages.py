@@ -17,6 +17,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from ..progress import report
+from ..words import percent
 from .candidate import Context
 from .tuner import HeadHyperModel
 
@@ -99,10 +100,16 @@ def validation_seconds(ctx: Context) -> float:
 
 
 def passes_after_training(counts: dict[str, int]) -> float:
-    """Passes over the validation split's size that fine-tuning makes after training: answers on validation and
-    test, then the head's features on every split."""
-    val = max(counts.get("val", 0), 1)
-    return (counts["val"] + counts["test"] + sum(counts.values())) / val
+    """Passes over the validation split's size that fine-tuning makes after training: the features its head reads,
+    on every split (`answers_of_head`)."""
+    return sum(counts.values()) / max(counts.get("val", 0), 1)
+
+
+def answers_of_head(head: keras.Model, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A fine-tuned model's logits per split, from the features its head reads: the head on them. The model is the
+    head on those features, so the base runs once over each item after training; it ran over validation and test
+    twice, each model traced once: 5.9 s of a digits run for 2.4 s of passes (2026-12-05)."""
+    return {split: np.asarray(head(rows, training=False), dtype=np.float64) for split, rows in features.items()}
 
 
 class EpochReport(keras.callbacks.Callback):
@@ -123,8 +130,12 @@ class EpochReport(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         shown = ("loss", "accuracy", "val_loss", "val_accuracy")
         metrics = {k: float(v) for k, v in (logs or {}).items() if k in shown}
-        text = ", ".join(f"{k} {v:.3f}" for k, v in metrics.items())
-        report(self.ctx.progress, "finetune", epoch + 1, self.epochs, f"epoch {epoch + 1}: {text}", metrics)
+        # in words on the page and the command line (walk 6 read "val_accuracy 0.975, val_loss 0.657"); a chart has all
+        right = [f"{percent(metrics[key])} right on {split}" for key, split in (("val_accuracy", "validation"),
+                                                                                   ("accuracy", "training"))
+                 if key in metrics]
+        text = f"epoch {epoch + 1} of at most {self.epochs} done" + (f": {', '.join(right)}" if right else "")
+        report(self.ctx.progress, "finetune", epoch + 1, self.epochs, text, metrics)
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float] | None:

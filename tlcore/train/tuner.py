@@ -16,6 +16,7 @@ import keras_tuner as kt
 import numpy as np
 
 from ..progress import ProgressCallback, report
+from ..words import percent
 from .config import HeadSpace, SearchConfig
 from .select import ceiling_within_reach, standard_error
 
@@ -178,7 +179,8 @@ class HeadTuner(kt.Tuner):
         best = max((t.score for t in finished), default=float("nan"))
         score = trial.score if trial.score is not None else float("nan")
         report(self.progress, "search", len(finished), self.oracle.max_trials,
-               f"trial {trial.trial_id}: val_accuracy {score:.3f} (best {best:.3f})",
+               f"small network, trial {trial.trial_id}: {percent(score)} right on an inner split of the training "
+               f"data (best so far {percent(best)})",
                {"val_accuracy": score, "best_val_accuracy": best})
 
 
