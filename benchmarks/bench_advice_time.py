@@ -194,7 +194,7 @@ def print_recorded(after: str) -> None:
     """What this machine recorded (medians), the figures the first guesses of `tlcore.costs` stand in for."""
     from tlcore import costs
 
-    kept = ("start", *costs.GUESSES, "finish_per_item", "search_in_trials")
+    kept = ("start", *costs.GUESSES, "finish_scale", "search_in_trials")
     for key, entry in costs.recorded().items():
         figures = ", ".join(f"{what} {entry[what]:.3g}" for what in kept if what in entry)
         if figures:

@@ -62,6 +62,18 @@ def test_a_run_of_several_ways_pays_its_start_its_first_head_and_its_bundle_once
     assert costs.RunParts.from_dict(parts.to_dict()) == parts  # as the saved analysis keeps them
 
 
+def test_finishing_a_result_has_a_fixed_part_and_a_machine_of_its_own_scales_it():
+    """A rate per item alone, set on small sets, had put eurosat200's predict (2,000 items) at 8.5 s, measured 3.1."""
+    small, large = costs.Counts(120, 30, 30), costs.Counts(1400, 300, 300)
+    predict = {counts.total: costs.expected_seconds(RATES, counts, epochs=10)["predict"] for counts in (small, large)}
+    extra = predict[2000] - predict[180]  # two results (the first model's and the final one) of 1,820 more items
+    assert extra == pytest.approx(2 * 1820 * costs.FINISH_PER_ITEM, abs=0.1) and extra < predict[180]
+    slower = costs.expected_seconds(dataclasses.replace(RATES, finish_scale=2.0), large, epochs=10)["predict"]
+    assert slower - predict[2000] == pytest.approx(2 * costs.finish_seconds(2000), abs=0.1)
+    quick = costs.expected_seconds(dataclasses.replace(RATES, predict=0.1), small, epochs=10)["predict"]
+    assert predict[180] - quick == pytest.approx(RATES.predict - 0.1, abs=0.1)  # the base as it is, as timed here
+
+
 def test_the_machine_keeps_its_last_measurements_and_reads_their_median(tmp_path, monkeypatch):
     monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
     assert costs.measured("base", 128, costs.BUNDLE) is None
@@ -252,5 +264,5 @@ def test_a_quick_first_head_is_expected_as_quick_as_the_analysis_timed_it():
     # Shapes' first head took 0.05 s in the analysis; a floor of 1 s had its runs expected at 2.5 s, measured 1.6-1.8
     counts = costs.Counts(90, 30, 30)
     found = costs.expected_seconds(dataclasses.replace(RATES, first_head=0.05), counts, epochs=10, at_ceiling=True)
-    fixed = RATES.start + RATES.first_bundle + 2 * RATES.finish_per_item * counts.total
+    fixed = RATES.start + RATES.first_bundle + 2 * costs.finish_seconds(counts.total)
     assert found["extract"] == found["finetune"] == pytest.approx(fixed + RATES.bundle + 0.05, abs=0.05)

@@ -351,6 +351,9 @@ def test_train_command_json(tmp_path, capsys):
     assert report["strategy"] == "predict" and report["selected"]["strategy"] == "predict"
     assert {row["model"] for row in report["leaderboard"]} == {"empirical_label_map"}
     assert 0 <= report["test"]["accuracy"] <= 1 and "misclassified" in report
+    from tlcore import costs  # the base as it is, timed for the next expected times on this machine
+
+    assert 0 < costs.measured(report["backbone"], 96, "predict") < report["seconds_to_final_bundle"]
 
 
 def test_unknown_strategy_is_refused(shapes, tmp_path):

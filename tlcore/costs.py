@@ -10,9 +10,11 @@ comes from a table fitted elsewhere:
   step of fine-tuning (forward and backward through the unfrozen top); `trace`, what the first
   step's tracing took beyond a step, is paid once by every fine-tuning run, and so is a head
   trained on the frozen features first (`head_trial`, below);
-- `bundle`, `first_bundle`, `start` and `finish_per_item` are what the last runs on this machine took
-  (`record`), with a first guess (`BUNDLE_GUESS`, `FIRST_BUNDLE_GUESS`, `START_GUESS`, `FINISH_PER_ITEM`)
-  until one has run; so are the TFLite copies a user may add to a bundle afterwards (`TFLITE_GUESS`);
+- `bundle`, `first_bundle`, `start` and `predict` (the base as it is) are what the last runs on this
+  machine took (`record`), with a first guess (`BUNDLE_GUESS`, `FIRST_BUNDLE_GUESS`, `START_GUESS`,
+  `PREDICT_GUESS`) until one has run; so are the TFLite copies a user may add to a bundle afterwards
+  (`TFLITE_GUESS`); finishing a result grows with the items (`finish_seconds`), scaled by what this
+  machine's last runs took against it (`finish_scale`);
 - the heads on cached features take `HEADS_PER_FIT` times one logistic regression fitted on the
   same features here (the scikit-learn baselines), plus the head search: its first trial timed the
   same way, times what whole searches took on this machine in their own first trials
@@ -65,7 +67,12 @@ FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 
 # seconds of its own first trial (`time_head_trial`), per kind of data, until this machine has recorded its own
 # for the base: images 9.0-9.4 (digits, mnist100), texts 5.4-7.7 (sst2, trec6).
 SEARCH_TRIALS = {"image": 9.0, "text": 6.5}
-FINISH_PER_ITEM = 0.0015  # seconds per item to select, fit the detector, evaluate and write a result (0.5-2.1 ms)
+# Finishing a result (selecting, the "none of my classes" detector, evaluating, writing): a fixed part and a part per
+# item, set on predict runs of Shapes (180 items: 0.48-0.50 s) and eurosat200 (2,000 items: 0.95-1.03 s) on an idle
+# 2-core machine (2026-12-05); a machine's own runs scale it (`finish_scale`). A first guess of 1.5 ms an item had
+# put eurosat200's and mnist100's predict at 8.5 s, measured 3.1 s.
+FINISH_FIXED, FINISH_PER_ITEM = 0.43, 0.00026
+PREDICT_GUESS = {"image": 0.1, "text": 0.3}  # the base as it is, on the cached features (Shapes: 0.01 s)
 FIRST_BUNDLE_GUESS = {"image": 0.4, "text": 0.7}  # the first model's bundle (Keras only), built while the run goes on
 RECORDS_KEPT = 5
 # What bundles are recorded under: the final bundle (Keras only since TFLite became a request; records of the
@@ -73,7 +80,7 @@ RECORDS_KEPT = 5
 # fine-tuned base, which is saved and converted whole.
 BUNDLE, TFLITE = "keras_bundle", "tflite"
 GUESSES = {BUNDLE: BUNDLE_GUESS, f"{BUNDLE}:finetune": FINETUNE_BUNDLE_GUESS, TFLITE: TFLITE_GUESS,
-           f"{TFLITE}:finetune": FINETUNE_TFLITE_GUESS, "first_bundle": FIRST_BUNDLE_GUESS}
+           f"{TFLITE}:finetune": FINETUNE_TFLITE_GUESS, "first_bundle": FIRST_BUNDLE_GUESS, "predict": PREDICT_GUESS}
 
 
 @dataclass(frozen=True)
@@ -91,7 +98,8 @@ class Rates:
     start: float = 0.0  # a job's start: reading the data and loading the base
     finetune_bundle: float = 0.0  # building a bundle of a fine-tuned model
     first_bundle: float = 0.0  # the first model's bundle (Keras only), built while the run goes on
-    finish_per_item: float = FINISH_PER_ITEM  # selecting, the detector, evaluating and writing a result, per item
+    finish_scale: float = 1.0  # finishing a result here against `finish_seconds`'s first guess
+    predict: float = 1.0  # the base as it is: its answers on the cached features
     search_trials: float = SEARCH_TRIALS["image"]  # a whole head search in seconds of its first trial (`head_trial`)
 
     def to_dict(self) -> dict:
@@ -152,7 +160,7 @@ def expected_parts(rates: Rates, counts: Counts, epochs: int, *, at_ceiling: boo
     after the analysis). `at_ceiling`: a head on the frozen base is expected to get validation as right as it can
     tell (`tlcore.train.select`), so a run stops after its first head whatever way was asked
     (`tlcore.train.anytime`); the base as it is is still measured where it was asked."""
-    shared = rates.start + rates.first_bundle + 2 * rates.finish_per_item * counts.total
+    shared = rates.start + rates.first_bundle + 2 * finish_seconds(counts.total, rates.finish_scale)
     heads = max(HEADS_PER_FIT * rates.head_fit + rates.search_trials * rates.head_trial, HEADS_FLOOR)
     # every run's first model, as the analysis timed it: a floor of 1 s put Shapes' runs at 2.5 s, which took 1.6
     first_head = rates.first_head or FIRST_HEAD_FITS * rates.head_fit
@@ -160,11 +168,17 @@ def expected_parts(rates: Rates, counts: Counts, epochs: int, *, at_ceiling: boo
               + counts.total * rates.decode  # every item read once
               + epochs * (counts.train * rates.step + counts.val * rates.forward)  # the epochs, each with validation
               + 2 * counts.total * rates.forward)  # the features its head reads, every split; tracing, as much
-    work = {"predict": 1.0, "extract": first_head if at_ceiling else heads,
+    work = {"predict": rates.predict, "extract": first_head if at_ceiling else heads,
             "finetune": first_head + (0.0 if at_ceiling else tuning)}
     bundle = {"predict": rates.bundle, "extract": rates.bundle,
               "finetune": rates.bundle if at_ceiling else rates.finetune_bundle or rates.bundle}
     return RunParts(shared, work, bundle, first_head)
+
+
+def finish_seconds(items: int, scale: float = 1.0) -> float:
+    """Seconds to finish one result of `items` items (`FINISH_FIXED`, `FINISH_PER_ITEM`), times this machine's
+    `scale`: a rate per item alone, recorded on a small set, had been read on a large one."""
+    return scale * (FINISH_FIXED + FINISH_PER_ITEM * items)
 
 
 def expected_seconds(rates: Rates, counts: Counts, epochs: int, budget: float | None = None, *,
@@ -326,7 +340,7 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
                  bundle=guessed(modality.name, *key, BUNDLE), start=guessed(modality.name, *key, "start"),
                  finetune_bundle=guessed(modality.name, *key, f"{BUNDLE}:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
-                 finish_per_item=measured(*key, "finish_per_item") or FINISH_PER_ITEM,
+                 finish_scale=measured(*key, "finish_scale") or 1.0, predict=guessed(modality.name, *key, "predict"),
                  search_trials=search_trials(choice.name, modality.name))
 
 

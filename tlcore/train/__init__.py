@@ -157,14 +157,17 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
         if (index or candidates) and name != "predict" and ctx.stop_before(f"strategy {name}"):
             continue
         report(progress, "strategies", index, len(names), f"training {name}")
+        watch = costs.Stopwatch()
         found = runner(ctx)
+        if name == "predict":  # the base as it is: seconds whatever the data, what the next analysis expects of it
+            costs.record(config.backbone, config.image_size, "predict", watch.seconds)
         for candidate in found:
             ctx.offer(candidate)
         candidates += found
     ctx.deadline = end
     watch = costs.Stopwatch()
     result = _finish(ctx, candidates, names, time.monotonic() - started)
-    costs.record(config.backbone, config.image_size, "finish_per_item", watch.seconds / max(len(dataset), 1))
+    costs.record(config.backbone, config.image_size, "finish_scale", watch.seconds / costs.finish_seconds(len(dataset)))
     return result
 
 
