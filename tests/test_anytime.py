@@ -196,6 +196,7 @@ def test_baselines_stop_after_two_that_do_not_become_the_best(tmp_path):
     best.offer(_candidate("linear_svm", 51, n, 4))  # within one standard error and more complex: not the best
     assert best.stale(2, "the baselines knn, extra_trees", 10.0)
     assert best.stops[-1]["skipped"] == "the baselines knn, extra_trees" and "last 2 models" in best.stops[-1]["reason"]
+    assert "(Logistic regression)" in best.stops[-1]["reason"]  # in the pages' words, not "extract/logistic_..."
     best.offer(_candidate("keras_head", 60, n, 5))  # a real gain: the count starts again
     assert best.best.name == "keras_head" and best.unchanged == 0
 

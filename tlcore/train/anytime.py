@@ -79,7 +79,7 @@ class BestSoFar:
         if self.best is None or not ceiling_within_reach(self.val_accuracy, len(self.y_val)):
             return False
         right = round(self.val_accuracy * len(self.y_val))
-        self.record_stop(stage, f"the best so far ({self.best.strategy}/{self.best.name}) has {right} of "
+        self.record_stop(stage, f"the best so far ({self._title()}) has {right} of "
                                 f"{len(self.y_val)} validation items right: no later model could lead it by more than "
                                 "the one standard error the selection asks of a more complex model", seconds_left)
         return True
@@ -89,8 +89,14 @@ class BestSoFar:
         if self.best is None or self.unchanged < count:
             return False
         self.record_stop(stage, f"the last {self.unchanged} models did not beat the best so far "
-                                f"({self.best.strategy}/{self.best.name}) on validation", seconds_left)
+                                f"({self._title()}) on validation", seconds_left)
         return True
+
+    def _title(self) -> str:
+        """The best so far in the pages' words ("Logistic regression"; walk 6 read "extract/logistic_regression")."""
+        from ..words import base_title, model_title
+
+        return model_title(self.best.strategy, self.best.name, base_title(self.base) if self.base else "")
 
     def record_stop(self, stage: str, reason: str, seconds_left: float) -> None:
         """A stage skipped, or cut short, because it could not pay; said in the report."""
