@@ -276,3 +276,17 @@ def test_the_time_left_says_whether_it_is_expected_or_the_budget(pace, older, sa
     assert "% done; now training small networks, 2 of 5 trials done; 3:36 elapsed" in text
     assert text.endswith(said)
     assert ("at most" in text) == ("at most" in said)
+
+
+def test_a_run_explaining_its_mistakes_offers_its_final_bundle_at_once():
+    """Walk 7: the final bundle was ready 5 s before the button, which waited for the explanations."""
+    ws_id, run_dir = running_run("budget", False)
+    runs.write_json(run_dir / "report.json", {"test": {"accuracy": 0.925}})
+    with runs.Heartbeat(run_dir):
+        before = page_in(ws_id, "results").run()
+        runs.write_atomic(run_dir / "bundle.zip", b"PK")
+        after = page_in(ws_id, "results").run()
+    assert not before.exception and not after.exception
+    assert not any(b.label.startswith("Download the trained model") for b in before.get("download_button"))
+    assert [b.label for b in after.get("download_button")] == [
+        "Download the trained model now (bundle.zip, test accuracy 92.5%); the run is still explaining its mistakes"]

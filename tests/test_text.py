@@ -277,9 +277,12 @@ def test_text_finetune_round_trips_through_its_bundle(messages, tmp_path):
 
     config = TrainConfig(strategies=("finetune",), budget_seconds=300, search=SearchConfig(max_trials=0),
                          baselines=(), finetune=FinetuneConfig(unfreeze_blocks=2, epochs=2))  # no first head
-    result = train(messages, config, tmp_path)
+    seen = []
+    result = train(messages, config, tmp_path, progress=seen.append)
     (candidate,) = result.candidates
     assert candidate.name == "finetune_top2" and candidate.params["trainable_layers"] >= 2
+    read = [p.done for p in seen if p.stage == "answers"]  # every text through the tuned encoder, with progress
+    assert read == sorted(read) and read[-1] == len(messages)
     bundle = load_bundle(export_bundle(result))
     test_texts = messages.texts("test")
     probs = np.array([[t["prob"] for t in sorted(r["top"], key=lambda t: bundle.labels.index(t["label"]))]

@@ -112,6 +112,7 @@ def test_search_starts_from_defaults_and_reports_every_trial(shapes, tmp_path):
     best = trial_reports[-1].metrics["best_val_accuracy"]
     said = f"right on an inner split of the training data (best so far {best:.1%})"
     assert trial_reports[-1].message.endswith(said)  # in words (walk 6 read "val_accuracy 0.975" on the page)
+    assert [p.message.split(":")[0] for p in trial_reports] == ["trial 1", "trial 2"]  # as "2 of 2 trials done"
     first = json.loads(next((result.run_dir / "search" / "head_search").glob("trial_0*/trial.json")).read_text())
     values = first["hyperparameters"]["values"]
     assert {k: values[k] for k in SPACE if k in values} == {k: d for k, (_, d) in SPACE.items() if k in values}
@@ -330,6 +331,9 @@ def test_finetune_end_to_end(shapes, tmp_path, distribution):
     epochs = [p for p in seen if p.stage == "finetune" and p.metrics]  # each epoch's report (batches have none)
     assert [p.done for p in epochs] == [1, 2]
     assert any("batch" in p.message for p in seen if p.stage == "finetune")  # and the batches reported between
+    read = [p for p in seen if p.stage == "answers"]  # then every item through the tuned model, batch by batch
+    assert len(read) > 3 and [p.done for p in read] == sorted(p.done for p in read)
+    assert read[-1].done == read[-1].total == len(shapes)
     assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(epochs[-1].metrics)
     assert epochs[-1].message == (f"epoch 2 of at most 2 done: {epochs[-1].metrics['val_accuracy']:.1%} right on "
                                   f"validation, {epochs[-1].metrics['accuracy']:.1%} right on training")

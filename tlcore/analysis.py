@@ -99,7 +99,7 @@ def analyze(
     ranking = modality.rank_bases(dataset, choice, measured.features, seed=seed, progress=progress)
     report(progress, "analysis", 2, 3, "timing a fine-tuning step on this machine")
     rates, parts = expected_for(modality, dataset, choice, measured)
-    report(progress, "analysis", 2, 3, "recommendation")
+    report(progress, "analysis", 2, 3, "weighing the ways")
     settings = {"image_size": choice.image_size} if choice.image_size else {}
     can_finetune = "finetune" in modality.strategies(choice.name)  # a base outside Keras cannot be fine-tuned
     advice = recommend(measured.size, measured.transferability, measured.reading, measured.as_is_accuracy,

@@ -195,7 +195,8 @@ STEP_WORDS = {
     "analysis": "measuring", "rank bases": "comparing the bases", "strategies": "training each way",
     "predict": "the base's own answers", "first model": "the first model",
     "baselines": "fitting quick models on the features", "search": "training small networks",
-    "finetune": "fine-tuning", "bundle": "building the download", "explain": "explaining the mistakes",
+    "finetune": "fine-tuning", "answers": "reading each item through the fine-tuned model",
+    "bundle": "building the download", "explain": "explaining the mistakes",
     "tflite": "making the TFLite copies", "benefit": "what transfer saved", "transfer": "with transfer",
     "no transfer": "without transfer", "done": "done",
 }
@@ -203,7 +204,7 @@ STEP_WORDS = {
 STEP_UNITS = {
     "unpack": "files", "check images": "images", "load images": "images", "features": "items",
     "embeddings": "texts", "rank bases": "bases", "strategies": "ways", "baselines": "models", "search": "trials",
-    "finetune": "epochs", "explain": "mistakes",
+    "finetune": "epochs", "answers": "items", "explain": "mistakes",
 }
 
 

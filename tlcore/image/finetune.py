@@ -21,6 +21,7 @@ from ..train.config import FinetuneConfig
 from ..train.stages import (
     Deadline,
     EpochReport,
+    ItemsRead,
     KeepBest,
     answers_of_head,
     class_weights,
@@ -108,7 +109,7 @@ def run(ctx: Context) -> list[Candidate]:
         trainable = unfreeze_top(backbone, blocks)
         model, feature_model = build_model(backbone, head, config.augment, ctx.config.seed)
         compile_for_finetuning(model, rate, steps)
-    preparing(ctx, "to train (the model is traced once)")
+    preparing(ctx, "to train (the model is built, once)")
     weights = class_weights(ctx.labels["train"], ctx.n_classes)
     keep = KeepBest((images["val"], onehot["val"]))
     counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}
@@ -120,7 +121,10 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    features = {s: feature_model.predict(images[s], verbose=0, batch_size=64) for s in files}
+    features, total = {}, sum(map(len, images.values()))
+    for split in files:  # the features its head reads, every split, with progress between batches
+        read = ItemsRead(ctx, sum(map(len, features.values())), len(images[split]), total, 64)
+        features[split] = feature_model.predict(images[split], verbose=0, batch_size=64, callbacks=[read])
     logits = answers_of_head(head, features)
     latency = per_sample_ms(lambda x: head(feature_model.predict(x, verbose=0, batch_size=64)), images["val"])
     return [Candidate(

@@ -127,10 +127,10 @@ class ImageModality(Modality):
         labels = dataset.labels()[known]
         features = self.features(dataset, choice, progress)  # all splits: `train` reuses the cache
         x, logits = features.features[known], features.logits[known]
-        report(progress, "analysis", 0, 3, "BatchNorm statistics")
+        report(progress, "analysis", 0, 3, "how far your images are from ImageNet's")
         sample = np.random.default_rng(seed).permutation(len(files))[:BN_SAMPLE]
         gap = domain_gap(base, load_images([files[i] for i in sorted(sample)], choice.image_size), logits)
-        report(progress, "analysis", 1, 3, "transferability")
+        report(progress, "analysis", 1, 3, "how well the base tells your classes apart")
         overlap = label_overlap(dataset.classes, logits, labels)
         groups = dataset.groups()
         measures = transferability.measure(x, logits, labels, seed, None if groups is None else groups[known])

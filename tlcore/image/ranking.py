@@ -75,7 +75,7 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
     rows = []
     for number, name in enumerate(names):
         title = short_title(name)
-        report(progress, "rank bases", number, len(names), f"{title}: features")
+        report(progress, "rank bases", number, len(names), f"{title}: reading your images")
         base = load_backbone(name, auto_image_size(name, side))  # the size the analysis uses
         if given is not None and name in given:
             x, from_cache = np.asarray(given[name])[rows_used], True
@@ -83,7 +83,7 @@ def rank_bases(dataset, names: Sequence[str] | None = None, progress: ProgressCa
             files = all_files if every else [all_files[i] for i in rows_used]
             features = _features(files, base, title, progress)
             x, from_cache = (features.features[rows_used] if every else features.features), features.from_cache
-        report(progress, "rank bases", number, len(names), f"{title}: probe, LogME and speed")
+        report(progress, "rank bases", number, len(names), f"{title}: how well it tells your classes apart; its speed")
         rows.append({
             "base": name,
             "title": title,

@@ -27,9 +27,9 @@ def measure_texts(dataset, encoder, *, seed: int = 0, descriptions: Mapping[str,
     labels = dataset.labels()[known]
     features = embed_texts(dataset.texts(), encoder, progress=progress).features  # all splits: `train` reuses it
     x = features[known]
-    report(progress, "analysis", 0, 3, "tokenizer measures")
+    report(progress, "analysis", 0, 3, "how your texts split into the encoder's words")
     gap = text_gap(encoder, [t for t, keep in zip(dataset.texts(), known, strict=True) if keep], seed=seed)
-    report(progress, "analysis", 1, 3, "transferability")
+    report(progress, "analysis", 1, 3, "how well the base tells your classes apart")
     cosines = x @ prototypes(encoder, dataset.classes, descriptions).T
     groups = dataset.groups()
     measures = transferability.measure(x, RAW_SCALE * cosines, labels, seed, None if groups is None else groups[known])

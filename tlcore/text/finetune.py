@@ -22,6 +22,7 @@ from ..train.config import FinetuneConfig
 from ..train.stages import (
     Deadline,
     EpochReport,
+    ItemsRead,
     KeepBest,
     answers_of_head,
     class_weights,
@@ -80,12 +81,16 @@ class LengthBatches(keras.utils.PyDataset):
         return np.concatenate([self.batches[i] for i in self.order]) if self.batches else np.zeros(0, int)
 
 
-def predict_logits(model: keras.Model, ids: list[np.ndarray], batch_size: int = 64) -> np.ndarray:
-    """The model's outputs for `ids`, in their given order, computed in length-sorted batches."""
+def predict_logits(model: keras.Model, ids: list[np.ndarray], batch_size: int = 64,
+                   callback: keras.callbacks.Callback | None = None) -> np.ndarray:
+    """The model's outputs for `ids`, in their given order, computed in length-sorted batches; `callback` is told
+    after each batch, as `Model.predict` tells its callbacks."""
     data = LengthBatches(ids, None, batch_size, shuffle=False)
     out = np.zeros((len(ids), model.output_shape[-1]), np.float64)
     for index in range(len(data)):
         out[data.batches[index]] = model.predict_on_batch(data[index][0])
+        if callback is not None:
+            callback.on_predict_batch_end(index)
     return out
 
 
@@ -153,7 +158,7 @@ def run(ctx: Context) -> list[Candidate]:
         trainable = unfreeze_top(encoder, blocks)
         model, feature_model = build_model(encoder, head)
         compile_for_finetuning(model, rate, steps)
-    preparing(ctx, "to train (the model is traced once)")
+    preparing(ctx, "to train (the model is built, once)")
     validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
     keep = KeepBest((validation,))
     counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}
@@ -164,9 +169,16 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    features = {s: predict_logits(feature_model, ids[s]) for s in ("train", "test")}  # the embeddings the head reads
+    features, total = {}, sum(map(len, ids.values()))
+
+    def embedded(split: str) -> np.ndarray:  # the embeddings the head reads, with progress between batches
+        read = ItemsRead(ctx, sum(map(len, features.values())), len(ids[split]), total, 64)
+        return predict_logits(feature_model, ids[split], callback=read)
+
+    for split in ("train", "test"):
+        features[split] = embedded(split)
     watch = time.perf_counter()  # an answer's time, its embedding and the head, on validation (traced by now)
-    features["val"] = predict_logits(feature_model, ids["val"])
+    features["val"] = embedded("val")
     logits = answers_of_head(head, {s: features[s] for s in ("val", "test")})
     latency = 1000 * (time.perf_counter() - watch) / max(len(ids["val"]), 1)
     return [Candidate(

@@ -100,14 +100,14 @@ def rank_bases(dataset, choice: BaseChoice, features: np.ndarray | None = None, 
             raise SettingError(f"{short_title(name)} cannot be ranked: {reason}")
     for number, name in enumerate(names):
         title = short_title(name)
-        report(progress, "rank bases", number, len(names), f"{title}: features")
+        report(progress, "rank bases", number, len(names), f"{title}: reading your texts")
         encoder = load_text_encoder(name)
         if features is not None and name == choice.name:
             x, from_cache = np.asarray(features)[rows_used], True
         else:
             found = embed_texts(chosen, encoder, progress=restaged(progress, f"features ({title})"))
             x, from_cache = found.features, found.from_cache
-        report(progress, "rank bases", number, len(names), f"{title}: probe, LogME and speed")
+        report(progress, "rank bases", number, len(names), f"{title}: how well it tells your classes apart; its speed")
         spec = get_text_spec(name)
         measured.append({
             "base": name,

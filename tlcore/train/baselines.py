@@ -173,7 +173,7 @@ def run(ctx: Context, names: tuple[str, ...] | None = None) -> list[Candidate]:
         if done and (ctx.seconds_left() <= 0 or ctx.stop_before(rest) or ctx.stale(STALE_BASELINES, rest)):
             break
         baseline = BASELINES[name]
-        report(ctx.progress, "baselines", done, len(names), f"fitting {name}")
+        report(ctx.progress, "baselines", done, len(names), f"fitting: {model_title('extract', name)}")
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)

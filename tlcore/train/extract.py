@@ -20,7 +20,7 @@ def run(ctx: Context) -> list[Candidate]:
     ctx.deadline = time.monotonic() + BASELINE_SHARE * ctx.seconds_left()
     found = baselines.run(ctx)
     ctx.deadline = stage_end
-    if ctx.stop_before("extract: the Keras head search"):
+    if ctx.stop_before("the Keras head search"):
         return found
     heads = search.run(ctx)
     if heads:

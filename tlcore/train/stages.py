@@ -105,6 +105,23 @@ def passes_after_training(counts: dict[str, int]) -> float:
     return sum(counts.values()) / max(counts.get("val", 0), 1)
 
 
+ANSWERS = "answers"  # the progress step of a tuned model reading every item after training
+
+
+class ItemsRead(keras.callbacks.Callback):
+    """Progress while a tuned model reads every item after training (`ANSWERS`, counted in items over all the
+    splits from `done`), so a cancel acts within a batch there too: walk 6 saw "fine-tuning, 15 of 15 epochs done"
+    stand for 15 s while the model read its items."""
+
+    def __init__(self, ctx: Context, done: int, rows: int, total: int, batch_size: int) -> None:
+        super().__init__()
+        self.ctx, self.done, self.rows, self.total, self.batch_size = ctx, done, rows, total, batch_size
+
+    def on_predict_batch_end(self, batch, logs=None):
+        read = self.done + min((batch + 1) * self.batch_size, self.rows)
+        report(self.ctx.progress, ANSWERS, read, self.total, "reading every item through the tuned model")
+
+
 def answers_of_head(head: keras.Model, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A fine-tuned model's logits per split, from the features its head reads: the head on them. The model is the
     head on those features, so the base runs once over each item after training; it ran over validation and test

@@ -178,9 +178,10 @@ class HeadTuner(kt.Tuner):
         finished = [t for t in self.oracle.trials.values() if t.score is not None]
         best = max((t.score for t in finished), default=float("nan"))
         score = trial.score if trial.score is not None else float("nan")
-        report(self.progress, "search", len(finished), self.oracle.max_trials,
-               f"small network, trial {trial.trial_id}: {percent(score)} right on an inner split of the training "
-               f"data (best so far {percent(best)})",
+        number = int(trial.trial_id) + 1 if str(trial.trial_id).isdigit() else trial.trial_id  # from 1, as the step's
+        report(self.progress, "search", len(finished), self.oracle.max_trials,  # "2 of 12 trials done" (walk 7)
+               f"trial {number}: {percent(score)} right on an inner split of the training data (best so far "
+               f"{percent(best)})",
                {"val_accuracy": score, "best_val_accuracy": best})
 
 
