@@ -65,7 +65,8 @@ HEADS_FLOOR = 8.0  # seconds: even on a few items, the trees and the search's fi
 FIRST_HEAD_FITS = 13  # the first baseline: 3 settings x 3 folds, the refit and 3 out-of-fold fits
 # A whole head search (its random trials are larger than the first, the default head; the winner is retrained) in
 # seconds of its own first trial (`time_head_trial`), per kind of data, until this machine has recorded its own
-# for the base: images 9.0-9.4 (digits, mnist100), texts 5.4-7.7 (sst2, trec6).
+# for the base: images 9.0-9.4 (digits, mnist100), texts 5.4-7.7 (sst2, trec6). Not refitted since: the day's later
+# ten-set runs recorded images 7.7-13.8 (digits the longest) and texts 3.7-7.4, the data's own spread.
 SEARCH_TRIALS = {"image": 9.0, "text": 6.5}
 # Finishing a result (selecting, the "none of my classes" detector, evaluating, writing): a fixed part and a part per
 # item, set on predict runs of Shapes (180 items: 0.48-0.50 s) and eurosat200 (2,000 items: 0.95-1.03 s) on an idle
