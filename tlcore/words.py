@@ -73,7 +73,10 @@ def base_title(name: str) -> str:
     from .modality import REGISTRY, get_modality
 
     for kind in REGISTRY:
-        spec = get_modality(kind).bases().get(name)
+        try:
+            spec = get_modality(kind).bases().get(name)
+        except NotImplementedError:  # a kind of data plugged in without a registry of bases
+            continue
         if spec is not None:
             return spec.title.split(" (")[0]
     return name
