@@ -104,13 +104,15 @@ if run_dir is not None and jobs.job_state(run_dir) in jobs.UNFINISHED:
     follow(run_dir, f"Run {run_dir.name}")
     st.stop()
 
+config = dataclasses.replace(
+    recommended, strategies=(strategy,), backbone=base, image_size=int(size) or None, budget_seconds=float(budget),
+    search=SearchConfig(max_trials=int(trials)),
+    finetune=FinetuneConfig(unfreeze_blocks=int(blocks), epochs=int(epochs), learning_rate=float(rate)),
+    class_descriptions=descriptions(),
+)
+if analysis:  # how long to expect, before pressing Train (the same figure the bar and the end note use)
+    st.caption(words.expected_before_note(expected_run_seconds(dataset.stored_in, config), budget, analysis))
 if st.button("Train", key="train", type="primary"):
-    config = dataclasses.replace(
-        recommended, strategies=(strategy,), backbone=base, image_size=int(size) or None, budget_seconds=float(budget),
-        search=SearchConfig(max_trials=int(trials)),
-        finetune=FinetuneConfig(unfreeze_blocks=int(blocks), epochs=int(epochs), learning_rate=float(rate)),
-        class_descriptions=descriptions(),
-    )
     run_dir = run_or_stop(lambda: jobs.submit_training(workspace(), dataset_folder(), config))
     remember(run=run_dir.name, strategy=strategy)
     st.rerun()

@@ -125,6 +125,11 @@ def test_analyse_shows_the_ranking_and_train_preselects_the_recommended_base_and
     assert at.selectbox(key="base").value == "efficientnet_lite2"
     size = at.number_input(key="size:efficientnet_lite2")
     assert size.value == 192 and size.max == bases_module.get_spec("efficientnet_lite2").input_size == 260
+    # before Train, how long to expect: the analysis timed Lite0, not the preselected Lite2, and the page says so
+    # (walk 7 trained "All three" on the ranking's first base and never learnt how long to expect)
+    assert any(c.value.startswith("No expected time for this choice: the analysis timed EfficientNet-Lite0")
+               for c in at.caption)
+    assert not any(c.value.startswith("Expected on this machine") for c in at.caption)
 
     asked = []
 
@@ -143,6 +148,9 @@ def test_analyse_shows_the_ranking_and_train_preselects_the_recommended_base_and
     assert at.number_input(key="size:efficientnet_lite0").max == 224
     advised = next(c.value for c in at.caption if "in the ranking of bases" in c.value)
     assert "read 96.3% (the advice's measure, the better of two probes: 100.0%)" in advised  # both, named
+    expected = [c.value for c in at.caption if c.value.startswith("Expected on this machine: about ")]
+    assert len(expected) == 1 and "from pressing Train to the final model's download" in expected[0], expected
+    assert not any(c.value.startswith("No expected time") for c in at.caption)
     at.button(key="train").click().run()
     assert asked[-1].backbone == "efficientnet_lite0"
 

@@ -139,6 +139,17 @@ def test_a_jobs_wall_note_counts_from_pressing_train_and_says_what_it_waited():
     assert "waited" not in wall_note(wall | {"seconds_waiting": 0.3})  # a worker that took it at once
 
 
+def test_before_train_the_expected_time_is_the_analysiss_or_says_which_base_it_timed():
+    from tlcore.words import expected_before_note
+
+    assert expected_before_note(45.0, 300.0, {"backbone": "efficientnet_lite0"}).startswith(
+        "Expected on this machine: about 45 s from pressing Train")
+    assert expected_before_note(300.0, 300.0, {}).startswith("Expected on this machine: the whole budget (5 min 0 s)")
+    other = expected_before_note(None, 300.0, {"backbone": "efficientnet_lite0", "image_size": 128})
+    assert other.startswith("No expected time for this choice: the analysis timed EfficientNet-Lite0 at 128 px.")
+    assert expected_before_note(None, 300.0, {}) == ""  # no analysis: nothing to say
+
+
 def test_results_shows_the_running_run_and_its_progress():
     at, run_id, ws_id = results_of_unfinished_run("running", "aa01")
     assert not any("Train a model" in i.value for i in at.info)

@@ -267,6 +267,24 @@ def wall_note(wall: dict | None, expected: float | None = None) -> str:
     return note + "."
 
 
+def expected_before_note(expected: float | None, budget: float, timed: dict | None) -> str:
+    """What the page can say of a run's time before Train is pressed: the analysis's expectation for these
+    settings, or, where it timed another base or size (`timed`: the saved analysis), which one it timed. A walk
+    trained "All three" on the ranking's first base, which the advice had not timed, and never learnt how long to
+    expect."""
+    if expected is not None:
+        if expected >= budget:
+            return (f"Expected on this machine: the whole budget ({seconds(budget)}); the run stops there with the "
+                    "best model it has.")
+        return (f"Expected on this machine: about {seconds(expected)} from pressing Train to the final model's "
+                f"download (the analysis's timing; the budget, {seconds(budget)}, caps it).")
+    if not timed or not timed.get("backbone"):
+        return ""
+    at = f" at {timed['image_size']} px" if timed.get("image_size") else ""
+    return (f"No expected time for this choice: the analysis timed {base_title(timed['backbone'])}{at}. Choose "
+            "it for one, or analyse again with this base.")
+
+
 def anytime_note(anytime: dict | None) -> str:
     """When the first model came and the final one, and what was skipped because it could not pay, in words."""
     if not anytime or anytime.get("time_to_first_model") is None:
