@@ -21,13 +21,13 @@ from ..train.config import FinetuneConfig
 from ..train.stages import (
     Deadline,
     EpochReport,
-    ItemsRead,
     KeepBest,
     answers_of_head,
     class_weights,
     compile_for_finetuning,
     passes_after_training,
     preparing,
+    read_every_split,
     stage_one_head,
     time_training_step,
     validation_seconds,
@@ -121,10 +121,9 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    features, total = {}, sum(map(len, images.values()))
-    for split in files:  # the features its head reads, every split, with progress between batches
-        read = ItemsRead(ctx, sum(map(len, features.values())), len(images[split]), total, 64)
-        features[split] = feature_model.predict(images[split], verbose=0, batch_size=64, callbacks=[read])
+    features, _ = read_every_split(  # the features its head reads, every split, with progress between batches
+        ctx, {split: len(rows) for split, rows in images.items()},
+        lambda split, read: feature_model.predict(images[split], verbose=0, batch_size=64, callbacks=[read]))
     logits = answers_of_head(head, features)
     latency = per_sample_ms(lambda x: head(feature_model.predict(x, verbose=0, batch_size=64)), images["val"])
     return [Candidate(

@@ -22,13 +22,13 @@ from ..train.config import FinetuneConfig
 from ..train.stages import (
     Deadline,
     EpochReport,
-    ItemsRead,
     KeepBest,
     answers_of_head,
     class_weights,
     compile_for_finetuning,
     passes_after_training,
     preparing,
+    read_every_split,
     stage_one_head,
     time_training_step,
     validation_seconds,
@@ -169,18 +169,12 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    features, total = {}, sum(map(len, ids.values()))
-
-    def embedded(split: str) -> np.ndarray:  # the embeddings the head reads, with progress between batches
-        read = ItemsRead(ctx, sum(map(len, features.values())), len(ids[split]), total, 64)
-        return predict_logits(feature_model, ids[split], callback=read)
-
-    for split in ("train", "test"):
-        features[split] = embedded(split)
-    watch = time.perf_counter()  # an answer's time, its embedding and the head, on validation (traced by now)
-    features["val"] = embedded("val")
+    features, took = read_every_split(  # the embeddings the head reads, with progress between batches; validation
+        ctx, {split: len(rows) for split, rows in ids.items()},  # last, traced by then: an answer's time
+        lambda split, read: predict_logits(feature_model, ids[split], callback=read), order=("train", "test", "val"))
+    watch = time.perf_counter()
     logits = answers_of_head(head, {s: features[s] for s in ("val", "test")})
-    latency = 1000 * (time.perf_counter() - watch) / max(len(ids["val"]), 1)
+    latency = 1000 * (took["val"] + time.perf_counter() - watch) / max(len(ids["val"]), 1)  # embedding and head
     return [Candidate(
         strategy="finetune",
         name=f"finetune_top{blocks}",

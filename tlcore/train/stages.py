@@ -122,6 +122,19 @@ class ItemsRead(keras.callbacks.Callback):
         report(self.ctx.progress, ANSWERS, read, self.total, "reading every item through the tuned model")
 
 
+def read_every_split(ctx: Context, rows: dict[str, int], read, order: tuple[str, ...] = ("train", "val", "test")
+                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every split through a tuned model's feature model after training, in `order`, with progress in items over
+    all of them (`ItemsRead`); `read(split, callback)` reads one split. Returns the features and each split's
+    seconds (a reading's pace, traced by the later splits: the latency a user will see)."""
+    features, seconds, total = {}, {}, sum(rows.values())
+    for split in order:
+        started = time.perf_counter()
+        features[split] = read(split, ItemsRead(ctx, sum(map(len, features.values())), rows[split], total, 64))
+        seconds[split] = time.perf_counter() - started
+    return features, seconds
+
+
 def answers_of_head(head: keras.Model, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """A fine-tuned model's logits per split, from the features its head reads: the head on them. The model is the
     head on those features, so the base runs once over each item after training; it ran over validation and test
