@@ -321,6 +321,8 @@ def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
     if "Selected" in table:  # first: the table is wider than the page, and this column was cut off at its end
         table = table[["Selected", *(column for column in table.columns if column != "Selected")]]
     st.dataframe(table, hide_index=True, width="stretch")
+    if (table.get("Test accuracy") == words.UNTESTED).any():
+        st.caption(words.UNTESTED_WHY)
 
 
 def no_worker_warning() -> None:

@@ -11,7 +11,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
-from tlcore import jobs, runs, session, workspaces
+from tlcore import jobs, runs, session, words, workspaces
 from tlcore.train import SearchConfig, TrainConfig
 from tlcore.train.anytime import FIRST_FOLDER
 
@@ -161,7 +161,27 @@ def test_a_finished_run_shows_its_final_model_to_download_and_nothing_live(compl
     assert not any("While it trains" in c.value or "A later model replaces it" in c.value for c in at.caption)
     bar = at.get("progress")[0].proto.text
     assert ": 100% done; " in bar and bar.endswith(" elapsed")  # the bar at 100%, no step, no time left
-    assert list(at.dataframe[-1].value.columns)[:2] == ["Selected", "Model"]  # Selected no longer cut off
+    table = at.dataframe[-1].value
+    assert list(table.columns)[:4] == ["Selected", "Model", "Validation accuracy", "Test accuracy"]  # none cut off
+    untested = (table["Test accuracy"] == words.UNTESTED).any()  # this run stopped after its first model: none
+    assert [c.value for c in at.caption].count(words.UNTESTED_WHY) == int(untested)
+
+
+def test_a_table_of_models_not_all_tested_says_once_what_not_tested_means():
+    def script():
+        import streamlit as st
+
+        from pages.common import scores_in_context
+
+        row = {"strategy": "extract", "model": "ridge", "val_accuracy": 0.9, "test_accuracy": None,
+               "train_seconds": 0.1, "size_bytes": 1e6, "latency_ms": 1.0, "selected": False}
+        scores_in_context({"backbone": "efficientnet_lite0", "leaderboard": [
+            row | {"model": "logistic_regression", "test_accuracy": 0.95, "selected": True}, row, row]}, st.caption)
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["Test accuracy"]) == ["95.0%", words.UNTESTED, words.UNTESTED]
+    assert [c.value for c in at.caption] == [words.UNTESTED_WHY]
 
 
 def test_the_export_page_loads_its_bundle_once_while_it_is_unchanged(complete, monkeypatch):
