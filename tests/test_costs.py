@@ -126,6 +126,24 @@ def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_pa
     assert first.trace == again.trace == 3.0  # recorded with the step
 
 
+def test_at_the_ceiling_neither_the_step_nor_the_search_trial_is_timed_and_what_was_recorded_is_kept(
+        tmp_path, monkeypatch):
+    """Every run stops after its first head there, so the analysis does not spend seconds timing what no run does."""
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
+    timed = []
+    modality = SimpleNamespace(name="image", timing_tag=lambda dataset: "",
+                               time_step=lambda *args: timed.append("step") or (0.01, 0.02, 0.001, 3.0))
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: timed.append("trial") or 0.5)
+    rng = np.random.default_rng(0)
+    features, labels = rng.normal(size=(60, 8)), np.arange(60) % 3
+    capped = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels, at_ceiling=True)
+    assert timed == [] and (capped.step, capped.trace, capped.head_trial) == (0.0, 0.0, 0.0) and capped.head_fit > 0
+    costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)  # below it: timed and kept
+    assert timed == ["step", "trial"]
+    kept = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels, at_ceiling=True)
+    assert timed == ["step", "trial"] and (kept.forward, kept.step, kept.trace) == (0.01, 0.02, 3.0)
+
+
 def test_texts_of_another_length_class_time_their_own_step_and_keep_the_forward_rate_for_the_reserve(
         tmp_path, monkeypatch):
     from tlcore.text.finetune import length_class

@@ -97,7 +97,7 @@ def analyze(
     choice = modality.resolve_base(dataset, backbone, image_size)
     measured = modality.measure(dataset, choice, seed=seed, descriptions=descriptions, progress=progress)
     ranking = modality.rank_bases(dataset, choice, measured.features, seed=seed, progress=progress)
-    report(progress, "analysis", 2, 3, "timing a fine-tuning step on this machine")
+    report(progress, "analysis", 2, 3, "how long each way takes on this machine")
     rates, parts = expected_for(modality, dataset, choice, measured)
     report(progress, "analysis", 2, 3, "weighing the ways")
     settings = {"image_size": choice.image_size} if choice.image_size else {}

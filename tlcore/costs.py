@@ -200,9 +200,10 @@ def expected_for(modality, dataset, choice, measured) -> tuple[Rates, RunParts]:
         if "finetune" in ways else None  # a kind of data that cannot fine-tune times no step
     splits = dataset.records["split"].to_numpy(dtype=object)
     train, val = splits == "train", splits == "val"
-    rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"))
     seconds, at_ceiling = first_head_check(measured.features[train], dataset.labels("train"),
                                            measured.features[val], dataset.labels("val"), len(dataset.classes))
+    rates = measure_rates(modality, dataset, choice, blocks, measured.features[train], dataset.labels("train"),
+                          at_ceiling=at_ceiling)
     rates = replace(rates, first_head=seconds)
     counts = Counts(*(int((splits == s).sum()) for s in ("train", "val", "test")))
     parts = expected_parts(rates, counts, FinetuneConfig().epochs, at_ceiling=at_ceiling)
@@ -319,17 +320,21 @@ def guessed(modality: str, base: str, size: int | None, what: str) -> float:
     return GUESSES.get(what, START_GUESS).get(modality, 10.0)
 
 
-def measure_rates(modality, dataset, choice, blocks: int | None, features, labels) -> Rates:
+def measure_rates(modality, dataset, choice, blocks: int | None, features, labels, *,
+                  at_ceiling: bool = False) -> Rates:
     """This machine's `Rates` for `dataset` on `choice`: the base's forward pass and a fine-tuning step with
     `blocks` unfrozen timed once per machine, base, size and `Modality.timing_tag` (kept; `Modality.time_step`),
-    a head fitted now on the training `features` (what every head on cached features costs here), and what the
-    last bundles and job starts took."""
+    a head fitted now on the training `features` (what every head on cached features costs here), one trial of
+    the head search, and what the last bundles and job starts took. `at_ceiling` (`first_head_check`): every run
+    stops after its first head, so neither the step nor the trial is timed (what was recorded is kept): they were
+    9 of a cold analysis's 29 s on Shapes, and 2.5 of a warm one's 10 s (2026-12-06)."""
     key = (choice.name, choice.image_size)
     tag = modality.timing_tag(dataset)  # texts: their length class
     names = (f"forward{tag}", f"step@{blocks}{tag}", f"decode{tag}", f"trace@{blocks}{tag}")
     forward, step, decode, trace = (measured(*key, name) for name in names)
-    if blocks is None:  # a kind of data that cannot fine-tune: nothing to time through its base
-        forward, step, decode, trace = forward or measured(*key, "forward") or 0.0, 0.0, decode or 0.0, 0.0
+    if blocks is None or at_ceiling:  # nothing to time through the base: it cannot fine-tune, or no run will
+        forward, step, decode, trace = forward or measured(*key, "forward") or 0.0, step or 0.0, decode or 0.0, \
+            trace or 0.0
     elif None in (forward, step, decode, trace):  # timings recorded before the tracing was: timed again
         forward, step, decode, trace = modality.time_step(dataset, choice, blocks)
         for name, value in zip(names, (forward, step, decode, trace), strict=True):
@@ -337,7 +342,7 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
         if tag:  # what fine-tuning's reserve reads for the base (`train.stages.validation_seconds`)
             record(*key, "forward", forward)
     return Rates(forward=forward, step=step, trace=trace, decode=decode, head_fit=time_head_fit(features, labels),
-                 head_trial=time_head_trial(features, labels),
+                 head_trial=0.0 if at_ceiling else time_head_trial(features, labels),
                  bundle=guessed(modality.name, *key, BUNDLE), start=guessed(modality.name, *key, "start"),
                  finetune_bundle=guessed(modality.name, *key, f"{BUNDLE}:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
