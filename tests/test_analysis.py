@@ -287,6 +287,7 @@ def test_good_and_fast_fine_tunes_for_a_small_gain_only_when_it_costs_no_more_mi
     from tlcore.gain import GainModel
     from tlcore.pilot import Pilot, decided_by
     from tlcore.strategy import FAST_GAIN_POINTS, FAST_TIME_FACTOR
+    from tlcore.train import TrainConfig
 
     spec = get_spec("efficientnet_lite0")
     reading = read_image_gap(_gap(shift=0.3), spec, 150, False, _measures())
@@ -302,7 +303,16 @@ def test_good_and_fast_fine_tunes_for_a_small_gain_only_when_it_costs_no_more_mi
     assert quick.strategy == "finetune"
     assert f"worth it for good and fast, since it takes at most {FAST_TIME_FACTOR:.1f} times" in quick.reasons[-1]
     assert quick.settings["unfreeze_blocks"] == reading.settings["unfreeze_blocks"]
-    assert advise(FAST_TIME_FACTOR * 40.0 + 1).strategy == "extract"  # a second more: the gain must pay for it
+    slow = advise(FAST_TIME_FACTOR * 40.0 + 1)
+    assert slow.strategy == "extract"  # a second more: the gain must pay for it
+    # an extract advice still says what fine-tuning's points and minutes were for, and a run that fine-tunes (the
+    # Train page's "all", `train --strategy finetune`) trains that: a walk's fine-tuned 12 blocks took 1.9x the 6 timed
+    assert "unfreeze_blocks" not in slow.settings and slow.finetune_settings == reading.settings
+    config = TrainConfig.from_analysis({"backbone": spec.name, "recommendation": slow.to_dict()}, strategies=("all",))
+    assert (config.finetune.unfreeze_blocks, config.finetune.learning_rate) == (
+        reading.settings["unfreeze_blocks"], reading.settings["learning_rate"])
+    assert shared_recommend(size, _measures(), reading, 0.0, "ImageNet", aim="fast",
+                            can_finetune=False).finetune_settings == {}  # a base that cannot fine-tune: none
     assert advise(30.0, points=-0.5).strategy == "extract"  # costing nothing more is no reason to lose points
     assert advise(30.0).confidence == round(model.sure(FAST_GAIN_POINTS / 2), 2)  # sure of the gain's sign only
     # a pilot's measurement weighed in keeps the same rule

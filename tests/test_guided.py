@@ -162,8 +162,9 @@ def test_train_the_recommended_model_submits_the_recommended_settings(monkeypatc
     advice = analysis["recommendation"]
     assert config.strategies == (advice["strategy"],) and config.image_size == analysis["image_size"]
     assert config.backbone == analysis["backbone"] and config.budget_seconds == 300.0
+    tuned = advice["settings"] if "unfreeze_blocks" in advice["settings"] else advice["finetune_settings"]
     assert (config.finetune.unfreeze_blocks, config.finetune.learning_rate) == (
-        advice["settings"].get("unfreeze_blocks"), advice["settings"].get("learning_rate"))
+        tuned["unfreeze_blocks"], tuned["learning_rate"])  # what the advice's fine-tuning time was for
 
 
 def test_gather_images_on_the_data_page(tmp_path):

@@ -327,7 +327,7 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
     a head fitted now on the training `features` (what every head on cached features costs here), one trial of
     the head search, and what the last bundles and job starts took. `at_ceiling` (`first_head_check`): every run
     stops after its first head, so neither the step nor the trial is timed (what was recorded is kept): they were
-    9 of a cold analysis's 29 s on Shapes, and 2.5 of a warm one's 10 s (2026-12-06)."""
+    9 of a cold analysis's 29 s on Shapes, and 2.5 of a warm one's 10 s (2026-12-05)."""
     key = (choice.name, choice.image_size)
     tag = modality.timing_tag(dataset)  # texts: their length class
     names = (f"forward{tag}", f"step@{blocks}{tag}", f"decode{tag}", f"trace@{blocks}{tag}")

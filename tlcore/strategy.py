@@ -72,6 +72,10 @@ class Recommendation:
     expected_gain: float | None = None  # points fine-tuning is expected to add over extract, where calibrated
     gain_error: float | None = None  # the typical error of that estimate, in points
     expected_loss: float | None = None  # points the choice is expected to lose against the other way, where calibrated
+    # what fine-tuning's expected points and minutes are for (blocks to unfreeze, learning rate), whichever way is
+    # advised: a walk's "All three" after an extract advice fine-tuned 12 blocks where the analysis timed 6, and took
+    # 1.9x the time it was told (`TrainConfig.from_analysis` reads it where `settings` has none)
+    finetune_settings: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -229,7 +233,7 @@ def recommend(size: dict, measures, reading: GapReading, as_is_accuracy: float, 
                        "more data would pay off.")
     return Recommendation(strategy, confidence, reasons, settings, expected, aim, seconds,
                           None if points is None else round(points, 2), gain.residual_points if gain else None,
-                          loss)
+                          loss, dict(reading.settings) if can_finetune else {})
 
 
 def _by_expected_gain(gain: GainModel, points: float, seconds: dict, aim: str, reading: GapReading, domain: str,

@@ -121,7 +121,7 @@ def bundle_model(encoder):
     """The Keras USE-m of a loaded USE-m base (its package's weights), for a bundle: ids -> 512-d unit embedding.
     Only bundles need it (260 MB), so it is built at the first and kept with the loaded base: a run builds two
     bundles (its first model's and its final one), and each had read the weights and built the model again, 1.5-3 s
-    of a GermEval run's 3.5 s bundles (2026-12-06). Its weights are frozen; a bundle only calls it."""
+    of a GermEval run's 3.5 s bundles (2026-12-05). Its weights are frozen; a bundle only calls it."""
     kept = encoder.extra.get("bundle_model")
     if kept is not None:
         return kept

@@ -73,16 +73,19 @@ class TrainConfig:
     @classmethod
     def from_analysis(cls, analysis, **overrides) -> TrainConfig:
         """The analysis's recommended strategy and settings (base, image size, what fine-tuning unfreezes
-        and its learning rate); `overrides` (any field, None ignored) on top.
+        and its learning rate: the advice's, else those its expected times were for); `overrides` (any field, None
+        ignored) on top.
 
         `analysis` is an `Analysis` or its `to_dict()` (what the app and `analyze` store).
         """
         found = analysis.to_dict() if hasattr(analysis, "to_dict") else analysis
         advice = found["recommendation"]
         settings = advice.get("settings", {})
+        # fine-tuning as the analysis timed and estimated it, also where another way was advised (a run of "all")
+        tuned = settings if "unfreeze_blocks" in settings else advice.get("finetune_settings") or {}
         config = cls(strategies=(advice["strategy"],), backbone=found["backbone"], image_size=found.get("image_size"),
-                     finetune=FinetuneConfig(unfreeze_blocks=settings.get("unfreeze_blocks"),
-                                             learning_rate=settings.get("learning_rate")))
+                     finetune=FinetuneConfig(unfreeze_blocks=tuned.get("unfreeze_blocks"),
+                                             learning_rate=tuned.get("learning_rate")))
         return dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
 
     @classmethod
