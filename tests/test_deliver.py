@@ -50,6 +50,26 @@ def test_a_head_on_the_features_at_the_ceiling_ends_fine_tuning_early_and_says_w
     assert done.result.selected.strategy == "extract"
 
 
+def test_a_run_without_test_mistakes_explains_none_and_says_so(shapes, tmp_path, monkeypatch):
+    import tlcore.explain
+    import tlcore.train
+
+    real = tlcore.train.train
+
+    def no_mistakes(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.report["misclassified"] = []  # every test item right, as Shapes often is
+        return result
+
+    monkeypatch.setattr(tlcore.train, "train", no_mistakes)
+    monkeypatch.setattr(tlcore.explain, "explain_run", lambda *a, **k: pytest.fail("nothing to explain"))
+    steps = []
+    config = TrainConfig(strategies=("extract",), image_size=64, budget_seconds=300)
+    done = train_and_bundle(shapes, config, tmp_path / "ws", progress=lambda p: steps.append(p.stage))
+    assert done.bundle.is_file() and "explain" not in steps
+    assert done.wall()["explanations"] == "none to make: no mistakes on the test split"
+
+
 @pytest.mark.slow
 def test_a_short_budget_ends_with_a_downloadable_bundle_within_it(shapes, tmp_path):
     budget = 60.0

@@ -76,7 +76,7 @@ def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = N
 
     result = train(dataset, config, workspace, run_id=run_id, progress=progress, first_model=first_model,
                    started=started, after_seconds=bundle_seconds + EXPLAIN_SECONDS)
-    report(progress, "bundle", 0, 1, f"building the bundle (about {bundle_seconds:.0f} s on this machine)")
+    report(progress, "bundle", 0, 1, f"building the bundle (about {max(bundle_seconds, 1):.0f} s on this machine)")
     watch = costs.Stopwatch()
     bundle, bundle_error = None, ""
     try:
@@ -86,7 +86,9 @@ def train_and_bundle(dataset, config, workspace: Path, *, run_id: str | None = N
         bundle_error = str(error)
     final = round(time.monotonic() - started, 1) if bundle else None
     explained = "no bundle" if bundle is None else ""
-    if bundle is not None:
+    if bundle is not None and not result.report.get("misclassified"):  # walk 8 read "explaining the mistakes" at 27
+        explained = "none to make: no mistakes on the test split"  # of 27 right, while the bundle was loaded again
+    elif bundle is not None:
         left = config.budget_seconds - (time.monotonic() - started)
         if left >= EXPLAIN_SECONDS:
             report(progress, "explain", 0, 1, "showing where the model looks in its most confident mistakes")
