@@ -382,11 +382,7 @@ def best_so_far(folder: Path) -> None:
     best = read_best(folder)
     if not best:
         return
-    title = words.model_title(best["strategy"], best["model"], words.base_title(best.get("base") or ""))
-    st.info(f"Best so far: **{title}**, {words.percent(best['val_accuracy'])} of the {best['val_items']} validation "
-            f"items right (first model after {words.seconds(best['first_seconds'])}). A later model replaces it only "
-            "where it does better on validation (at the same score: where its probabilities fit better, as the "
-            "run's selection ranks them).")
+    st.info(words.best_so_far_line(best))
     first = first_model(folder)
     if first:
         download_first(first, key=f"first:{folder}", now=True)
@@ -429,13 +425,12 @@ def show_progress(folder: Path, title: str, found: str) -> None:
             st.dataframe(progress["board"], hide_index=True)
             st.caption("While it trains, the head search scores each trial on an inner split of the training data; "
                        "the final table scores every model on the validation split, so the numbers differ.")
-    if progress.get("points"):
-        import pandas as pd
+    frame = words.chart_points(progress.get("points") or [])
+    if len(frame):
         import plotly.express as px
 
-        frame = pd.DataFrame(progress["points"])
-        st.plotly_chart(px.line(frame, x="step", y="value", color="metric", markers=True), width="stretch",
-                        key=f"chart:{folder}")
+        chart = px.line(frame, x="trial or epoch", y="% right", color="measure", markers=True, range_y=[0, 101])
+        st.plotly_chart(chart, width="stretch", key=f"chart:{folder}")
 
 
 def time_left(folder: Path, progress: dict) -> str:

@@ -150,6 +150,32 @@ def test_before_train_the_expected_time_is_the_analysiss_or_says_which_base_it_t
     assert expected_before_note(None, 300.0, {}) == ""  # no analysis: nothing to say
 
 
+def test_the_best_so_far_says_when_it_came_apart_from_the_runs_first_model():
+    from tlcore.words import best_so_far_line
+
+    best = {"strategy": "extract", "model": "logistic_regression", "base": "", "val_accuracy": 0.9, "val_items": 30,
+            "seconds": 4.0, "replaced": 0, "first_seconds": 4.0}
+    assert "90.0% of the 30 validation items right (the run's first model, after 4 s)." in best_so_far_line(best)
+    later = best_so_far_line(best | {"strategy": "finetune", "model": "finetune_top12", "seconds": 186.0,
+                                     "replaced": 1, "base": "efficientnet_lite0"})
+    assert later.startswith("Best so far: **Fine-tuned EfficientNet-Lite0 (top 12 blocks)**")
+    assert "(found after 3 min 6 s; the run's first model came after 4 s)." in later
+
+
+def test_the_live_chart_shows_accuracies_in_percent_against_trials_and_epochs():
+    from tlcore.jobs import POINT_WORDS
+    from tlcore.words import chart_points
+
+    points = [{"step": f"{stage} {n}", "metric": POINT_WORDS[(stage, key)], "value": value}
+              for stage, n, key, value in [("search", 1, "val_accuracy", 0.9), ("search", 1, "best_val_accuracy", 0.9),
+                                           ("finetune", 3, "loss", 0.7), ("finetune", 3, "val_accuracy", 0.955)]]
+    frame = chart_points(points)
+    assert list(frame.columns) == ["trial or epoch", "measure", "% right"]
+    assert frame["trial or epoch"].tolist() == ["trial 1", "trial 1", "epoch 3"]  # not "search 1", "finetune 3"
+    assert frame["% right"].tolist() == [90.0, 90.0, 95.5]  # and no loss on the same axis
+    assert chart_points([]).empty
+
+
 def test_results_shows_the_running_run_and_its_progress():
     at, run_id, ws_id = results_of_unfinished_run("running", "aa01")
     assert not any("Train a model" in i.value for i in at.info)

@@ -269,6 +269,33 @@ def wall_note(wall: dict | None, expected: float | None = None) -> str:
     return note + "."
 
 
+CHART_STEPS = {"search": "trial", "finetune": "epoch"}
+
+
+def chart_points(points: list[dict]) -> pd.DataFrame:
+    """A run's live chart in words: the accuracies only, in percent, against "trial 3" and "epoch 5". Walks 7 and 8
+    read losses and accuracies on one "value" axis against "search 1" and "finetune 3" as a puzzle; the status line
+    and the table say the rest."""
+    frame = pd.DataFrame(points, columns=["step", "metric", "value"])
+    frame = frame[~frame["metric"].str.contains("loss")].copy()
+    frame["value"] = 100 * frame["value"].astype(float)
+    frame["step"] = [f"{CHART_STEPS.get(stage, stage)} {number}"
+                     for stage, _, number in (str(step).rpartition(" ") for step in frame["step"])]
+    return frame.rename(columns={"step": "trial or epoch", "metric": "measure", "value": "% right"})
+
+
+def best_so_far_line(best: dict) -> str:
+    """The run's model so far (`tlcore.train.anytime`'s record) in words, with when it came: walk 8 read "(first model
+    after 2 s)" beside a fine-tuned model found after 3 minutes as that model's own time."""
+    title = model_title(best["strategy"], best["model"], base_title(best.get("base") or ""))
+    first, found = best.get("first_seconds"), best.get("seconds")
+    when = (f"the run's first model, after {seconds(first)}" if found is None or found == first else
+            f"found after {seconds(found)}; the run's first model came after {seconds(first)}")
+    return (f"Best so far: **{title}**, {percent(best['val_accuracy'])} of the {best['val_items']} validation items "
+            f"right ({when}). A later model replaces it only where it does better on validation (at the same score: "
+            "where its probabilities fit better, as the run's selection ranks them).")
+
+
 def expected_before_note(expected: float | None, budget: float, timed: dict | None) -> str:
     """What the page can say of a run's time before Train is pressed: the analysis's expectation for these
     settings, or, where it timed another base or size (`timed`: the saved analysis), which one it timed. A walk

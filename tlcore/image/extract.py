@@ -56,7 +56,7 @@ def extract_features(
     if use_cache:
         stored, note = read_arrays(path, ("features", "logits"), len(images))
         if stored is not None:
-            report(progress, "features", len(images), len(images), "read from cache")
+            report(progress, "features", len(images), len(images), "already read (kept since the analysis)")
             return Features(stored["features"], stored["logits"], key, from_cache=True)
         if note:
             report(progress, "features", 0, len(images), note)

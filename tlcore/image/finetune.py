@@ -109,7 +109,7 @@ def run(ctx: Context) -> list[Candidate]:
         trainable = unfreeze_top(backbone, blocks)
         model, feature_model = build_model(backbone, head, config.augment, ctx.config.seed)
         compile_for_finetuning(model, rate, steps)
-    preparing(ctx, "to train (the model is built, once)")
+    preparing(ctx, "the model to fine-tune (built once, before its first epoch)")
     weights = class_weights(ctx.labels["train"], ctx.n_classes)
     keep = KeepBest((images["val"], onehot["val"]))
     counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}

@@ -44,7 +44,7 @@ def embed_texts(
     if use_cache:
         stored, note = read_arrays(path, ("features",), len(texts))
         if stored is not None:
-            report(progress, "embeddings", len(texts), len(texts), "read from cache")
+            report(progress, "embeddings", len(texts), len(texts), "already read (kept since the analysis)")
             return Features(stored["features"], np.zeros((len(texts), 0), np.float32), key, from_cache=True)
         if note:
             report(progress, "embeddings", 0, len(texts), note)

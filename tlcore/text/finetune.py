@@ -158,7 +158,7 @@ def run(ctx: Context) -> list[Candidate]:
         trainable = unfreeze_top(encoder, blocks)
         model, feature_model = build_model(encoder, head)
         compile_for_finetuning(model, rate, steps)
-    preparing(ctx, "to train (the model is built, once)")
+    preparing(ctx, "the model to fine-tune (built once, before its first epoch)")
     validation = LengthBatches(ids["val"], onehot["val"], 64, shuffle=False)  # padded per batch: fast
     keep = KeepBest((validation,))
     counts = {s: len(ctx.labels[s]) for s in ("train", "val", "test")}

@@ -21,6 +21,7 @@ from .. import costs, runs
 from ..errors import SettingError, TLCoreError, UnknownNameError
 from ..modality import modality_of
 from ..progress import ProgressCallback, report
+from ..words import strategy_title
 from .anytime import FIRST_FOLDER, BestSoFar
 from .baselines import first_head
 from .candidate import Candidate, Context
@@ -156,7 +157,7 @@ def _run(dataset, config: TrainConfig, run_dir: Path, names: list[str], started:
         # the base as it is takes seconds and is what a comparison of the ways starts from: asked, it is measured
         if (index or candidates) and name != "predict" and ctx.stop_before(f"strategy {name}"):
             continue
-        report(progress, "strategies", index, len(names), f"training {name}")
+        report(progress, "strategies", index, len(names), f"training: {strategy_title(name)} ({name})")  # as the radio
         watch = costs.Stopwatch()
         found = runner(ctx)
         if name == "predict":  # the base as it is: seconds whatever the data, what the next analysis expects of it
