@@ -116,6 +116,8 @@ def test_analyse_shows_the_ranking_and_train_preselects_the_recommended_base_and
     at.button(key="analyse").click().run()
     assert not at.exception and at.subheader[0].value.startswith("Our advice: ")
     assert any(LITE2_FIRST.sentence in m.value for m in at.markdown)
+    timed = next(m.value for m in at.markdown if m.value.startswith("**Each way in points and minutes**"))
+    assert timed.endswith("timed on this machine by the analysis, with EfficientNet-Lite0 at 192 px.")  # not Lite2
     shown = at.dataframe[0].value
     assert list(shown["Base"]) == ["EfficientNet-Lite2 (recommended)", "EfficientNet-Lite0"]
     assert list(shown["Linear probe accuracy"]) == ["98.1%", "96.3%"] and "Seconds per image" in shown.columns

@@ -201,8 +201,10 @@ def ahead_of(folder: Path) -> int | None:
 
 
 # an analysis has no budget: what one usually takes, until this machine has timed one (the samples in a browser on an
-# idle 2-core machine, 2026-12-05: Shapes 33-41 s, Support 20-24 s; the first analysis had read "about 0:59 left")
-ANALYSIS_GUESS_SECONDS = 40.0
+# idle 2-core machine, 2026-12-05: Shapes 33-41 s, Support 20-24 s; the first analysis had read "about 0:59 left").
+# Since an analysis at the ceiling stopped timing what no run uses (4f84cbe), walk 8 took 19 s on a new app's Shapes,
+# which had read "about 0:39 left", and 27 s on digits after it
+ANALYSIS_GUESS_SECONDS = 25.0
 
 
 def analysis_seconds() -> float:
