@@ -111,10 +111,9 @@ shown = [(f"{modality.noun.capitalize()} per class to learn from",
 for start in range(0, len(shown), 2):  # two per row: the labels stay whole
     for col, (label, value, meaning) in zip(st.columns(2), shown[start : start + 2], strict=False):
         col.metric(label, value, help=meaning)
-timed_at = f" at {analysis['image_size']} px" if analysis.get("image_size") else ""  # walk 8: which base was timed?
 st.markdown("**Each way in points and minutes** (before any training): the accuracy it is expected to score, and "
             "the time from pressing Train to a model you can download, timed on this machine by the analysis, with "
-            f"{words.base_title(analysis['backbone'])}{timed_at}.")
+            f"{words.base_at_size(analysis['backbone'], analysis.get('image_size'))}.")  # walk 8: which base?
 st.table(words.expected_accuracy_table(analysis).set_index("Way"))
 ranking = base_ranking(analysis)
 if ranking:

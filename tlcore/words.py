@@ -82,6 +82,12 @@ def base_title(name: str) -> str:
     return name
 
 
+def base_at_size(name: str, image_size: int | None = None) -> str:
+    """A base and the input size it was timed or trained at, in words: "EfficientNet-Lite0 at 192 px" (the title
+    `BaseChoice.describe` gives by its registry name)."""
+    return base_title(name) + (f" at {image_size} px" if image_size else "")
+
+
 def percent(value: float | None, digits: int = 1) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "not measured"
@@ -309,9 +315,9 @@ def expected_before_note(expected: float | None, budget: float, timed: dict | No
                 f"download (the analysis's timing; the budget, {seconds(budget)}, caps it).")
     if not timed or not timed.get("backbone"):
         return ""
-    at = f" at {timed['image_size']} px" if timed.get("image_size") else ""
-    return (f"No expected time for this choice: the analysis timed {base_title(timed['backbone'])}{at}. Choose "
-            "it for one, or analyse again with this base.")
+    timed_base = base_at_size(timed["backbone"], timed.get("image_size"))
+    return (f"No expected time for this choice: the analysis timed {timed_base}. Choose it for one, or analyse again "
+            "with this base.")
 
 
 def anytime_note(anytime: dict | None) -> str:
