@@ -225,6 +225,42 @@ def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
     assert found["extract"] >= RATES.search_trials * seconds  # the search's trials are in the extract time
 
 
+def test_the_trial_the_analysis_times_is_the_one_the_search_runs_first(tmp_path, monkeypatch):
+    """Unseeded, its start changed how many epochs it trained (2.1-5.2 s on digits for one search's 55-59 s): the
+    expected search moved with it. The same trial trains as many epochs to the same score."""
+    import tlcore.train.tuner as tuners
+    from tlcore.features import Features
+    from tlcore.train import search
+    from tlcore.train.candidate import Context
+    from tlcore.train.config import SearchConfig, TrainConfig
+
+    monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path / "home"))
+    made, make = [], tuners.make_tuner
+
+    def spy(*args, **kwargs):
+        made.append(make(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tuners, "make_tuner", spy)
+    monkeypatch.setattr(search, "make_tuner", spy)
+    rng = np.random.default_rng(0)
+    labels = np.arange(150) % 3
+    features = (rng.normal(size=(150, 16)) + 1.5 * np.eye(3, 16)[labels]).astype("float32")
+
+    def first_trial():
+        trial = made[-1].oracle.trials[min(made[-1].oracle.trials)]
+        return trial.best_step, trial.score
+
+    costs.time_head_trial(features, labels)
+    timed = first_trial()
+    dataset = SimpleNamespace(classes=("a", "b", "c"), modality="image", groups=lambda split=None: None)
+    config = TrainConfig(backbone="base", search=SearchConfig(max_trials=1), stop_early=False)
+    every = {split: Features(features, None, "k") for split in ("train", "val", "test")}
+    ctx = Context(dataset, config, None, every, {"train": labels}, tmp_path, 1e18, 1.0, 100)
+    search.run(ctx)
+    assert first_trial() == timed
+
+
 def test_a_search_that_ended_by_itself_or_at_its_share_teaches_the_next_expected_time_one_cut_by_the_deadline_not(
         tmp_path, monkeypatch):
     from tlcore.train.search import record_search

@@ -372,28 +372,30 @@ def time_head_fit(features, labels) -> float:
     return round(watch.seconds, 4)
 
 
-def time_head_trial(features, labels) -> float:
-    """Seconds of one trial of the head search here: the default head trained on 80% of the training features,
-    early-stopped on the other 20%, run as `tlcore.train.search` runs its first trial (through Keras Tuner, with
-    its per-epoch records and a per-batch callback like the search's deadline, in a scratch folder): timed bare,
-    the same fit took about 40% of a search's own first trial on scikit-learn's digits (2026-12-05), and the
-    expected search was that short."""
+def time_head_trial(features, labels, seed: int | None = None) -> float:
+    """Seconds of one trial of the head search here: the trial `tlcore.train.search` runs first on these features
+    with the run's `seed` (the default head, its start and its inner split the same, so it trains as many epochs),
+    through Keras Tuner with its per-epoch records and a per-batch callback like the search's deadline, in a
+    scratch folder. Timed bare, the same fit took about 40% of a search's own first trial on scikit-learn's digits
+    (2026-12-05); unseeded, its start changed how long it trained: 2.1-5.2 s there, for one search's 55-59 s."""
     import tempfile
 
     import keras
 
-    from .folds import holdout
-    from .train.config import SearchConfig
+    from .train.config import SearchConfig, TrainConfig
+    from .train.search import inner_split
     from .train.tuner import make_tuner
 
+    seed = TrainConfig().seed if seed is None else seed
     classes = int(labels.max()) + 1
-    fit, score = holdout(labels, 0.2, 0)
+    keras.utils.set_random_seed(seed)  # as the search does before its first trial
+    fit, score = inner_split(labels, seed)
     onehot = keras.utils.to_categorical(labels, classes)
     # a per-batch hook as the search's deadline (`train.stages.Deadline`, which imports this module) has: Keras
     # then waits for every batch's result
     deadline = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: time.monotonic())
     with tempfile.TemporaryDirectory(prefix="head-trial-") as folder:
-        tuner = make_tuner(features[fit], classes, SearchConfig(max_trials=1), 0, float("inf"), Path(folder))
+        tuner = make_tuner(features, classes, SearchConfig(max_trials=1), seed, float("inf"), Path(folder))
         tuner.search(features[fit], onehot[fit], validation_data=(features[score], onehot[score]), verbose=0,
                      callbacks=[deadline])  # the first trial: every setting at its known-good default
         return round(next(iter(tuner.seconds.values())), 4)
