@@ -339,12 +339,29 @@ def test_finetune_end_to_end(shapes, tmp_path, distribution):
                                   f"validation, {epochs[-1].metrics['accuracy']:.1%} right on training")
     assert result.selected.strategy == "finetune"
     assert result.selected.params["trainable_layers"] > 0
+    assert result.selected.latency_ms > 0  # validation's reading after training, per item
     assert result.test.accuracy > 0.5
     assert (result.run_dir / "models" / "finetune_finetune_top2.keras").is_file()
     from tlcore.image.extract import load_images  # the reported answers are the saved model's own on raw images
 
     answers = result.selected.model.predict(load_images(shapes.files("val"), 96), verbose=0)
     np.testing.assert_allclose(result.selected.val_logits, answers, rtol=1e-3, atol=1e-3)
+
+
+def test_a_tuned_models_answers_are_its_head_on_the_features_and_its_latency_counts_reading_them():
+    import keras
+
+    from tlcore.train.stages import answers_and_latency
+
+    head = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    rng = np.random.default_rng(0)
+    features = {split: rng.normal(size=(n, 4)).astype("float32") for split, n in (("train", 30), ("val", 10),
+                                                                                  ("test", 20))}
+    logits, latency = answers_and_latency(head, features, {"train": 300.0, "test": 200.0, "val": 0.5})
+    assert set(logits) == {"val", "test"}  # the training split's answers are not needed
+    np.testing.assert_allclose(logits["test"], head(features["test"]), rtol=1e-6)
+    # validation's reading, 0.5 s for 10 items, and the head on them, in milliseconds: no other split's seconds
+    assert 50.0 <= latency < 10_000.0
 
 
 def test_train_command_json(tmp_path, capsys):

@@ -16,13 +16,13 @@ import keras
 import numpy as np
 
 from ..devices import get_strategy
-from ..train.candidate import Candidate, Context, per_sample_ms
+from ..train.candidate import Candidate, Context
 from ..train.config import FinetuneConfig
 from ..train.stages import (
     Deadline,
     EpochReport,
     KeepBest,
-    answers_of_head,
+    answers_and_latency,
     class_weights,
     compile_for_finetuning,
     passes_after_training,
@@ -121,11 +121,10 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    features, _ = read_every_split(  # the features its head reads, every split, with progress between batches
+    features, took = read_every_split(  # the features its head reads, every split, with progress between batches
         ctx, {split: len(rows) for split, rows in images.items()},
         lambda split, read: feature_model.predict(images[split], verbose=0, batch_size=64, callbacks=[read]))
-    logits = answers_of_head(head, features)
-    latency = per_sample_ms(lambda x: head(feature_model.predict(x, verbose=0, batch_size=64)), images["val"])
+    logits, latency = answers_and_latency(head, features, took)
     return [Candidate(
         strategy="finetune",
         name=f"finetune_top{blocks}",

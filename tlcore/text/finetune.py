@@ -23,7 +23,7 @@ from ..train.stages import (
     Deadline,
     EpochReport,
     KeepBest,
-    answers_of_head,
+    answers_and_latency,
     class_weights,
     compile_for_finetuning,
     passes_after_training,
@@ -169,12 +169,10 @@ def run(ctx: Context) -> list[Candidate]:
                    EpochReport(ctx, config.epochs)],
     )  # fmt: skip
     seconds = time.perf_counter() - start
-    features, took = read_every_split(  # the embeddings the head reads, with progress between batches; validation
-        ctx, {split: len(rows) for split, rows in ids.items()},  # last, traced by then: an answer's time
-        lambda split, read: predict_logits(feature_model, ids[split], callback=read), order=("train", "test", "val"))
-    watch = time.perf_counter()
-    logits = answers_of_head(head, {s: features[s] for s in ("val", "test")})
-    latency = 1000 * (took["val"] + time.perf_counter() - watch) / max(len(ids["val"]), 1)  # embedding and head
+    features, took = read_every_split(  # the embeddings the head reads, with progress between batches
+        ctx, {split: len(rows) for split, rows in ids.items()},
+        lambda split, read: predict_logits(feature_model, ids[split], callback=read))
+    logits, latency = answers_and_latency(head, features, took)
     return [Candidate(
         strategy="finetune",
         name=f"finetune_top{blocks}",

@@ -101,7 +101,7 @@ def validation_seconds(ctx: Context) -> float:
 
 def passes_after_training(counts: dict[str, int]) -> float:
     """Passes over the validation split's size that fine-tuning makes after training: the features its head reads,
-    on every split (`answers_of_head`)."""
+    on every split (`read_every_split`)."""
     return sum(counts.values()) / max(counts.get("val", 0), 1)
 
 
@@ -122,24 +122,32 @@ class ItemsRead(keras.callbacks.Callback):
         report(self.ctx.progress, ANSWERS, read, self.total, "reading every item through the tuned model")
 
 
-def read_every_split(ctx: Context, rows: dict[str, int], read, order: tuple[str, ...] = ("train", "val", "test")
-                     ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Every split through a tuned model's feature model after training, in `order`, with progress in items over
-    all of them (`ItemsRead`); `read(split, callback)` reads one split. Returns the features and each split's
-    seconds (a reading's pace, traced by the later splits: the latency a user will see)."""
+def read_every_split(ctx: Context, rows: dict[str, int], read) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every split through a tuned model's feature model after training, with progress in items over all of them
+    (`ItemsRead`); `read(split, callback)` reads one split. Validation comes last, traced by then: its seconds are a
+    reading's pace, the latency a user will see (`answers_and_latency`). Returns the features and each split's
+    seconds."""
     features, seconds, total = {}, {}, sum(rows.values())
-    for split in order:
+    for split in ("train", "test", "val"):
         started = time.perf_counter()
         features[split] = read(split, ItemsRead(ctx, sum(map(len, features.values())), rows[split], total, 64))
         seconds[split] = time.perf_counter() - started
     return features, seconds
 
 
-def answers_of_head(head: keras.Model, features: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A fine-tuned model's logits per split, from the features its head reads: the head on them. The model is the
-    head on those features, so the base runs once over each item after training; it ran over validation and test
-    twice, each model traced once: 5.9 s of a digits run for 2.4 s of passes (2026-12-05)."""
-    return {split: np.asarray(head(rows, training=False), dtype=np.float64) for split, rows in features.items()}
+def answers_and_latency(head: keras.Model, features: dict[str, np.ndarray], seconds: dict[str, float]
+                        ) -> tuple[dict[str, np.ndarray], float]:
+    """A fine-tuned model's logits on validation and test, from the features its head reads (the model is the head
+    on them, so the base runs once over each item after training; it ran over validation and test twice, each
+    model traced once: 5.9 s of a digits run for 2.4 s of passes, 2026-12-05), and its milliseconds per item:
+    validation's reading (`read_every_split`'s `seconds`) and the head on it. The images had timed 64 items
+    through the model again for it."""
+    logits, took = {}, {}
+    for split in ("val", "test"):
+        started = time.perf_counter()
+        logits[split] = np.asarray(head(features[split], training=False), dtype=np.float64)
+        took[split] = time.perf_counter() - started
+    return logits, 1000 * (seconds["val"] + took["val"]) / max(len(features["val"]), 1)
 
 
 class EpochReport(keras.callbacks.Callback):
