@@ -63,12 +63,14 @@ if base in measured:
     row = measured[base]
     # the ranking's probe, the same measure for every base; beside it the advice's own where they differ (Shapes:
     # the ranking's 99.3% here had read as a contradiction of the advice's 100.0%)
+    # (walk 8 read the two side by side as two scores for one base: each now says what it is)
     advised = foreseen.get("extract") if base == analysis.get("backbone") else None
-    also = (f" (the advice's measure, the better of two probes: {words.percent(advised)})"
-            if advised is not None and words.percent(advised) != words.percent(row["probe_accuracy"]) else "")
-    st.caption(f"On your {modality.noun}, in the ranking of bases: a linear probe on its features read "
-               f"{words.percent(row['probe_accuracy'])}{also}, at {row['seconds_per_item']:.3f} seconds per "
-               f"{modality.noun.rstrip('s')} on this machine.")
+    also = (f" The analysis measured this base more closely, as the Analyse page says: {words.percent(advised)} "
+            "for a new head on its features." if advised is not None
+            and words.percent(advised) != words.percent(row["probe_accuracy"]) else "")
+    st.caption(f"On your {modality.noun}, in the ranking of bases (one quick linear probe, the same for every base): "
+               f"{words.percent(row['probe_accuracy'])} right, at {row['seconds_per_item']:.3f} seconds per "
+               f"{modality.noun.rstrip('s')} on this machine.{also}")
 # The analysis's size belongs to the base it measured; another base gets its own (`resolve_base`).
 choice = modality.resolve_base(dataset, base, recommended.image_size if base == recommended.backbone else None)
 blocks_default, most_blocks, rate_default = modality.finetune_defaults(choice)

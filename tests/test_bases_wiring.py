@@ -145,11 +145,14 @@ def test_analyse_shows_the_ranking_and_train_preselects_the_recommended_base_and
     assert (config.backbone, config.image_size) == ("efficientnet_lite2", 192)
 
     ranked = next(c.value for c in at.caption if "in the ranking of bases" in c.value)
-    assert "read 98.1%, at 0.016 seconds per image" in ranked  # a base the advice did not measure: the ranking's
+    assert "base): 98.1% right, at 0.016 seconds per image on this machine." in ranked  # a base the advice did not
+    assert "more closely" not in ranked  # measure: the ranking's alone
     at.selectbox(key="base").set_value("efficientnet_lite0").run()  # the user's own choice wins
     assert at.number_input(key="size:efficientnet_lite0").max == 224
     advised = next(c.value for c in at.caption if "in the ranking of bases" in c.value)
-    assert "read 96.3% (the advice's measure, the better of two probes: 100.0%)" in advised  # both, named
+    assert "base): 96.3% right" in advised and advised.endswith(  # both, each saying what it is
+        "The analysis measured this base more closely, as the Analyse page says: 100.0% for a new head on its "
+        "features.")
     expected = [c.value for c in at.caption if c.value.startswith("Expected on this machine: about ")]
     assert len(expected) == 1 and "from pressing Train to the final model's download" in expected[0], expected
     assert not any(c.value.startswith("No expected time") for c in at.caption)

@@ -111,7 +111,8 @@ UNTESTED_WHY = "Not tested: only each way's chosen model is scored on the test s
 
 def leaderboard(report: dict) -> pd.DataFrame:
     """The run's models, best on validation first, in words and units, with no empty cells; the accuracies before
-    the rest, as the narrowest page shows the first columns (`UNTESTED_WHY` says what "not tested" means)."""
+    the rest, as the narrowest page shows the first columns (`UNTESTED_WHY` says what "not tested" means), and
+    short headers (walk 8 at 1280 px: the last three columns needed a sideways scroll)."""
     base = base_title(report.get("backbone", ""))
     rows = []
     for row in report["leaderboard"]:
@@ -121,9 +122,9 @@ def leaderboard(report: dict) -> pd.DataFrame:
             "Validation accuracy": percent(row["val_accuracy"]),
             "Test accuracy": percent(row["test_accuracy"]) if tested else UNTESTED,
             "Way": row["strategy"],
-            "Training time": f"{row['train_seconds']:.1f} s",
+            "Trained in": f"{row['train_seconds']:.1f} s",
             "Size": megabytes(row["size_bytes"]),
-            "Time per input": milliseconds(row["latency_ms"]),
+            "Per input": milliseconds(row["latency_ms"]),
             "Selected": "yes" if row["selected"] else "",
         })  # fmt: skip
     return pd.DataFrame(rows)
