@@ -382,8 +382,8 @@ def time_head_trial(features, labels, seed: int | None = None) -> float:
 
     import keras
 
+    from .folds import inner_split
     from .train.config import SearchConfig, TrainConfig
-    from .train.search import inner_split
     from .train.tuner import make_tuner
 
     seed = TrainConfig().seed if seed is None else seed

@@ -97,6 +97,15 @@ def holdout(labels: np.ndarray, fraction: float, seed: int, groups: np.ndarray |
     return np.sort(fit), np.sort(score)
 
 
+INNER_VALIDATION = 0.2  # the share of the training split the head search scores its trials on
+
+
+def inner_split(y: np.ndarray, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Stratified (fit, score) indices of the training split for the head search's trials (`tlcore.train.search`,
+    and the trial the analysis times, `tlcore.costs`), whole groups on each side."""
+    return holdout(y, INNER_VALIDATION, seed, groups)
+
+
 def stratified_sample(rows: np.ndarray, labels: np.ndarray, max_items: int | None, seed: int) -> np.ndarray:
     """`rows` as they are, or a sample of `max_items` of them keeping each class's share, in dataset order
     (`labels` indexed by row): what the base rankings measure on a large dataset."""

@@ -21,21 +21,13 @@ import numpy as np
 
 from .. import costs
 from ..errors import SettingError
-from ..folds import holdout
+from ..folds import INNER_VALIDATION, inner_split
 from .candidate import Candidate, Context, per_sample_ms
 from .search_workers import serve_search
 from .stages import Deadline
 from .tuner import HeadHyperModel, make_tuner
 
 __all__ = ["HeadHyperModel", "inner_split", "make_tuner", "run"]
-
-INNER_VALIDATION = 0.2
-
-
-def inner_split(y: np.ndarray, seed: int, groups: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified (fit, score) indices of the training split for the trials, whole groups on each side."""
-    return holdout(y, INNER_VALIDATION, seed, groups)
-
 
 def _baselines_cv(ctx: Context) -> float | None:
     """The best cross-validated accuracy of the baselines fitted so far (on the training split, like the trials'
