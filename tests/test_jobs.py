@@ -473,7 +473,7 @@ def test_workers_default_to_what_the_machine_allows_and_the_setting_wins(monkeyp
     monkeypatch.setenv(jobs.WORKERS_ENV, "3")
     assert jobs.default_workers() == 3
     monkeypatch.setenv(jobs.WORKERS_ENV, "many")
-    with pytest.raises(jobs.JobError, match="TRANSFERLAB_WORKERS='many' is not a number of workers"):
+    with pytest.raises(SettingError, match="TRANSFERLAB_WORKERS='many' is not a whole number of workers of at least 1"):
         jobs.default_workers()
 
 

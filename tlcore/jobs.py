@@ -31,6 +31,7 @@ from functools import cache
 from pathlib import Path
 
 from . import heap, paths, quota, runs
+from .environment import number
 from .errors import TLCoreError
 from .progress import Progress
 from .strategy import DEFAULT_AIM
@@ -764,11 +765,10 @@ WORKER_MEMORY_GB = 4  # what one training job may hold (TensorFlow, a base being
 def default_workers() -> int:
     """Worker processes for `serve`: `$TRANSFERLAB_WORKERS`, else one per core as far as memory allows
     (`WORKER_MEMORY_GB` each), at least one: a short job need not wait behind another user's fine-tuning."""
-    given = os.environ.get(WORKERS_ENV, "").strip()
-    if given:
-        if not given.isdigit() or int(given) < 1:
-            raise JobError(f"{WORKERS_ENV}={given!r} is not a number of workers; give a whole number from 1")
-        return int(given)
+    return int(number(WORKERS_ENV, "a whole number of workers", int, _workers_the_machine_allows, "2"))
+
+
+def _workers_the_machine_allows() -> int:
     try:
         memory_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     except (ValueError, OSError, AttributeError):

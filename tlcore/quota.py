@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import math
 import os
 import secrets
 import shutil
@@ -23,7 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import paths, runs, workspaces
-from .errors import SettingError, TLCoreError
+from .environment import number
+from .errors import TLCoreError
 
 QUOTA_ENV = "TRANSFERLAB_QUOTA_MB"
 MIN_FREE_ENV = "TRANSFERLAB_MIN_FREE_MB"
@@ -75,30 +75,15 @@ class Shares:
         """The settings from `$TRANSFERLAB_QUOTA_MB`, `$TRANSFERLAB_MIN_FREE_MB`, `$TRANSFERLAB_JOBS_PER_WORKSPACE`
         and `$TRANSFERLAB_IDLE_DAYS` (`never` keeps idle work), each with its default when unset."""
         idle = environ.get(IDLE_DAYS_ENV, "").strip()
-        return cls(quota_mb=_setting(environ, QUOTA_ENV, "a number of megabytes", float, default_quota_mb, "4096"),
-                   min_free_mb=_setting(environ, MIN_FREE_ENV, "a number of megabytes", float,
-                                        lambda: DEFAULT_MIN_FREE_MB, "512", low=0),
-                   jobs_per_workspace=_setting(environ, JOBS_ENV, "a whole number of jobs", int, lambda: DEFAULT_JOBS,
-                                               "3"),
+        return cls(quota_mb=number(QUOTA_ENV, "a number of megabytes", float, default_quota_mb, "4096",
+                                   environ=environ),
+                   min_free_mb=number(MIN_FREE_ENV, "a number of megabytes", float, lambda: DEFAULT_MIN_FREE_MB,
+                                      "512", low=0, environ=environ),
+                   jobs_per_workspace=number(JOBS_ENV, "a whole number of jobs", int, lambda: DEFAULT_JOBS, "3",
+                                             environ=environ),
                    idle_days=None if idle.lower() == "never" else
-                   _setting(environ, IDLE_DAYS_ENV, "a number of days", float, lambda: DEFAULT_IDLE_DAYS,
-                            "30 (or never)"))
-
-
-def _setting(environ: Mapping[str, str], name: str, what: str, kind: type, default: Callable[[], float],
-             example: str, low: float = 1) -> float:
-    """The setting `name` as a finite `kind` of at least `low`, its default when unset; a `SettingError` otherwise."""
-    text = environ.get(name, "").strip()
-    if not text:
-        return default()
-    try:
-        value = kind(text)
-    except ValueError:
-        value = None
-    if value is None or not math.isfinite(value) or value < low:
-        raise SettingError(f"{name}={text!r} is not {what} of at least {low:g}; set it to e.g. {example}, or unset it "
-                           "for the default")
-    return value
+                   number(IDLE_DAYS_ENV, "a number of days", float, lambda: DEFAULT_IDLE_DAYS, "30 (or never)",
+                          environ=environ))
 
 
 def default_quota_mb() -> float:

@@ -12,9 +12,7 @@ thread each or its default). `TRANSFERLAB_BLAS_THREADS` sets another number.
 
 from __future__ import annotations
 
-import os
-
-from .errors import SettingError
+from .environment import number
 
 THREADS_VARIABLE = "TRANSFERLAB_BLAS_THREADS"
 DEFAULT_THREADS = 1
@@ -22,13 +20,7 @@ DEFAULT_THREADS = 1
 
 def blas_threads() -> int:
     """The threads asked for (`TRANSFERLAB_BLAS_THREADS`, else `DEFAULT_THREADS`)."""
-    value = os.environ.get(THREADS_VARIABLE, "").strip()
-    if not value:
-        return DEFAULT_THREADS
-    if not value.isdigit() or int(value) < 1:
-        raise SettingError(f"{THREADS_VARIABLE} must be a whole number of threads, 1 or more; got {value!r}. "
-                           f"Unset it for the default ({DEFAULT_THREADS})")
-    return int(value)
+    return int(number(THREADS_VARIABLE, "a whole number of threads", int, lambda: DEFAULT_THREADS, "2"))
 
 
 def limit_blas_threads() -> int:
