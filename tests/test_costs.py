@@ -22,6 +22,7 @@ def shapes(tmp_path):
     return import_data(sample_path("shapes"), tmp_path / "ws")
 
 
+NO_GROUPS = SimpleNamespace(groups=lambda split=None: None)  # a dataset's items without groups
 RATES = costs.Rates(forward=0.01, step=0.03, decode=0.002, head_fit=0.05, bundle=12.0, start=2.0)
 
 
@@ -113,14 +114,14 @@ def test_a_fine_tuning_step_is_timed_once_per_machine_base_size_and_depth(tmp_pa
         return 0.01, 0.02, 0.001, 3.0
 
     modality = SimpleNamespace(name="image", time_step=time_step, timing_tag=lambda dataset: "")
-    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 0.5)  # timed in its own test
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels, **kwargs: 0.5)  # timed in its own test
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(60, 8)), np.arange(60) % 3
-    first = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)
-    again = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)
+    first = costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 6, features, labels)
+    again = costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 6, features, labels)
     assert calls == [("base", 128, 6)] and (first.forward, first.step) == (again.forward, again.step) == (0.01, 0.02)
-    costs.measure_rates(modality, None, BaseChoice("base", 128), 12, features, labels)  # deeper: another step
-    costs.measure_rates(modality, None, BaseChoice("base", 160), 6, features, labels)  # another size
+    costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 12, features, labels)  # deeper: another step
+    costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 160), 6, features, labels)  # another size
     assert calls[1:] == [("base", 128, 12), ("base", 160, 6)]
     assert first.head_fit > 0 and first.head_trial == 0.5 and first.bundle == costs.BUNDLE_GUESS["image"]
     assert first.trace == again.trace == 3.0  # recorded with the step
@@ -133,14 +134,14 @@ def test_at_the_ceiling_neither_the_step_nor_the_search_trial_is_timed_and_what_
     timed = []
     modality = SimpleNamespace(name="image", timing_tag=lambda dataset: "",
                                time_step=lambda *args: timed.append("step") or (0.01, 0.02, 0.001, 3.0))
-    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: timed.append("trial") or 0.5)
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels, **kwargs: timed.append("trial") or 0.5)
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(60, 8)), np.arange(60) % 3
-    capped = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels, at_ceiling=True)
+    capped = costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 6, features, labels, at_ceiling=True)
     assert timed == [] and (capped.step, capped.trace, capped.head_trial) == (0.0, 0.0, 0.0) and capped.head_fit > 0
-    costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels)  # below it: timed and kept
+    costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 6, features, labels)  # below it: timed and kept
     assert timed == ["step", "trial"]
-    kept = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, features, labels, at_ceiling=True)
+    kept = costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 6, features, labels, at_ceiling=True)
     assert timed == ["step", "trial"] and (kept.forward, kept.step, kept.trace) == (0.01, 0.02, 3.0)
 
 
@@ -150,7 +151,7 @@ def test_texts_of_another_length_class_time_their_own_step_and_keep_the_forward_
     from tlcore.text.modality import MODALITY as TEXT
 
     monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
-    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 0.5)
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels, **kwargs: 0.5)
     calls = []
 
     def time_step(dataset, choice, blocks):
@@ -158,8 +159,8 @@ def test_texts_of_another_length_class_time_their_own_step_and_keep_the_forward_
         return 0.001 * calls[-1], 0.01 * calls[-1], 0.0, 2.0
 
     modality = SimpleNamespace(name="text", time_step=time_step, timing_tag=TEXT.timing_tag)
-    short = SimpleNamespace(texts=lambda split: ["good film", "bad"] * 20)
-    long = SimpleNamespace(texts=lambda split: [" ".join(["word"] * 40)] * 40)
+    short = SimpleNamespace(texts=lambda split: ["good film", "bad"] * 20, groups=NO_GROUPS.groups)
+    long = SimpleNamespace(texts=lambda split: [" ".join(["word"] * 40)] * 40, groups=NO_GROUPS.groups)
     rng = np.random.default_rng(0)
     features, labels = rng.normal(size=(40, 8)), np.arange(40) % 2
     quick = costs.measure_rates(modality, short, BaseChoice("minilm", None), 2, features, labels)
@@ -225,9 +226,11 @@ def test_a_search_trial_is_timed_on_the_features_and_grows_with_them():
     assert found["extract"] >= RATES.search_trials * seconds  # the search's trials are in the extract time
 
 
-def test_the_trial_the_analysis_times_is_the_one_the_search_runs_first(tmp_path, monkeypatch):
+@pytest.mark.parametrize("grouped", [False, True])
+def test_the_trial_the_analysis_times_is_the_one_the_search_runs_first(tmp_path, monkeypatch, grouped):
     """Unseeded, its start changed how many epochs it trained (2.1-5.2 s on digits for one search's 55-59 s): the
-    expected search moved with it. The same trial trains as many epochs to the same score."""
+    expected search moved with it. The same trial trains as many epochs to the same score, also where the items
+    come in groups (the inner split keeps them whole)."""
     import tlcore.train.tuner as tuners
     from tlcore.features import Features
     from tlcore.train import search
@@ -251,9 +254,10 @@ def test_the_trial_the_analysis_times_is_the_one_the_search_runs_first(tmp_path,
         trial = made[-1].oracle.trials[min(made[-1].oracle.trials)]
         return trial.best_step, trial.score
 
-    costs.time_head_trial(features, labels)
+    groups = np.array([f"g{i // 3}" for i in range(150)]) if grouped else None  # three items each
+    costs.time_head_trial(features, labels, groups=groups)
     timed = first_trial()
-    dataset = SimpleNamespace(classes=("a", "b", "c"), modality="image", groups=lambda split=None: None)
+    dataset = SimpleNamespace(classes=("a", "b", "c"), modality="image", groups=lambda split=None: groups)
     config = TrainConfig(backbone="base", search=SearchConfig(max_trials=1), stop_early=False)
     every = {split: Features(features, None, "k") for split in ("train", "val", "test")}
     ctx = Context(dataset, config, None, every, {"train": labels}, tmp_path, 1e18, 1.0, 100)
@@ -266,7 +270,7 @@ def test_a_search_that_ended_by_itself_or_at_its_share_teaches_the_next_expected
     from tlcore.train.search import record_search
 
     monkeypatch.setenv("TRANSFERLAB_HOME", str(tmp_path))
-    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels: 2.0)
+    monkeypatch.setattr(costs, "time_head_trial", lambda features, labels, **kwargs: 2.0)
     ctx = SimpleNamespace(config=SimpleNamespace(backbone="base", search=SimpleNamespace(max_trials=12)))
 
     def tuner(why: str, trials: int):
@@ -281,7 +285,8 @@ def test_a_search_that_ended_by_itself_or_at_its_share_teaches_the_next_expected
     assert costs.measured("base", None, "search_in_trials") == 10.0
     modality = SimpleNamespace(name="image", time_step=lambda *a: (0.01, 0.02, 0.001, 2.0), timing_tag=lambda d: "")
     rng = np.random.default_rng(0)
-    rates = costs.measure_rates(modality, None, BaseChoice("base", 128), 6, rng.normal(size=(60, 8)), np.arange(60) % 3)
+    rates = costs.measure_rates(modality, NO_GROUPS, BaseChoice("base", 128), 6, rng.normal(size=(60, 8)),
+                                np.arange(60) % 3)
     assert rates.search_trials == 10.0
     record_search(ctx, tuner("the search had its share of time (14 times its first trial, 56 s)", 5), 60.0)
     assert costs.search_trials("base", "image") == 12.5  # ended at its share: recorded as at least 15; the median

@@ -341,8 +341,9 @@ def measure_rates(modality, dataset, choice, blocks: int | None, features, label
             record(*key, name, value)
         if tag:  # what fine-tuning's reserve reads for the base (`train.stages.validation_seconds`)
             record(*key, "forward", forward)
+    trial = 0.0 if at_ceiling else time_head_trial(features, labels, groups=dataset.groups("train"))
     return Rates(forward=forward, step=step, trace=trace, decode=decode, head_fit=time_head_fit(features, labels),
-                 head_trial=0.0 if at_ceiling else time_head_trial(features, labels),
+                 head_trial=trial,
                  bundle=guessed(modality.name, *key, BUNDLE), start=guessed(modality.name, *key, "start"),
                  finetune_bundle=guessed(modality.name, *key, f"{BUNDLE}:finetune"),
                  first_bundle=guessed(modality.name, *key, "first_bundle"),
@@ -372,24 +373,25 @@ def time_head_fit(features, labels) -> float:
     return round(watch.seconds, 4)
 
 
-def time_head_trial(features, labels, seed: int | None = None) -> float:
+def time_head_trial(features, labels, seed: int | None = None, groups=None) -> float:
     """Seconds of one trial of the head search here: the trial `tlcore.train.search` runs first on these features
-    with the run's `seed` (the default head, its start and its inner split the same, so it trains as many epochs),
-    through Keras Tuner with its per-epoch records and a per-batch callback like the search's deadline, in a
-    scratch folder. Timed bare, the same fit took about 40% of a search's own first trial on scikit-learn's digits
-    (2026-12-05); unseeded, its start changed how long it trained: 2.1-5.2 s there, for one search's 55-59 s."""
+    with the run's `seed` (the default head, its start and its inner split, whole `groups` on each side, the same,
+    so it trains as many epochs), through Keras Tuner with its per-epoch records and a per-batch callback like the
+    search's deadline, in a scratch folder. Timed bare, the same fit took about 40% of a search's own first trial
+    on scikit-learn's digits (2026-12-05); unseeded, its start changed how long it trained: 2.1-5.2 s there, for
+    one search's 55-59 s."""
     import tempfile
 
     import keras
 
-    from .folds import inner_split
+    from .folds import group_ids, inner_split
     from .train.config import SearchConfig, TrainConfig
     from .train.tuner import make_tuner
 
     seed = TrainConfig().seed if seed is None else seed
     classes = int(labels.max()) + 1
     keras.utils.set_random_seed(seed)  # as the search does before its first trial
-    fit, score = inner_split(labels, seed)
+    fit, score = inner_split(labels, seed, group_ids(groups))
     onehot = keras.utils.to_categorical(labels, classes)
     # a per-batch hook as the search's deadline (`train.stages.Deadline`, which imports this module) has: Keras
     # then waits for every batch's result
