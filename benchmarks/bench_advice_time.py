@@ -3,8 +3,8 @@
 For each set: import it into a fresh workspace, `analyze` it once per aim (good and fast, the best
 accuracy; the analysis times this machine, `tlcore.costs`, and says each way's expected wall
 time), then train each way alone as a user who presses Train after the analysis
-(`tlcore.deliver.train_and_bundle`, one process like a warm worker, the same budget for each),
-timed from the call to its final bundle. The accuracy of a way is the test accuracy of the model
+(`tlcore.deliver.train_and_bundle`, one process like a warm worker, with its one BLAS thread, the
+same budget for each), timed from the call to its final bundle. The accuracy of a way is the test accuracy of the model
 its run selected (what the user downloads: a run asked to fine-tune keeps its first head where
 fine-tuning did not beat it on validation).
 
@@ -164,6 +164,9 @@ def main() -> None:
                         help="each set in a home of its own, so its first draw is a new machine's first run (with the "
                              "first guesses of tlcore.costs); later draws read only what that set's runs recorded")
     args = parser.parse_args()
+    from tlcore.threads import limit_blas_threads
+
+    limit_blas_threads()  # as a worker does (`tlcore.jobs`); the draws before 2026-12-06 04:00 UTC ran with two
     scratch = Path(tempfile.mkdtemp(prefix="bench-advice-time-"))
     found = sources(scratch)
     if args.sets:
