@@ -134,11 +134,13 @@ class DeadlineOracle(kt.oracles.RandomSearchOracle):
             else:
                 stale += 1
         if stale >= self.stale_trials:
-            # the split named with the score: walk 8 read "the best (97.1%)" beside the head's 83.8% on validation
-            what = (f"the baselines' cross-validated accuracy ({best:.1%})" if best == self.to_beat else
-                    f"the best trial ({best:.1%} right on the search's inner split of the training data)")
-            return (f"{stale} trials in a row did not beat {what} by one standard error of that split "
-                    f"({standard_error(best, n):.1%})")
+            # where each score was measured, in words: walk 8 read "the best (97.1%)" beside the head's 83.8% on
+            # validation, walk 9 "one standard error of that split (5.1%)" as jargon
+            what = (f"the baselines' {best:.1%} (cross-validated on the training split)" if best == self.to_beat else
+                    f"the best trial's {best:.1%}")
+            return (f"{stale} trials in a row scored no more than {what} plus {100 * standard_error(best, n):.1f} "
+                    f"points, a lead chance explains on the {n} training items the search holds out (not the "
+                    "validation split)")
         return ""
 
 
