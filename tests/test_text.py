@@ -122,6 +122,8 @@ def test_shared_recommendation_reacts_to_the_text_gap():
     assert far.settings["unfreeze_blocks"] == 6  # another language: the whole encoder
     task = recommend(size, None, english, _measures(probe=0.8), spec, None)  # English, but the labels are not
     assert task.strategy == "finetune" and "carry your labels only to 80.0%" in task.reasons[1]  # in the embedding
+    # the reason first (walk 9 read "far from general English: 0% of your texts are not English")
+    assert task.reasons[1].startswith("Your data is far from general English: the language is the encoder's own (1% ")
     assert task.settings["unfreeze_blocks"] == 3
     few = recommend({"per_class_known_median": 20}, None, german, _measures(probe=0.8), spec, None)
     assert few.strategy == "extract"  # too few texts to adapt an encoder

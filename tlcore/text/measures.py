@@ -106,10 +106,10 @@ def read_text_gap(gap: TextGap, spec, per_class: float, name_map_used: bool, mea
     text = (f"{gap.non_english_share:.0%} of your texts are not English{f' ({others})' if others else ''}, a word "
             f"breaks into {gap.pieces_per_word:.2f} word pieces (English: 1.0-1.3) and "
             f"{gap.unknown_share:.1%} of the pieces are unknown to the encoder")
-    if task_far and not language_far:
-        text += (f"; the language is the encoder's own, but its embeddings, trained to place texts by meaning, "
-                 f"carry your labels only to {probe:.1%} (under {TASK_PROBE:.0%}): the labels depend on something "
-                 "they were not trained to keep")
+    if task_far and not language_far:  # the reason first: walk 9 read "far from general English: 0% ... not English"
+        text = (f"the language is the encoder's own ({text}), but its embeddings, trained to place texts by meaning, "
+                f"carry your labels only to {probe:.1%} (under {TASK_PROBE:.0%}): the labels depend on something "
+                "they were not trained to keep")
     return GapReading(
         far=language_far or task_far,
         text=text,
