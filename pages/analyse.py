@@ -130,8 +130,9 @@ if ranking:
     } for row in ranking.rows]), hide_index=True)
     if ranking.recommended != analysis["backbone"]:
         ranked, measured_with = registry[ranking.recommended].title, registry[analysis["backbone"]].title
-        st.caption(f"The Train page offers {ranked} first; the advice above and its button use {measured_with}, the "
-                   f"base this analysis measured. Choose {ranked} above and analyse again to measure it in full.")
+        st.caption(f"The advice above, its times, its button and the Train page use {measured_with}, the base this "
+                   f"analysis measured. To use {ranked}, choose it on the Train page (it has no expected time "
+                   "there), or choose it above and analyse again to measure it in full.")
 chart = modality.gap_chart(gap)
 if chart:
     draw = px.line if chart["kind"] == "line" else px.bar

@@ -81,6 +81,13 @@ def way(run_dir: Path, report: dict) -> str:
     return asked[0] if len(asked) == 1 else "all" if asked else ""
 
 
+def base_of(run_dir: Path, report: dict) -> str:
+    """The base the run built on, by its title (walk 9 could not tell two runs of one dataset apart without it)."""
+    name = report.get("backbone") or ((runs.read_json(run_dir / runs.REQUEST_FILE).get("request") or {})
+                                      .get("config") or {}).get("backbone") or ""
+    return words.base_title(name) if name else ""
+
+
 def started(run_dir: Path) -> time.struct_time:
     """When the run started: from its id where the app named it (20261202-140501-ab12), else its folder's time."""
     found = re.match(r"(\d{8}-\d{6})", run_dir.name)
@@ -125,13 +132,15 @@ def row(run: dict) -> dict:
     else:
         model, score = best_so_far(run_dir)
     return {"run": run["run"], "started": when(started(run_dir)), "dataset": dataset_name(run_dir, found),
-            "way": way(run_dir, report), "state": state, "jobs ahead": ahead(run_dir, state), "model": model,
+            "base": base_of(run_dir, found), "way": way(run_dir, report), "state": state,
+            "jobs ahead": ahead(run_dir, state), "model": model,
             "accuracy": score, "bundle": (run_dir / "bundle.zip").is_file() or kept is not None}
 
 
 COLUMNS = {  # column -> its header, and what it says on hover
     "started": st.column_config.TextColumn("Started"),
     "dataset": st.column_config.TextColumn("Dataset"),
+    "base": st.column_config.TextColumn("Base", help="The pretrained model the run built on."),
     "way": st.column_config.TextColumn("Way", help="The way of reusing the pretrained model: predict (as it is), "
                                        "extract (a new model on its features), finetune, or all three."),
     "state": st.column_config.TextColumn("State"),

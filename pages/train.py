@@ -47,17 +47,20 @@ registry = modality.bases()
 run_dir = state().folder(workspace(), "runs")
 if run_dir is not None and jobs.job_info(run_dir).get("dataset") != str(dataset_folder()):
     run_dir = None  # the run on show belongs to another dataset
-# what the run on show was asked (its base: the advice's, after "Train the recommended model"; else the ranking's)
+# the base of the run on show, else the one the advice measured: its way, expected accuracy and time belong to it
+# (walk 9 went from Analyse to Train, found the ranking's first base preselected, and had no expected time)
 asked = ((runs.read_json(run_dir / runs.REQUEST_FILE).get("request") or {}).get("config") or {}) \
     if run_dir is not None else {}
 trained = asked.get("backbone")
 ranked = ranking.recommended if ranking else None
-preselected = trained or ranked or recommended.backbone or modality.default_base
+analysed = analysis.get("backbone") if analysis else None
+preselected = trained or analysed or ranked or modality.default_base
 usable = [name for name, spec in registry.items() if spec.availability()[0]] or [preselected]
 measured = {row["base"]: row for row in ranking.rows} if ranking else {}
 foreseen = ((analysis or {}).get("recommendation") or {}).get("expected_accuracy") or {}  # each way's, before training
+marks = {ranked: "ranked first", analysed: "the advice's base"}  # one base both: the advice's
 base = st.selectbox("Base model", usable, index=usable.index(preselected) if preselected in usable else 0, key="base",
-                    format_func=lambda n: registry[n].title + (" (recommended)" if n == ranked else ""),
+                    format_func=lambda n: registry[n].title + (f", {marks[n]}" if n in marks else ""),
                     help=ranking.sentence if ranking else "The pretrained model your model is built on.")
 if base in measured:
     row = measured[base]
@@ -82,7 +85,8 @@ if not tunable:
 way = chosen_strategy(recommended.strategies[0])
 strategy = st.radio("Way of reusing the pretrained model", options,
                     index=options.index(way if way in options else "extract"), horizontal=True,
-                    format_func=lambda s: f"{words.strategy_title(s)} ({s})" if s != "all" else "All three, compared",
+                    format_func=lambda s: f"{words.strategy_title(s)} ({s})" if s != "all" else
+                    "All three, compared" if tunable else "Both, compared",  # walk 9: "all three" with two ways
                     help="The Analyse page recommends one; 'all' trains the three and compares them on test.")
 budget = st.slider("Time budget (seconds)", 30, 1800, int(DEFAULT_BUDGET), step=30,
                    help="Training stops by then and keeps the best model it has.")
@@ -149,7 +153,9 @@ else:
 scores_in_context(report, st.caption)
 if report.get("backbone") == (analysis or {}).get("backbone") and selected["strategy"] in foreseen:
     st.caption(words.expected_accuracy_note(foreseen[selected["strategy"]], test["accuracy"], tested))
-st.caption("Validation accuracy chose the model; the test split was used once, afterwards, for the chosen models only. "
+# the rule said (walk 9 saw a simpler model kept 1.4 points below the best on validation, and read a contradiction)
+st.caption("Validation accuracy chose the model: the simplest within one standard error of the best on validation, "
+           "since a smaller lead is often luck. The test split was used once, afterwards, for the chosen models only. "
            + words.anytime_note(report.get("anytime")))
 try:  # what the analysis expected of this run, for the base and size it timed (as the CLI's report says)
     expected = expected_run_seconds(dataset.stored_in, TrainConfig.from_dict(asked)) if asked else None

@@ -135,6 +135,7 @@ def test_the_whole_path_through_the_pages(tmp_path):
     at.switch_page("pages/runs.py").run()
     assert not at.exception
     assert at.dataframe[0].value["bundle"].tolist() == [True]
+    assert at.dataframe[0].value["base"].tolist() == ["EfficientNet-Lite0"]  # walk 9 could not tell two runs apart
 
 
 def test_pages_without_a_run_point_the_way():
@@ -337,12 +338,14 @@ def test_a_base_that_cannot_be_fine_tuned_offers_predict_and_extract_and_no_fine
     assert way.options[:2] == ["Use the pretrained model as it is (predict)",
                                "Train a small new model on what the pretrained model sees (extract)"]
     assert len(way.options) == 3 and not any("(finetune)" in o for o in way.options)
+    assert way.options[2] == "Both, compared"  # walk 9 read "All three, compared" beside two ways
     assert any("cannot be fine-tuned" in c.value for c in at.caption)
     assert not any("unfreeze" in n.label for n in at.number_input)
 
     at.selectbox(key="base").set_value("minilm_l6").run()  # a Keras encoder: fine-tuning and its settings are back
     way = next(r for r in at.radio if r.label == "Way of reusing the pretrained model")
     assert any("(finetune)" in o for o in way.options) and any("unfreeze" in n.label for n in at.number_input)
+    assert way.options[-1] == "All three, compared"
 
 
 def test_the_server_imports_tensorflow_and_keras_in_the_background_on_its_first_visit(tmp_path):

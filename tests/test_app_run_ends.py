@@ -165,6 +165,9 @@ def test_a_finished_run_shows_its_final_model_to_download_and_nothing_live(compl
     assert list(table.columns)[:4] == ["Selected", "Model", "Validation accuracy", "Test accuracy"]  # none cut off
     untested = (table["Test accuracy"] == words.UNTESTED).any()  # this run stopped after its first model: none
     assert [c.value for c in at.caption].count(words.UNTESTED_WHY) == int(untested)
+    # how validation chose: walk 9 saw a simpler model kept below a better score and read a contradiction
+    assert any(c.value.startswith("Validation accuracy chose the model: the simplest within one standard error of "
+                                  "the best on validation") for c in at.caption)
 
 
 def test_a_table_of_models_not_all_tested_says_once_what_not_tested_means():
