@@ -71,6 +71,8 @@ def test_the_first_model_is_a_whole_interim_run_with_its_bundle_and_the_search_i
     answers = predict(first, shapes.files("test"))
     assert np.mean([a["label"] == shapes.classes[y] for a, y in zip(answers, shapes.labels("test"), strict=True)]) > .9
     assert 0 < anytime["time_to_first_model"] <= anytime["time_to_final_model"]
+    # the model kept came with the first (nothing replaced it): its time is the first's, not the run's end
+    assert anytime["replaced"] == 0 and anytime["time_to_kept_model"] == anytime["time_to_first_model"]
     # the drawn shapes are all right on validation: the search cannot pay, so it is skipped, and said
     assert result.report["leaderboard"][0]["val_accuracy"] == 1.0
     assert "keras_head" not in {row["model"] for row in result.report["leaderboard"]}

@@ -95,7 +95,15 @@ def test_the_anytime_note_says_its_times_count_from_the_run_start_not_from_press
 
     # a walk read "First model after 0 s, final after 2 s" beside "From pressing Train: ... after 2 s ... after 3 s"
     note = anytime_note({"time_to_first_model": 0.6, "time_to_final_model": 2.2, "replaced": 0, "stopped_early": []})
-    assert note == "The run had its first model 1 s after it started and its final one after 2 s."
+    assert note == "The run had its first model 1 s after it started and its final one after 2 s."  # an older report
+    # walk 9 read "its final one after 1 min 39 s" (the run's end) for a model found at 3 s: the kept one's time
+    found = {"time_to_first_model": 2.6, "time_to_kept_model": 3.1, "time_to_final_model": 99.0, "replaced": 1,
+             "stopped_early": []}
+    assert anytime_note(found) == ("The run had its first model 3 s after it started, the one it kept after 3 s "
+                                   "(replaced 1 time by a better one), and ended after 1 min 39 s.")
+    kept_first = found | {"time_to_kept_model": 2.6, "replaced": 0}
+    assert anytime_note(kept_first) == "The run had its first model 3 s after it started, kept it, and ended after " \
+                                       "1 min 39 s."
 
 
 def results_of_unfinished_run(state: str, suffix: str) -> tuple[AppTest, str, str]:

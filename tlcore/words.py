@@ -326,10 +326,18 @@ def anytime_note(anytime: dict | None) -> str:
     if not anytime or anytime.get("time_to_first_model") is None:
         return ""
     # counted from the run's start, not from pressing Train (`wall_note` says that): a walk read the two as one
-    note = (f"The run had its first model {seconds(anytime['time_to_first_model'])} after it started and its final "
-            f"one after {seconds(anytime['time_to_final_model'])}"
-            + (f" (replaced {anytime['replaced']} time{'s' if anytime['replaced'] != 1 else ''} by a better one)"
-               if anytime["replaced"] else "") + ".")
+    first, kept, end = (anytime.get(k) for k in ("time_to_first_model", "time_to_kept_model", "time_to_final_model"))
+    replaced = (f" (replaced {anytime['replaced']} time{'s' if anytime['replaced'] != 1 else ''} by a better one)"
+                if anytime["replaced"] else "")
+    if kept is None:  # a report from before the kept model's time was recorded
+        note = f"The run had its first model {seconds(first)} after it started and its final one after " \
+               f"{seconds(end)}{replaced}."
+    elif not anytime["replaced"]:
+        note = f"The run had its first model {seconds(first)} after it started, kept it, and ended after " \
+               f"{seconds(end)}."
+    else:
+        note = (f"The run had its first model {seconds(first)} after it started, the one it kept after "
+                f"{seconds(kept)}{replaced}, and ended after {seconds(end)}.")
     for stop in anytime["stopped_early"]:
         note += f" Skipped {_stage_words(stop['skipped'])}: {stop['reason']}."
     if anytime["stopped_early"]:
