@@ -204,6 +204,22 @@ def test_a_frozen_head_at_the_ceiling_makes_every_trained_way_as_quick_as_its_fi
     assert capped["extract"] == capped["finetune"] < free["extract"] < free["finetune"]
 
 
+def test_a_run_that_stops_after_its_first_head_is_said_so_beside_its_time():
+    from tlcore.words import expected_accuracy_table
+
+    parts = costs.expected_parts(RATES, costs.Counts(200, 40, 40), 10, at_ceiling=True)
+    assert costs.RunParts.from_dict(json.loads(json.dumps(parts.to_dict()))).at_ceiling  # kept with the analysis
+    advice = {"expected_accuracy": {"predict": 0.5, "extract": 1.0, "finetune": 1.0}, "expected_seconds": parts.each()}
+    times = expected_accuracy_table({"recommendation": advice, "expected_parts": parts.to_dict()})[
+        "Time to a downloadable model"].tolist()
+    said = "(stops after its first model: it already gets validation as right as validation can tell)"
+    assert not times[0].endswith(")") and all(t.endswith(said) for t in times[1:])
+    below = costs.expected_parts(RATES, costs.Counts(200, 40, 40), 10)
+    times = expected_accuracy_table({"recommendation": advice | {"expected_seconds": below.each()},
+                                     "expected_parts": below.to_dict()})["Time to a downloadable model"].tolist()
+    assert all(t.endswith(" s") for t in times)
+
+
 def test_a_training_step_is_timed_apart_from_its_tracing():
     import keras
 

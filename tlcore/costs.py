@@ -132,6 +132,7 @@ class RunParts:
     work: dict[str, float]
     bundle: dict[str, float]
     first_head: float = 0.0
+    at_ceiling: bool = False  # every trained way stops after its first head (`expected_parts`): the pages say why
 
     def seconds(self, ways, budget: float | None = None) -> float | None:
         """One run of `ways` (those this kind of data offers) from pressing Train to its final bundle; None for none."""
@@ -153,7 +154,8 @@ class RunParts:
     @classmethod
     def from_dict(cls, values: dict) -> RunParts:
         return cls(float(values["shared"]), {k: float(v) for k, v in values["work"].items()},
-                   {k: float(v) for k, v in values["bundle"].items()}, float(values.get("first_head", 0.0)))
+                   {k: float(v) for k, v in values["bundle"].items()}, float(values.get("first_head", 0.0)),
+                   bool(values.get("at_ceiling", False)))
 
 
 def expected_parts(rates: Rates, counts: Counts, epochs: int, *, at_ceiling: bool = False) -> RunParts:
@@ -173,7 +175,7 @@ def expected_parts(rates: Rates, counts: Counts, epochs: int, *, at_ceiling: boo
             "finetune": first_head + (0.0 if at_ceiling else tuning)}
     bundle = {"predict": rates.bundle, "extract": rates.bundle,
               "finetune": rates.bundle if at_ceiling else rates.finetune_bundle or rates.bundle}
-    return RunParts(shared, work, bundle, first_head)
+    return RunParts(shared, work, bundle, first_head, at_ceiling)
 
 
 def finish_seconds(items: int, scale: float = 1.0) -> float:

@@ -146,6 +146,7 @@ def largest_class_note(accuracy: float, largest: dict, split: str, items: int) -
 
 
 TIME_COLUMN = "Time to a downloadable model"
+FIRST_HEAD_ENOUGH = "it already gets validation as right as validation can tell"
 
 
 def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
@@ -161,15 +162,19 @@ def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
         how["finetune"] = ("the probe plus the expected gain, weighed with a pilot's short fine-tuning run on your "
                            "validation data (see Why)" if advice.get("expected_gain") is not None else
                            "measured by a pilot: a short fine-tuning run, on your validation data")
+    # at the ceiling every trained way stops after its first head: walk 9 read "3 s" for fine-tuning as implausible
+    stops = ((analysis.get("expected_parts") or {}).get("at_ceiling") and
+             {way: f" (stops after its first model: {FIRST_HEAD_ENOUGH})" for way in ("extract", "finetune")}) or {}
     rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
-            | ({TIME_COLUMN: seconds(times[s])} if times else {})
+            | ({TIME_COLUMN: seconds(times[s]) + stops.get(s, "")} if times else {})
             for s in ("predict", "extract", "finetune") if s in expected]
     if "finetune" not in expected:
         rows.append({"Way": strategy_title("finetune"), "Expected accuracy": "measured by training",
                      "How it was estimated": "no honest estimate before training for this base: it depends on how "
                                              "far the model can adapt; usually at or above the probe when the data "
                                              "is far from the model's own and there is enough of it"}
-                    | ({TIME_COLUMN: seconds(times["finetune"])} if "finetune" in times else {}))
+                    | ({TIME_COLUMN: seconds(times["finetune"]) + stops.get("finetune", "")} if "finetune" in times
+                       else {}))
     return pd.DataFrame(rows)
 
 
