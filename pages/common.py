@@ -320,7 +320,14 @@ def scores_in_context(report: dict, note: Callable[[str], object]) -> None:
     table = words.leaderboard(report)
     if "Selected" in table:  # first: the table is wider than the page, and this column was cut off at its end
         table = table[["Selected", *(column for column in table.columns if column != "Selected")]]
-    st.dataframe(table, hide_index=True, width="stretch")
+    # short headers on the page, the full ones on hover: walk 9's predict run still needed a sideways scroll at
+    # 1280 px for "Trained in", "Size" and "Per input" beside two long model names
+    st.dataframe(table, hide_index=True, width="stretch", column_config={
+        "Validation accuracy": st.column_config.TextColumn("Validation", help="Accuracy on the validation split, "
+                                                           "which chose the model"),
+        "Test accuracy": st.column_config.TextColumn("Test", help="Accuracy on the held-out test split, scored once "
+                                                     "after the choice"),
+    })
     if (table.get("Test accuracy") == words.UNTESTED).any():
         st.caption(words.UNTESTED_WHY)
 

@@ -4,6 +4,7 @@ downloadable, a finished run shows its final model and nothing live, and the tim
 from __future__ import annotations
 
 import importlib
+import json
 import shutil
 import time
 
@@ -163,6 +164,9 @@ def test_a_finished_run_shows_its_final_model_to_download_and_nothing_live(compl
     assert ": 100% done; " in bar and bar.endswith(" elapsed")  # the bar at 100%, no step, no time left
     table = at.dataframe[-1].value
     assert list(table.columns)[:4] == ["Selected", "Model", "Validation accuracy", "Test accuracy"]  # none cut off
+    # shown as "Validation" and "Test", with the full meaning on hover (walk 9 still scrolled sideways at 1280 px)
+    shown = {name: column["label"] for name, column in json.loads(at.dataframe[-1].proto.columns).items()}
+    assert shown == {"Validation accuracy": "Validation", "Test accuracy": "Test"}
     untested = (table["Test accuracy"] == words.UNTESTED).any()  # this run stopped after its first model: none
     assert [c.value for c in at.caption].count(words.UNTESTED_WHY) == int(untested)
     # how validation chose: walk 9 saw a simpler model kept below a better score and read a contradiction
