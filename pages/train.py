@@ -65,9 +65,9 @@ base = st.selectbox("Base model", usable, index=usable.index(preselected) if pre
 if base in measured:
     row = measured[base]
     # the ranking's probe, the same measure for every base; beside it the advice's own where they differ (Shapes:
-    # the ranking's 99.3% here had read as a contradiction of the advice's 100.0%)
-    # (walk 8 read the two side by side as two scores for one base: each now says what it is)
-    advised = foreseen.get("extract") if base == analysis.get("backbone") else None
+    # the ranking's 99.3% here had read as a contradiction of the advice's 100.0%), each saying what it is (walk 8
+    # had read the two side by side as two scores for one base)
+    advised = foreseen.get("extract") if base == analysed else None
     also = (f" The analysis measured this base more closely, as the Analyse page says: {words.percent(advised)} "
             "for a new head on its features." if advised is not None
             and words.percent(advised) != words.percent(row["probe_accuracy"]) else "")

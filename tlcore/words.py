@@ -163,8 +163,9 @@ def expected_accuracy_table(analysis: dict) -> pd.DataFrame:
                            "validation data (see Why)" if advice.get("expected_gain") is not None else
                            "measured by a pilot: a short fine-tuning run, on your validation data")
     # at the ceiling every trained way stops after its first head: walk 9 read "3 s" for fine-tuning as implausible
-    stops = ((analysis.get("expected_parts") or {}).get("at_ceiling") and
-             {way: f" (stops after its first model: {FIRST_HEAD_ENOUGH})" for way in ("extract", "finetune")}) or {}
+    at_ceiling = (analysis.get("expected_parts") or {}).get("at_ceiling")
+    stops = {way: f" (stops after its first model: {FIRST_HEAD_ENOUGH})" for way in ("extract", "finetune")} \
+        if at_ceiling else {}
     rows = [{"Way": strategy_title(s), "Expected accuracy": percent(expected[s]), "How it was estimated": how[s]}
             | ({TIME_COLUMN: seconds(times[s]) + stops.get(s, "")} if times else {})
             for s in ("predict", "extract", "finetune") if s in expected]
