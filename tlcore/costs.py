@@ -381,9 +381,9 @@ def time_head_fit(features, labels) -> float:
     return round(watch.seconds, 4)
 
 
-def time_head_trial(features, labels, seed: int | None = None, groups=None) -> float:
+def time_head_trial(features, labels, groups=None) -> float:
     """Seconds of one trial of the head search here: the trial `tlcore.train.search` runs first on these features
-    with the run's `seed` (the default head, its start and its inner split, whole `groups` on each side, the same,
+    with the run's seed (the default head, its start and its inner split, whole `groups` on each side, the same,
     so it trains as many epochs), through Keras Tuner with its per-epoch records and a per-batch callback like the
     search's deadline, in a scratch folder. Timed bare, the same fit took about 40% of a search's own first trial
     on scikit-learn's digits (2026-12-05); unseeded, its start changed how long it trained: 2.1-5.2 s there, for
@@ -396,7 +396,7 @@ def time_head_trial(features, labels, seed: int | None = None, groups=None) -> f
     from .train.config import SearchConfig, TrainConfig
     from .train.tuner import make_tuner
 
-    seed = TrainConfig().seed if seed is None else seed
+    seed = TrainConfig().seed
     classes = int(labels.max()) + 1
     keras.utils.set_random_seed(seed)  # as the search does before its first trial
     fit, score = inner_split(labels, seed, group_ids(groups))
